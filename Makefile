@@ -1,0 +1,36 @@
+# Two entry points: `make demo` and `make test`. Both create .venv and install into it,
+# idempotently (the stamp file is rebuilt only when pyproject.toml or constraints.txt change).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck layers unit bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ledgerline demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+test: lint typecheck layers
+	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml -q
+
+bench: $(STAMP)
+	$(BIN)/ledgerline bench append --json
+
+clean:
+	rm -rf $(VENV) .ledgerline .coverage coverage.xml .mypy_cache .ruff_cache .pytest_cache

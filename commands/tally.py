@@ -1,0 +1,76 @@
+"""Commands and handlers for the example Tally aggregate (demo and store benchmarks)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from commands.processor import Command, CommandProcessor, Handler, Store, UnitOfWork, canonical_json
+from domain import tally as t
+from eventstore.model import StoredEvent
+
+
+class OpenTally(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tally_id: str = Field(min_length=1, max_length=100)
+
+
+class IncrementTally(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    command_id: str = Field(min_length=1, max_length=100)
+    tally_id: str = Field(min_length=1, max_length=100)
+    amount: int
+
+
+class TallyCodec:
+    def encode(self, event: Any) -> tuple[str, bytes]:
+        return event.TOPIC, canonical_json(asdict(event))
+
+    def rebuild(self, stream_id: str, events: Sequence[StoredEvent]) -> t.Tally | None:
+        tally: t.Tally | None = None
+        for e in events:
+            event = t.EVENT_TYPES[e.topic](**json.loads(e.payload))
+            if tally is None:
+                tally = t.Tally(event.tally_id)
+            tally.apply(event)
+        return tally
+
+
+def open_tally_command(cmd: OpenTally) -> Command:
+    return Command.create(f"open_tally:{cmd.tally_id}", "open_tally", cmd, cmd.model_dump())
+
+
+def increment_command(cmd: IncrementTally) -> Command:
+    return Command.create(f"increment:{cmd.command_id}", "increment_tally", cmd, cmd.model_dump())
+
+
+def _streams_of(command: Command) -> list[str]:
+    return [t.stream_id(command.body.tally_id)]
+
+
+def build_processor(store: Store, clock: Callable[[], int]) -> CommandProcessor[t.Tally]:
+    def open_tally(uow: UnitOfWork, cmd: OpenTally) -> dict[str, Any]:
+        tally = t.Tally.open(cmd.tally_id, uow.get(t.stream_id(cmd.tally_id)), clock())
+        uow.add(tally)
+        return {"tally_id": cmd.tally_id}
+
+    def increment(uow: UnitOfWork, cmd: IncrementTally) -> dict[str, Any]:
+        tally = uow.get(t.stream_id(cmd.tally_id))
+        if tally is None:
+            raise t.TallyNotFound(f"tally {cmd.tally_id} does not exist", cmd.tally_id)
+        tally.increment(cmd.amount, clock())
+        return {"tally_id": cmd.tally_id, "total": tally.total}
+
+    handlers: dict[str, Handler] = {"open_tally": open_tally, "increment_tally": increment}
+    return CommandProcessor(
+        store,
+        TallyCodec(),
+        handlers,
+        streams_of=_streams_of,
+        rejection_types=(t.TallyRejection,),
+        to_outcome=lambda exc: exc.to_outcome() if isinstance(exc, t.TallyRejection) else {},
+    )

@@ -1,0 +1,129 @@
+"""Values exchanged with the event store: what a writer submits and what it gets back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: its stream, the version it must get, its topic and payload bytes.
+
+    The payload bytes are produced once by the writer and stored and hashed exactly as given.
+    """
+
+    stream_id: str
+    version: int
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One command's effect: its log record plus the events it emits (none when rejected).
+
+    ``payload`` is the command's canonical bytes; ``outcome`` its canonical result bytes
+    (the accepted result, or the rejection). Both are stored in the command log so that a
+    retry with the same id returns exactly the first outcome.
+    """
+
+    command_id: str
+    command_type: str
+    payload: bytes
+    accepted: bool
+    outcome: bytes
+    events: Sequence[NewEvent] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """The submission is durable. Positions are ``None`` for a command without events."""
+
+    command_id: str
+    first_position: int | None
+    last_position: int | None
+    recorded_at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCommand:
+    """A command id already present in the command log, with its first outcome."""
+
+    command_id: str
+    command_type: str
+    payload: bytes
+    payload_digest: bytes
+    accepted: bool
+    outcome: bytes
+    first_position: int | None
+    last_position: int | None
+    recorded_at_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyRecorded:
+    """The command id was already in the log: nothing was written for this submission.
+
+    ``same_payload`` tells a true retry (return the first outcome) from a conflicting reuse
+    of the id (``exists_with_different_payload``).
+    """
+
+    existing: RecordedCommand
+    same_payload: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VersionConflict:
+    """Another writer got to a stream first: nothing was written for this submission."""
+
+    command_id: str
+    stream_id: str
+    attempted_version: int
+    current_version: int
+
+
+AppendResult = Committed | AlreadyRecorded | VersionConflict
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One row of the event log, with both chain links."""
+
+    position: int
+    stream_id: str
+    version: int
+    topic: str
+    payload: bytes
+    recorded_at_ns: int
+    prev_stream_hash: bytes
+    stream_hash: bytes
+    prev_global_hash: bytes
+    global_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    position: int
+    global_hash: bytes
+    recorded_at_ns: int
+
+
+@dataclass(slots=True)
+class _StreamTip:
+    version: int
+    stream_hash: bytes
+
+
+# (position, stream_id, version, topic, payload, recorded_at_ns,
+#  prev_stream_hash, stream_hash, prev_global_hash, global_hash): the events table's columns
+EventRow = tuple[int, str, int, str, bytes, int, bytes, bytes, bytes, bytes]
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """What one transaction will write, worked out under the lock before any insert."""
+
+    results: list[AppendResult] = field(default_factory=list)
+    rows: list[EventRow] = field(default_factory=list)
+    commands: list[tuple[Submission, Committed]] = field(default_factory=list)

@@ -1,0 +1,198 @@
+"""``ledgerline bench append``: group commit and batched appends against their baselines.
+
+All four figures are measured in one run, on one embedded server, each on a fresh database:
+
+* ``plain_eventsourcing_commands_per_s``: a stock ``eventsourcing`` application on its own
+  Postgres recorder, one new aggregate (one event) per ``save``, from 32 threads.
+* ``ledgerline_commands_per_s``: the same command shape (open a new tally: one event) through
+  Ledgerline's command processor (command log, hash chains, group commit), from 32 threads.
+* ``raw_copy_events_per_s``: psycopg ``COPY`` of pre-built rows shaped like event rows into a
+  table with the event table's columns and indexes, 1,000 rows per transaction.
+* ``ledgerline_batched_events_per_s``: Ledgerline appending 1,000-event submissions
+  (hashing and chaining included).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from commands.tally import OpenTally, build_processor, open_tally_command
+from eventstore.model import NewEvent, Submission
+from eventstore.store import EventStore
+
+SUBMITTERS = 32
+PAYLOAD_BYTES = 160
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    """Create (or recreate) database ``name`` next to ``admin_url``; return its URL."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_conninfo(admin_url, dbname=name)
+
+
+def _run_threads(n_threads: int, seconds: float, work: Callable[[int, int], None]) -> float:
+    """Run ``work(thread, i)`` in a loop on ``n_threads`` threads for ``seconds``; ops/s."""
+    counts = [0] * n_threads
+    errors: list[BaseException] = []
+    deadline = time.perf_counter() + seconds
+
+    def loop(k: int) -> None:
+        i = 0
+        try:
+            while time.perf_counter() < deadline:
+                work(k, i)
+                i += 1
+        except BaseException as exc:
+            errors.append(exc)
+        counts[k] = i
+
+    threads = [threading.Thread(target=loop, args=(k,)) for k in range(n_threads)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    return sum(counts) / elapsed
+
+
+def plain_eventsourcing(url: str, seconds: float) -> float:
+    from eventsourcing.application import Application
+    from eventsourcing.domain import Aggregate, event
+
+    class PlainTally(Aggregate):
+        @event("Opened")
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    params = conninfo_to_dict(url)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname")),
+        "POSTGRES_HOST": str(params.get("host")),
+        "POSTGRES_PORT": str(params.get("port") or 5432),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_POOL_SIZE": str(SUBMITTERS),
+        "POSTGRES_MAX_OVERFLOW": "0",
+    }
+    app = Application(env=env)
+    try:
+        return _run_threads(
+            SUBMITTERS, seconds, lambda k, i: app.save(PlainTally(name=f"{k}-{i}"))
+        )
+    finally:
+        app.close()
+
+
+def ledgerline_commands(url: str, seconds: float) -> tuple[float, float]:
+    with EventStore(url, pool_size=4) as store:
+        processor = build_processor(store.recorder, time.time_ns).start()
+        run = uuid.uuid4().hex[:8]
+        try:
+            rate = _run_threads(
+                SUBMITTERS,
+                seconds,
+                lambda k, i: _must_accept(
+                    processor.execute(open_tally_command(OpenTally(tally_id=f"{run}-{k}-{i}")))
+                ),
+            )
+        finally:
+            processor.stop()
+        mean_batch = processor.commands_committed / max(processor.batches_committed, 1)
+        return rate, mean_batch
+
+
+def _must_accept(outcome: Any) -> None:
+    if not outcome.accepted:
+        raise RuntimeError(f"benchmark command rejected: {outcome.result}")
+
+
+def raw_copy(url: str, events: int) -> float:
+    with EventStore(url, pool_size=1) as store, psycopg.connect(url, autocommit=True) as conn:
+        schema = store.schema
+        conn.execute(f'CREATE TABLE "{schema}".bench_copy (LIKE "{schema}".events INCLUDING ALL)')
+        payload = os.urandom(PAYLOAD_BYTES)
+        rows = [
+            (
+                f"stream-{n}",
+                1,
+                "bench.Event.v1",
+                payload,
+                n + 1,
+                time.time_ns(),
+                os.urandom(32),
+                os.urandom(32),
+                os.urandom(32),
+                os.urandom(32),
+            )
+            for n in range(events)
+        ]
+        start = time.perf_counter()
+        for offset in range(0, events, 1000):
+            with conn.transaction(), conn.cursor() as cur:
+                copy_sql = (
+                    f'COPY "{schema}".bench_copy (originator_id, originator_version, topic, state,'
+                    " notification_id, recorded_at_ns, prev_stream_hash, stream_hash,"
+                    " prev_global_hash, global_hash) FROM STDIN (FORMAT BINARY)"
+                )
+                with cur.copy(copy_sql) as copy:
+                    copy.set_types(
+                        ["text", "int8", "text", "bytea", "int8", "int8"] + ["bytea"] * 4
+                    )
+                    for row in rows[offset : offset + 1000]:
+                        copy.write_row(row)
+        return events / (time.perf_counter() - start)
+
+
+def ledgerline_batched(url: str, events: int) -> float:
+    with EventStore(url, pool_size=1) as store:
+        payload = os.urandom(PAYLOAD_BYTES)
+        run = uuid.uuid4().hex[:8]
+        start = time.perf_counter()
+        for offset in range(0, events, 1000):
+            batch = [
+                NewEvent(f"bench-{run}-{n}", 1, "bench.Event.v1", payload)
+                for n in range(offset, min(offset + 1000, events))
+            ]
+            [result] = store.recorder.append(
+                [Submission(f"batch-{run}-{offset}", "bench", b"", True, b"{}", batch)]
+            )
+            if result.__class__.__name__ != "Committed":
+                raise RuntimeError(f"batched append failed: {result}")
+        return events / (time.perf_counter() - start)
+
+
+def run(admin_url: str, *, events: int, seconds: float) -> dict[str, Any]:
+    plain = plain_eventsourcing(fresh_database(admin_url, "bench_plain"), seconds)
+    ours, mean_batch = ledgerline_commands(fresh_database(admin_url, "bench_ledgerline"), seconds)
+    copy_rate = raw_copy(fresh_database(admin_url, "bench_copy"), events)
+    batched = ledgerline_batched(fresh_database(admin_url, "bench_batched"), events)
+    return {
+        "benchmark": "append",
+        "submitters": SUBMITTERS,
+        "seconds_per_concurrency_run": seconds,
+        "events_per_batch_run": events,
+        "payload_bytes": PAYLOAD_BYTES,
+        "plain_eventsourcing_commands_per_s": round(plain, 1),
+        "ledgerline_commands_per_s": round(ours, 1),
+        "ledgerline_mean_commands_per_commit": round(mean_batch, 1),
+        "raw_copy_events_per_s": round(copy_rate, 1),
+        "ledgerline_batched_events_per_s": round(batched, 1),
+        "group_commit_speedup": round(ours / plain, 2),
+        "batched_vs_copy": round(batched / copy_rate, 3),
+        "targets": {"group_commit_speedup": 5.0, "batched_vs_copy": 0.5},
+        "cpu_count": os.cpu_count(),
+    }

@@ -1,0 +1,162 @@
+"""The ``ledgerline`` command line: a thin shell over the composition root.
+
+Every failure a user can cause prints one line, ``ledgerline: error: ...``, on stderr and exits
+non-zero; a traceback appears only with ``LEDGERLINE_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from eventstore.errors import EventStoreError
+from ledgerline.config import Settings, load_settings
+from ledgerline.errors import LedgerlineError
+
+EXIT_BROKEN = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"ledgerline: error: {message}\n")
+
+
+def _add_db_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database-url", help="external PostgreSQL URL (env DATABASE_URL)")
+    p.add_argument(
+        "--data-dir", help="data directory of the embedded server (env LEDGERLINE_DATA_DIR)"
+    )
+    p.add_argument("--config", help="TOML config file (env LEDGERLINE_CONFIG)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        {
+            "database_url": getattr(args, "database_url", None),
+            "data_dir": getattr(args, "data_dir", None),
+            "config": getattr(args, "config", None),
+            "host": getattr(args, "host", None),
+            "port": getattr(args, "port", None),
+        }
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from eventstore.schema import LATEST_VERSION
+    from eventstore.store import EventStore
+    from ledgerline.database import database_url
+
+    with database_url(_settings(args)) as url, EventStore(url, pool_size=1):
+        print(f"schema is at version {LATEST_VERSION}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from eventstore.store import EventStore
+    from eventstore.verify import verify_store
+    from ledgerline.database import database_url
+
+    with database_url(_settings(args)) as url, EventStore(url, pool_size=1) as store:
+        report = verify_store(store.recorder)
+    if report.first_break is not None:
+        print(f"ledgerline: verify FAILED: first broken {report.first_break}", file=sys.stderr)
+        return EXIT_BROKEN
+    print(
+        f"verified {report.events_checked} events in {report.streams_checked} streams: "
+        f"chains intact, positions gapless; head position {report.head_position} "
+        f"hash {report.head_hash.hex()}"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ledgerline.database import database_url
+    from ledgerline.demo import run_demo
+
+    with database_url(_settings(args)) as url:
+        return run_demo(url, out=sys.stdout)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ledgerline.database import database_url
+
+    if args.name == "append":
+        from ledgerline import bench_append
+
+        if args.events < 1000 or args.seconds <= 0:
+            raise LedgerlineError("--events must be at least 1000 and --seconds positive")
+        with database_url(_settings(args)) as url:
+            result = bench_append.run(url, events=args.events, seconds=args.seconds)
+    else:  # argparse restricts the choices
+        raise LedgerlineError(f"unknown benchmark {args.name}")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:40} {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ledgerline", description="Event-sourced, hash-chained ledger core.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("migrate", help="create or upgrade the schema, then exit")
+    _add_db_options(p)
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("verify", help="prove every hash chain and position intact")
+    _add_db_options(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("demo", help="write a realistic stream of events, verify, summarise")
+    _add_db_options(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="measure a target against its baseline, in one run")
+    p.add_argument("name", choices=["append"])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--events", type=int, default=20_000, help="events per batched run")
+    p.add_argument("--seconds", type=float, default=5.0, help="seconds per concurrent run")
+    _add_db_options(p)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except LedgerlineError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except EventStoreError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:
+        if os.environ.get("LEDGERLINE_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split())
+        return _fail(
+            f"internal error: {type(exc).__name__}: {detail} "
+            "(set LEDGERLINE_DEBUG=1 for the traceback)",
+            EXIT_INTERNAL,
+        )
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"ledgerline: error: {message}", file=sys.stderr)
+    return code
+
+
+def entrypoint() -> Any:  # pragma: no cover - console-script shim
+    sys.exit(main())

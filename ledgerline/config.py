@@ -1,0 +1,109 @@
+"""Settings, in one place: command-line flags, then environment, then config file, then defaults.
+
+Environment variables
+    ``DATABASE_URL``              an external PostgreSQL (otherwise the embedded server)
+    ``LEDGERLINE_DATA_DIR``       where the embedded server and local state live (``./.ledgerline``)
+    ``LEDGERLINE_CONFIG``         a TOML file with any of the keys below
+    ``LEDGERLINE_HOST`` / ``LEDGERLINE_PORT``   where ``serve`` listens (127.0.0.1:8000)
+    ``KAFKA_BOOTSTRAP_SERVERS``   Kafka brokers; when set, projections run in Kafka workers
+
+Config file keys: ``database_url``, ``data_dir``, ``host``, ``port``, ``kafka_bootstrap_servers``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledgerline.errors import LedgerlineError
+
+ENV_DATABASE_URL = "DATABASE_URL"
+ENV_DATA_DIR = "LEDGERLINE_DATA_DIR"
+ENV_CONFIG = "LEDGERLINE_CONFIG"
+ENV_HOST = "LEDGERLINE_HOST"
+ENV_PORT = "LEDGERLINE_PORT"
+ENV_KAFKA = "KAFKA_BOOTSTRAP_SERVERS"
+ENVIRONMENT_VARIABLES = (ENV_DATABASE_URL, ENV_DATA_DIR, ENV_CONFIG, ENV_HOST, ENV_PORT, ENV_KAFKA)
+
+_KEYS = {"database_url", "data_dir", "host", "port", "kafka_bootstrap_servers"}
+
+
+class ConfigError(LedgerlineError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    kafka_bootstrap_servers: str | None = None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise ConfigError(
+            f"config file {path} has unknown key(s) {', '.join(unknown)}; "
+            f"known keys: {', '.join(sorted(_KEYS))}"
+        )
+    return data
+
+
+def _port(value: Any, source: str) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: port {value!r} is not a number") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"{source}: port {port} is outside 1-65535")
+    return port
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve settings; ``flags`` holds command-line values (``None`` when not given)."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = os.environ if environ is None else environ
+    config_path = flags.get("config") or env.get(ENV_CONFIG)
+    file_values = _read_config_file(Path(config_path)) if config_path else {}
+
+    def pick(key: str, env_key: str | None) -> Any:
+        if key in flags:
+            return flags[key]
+        if env_key and env.get(env_key):
+            return env[env_key]
+        return file_values.get(key)
+
+    for key in ("database_url", "data_dir", "host", "kafka_bootstrap_servers"):
+        value = file_values.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"config file {config_path}: {key} must be a string")
+    database_url = pick("database_url", ENV_DATABASE_URL)
+    data_dir = Path(pick("data_dir", ENV_DATA_DIR) or ".ledgerline")
+    host = pick("host", ENV_HOST) or "127.0.0.1"
+    port_value = pick("port", ENV_PORT)
+    port = _port(port_value, "port") if port_value is not None else 8000
+    kafka = pick("kafka_bootstrap_servers", ENV_KAFKA)
+    return Settings(
+        database_url=database_url or None,
+        data_dir=data_dir,
+        host=str(host),
+        port=port,
+        kafka_bootstrap_servers=kafka or None,
+    )
