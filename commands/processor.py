@@ -2,23 +2,25 @@
 
 Definition
     Callers (threads or asyncio tasks) :meth:`CommandProcessor.submit` commands and get a
-    future. One thread drains the queue in batches. For each batch it
-
-    1. looks up the batch's command ids in the command log (one query);
-    2. loads every aggregate the batch will touch that is not cached (one query);
-    3. runs each command's handler against copy-on-write clones of the cached aggregates:
-       an accepted command's changes become visible to the commands after it in the batch, a
-       rejected command's clones are dropped and its rejection is recorded;
-    4. appends the whole batch in one transaction (one fsync) and resolves every future with
-       its own outcome.
+    future. One thread drains the queue in batches and hands each batch to the event store's
+    :meth:`~eventstore.recorder.HashChainRecorder.transact`, which takes the writers' lock
+    and reads, in one round trip, the command-log entries of the batch's ids and every event
+    of the touched streams that the cache does not already hold (for a cached stream: its
+    cached version onwards, so writes by other processes are caught up). Still under the lock,
+    the processor answers known ids from the log and runs each new command's handler on
+    copy-on-write clones of the cached aggregates: an accepted command's changes are visible
+    to the commands after it in the batch, a rejected command's clones are dropped and its
+    rejection is recorded. The whole batch is written and committed at once (one fsync), and
+    every future gets its own outcome.
 
 Guarantees
     * A rejected command never affects its neighbours; a command is never applied twice.
-    * The cache stays correct with other writers on the same store: every append re-checks
-      stream versions under the store's lock, and a conflict evicts the streams involved and
-      re-runs the affected commands on fresh state (bounded retries).
-    * If the append fails (database down), nothing of the batch is kept, in the database or in
-      the cache, and every caller gets the error.
+    * Decisions are made under the store's lock on current state, so they never conflict,
+      also with other processes writing to the same store.
+    * If the transaction fails (database down), nothing of the batch is kept, in the database
+      or in the cache, and every caller of the batch gets the error.
+    * While one batch is in the database, the next one accumulates in the queue: the busier
+      the system, the larger the batches.
 """
 
 from __future__ import annotations
@@ -28,27 +30,25 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from domain.invariant import InvariantViolation
+from domain.invariant import InvariantViolation, invariant
 from eventstore.model import (
-    AlreadyRecorded,
     AppendResult,
+    BatchView,
     Committed,
     NewEvent,
     RecordedCommand,
     StoredEvent,
     Submission,
-    VersionConflict,
 )
 
 log = logging.getLogger(__name__)
-
-MAX_CONFLICT_RETRIES = 5
 
 
 def canonical_json(value: Any) -> bytes:
@@ -73,11 +73,12 @@ class Aggregate(Protocol):
 class Store(Protocol):
     """The event-store port."""
 
-    def append(self, submissions: Sequence[Submission]) -> list[AppendResult]: ...
-
-    def prefetch(
-        self, command_ids: Sequence[str], stream_ids: Sequence[str]
-    ) -> tuple[dict[str, RecordedCommand], dict[str, list[StoredEvent]]]: ...
+    def transact(
+        self,
+        command_ids: Sequence[str],
+        streams_from: Mapping[str, int],
+        decide: Callable[[BatchView], Sequence[Submission]],
+    ) -> tuple[Sequence[Submission], list[AppendResult]]: ...
 
 
 class Rejection(Exception):
@@ -96,10 +97,6 @@ class Rejection(Exception):
 
 class ExistsWithDifferentPayload(Rejection):
     code = "exists_with_different_payload"
-
-
-class CommandConflict(Exception):
-    """Other writers kept changing the command's streams; it was not applied. Retry it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +138,9 @@ class EventCodec(Protocol):
 
     def encode(self, event: Any) -> tuple[str, bytes]: ...
 
-    def rebuild(self, stream_id: str, events: Sequence[StoredEvent]) -> Aggregate | None: ...
+    def rebuild(self, aggregate: Any, events: Sequence[StoredEvent]) -> Aggregate | None:
+        """Apply ``events`` to ``aggregate`` (``None``: start from nothing); return it."""
+        ...
 
 
 class UnitOfWork:
@@ -202,19 +201,11 @@ class AggregateCache:
         while len(self._data) > self.max_entries:
             self._data.popitem(last=False)
 
-    def evict(self, stream_ids: Sequence[str]) -> None:
-        for s in stream_ids:
-            self._data.pop(s, None)
+    def evict(self, stream_id: str) -> None:
+        self._data.pop(stream_id, None)
 
     def clear(self) -> None:
         self._data.clear()
-
-
-@dataclass
-class _Decided:
-    pending: _Pending
-    submission: Submission
-    touched: dict[str, Aggregate] = field(default_factory=dict)
 
 
 class CommandProcessor(Generic[A]):
@@ -230,9 +221,14 @@ class CommandProcessor(Generic[A]):
         rejection_types: tuple[type[Exception], ...] = (Rejection,),
         to_outcome: Callable[[Exception], dict[str, Any]] | None = None,
         on_payload_mismatch: Callable[[RecordedCommand, Command], Rejection] | None = None,
-        max_batch: int = 512,
+        max_batch: int = 1024,
+        gather_s: float = 0.0005,
         cache: AggregateCache | None = None,
     ) -> None:
+        # Under load (the last batch held several commands) wait this long before deciding,
+        # so commands submitted in answer to the previous commit share this one.
+        self.gather_s = gather_s
+        self._last_batch_size = 0
         self._store = store
         self._codec = codec
         self._handlers = dict(handlers)
@@ -284,113 +280,69 @@ class CommandProcessor(Generic[A]):
             if first is None:
                 return
             batch = [first]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
+            stop = self._drain(batch)
+            if (
+                not stop
+                and self.gather_s
+                and self._last_batch_size >= 4
+                and len(batch) < self._max_batch
+            ):
+                # Callers answered by the previous commit are about to submit again: a short
+                # wait lets their commands join this batch instead of paying for their own.
+                time.sleep(self.gather_s)
+                stop = self._drain(batch)
+            self._last_batch_size = len(batch)
             try:
                 self._process(batch)
             except BaseException as exc:  # never let the decider die silently
                 log.exception("command batch failed")
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
+                _fail(batch, exc)
             if stop:
                 return
 
+    def _drain(self, batch: list[_Pending]) -> bool:
+        """Move queued commands into ``batch``; True when the stop sentinel was seen."""
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            batch.append(item)
+        return False
+
     def _process(self, batch: list[_Pending]) -> None:
-        todo = batch
-        while todo:
-            recorded = self._prefetch(todo)
-            fresh: list[_Pending] = []
-            for p in todo:
-                known = recorded.get(p.command.command_id)
-                if known is not None:
-                    self._resolve_known(p, known)
-                else:
-                    fresh.append(p)
-            todo = self._decide_and_commit(fresh) if fresh else []
-
-    def _resolve_known(self, p: _Pending, known: RecordedCommand) -> None:
-        if known.payload_digest == hashlib.sha256(p.command.payload).digest():
-            p.future.set_result(_replayed(known))
-        else:
-            rejection = self._on_mismatch(known, p.command)
-            p.future.set_result(
-                Outcome(
-                    p.command.command_id,
-                    False,
-                    rejection.to_outcome(),
-                    None,
-                    None,
-                    known.recorded_at_ns,
-                    replayed=True,
-                )
-            )
-
-    def _prefetch(self, batch: Sequence[_Pending]) -> dict[str, RecordedCommand]:
-        """Read the batch's command-log entries and load every uncached stream it touches."""
-        wanted: list[str] = []
-        seen: set[str] = set()
+        streams_from: dict[str, int] = {}
         for p in batch:
             for s in self._streams_of(p.command):
-                if s not in seen and s not in self.cache:
-                    seen.add(s)
-                    wanted.append(s)
-        recorded, streams = self._store.prefetch([p.command.command_id for p in batch], wanted)
-        for stream_id, events in streams.items():
-            self.cache.put(stream_id, self._codec.rebuild(stream_id, events) if events else None)
-        return recorded
-
-    def _decide_and_commit(self, batch: list[_Pending]) -> list[_Pending]:
-        overlay = _Overlay(self.cache)
-        decided: list[_Decided] = []
-        deferred: list[_Pending] = []
-        seen_ids: set[str] = set()
-        for p in batch:
-            cmd = p.command
-            if cmd.command_id in seen_ids:
-                # The same id twice in one batch: settle the first, then answer the second
-                # from the command log in the next round.
-                deferred.append(p)
-                continue
-            seen_ids.add(cmd.command_id)
-            uow = UnitOfWork(overlay)
-            try:
-                result = self._handlers[cmd.command_type](uow, cmd.body)
-            except self._rejection_types as exc:
-                outcome = canonical_json(self._to_outcome(exc))
-                decided.append(
-                    _Decided(p, Submission(cmd.command_id, cmd.command_type, cmd.payload,
-                                           False, outcome))
-                )
-                continue
-            events = self._collect(uow)
-            decided.append(
-                _Decided(
-                    p,
-                    Submission(cmd.command_id, cmd.command_type, cmd.payload, True,
-                               canonical_json(result), events),
-                    uow.touched,
-                )
-            )
-            overlay.stage(uow.touched)
+                if s not in streams_from:
+                    cached = self.cache.get(s) if s in self.cache else None
+                    # A cached stream re-reads its last event (proving the cache current) and
+                    # anything newer; an uncached one is read whole.
+                    streams_from[s] = cached.version if cached is not None else 1
+        round_ = _Round(self, batch)
         try:
-            results = self._store.append([d.submission for d in decided])
+            submissions, results = self._store.transact(
+                [p.command.command_id for p in batch], streams_from, round_.decide
+            )
         except Exception as exc:
-            self.cache.evict(list(overlay.staged))
-            for d in decided:
-                d.pending.future.set_exception(exc)
-            for p in deferred:
-                p.future.set_exception(exc)
-            return []
-        return self._settle(decided, results, overlay) + deferred
+            for stream_id in round_.staged:
+                self.cache.evict(stream_id)
+            _fail(batch, exc)
+            return
+        round_.settle(submissions, results)
+
+    def _catch_up(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
+        cached = self.cache.get(stream_id) if stream_id in self.cache else None
+        base_version = cached.version if cached is not None else 0
+        newer = [e for e in events if e.version > base_version]
+        if cached is not None and (not events or events[0].version > base_version):
+            # The cached version is not in the store (it was reset under us): reload.
+            self.cache.evict(stream_id)
+            cached, newer = None, list(events)
+        if newer or stream_id not in self.cache:
+            self.cache.put(stream_id, self._codec.rebuild(cached, newer))
 
     def _collect(self, uow: UnitOfWork) -> list[NewEvent]:
         events: list[NewEvent] = []
@@ -402,52 +354,122 @@ class CommandProcessor(Generic[A]):
                 events.append(NewEvent(agg.id, first_version + offset, topic, payload))
         return events
 
-    def _settle(
-        self, decided: list[_Decided], results: list[AppendResult], overlay: _Overlay
-    ) -> list[_Pending]:
-        retry: list[_Pending] = []
-        clean = True
-        for d, res in zip(decided, results, strict=True):
-            if isinstance(res, Committed):
-                d.pending.future.set_result(
-                    Outcome(
-                        res.command_id,
-                        d.submission.accepted,
-                        json.loads(d.submission.outcome),
-                        res.first_position,
-                        res.last_position,
-                        res.recorded_at_ns,
-                        replayed=False,
-                    )
+    def _answer_known(self, p: _Pending, known: RecordedCommand) -> Outcome:
+        if known.payload_digest == hashlib.sha256(p.command.payload).digest():
+            return _replayed(known)
+        rejection = self._on_mismatch(known, p.command)
+        return Outcome(
+            p.command.command_id,
+            False,
+            rejection.to_outcome(),
+            None,
+            None,
+            known.recorded_at_ns,
+            replayed=True,
+        )
+
+
+class _Round:
+    """One batch: decided under the store's lock, settled after the commit."""
+
+    def __init__(self, processor: CommandProcessor[Any], batch: list[_Pending]) -> None:
+        self.p = processor
+        self.batch = batch
+        self.staged: dict[str, Aggregate] = {}
+        self.answers: dict[int, Outcome] = {}  # index in batch -> outcome from the log
+        self.decided: list[int] = []  # indexes in batch, in submission order
+
+    def decide(self, view: BatchView) -> list[Submission]:
+        # May run again if the store retries the transaction: start from nothing each time.
+        self.staged = {}
+        self.answers = {}
+        self.decided = []
+        proc = self.p
+        for stream_id, events in view.events.items():
+            proc._catch_up(stream_id, events)
+        overlay = _Overlay(proc.cache)
+        submissions: list[Submission] = []
+        first_of: set[str] = set()
+        for i, p in enumerate(self.batch):
+            cmd = p.command
+            known = view.recorded.get(cmd.command_id)
+            if known is not None:
+                self.answers[i] = proc._answer_known(p, known)
+                continue
+            if cmd.command_id in first_of:
+                continue  # the same id twice in one batch: answered from the first's record
+            first_of.add(cmd.command_id)
+            uow = UnitOfWork(overlay)
+            try:
+                result = proc._handlers[cmd.command_type](uow, cmd.body)
+            except proc._rejection_types as exc:
+                outcome = canonical_json(proc._to_outcome(exc))
+                submissions.append(
+                    Submission(cmd.command_id, cmd.command_type, cmd.payload, False, outcome)
                 )
-                self.commands_committed += 1
-            elif isinstance(res, AlreadyRecorded):
-                if d.submission.events:
-                    clean = False  # another writer recorded this id: our staged state is void
-                if res.same_payload:
-                    d.pending.future.set_result(_replayed(res.existing))
-                else:
-                    self._resolve_known(d.pending, res.existing)
-            else:
-                clean = False
-                d.pending.attempts += 1
-                if d.pending.attempts > MAX_CONFLICT_RETRIES:
-                    d.pending.future.set_exception(
-                        CommandConflict(
-                            f"stream {res.stream_id} kept changing under command "
-                            f"{res.command_id}; retry it"
-                        )
-                    )
-                else:
-                    retry.append(d.pending)
-        self.batches_committed += 1
-        if clean:
-            for stream_id, agg in overlay.staged.items():
-                self.cache.put(stream_id, agg)
-        else:
-            self.cache.evict(list(overlay.staged))
-            self.cache.evict([s for p in retry for s in self._streams_of(p.command)])
-        return retry
+                self.decided.append(i)
+                continue
+            new_events = proc._collect(uow)
+            written = {e.stream_id for e in new_events}
+            changed = {s: a for s, a in uow.touched.items() if s in written}
+            overlay.stage(changed)
+            self.staged.update(changed)
+            submissions.append(
+                Submission(
+                    cmd.command_id,
+                    cmd.command_type,
+                    cmd.payload,
+                    True,
+                    canonical_json(result),
+                    new_events,
+                    reads=tuple(s for s in uow.touched if s not in written),
+                )
+            )
+            self.decided.append(i)
+        return submissions
+
+    def settle(self, submissions: Sequence[Submission], results: list[AppendResult]) -> None:
+        proc = self.p
+        recorded: dict[str, RecordedCommand] = {}
+        for i, sub, res in zip(self.decided, submissions, results, strict=True):
+            # Decided under the lock, every submission commits; anything else is a bug.
+            invariant(isinstance(res, Committed), f"a batch decided under the lock: {res}")
+            assert isinstance(res, Committed)  # for the type checker
+            self.answers[i] = Outcome(
+                res.command_id,
+                sub.accepted,
+                json.loads(sub.outcome),
+                res.first_position,
+                res.last_position,
+                res.recorded_at_ns,
+                replayed=False,
+            )
+            recorded[sub.command_id] = RecordedCommand(
+                sub.command_id,
+                sub.command_type,
+                sub.payload,
+                hashlib.sha256(sub.payload).digest(),
+                sub.accepted,
+                sub.outcome,
+                res.first_position,
+                res.last_position,
+                res.recorded_at_ns,
+            )
+            proc.commands_committed += 1
+        proc.batches_committed += 1
+        for stream_id, agg in self.staged.items():
+            proc.cache.put(stream_id, agg)
+        for i, p in enumerate(self.batch):
+            answer = self.answers.get(i)
+            if answer is None:  # a repeat of an id decided earlier in this batch
+                answer = proc._answer_known(p, recorded[p.command.command_id])
+            p.future.set_result(answer)
+
+
+def _fail(pendings: Sequence[_Pending], exc: BaseException) -> None:
+    for p in pendings:
+        if not p.future.done():
+            p.future.set_exception(exc)
 
 
 class _Overlay(Mapping[str, Aggregate | None]):

@@ -30,8 +30,7 @@ class TallyCodec:
     def encode(self, event: Any) -> tuple[str, bytes]:
         return event.TOPIC, canonical_json(asdict(event))
 
-    def rebuild(self, stream_id: str, events: Sequence[StoredEvent]) -> t.Tally | None:
-        tally: t.Tally | None = None
+    def rebuild(self, tally: t.Tally | None, events: Sequence[StoredEvent]) -> t.Tally | None:
         for e in events:
             event = t.EVENT_TYPES[e.topic](**json.loads(e.payload))
             if tally is None:

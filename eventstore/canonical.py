@@ -182,8 +182,14 @@ def global_hash(position: int, prev_global_hash: bytes, digest: bytes) -> bytes:
     invariant(len(digest) == HASH_LEN, "event digest must be 32 bytes")
     return hashlib.sha256(
         b"".join(
-            (_GLOBAL_PREFIX, _LEN_I64.pack(8, position), _LEN_HASH, prev_global_hash, _LEN_HASH,
-             digest)
+            (
+                _GLOBAL_PREFIX,
+                _LEN_I64.pack(8, position),
+                _LEN_HASH,
+                prev_global_hash,
+                _LEN_HASH,
+                digest,
+            )
         )
     ).digest()
 

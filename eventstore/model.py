@@ -25,7 +25,9 @@ class Submission:
 
     ``payload`` is the command's canonical bytes; ``outcome`` its canonical result bytes
     (the accepted result, or the rejection). Both are stored in the command log so that a
-    retry with the same id returns exactly the first outcome.
+    retry with the same id returns exactly the first outcome. ``reads`` names the streams the
+    decision depended on besides those it writes: if an earlier submission of the same batch
+    that touched one of them is not written, this one is not written either.
     """
 
     command_id: str
@@ -34,6 +36,7 @@ class Submission:
     accepted: bool
     outcome: bytes
     events: Sequence[NewEvent] = ()
+    reads: Sequence[str] = ()  # streams the decision looked at without writing
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,14 @@ class ChainHead:
 class _StreamTip:
     version: int
     stream_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BatchView:
+    """What a writer sees under the lock before deciding a batch."""
+
+    recorded: dict[str, RecordedCommand]
+    events: dict[str, list[StoredEvent]]
 
 
 # (position, stream_id, version, topic, payload, recorded_at_ns,

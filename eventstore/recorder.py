@@ -35,17 +35,17 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from hashlib import sha256
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, StoredEvent as EsStoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import StoredEvent as EsStoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
-
-from hashlib import sha256
 
 from eventstore.canonical import GENESIS, encode_event, global_hash, stream_hash
 from eventstore.errors import AppendFailed, ConfigurationRefused
@@ -53,9 +53,10 @@ from eventstore.model import (
     AlreadyRecorded,
     AppendResult,
     BatchPlan,
-    EventRow,
+    BatchView,
     ChainHead,
     Committed,
+    EventRow,
     NewEvent,
     RecordedCommand,
     StoredEvent,
@@ -63,9 +64,7 @@ from eventstore.model import (
     VersionConflict,
     _StreamTip,
 )
-from eventsourcing.persistence import InterfaceError, OperationalError
 
-COPY_THRESHOLD_ROWS = 64
 _EVENT_COLUMNS = (
     "notification_id",
     "originator_id",
@@ -79,6 +78,7 @@ _EVENT_COLUMNS = (
     "global_hash",
 )
 _EVENT_TYPES = ("int8", "text", "int8", "text", "bytea", "int8", "bytea", "bytea", "bytea", "bytea")
+_COMMAND_TYPES = ("text", "text", "bytea", "bytea", "bool", "bytea", "int8", "int8", "int8")
 
 
 def payload_digest(payload: bytes) -> bytes:
@@ -130,24 +130,14 @@ class HashChainRecorder(PostgresApplicationRecorder):
         self._copy_events = SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             self._t_events, columns
         )
-        self._insert_events_unnest = SQL("INSERT INTO {} ({}) SELECT * FROM unnest({})").format(
-            self._t_events,
-            columns,
-            SQL(", ").join(SQL(f"%s::{t}[]") for t in _EVENT_TYPES),  # noqa: RUF027
-        )
-        self._insert_commands = SQL(
-            "INSERT INTO {} (command_id, command_type, payload, payload_digest, accepted,"
-            " outcome, first_position, last_position, recorded_at_ns)"
-            " SELECT * FROM unnest(%s::text[], %s::text[], %s::bytea[], %s::bytea[],"
-            " %s::bool[], %s::bytea[], %s::int8[], %s::int8[], %s::int8[])"
+        self._copy_commands_sql = SQL(
+            "COPY {} (command_id, command_type, payload, payload_digest, accepted, outcome,"
+            " first_position, last_position, recorded_at_ns) FROM STDIN (FORMAT BINARY)"
         ).format(self._t_commands)
-        self._select_head = SQL(
-            "SELECT position, global_hash, recorded_at_ns FROM {}"
-        ).format(self._t_head)
+        self._select_head = SQL("SELECT position, global_hash, recorded_at_ns FROM {}").format(
+            self._t_head
+        )
         self._lock_head = self._select_head + SQL(" FOR UPDATE")
-        self.lock_table_statements = [
-            SQL("SET LOCAL lock_timeout = '{0}s'").format(self.datastore.lock_timeout)
-        ]
         self._update_head = SQL(
             "UPDATE {} SET position = %s, global_hash = %s, recorded_at_ns = %s"
         ).format(self._t_head)
@@ -161,6 +151,20 @@ class HashChainRecorder(PostgresApplicationRecorder):
             " ORDER BY originator_id, originator_version DESC"
         ).format(self._t_events)
         self._select_all = SQL("SELECT {} FROM {}").format(columns, self._t_events)
+        self._q_select_streams_from = (
+            SQL("SELECT ")
+            + SQL(", ").join(SQL("e.{}").format(Identifier(c)) for c in _EVENT_COLUMNS)
+            + SQL(
+                " FROM unnest(%s::text[], %s::int8[]) AS w(stream_id, from_version)"
+                " JOIN {} e ON e.originator_id = w.stream_id"
+                " AND e.originator_version >= w.from_version"
+                " ORDER BY e.originator_id, e.originator_version"
+            ).format(self._t_events)
+        ).as_bytes(None)
+        self._q_lock_head = self._lock_head.as_bytes(None)
+        self._q_select_commands = self._select_commands.as_bytes(None)
+        self._q_select_tips = self._select_tips.as_bytes(None)
+        self._q_update_head = self._update_head.as_bytes(None)
         self._select_streams = self._select_all + SQL(
             " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
         )
@@ -170,80 +174,103 @@ class HashChainRecorder(PostgresApplicationRecorder):
     def append(self, submissions: Sequence[Submission]) -> list[AppendResult]:
         """Write ``submissions`` in one transaction; one result per submission, in order.
 
-        Three round trips whatever the batch size: the locked reads, the writes, the commit
-        (psycopg pipeline mode). Retrying after a lost connection is safe: a submission that
-        did commit comes back as :class:`AlreadyRecorded` with the same payload.
+        Retrying after a lost connection is safe: a submission that did commit comes back as
+        :class:`AlreadyRecorded` with the same payload.
         """
         if not submissions:
             return []
         try:
-            return self._append(submissions, check_new_streams=False)
+            return self._transact_tips(submissions, check_new_streams=False)
         except IntegrityError:
             # A "new" stream already existed: redo the batch, checking every stream's tip so
             # the conflicting submission is reported on its own and its neighbours commit.
-            return self._append(submissions, check_new_streams=True)
+            return self._transact_tips(submissions, check_new_streams=True)
 
-    @retry((InterfaceError, OperationalError), max_attempts=5, wait=0.2)
-    def _append(
+    def _transact_tips(
         self, submissions: Sequence[Submission], *, check_new_streams: bool
     ) -> list[AppendResult]:
-        command_ids = [s.command_id for s in submissions]
         # The tip of a stream that starts in this batch is the genesis hash, so its row need
         # not be read: if the stream exists after all, the primary key refuses the insert and
         # append() redoes the batch with check_new_streams=True.
-        stream_ids = list(
-            {
-                e.stream_id
-                for s in submissions
-                for e in s.events
-                if check_new_streams or e.version > 1
-            }
+        tip_streams = {
+            e.stream_id for s in submissions for e in s.events if check_new_streams or e.version > 1
+        }
+        outcome: tuple[Sequence[Submission], list[AppendResult]] = self._transact(
+            [s.command_id for s in submissions], sorted(tip_streams), {}, lambda _: submissions
         )
+        return outcome[1]
+
+    def transact(
+        self,
+        command_ids: Sequence[str],
+        streams_from: Mapping[str, int],
+        decide: Callable[[BatchView], Sequence[Submission]],
+    ) -> tuple[Sequence[Submission], list[AppendResult]]:
+        """Read, decide and write one batch while holding the writers' lock.
+
+        Under the lock, read the command-log entries of ``command_ids`` and, for each stream in
+        ``streams_from``, its events from that version on (pass the version a cache already
+        holds to get that event plus anything newer, or 1 for the whole stream). Then call
+        ``decide`` with what was read; it returns the submissions to write. Because no other
+        writer can move in between, the decision is made on the current state of every stream
+        it read: it cannot conflict. Every stream a submission writes must be in
+        ``streams_from``.
+        """
+        outcome: tuple[Sequence[Submission], list[AppendResult]] = self._transact(
+            command_ids, [], streams_from, decide
+        )
+        return outcome
+
+    @retry((InterfaceError, OperationalError), max_attempts=5, wait=0.2)
+    def _transact(
+        self,
+        command_ids: Sequence[str],
+        tip_streams: Sequence[str],
+        streams_from: Mapping[str, int],
+        decide: Callable[[BatchView], Sequence[Submission]],
+    ) -> tuple[Sequence[Submission], list[AppendResult]]:
         with self.datastore.get_connection() as conn, conn.transaction():
-            with conn.pipeline(), conn.cursor() as c_head, conn.cursor() as c_cmd:
-                c_tips = conn.cursor()
-                self._lock_table(c_head)
-                c_head.execute(self._lock_head, prepare=True)
-                c_cmd.execute(self._select_commands, (command_ids,), prepare=True)
-                if stream_ids:
-                    c_tips.execute(self._select_tips, (stream_ids,), prepare=True)
-                head = self._head_from(c_head.fetchone())
+            with conn.pipeline():
+                c_head = conn.cursor(row_factory=tuple_row)
+                c_cmd = conn.cursor()
+                c_rows = conn.cursor(row_factory=tuple_row)
+                c_head.execute(self._q_lock_head, prepare=True)
+                c_cmd.execute(self._q_select_commands, (list(command_ids),), prepare=True)
+                if tip_streams:
+                    c_rows.execute(self._q_select_tips, (list(tip_streams),), prepare=True)
+                elif streams_from:
+                    c_rows.execute(
+                        self._q_select_streams_from,
+                        (list(streams_from), list(streams_from.values())),
+                        prepare=True,
+                    )
+                head_row = c_head.fetchone()
                 recorded = {r["command_id"]: _row_to_command(r) for r in c_cmd.fetchall()}
-                tips = _tips_from(c_tips.fetchall()) if stream_ids else {}
-                c_tips.close()
+                rows = c_rows.fetchall() if (tip_streams or streams_from) else []
+            head = self._head_from(head_row)
+            tips: dict[str, _StreamTip] = {}
+            events: dict[str, list[StoredEvent]] = {}
+            if tip_streams:
+                tips = {r[0]: _StreamTip(r[1], bytes(r[2])) for r in rows}
+            else:
+                events = {stream_id: [] for stream_id in streams_from}
+                for r in rows:
+                    event = _tuple_to_event(r)
+                    events[event.stream_id].append(event)
+                    tips[event.stream_id] = _StreamTip(event.version, event.stream_hash)
+            submissions = decide(BatchView(recorded, events))
             plan = self._plan(submissions, head, recorded, tips)
             with conn.cursor() as cur:
-                if len(plan.rows) >= COPY_THRESHOLD_ROWS:
-                    self._copy_rows(cur, plan.rows)  # COPY cannot run in pipeline mode
-                with conn.pipeline():
-                    if 0 < len(plan.rows) < COPY_THRESHOLD_ROWS:
-                        self._insert_rows(cur, plan.rows)
-                    if plan.commands:
-                        self._write_commands(cur, plan.commands)
-                    if plan.rows:
-                        last = plan.rows[-1]
-                        cur.execute(
-                            self._update_head, (last[0], last[9], last[5]), prepare=True
-                        )
-                        self._notify_channel(cur)
-        return plan.results
-
-    def prefetch(
-        self, command_ids: Sequence[str], stream_ids: Sequence[str]
-    ) -> tuple[dict[str, RecordedCommand], dict[str, list[StoredEvent]]]:
-        """The command-log entries of ``command_ids`` and every event of ``stream_ids``,
-        read in one round trip (what a command processor needs before deciding a batch)."""
-        streams: dict[str, list[StoredEvent]] = {s: [] for s in stream_ids}
-        with self.datastore.get_connection() as conn, conn.pipeline():
-            with conn.cursor() as c_cmd, conn.cursor() as c_ev:
-                c_cmd.execute(self._select_commands, (list(command_ids),), prepare=True)
-                if stream_ids:
-                    c_ev.execute(self._select_streams, (list(stream_ids),), prepare=True)
-                recorded = {r["command_id"]: _row_to_command(r) for r in c_cmd.fetchall()}
-                if stream_ids:
-                    for row in c_ev.fetchall():
-                        streams[row["originator_id"]].append(row_to_event(row))
-        return recorded, streams
+                # Binary COPY for both tables: rows are encoded in C, whatever the batch size.
+                if plan.rows:
+                    self._copy_rows(cur, plan.rows)
+                if plan.commands:
+                    self._copy_commands(cur, plan.commands)
+                if plan.rows:
+                    last = plan.rows[-1]
+                    # A trigger on the head NOTIFYs listeners with the new position.
+                    cur.execute(self._q_update_head, (last[0], last[9], last[5]), prepare=True)
+        return submissions, plan.results
 
     def insert_events(
         self, stored_events: Sequence[EsStoredEvent], **kwargs: Any
@@ -277,10 +304,12 @@ class HashChainRecorder(PostgresApplicationRecorder):
         return self._head_from(cur.fetchone())
 
     @staticmethod
-    def _head_from(row: DictRow | None) -> ChainHead:
+    def _head_from(row: DictRow | tuple[Any, ...] | None) -> ChainHead:
         if row is None:
             raise AppendFailed("the chain head row is missing: the schema is damaged")
-        return ChainHead(row["position"], bytes(row["global_hash"]), row["recorded_at_ns"])
+        if isinstance(row, dict):
+            return ChainHead(row["position"], bytes(row["global_hash"]), row["recorded_at_ns"])
+        return ChainHead(row[0], bytes(row[1]), row[2])
 
     def _plan(
         self,
@@ -295,15 +324,28 @@ class HashChainRecorder(PostgresApplicationRecorder):
         position = head.position
         prev_global = head.global_hash
         in_batch: dict[str, RecordedCommand] = {}
+        # Streams touched by a submission that is not written. Later submissions of the batch
+        # were decided assuming it would be, so any of them touching these streams is not
+        # written either: the writer re-decides it on fresh state.
+        tainted: set[str] = set()
         for sub in submissions:
             digest = payload_digest(sub.payload)
             known = recorded.get(sub.command_id) or in_batch.get(sub.command_id)
+            touched = {e.stream_id for e in sub.events}.union(sub.reads)
             if known is not None:
                 plan.results.append(AlreadyRecorded(known, known.payload_digest == digest))
+                tainted |= touched
                 continue
             conflict = _first_conflict(sub, tips)
+            if conflict is None and not tainted.isdisjoint(touched):
+                stream = min(tainted & touched)
+                tip = tips.get(stream)
+                conflict = VersionConflict(
+                    sub.command_id, stream, tip.version + 1 if tip else 1, tip.version if tip else 0
+                )
             if conflict is not None:
                 plan.results.append(conflict)
+                tainted |= touched
                 continue
             first = position + 1 if sub.events else None
             for event in sub.events:
@@ -317,8 +359,18 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 s_hash = stream_hash(sid, event.version, prev_stream, digest_e)
                 g_hash = global_hash(position, prev_global, digest_e)
                 rows.append(
-                    (position, sid, event.version, event.topic, event.payload, now_ns,
-                     prev_stream, s_hash, prev_global, g_hash)
+                    (
+                        position,
+                        sid,
+                        event.version,
+                        event.topic,
+                        event.payload,
+                        now_ns,
+                        prev_stream,
+                        s_hash,
+                        prev_global,
+                        g_hash,
+                    )
                 )
                 tips[sid] = _StreamTip(event.version, s_hash)
                 prev_global = g_hash
@@ -351,28 +403,25 @@ class HashChainRecorder(PostgresApplicationRecorder):
             for row in rows:
                 copy.write_row(row)
 
-    def _insert_rows(self, cur: Cursor[DictRow], rows: list[EventRow]) -> None:
-        cur.execute(self._insert_events_unnest, [list(col) for col in zip(*rows, strict=True)],
-                    prepare=True)
-
-    def _write_commands(
+    def _copy_commands(
         self, cur: Cursor[DictRow], commands: list[tuple[Submission, Committed]]
     ) -> None:
-        cur.execute(
-            self._insert_commands,
-            (
-                [s.command_id for s, _ in commands],
-                [s.command_type for s, _ in commands],
-                [s.payload for s, _ in commands],
-                [payload_digest(s.payload) for s, _ in commands],
-                [s.accepted for s, _ in commands],
-                [s.outcome for s, _ in commands],
-                [c.first_position for _, c in commands],
-                [c.last_position for _, c in commands],
-                [c.recorded_at_ns for _, c in commands],
-            ),
-            prepare=True,
-        )
+        with cur.copy(self._copy_commands_sql) as copy:
+            copy.set_types(list(_COMMAND_TYPES))
+            for s, c in commands:
+                copy.write_row(
+                    (
+                        s.command_id,
+                        s.command_type,
+                        s.payload,
+                        payload_digest(s.payload),
+                        s.accepted,
+                        s.outcome,
+                        c.first_position,
+                        c.last_position,
+                        c.recorded_at_ns,
+                    )
+                )
 
     # ------------------------------------------------------------------ the read path
 
@@ -413,9 +462,9 @@ class HashChainRecorder(PostgresApplicationRecorder):
             cur.execute(query, params, prepare=True)
             return [row_to_event(row) for row in cur.fetchall()]
 
-    def iter_all(self, batch_size: int = 10_000, upto_position: int | None = None) -> Iterator[
-        list[StoredEvent]
-    ]:
+    def iter_all(
+        self, batch_size: int = 10_000, upto_position: int | None = None
+    ) -> Iterator[list[StoredEvent]]:
         """Every event in position order, in batches (keyset pagination, no long transaction)."""
         after = 0
         while True:
@@ -440,11 +489,20 @@ def _row_to_command(row: DictRow) -> RecordedCommand:
     )
 
 
-def _tips_from(rows: Sequence[DictRow]) -> dict[str, _StreamTip]:
-    return {
-        row["originator_id"]: _StreamTip(row["originator_version"], bytes(row["stream_hash"]))
-        for row in rows
-    }
+def _tuple_to_event(r: tuple[Any, ...]) -> StoredEvent:
+    """A row selected in ``_EVENT_COLUMNS`` order."""
+    return StoredEvent(
+        position=r[0],
+        stream_id=r[1],
+        version=r[2],
+        topic=r[3],
+        payload=bytes(r[4]),
+        recorded_at_ns=r[5],
+        prev_stream_hash=bytes(r[6]),
+        stream_hash=bytes(r[7]),
+        prev_global_hash=bytes(r[8]),
+        global_hash=bytes(r[9]),
+    )
 
 
 def _first_conflict(sub: Submission, tips: dict[str, _StreamTip]) -> VersionConflict | None:

@@ -23,6 +23,7 @@ Guarantees
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -120,16 +121,30 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        2,
+        "notify listeners from the chain head",
+        (
+            # Listeners learn the new head position in the same commit that moves it.
+            "CREATE FUNCTION {schema}.notify_head() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN PERFORM pg_notify(TG_TABLE_SCHEMA || '_events', NEW.position::text); "
+            "RETURN NULL; END $$",
+            "CREATE TRIGGER chain_head_notify AFTER UPDATE ON {schema}.chain_head "
+            "FOR EACH ROW EXECUTE FUNCTION {schema}.notify_head()",
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
 def _ensure_role(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
     cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
     if cur.fetchone() is None:
-        try:
+        with contextlib.suppress(psycopg.errors.DuplicateObject):  # a concurrent migrator won
             cur.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(APP_ROLE)))
-        except psycopg.errors.DuplicateObject:  # a concurrent migrator created it
-            pass
     cur.execute(
         "SELECT pg_has_role(current_user, %s, 'MEMBER'), "
         "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
@@ -144,9 +159,7 @@ def _ensure_role(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
 
 def applied_versions(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> list[int]:
     with conn.cursor() as cur:
-        cur.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.schema_migrations",)
-        )
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.schema_migrations",))
         row = cur.fetchone()
         if row is None or not row[0]:
             return []

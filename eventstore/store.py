@@ -58,7 +58,6 @@ class AppRoleDatastore(PostgresDatastore):
             max_overflow=pool_size,
             schema=schema,
             originator_id_type="text",
-            pool_open_timeout=10.0,
             connect_timeout=10.0,
         )
         extra = {k: v for k, v in params.items() if k not in _DATASTORE_KEYS}
@@ -99,7 +98,13 @@ class EventStore:
             url, schema=schema, pool_size=pool_size, role=APP_ROLE if app_role else None
         )
         try:
+            # Open the pool now, once: concurrent first opens race inside psycopg_pool, and a
+            # bad URL or an unreachable server should fail here, not on the first command.
+            self.datastore.pool.open(wait=True, timeout=10.0)
             self.recorder = HashChainRecorder(self.datastore, clock=clock)
+        except psycopg.Error as exc:
+            self.datastore.close()
+            raise DatabaseUnavailable(_one_line(f"cannot connect to the database: {exc}")) from None
         except Exception:
             self.datastore.close()
             raise

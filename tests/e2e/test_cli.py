@@ -1,0 +1,102 @@
+"""The command line: one-line errors with non-zero exits, and the demo on a real database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ledgerline", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("ledgerline: error: ")
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_an_unreachable_database_url_is_a_one_line_error(cli_env: dict[str, str]) -> None:
+    result = run("verify", "--database-url", "postgresql://nobody@127.0.0.1:1/none", env=cli_env)
+    assert_one_line_error(result, "cannot connect to the database")
+    assert result.returncode == 2
+
+
+def test_a_malformed_database_url_is_a_one_line_error(cli_env: dict[str, str]) -> None:
+    result = run("demo", "--database-url", "postgresql://x:y@host:notaport/db", env=cli_env)
+    assert_one_line_error(result)
+
+
+def test_an_unknown_database_is_a_one_line_error(
+    cli_env: dict[str, str], pg_admin_url: str
+) -> None:
+    url = pg_admin_url.replace("/postgres?", "/no_such_database?")
+    result = run("verify", "--database-url", url, env=cli_env)
+    assert_one_line_error(result, "no_such_database")
+
+
+@pytest.mark.parametrize("data_dir", ["/proc/ledgerline-data", "/dev/null/data"])
+def test_an_unwritable_data_dir_is_a_one_line_error(cli_env: dict[str, str], data_dir: str) -> None:
+    result = run("verify", "--data-dir", data_dir, env=cli_env)
+    assert_one_line_error(result, "cannot use data directory")
+
+
+def test_a_corrupted_config_file_is_a_one_line_error(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "ledgerline.toml"
+    config.write_text('database_url = "postgresql://x\nport = [broken')
+    result = run("verify", "--config", str(config), env=cli_env)
+    assert_one_line_error(result, "is not valid TOML")
+    cli_env["LEDGERLINE_CONFIG"] = str(config)
+    assert_one_line_error(run("demo", env=cli_env), "is not valid TOML")
+
+
+def test_an_unknown_config_key_is_named(cli_env: dict[str, str], tmp_path: Path) -> None:
+    config = tmp_path / "ledgerline.toml"
+    config.write_text('databse_url = "postgresql://x"\n')
+    assert_one_line_error(run("verify", "--config", str(config), env=cli_env), "databse_url")
+
+
+def test_a_bad_option_is_a_one_line_usage_error(cli_env: dict[str, str]) -> None:
+    result = run("bench", "append", "--events", "lots", env=cli_env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_the_demo_runs_against_an_external_server_and_its_events_verify(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    demo = run("demo", "--database-url", db_url, env=cli_env)
+    assert demo.returncode == 0, demo.stderr
+    assert "intact" in demo.stdout
+    assert "rejected: amount_must_be_positive" in demo.stdout
+    verify = run("verify", "--database-url", db_url, env=cli_env)
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.startswith("verified 3050 events")
+
+
+def test_the_demo_runs_on_the_embedded_server_under_the_data_dir(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "embedded"
+    demo = run("demo", "--data-dir", str(data_dir), env=cli_env, timeout=180)
+    assert demo.returncode == 0, demo.stderr
+    assert (data_dir / "pg" / "PG_VERSION").exists()
+    again = run("verify", "--data-dir", str(data_dir), env=cli_env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("verified 3050 events")
