@@ -1,0 +1,49 @@
+"""Bearer-token authentication and role checks, as FastAPI dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.keys import KeyStore, Role
+from api.problems import Problem
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ll_...`")
+
+OPERATORS = frozenset({Role.OPERATOR, Role.ADMIN})
+READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.ADMIN})
+REGULATORS = frozenset({Role.REGULATOR, Role.ADMIN})
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ledgerline"'}
+
+
+def require(allowed: frozenset[Role]) -> Callable[..., Awaitable[Role]]:
+    """A dependency that admits only tokens whose role is in ``allowed``."""
+
+    async def check(request: Request) -> Role:
+        credentials: HTTPAuthorizationCredentials | None = await bearer(request)
+        if credentials is None:
+            raise Problem(
+                401,
+                "unauthenticated",
+                "send an API key as 'Authorization: Bearer <token>'",
+                headers=_CHALLENGE,
+            )
+        keys: KeyStore = request.app.state.keys
+        role = keys.role_of(credentials.credentials)
+        if role is None:
+            raise Problem(
+                401, "invalid_token", "the API key is unknown or revoked", headers=_CHALLENGE
+            )
+        if role not in allowed:
+            raise Problem(
+                403,
+                "forbidden",
+                f"role '{role.value}' may not do this; needs one of "
+                f"{', '.join(sorted(r.value for r in allowed))}",
+            )
+        return role
+
+    return check
