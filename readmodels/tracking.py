@@ -1,9 +1,9 @@
-"""Where each projection has got to: one row per projection, written with its rows.
+"""Where each projection has got to: one row per projection and source, written with its rows.
 
 Guarantees
-    :func:`advance` moves a projection's position from exactly ``expected`` to ``new`` and
-    fails otherwise, in the same transaction as the projection's rows: a batch applied twice,
-    or by two runners at once, is refused rather than doubled.
+    :func:`advance` moves a projection's position for one source from exactly ``expected`` to
+    ``new`` and fails otherwise, in the same transaction as the projection's rows: a batch
+    applied twice, or by two runners at once, is refused rather than doubled.
 """
 
 from __future__ import annotations
@@ -11,38 +11,52 @@ from __future__ import annotations
 import psycopg
 
 from eventstore.errors import EventStoreError
+from readmodels.schema import SCHEMA
 
-SCHEMA = "readmodels"
+STORE_SOURCE = "store"
 
 
 class TrackingConflict(EventStoreError):
     """Another runner moved the projection first; this batch was not applied."""
 
 
-def position_of(conn: psycopg.Connection[tuple[object, ...]], projection: str) -> int:
+def position_of(
+    conn: psycopg.Connection[tuple[object, ...]] | psycopg.Cursor[tuple[object, ...]],
+    projection: str,
+    source: str = STORE_SOURCE,
+) -> int:
     row = conn.execute(
-        f"SELECT position FROM {SCHEMA}.tracking WHERE projection = %s", (projection,)
+        f"SELECT position FROM {SCHEMA}.tracking WHERE projection = %s AND source = %s",
+        (projection, source),
     ).fetchone()
-    return int(str(row[0])) if row else 0
+    if row is None:
+        return 0
+    value = row["position"] if isinstance(row, dict) else row[0]
+    return int(str(value))
 
 
 def advance(
-    cur: psycopg.Cursor[tuple[object, ...]], projection: str, expected: int, new: int
+    cur: psycopg.Cursor[tuple[object, ...]],
+    projection: str,
+    expected: int,
+    new: int,
+    source: str = STORE_SOURCE,
 ) -> None:
     if expected == 0:
         cur.execute(
-            f"INSERT INTO {SCHEMA}.tracking (projection, position) VALUES (%s, %s)"
-            " ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position,"
+            f"INSERT INTO {SCHEMA}.tracking (projection, source, position) VALUES (%s, %s, %s)"
+            " ON CONFLICT (projection, source) DO UPDATE SET position = EXCLUDED.position,"
             " updated_at = now() WHERE tracking.position = 0",
-            (projection, new),
+            (projection, source, new),
         )
     else:
         cur.execute(
             f"UPDATE {SCHEMA}.tracking SET position = %s, updated_at = now()"
-            " WHERE projection = %s AND position = %s",
-            (new, projection, expected),
+            " WHERE projection = %s AND source = %s AND position = %s",
+            (new, projection, source, expected),
         )
     if cur.rowcount != 1:
         raise TrackingConflict(
-            f"projection {projection} is no longer at position {expected}; batch not applied"
+            f"projection {projection} ({source}) is no longer at position {expected}; "
+            "batch not applied"
         )
