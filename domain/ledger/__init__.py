@@ -1,0 +1,1 @@
+"""The ledger bounded context: double-entry accounts and transfers (TigerBeetle semantics)."""
