@@ -219,6 +219,7 @@ class CommandProcessor(Generic[A]):
         *,
         streams_of: Callable[[Command], Sequence[str]],
         rejection_types: tuple[type[Exception], ...] = (Rejection,),
+        invalid_types: tuple[type[Exception], ...] = (),
         to_outcome: Callable[[Exception], dict[str, Any]] | None = None,
         on_payload_mismatch: Callable[[RecordedCommand, Command], Rejection] | None = None,
         max_batch: int = 1024,
@@ -234,6 +235,9 @@ class CommandProcessor(Generic[A]):
         self._handlers = dict(handlers)
         self._streams_of = streams_of
         self._rejection_types = rejection_types
+        # Refused as malformed, not as a business rule: answered but not recorded, so the
+        # client may fix the request and reuse the id.
+        self._invalid_types = invalid_types
         self._to_outcome = to_outcome or _default_outcome
         self._on_mismatch = on_payload_mismatch or _default_mismatch
         self._max_batch = max_batch
@@ -377,6 +381,7 @@ class _Round:
         self.batch = batch
         self.staged: dict[str, Aggregate] = {}
         self.answers: dict[int, Outcome] = {}  # index in batch -> outcome from the log
+        self.invalid: dict[str, Outcome] = {}  # command id -> refusal that is not recorded
         self.decided: list[int] = []  # indexes in batch, in submission order
 
     def decide(self, view: BatchView) -> list[Submission]:
@@ -384,10 +389,18 @@ class _Round:
         self.staged = {}
         self.answers = {}
         self.decided = []
+        self.invalid = {}
         proc = self.p
         for stream_id, events in view.events.items():
             proc._catch_up(stream_id, events)
-        overlay = _Overlay(proc.cache)
+
+        def ensure_current(stream_id: str) -> None:
+            # A stream the batch did not declare: bring the cache up to date under the lock.
+            cached = proc.cache.get(stream_id) if stream_id in proc.cache else None
+            since = cached.version if cached is not None else 1
+            proc._catch_up(stream_id, view.load({stream_id: since})[stream_id])
+
+        overlay = _Overlay(proc.cache, set(view.events), ensure_current)
         submissions: list[Submission] = []
         first_of: set[str] = set()
         for i, p in enumerate(self.batch):
@@ -408,6 +421,11 @@ class _Round:
                     Submission(cmd.command_id, cmd.command_type, cmd.payload, False, outcome)
                 )
                 self.decided.append(i)
+                continue
+            except proc._invalid_types as exc:
+                self.invalid[cmd.command_id] = Outcome(
+                    cmd.command_id, False, proc._to_outcome(exc), None, None, 0, replayed=False
+                )
                 continue
             new_events = proc._collect(uow)
             written = {e.stream_id for e in new_events}
@@ -460,7 +478,7 @@ class _Round:
         for stream_id, agg in self.staged.items():
             proc.cache.put(stream_id, agg)
         for i, p in enumerate(self.batch):
-            answer = self.answers.get(i)
+            answer = self.answers.get(i) or self.invalid.get(p.command.command_id)
             if answer is None:  # a repeat of an id decided earlier in this batch
                 answer = proc._answer_known(p, recorded[p.command.command_id])
             p.future.set_result(answer)
@@ -473,10 +491,21 @@ def _fail(pendings: Sequence[_Pending], exc: BaseException) -> None:
 
 
 class _Overlay(Mapping[str, Aggregate | None]):
-    """The cache as seen by commands later in the same batch: staged changes on top."""
+    """The cache as seen by commands later in the same batch: staged changes on top.
 
-    def __init__(self, cache: AggregateCache) -> None:
+    A stream the batch did not declare is brought up to date from the store on first use
+    (``ensure_current``), under the same lock.
+    """
+
+    def __init__(
+        self,
+        cache: AggregateCache,
+        current: set[str] | None = None,
+        ensure_current: Callable[[str], None] | None = None,
+    ) -> None:
         self._cache = cache
+        self._current = current if current is not None else set()
+        self._ensure_current = ensure_current
         self.staged: dict[str, Aggregate] = {}
 
     def stage(self, touched: Mapping[str, Aggregate]) -> None:
@@ -485,6 +514,9 @@ class _Overlay(Mapping[str, Aggregate | None]):
     def __getitem__(self, stream_id: str) -> Aggregate | None:
         if stream_id in self.staged:
             return self.staged[stream_id]
+        if stream_id not in self._current and self._ensure_current is not None:
+            self._ensure_current(stream_id)
+            self._current.add(stream_id)
         if stream_id in self._cache:
             return self._cache.get(stream_id)
         raise KeyError(stream_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -118,12 +118,22 @@ class _StreamTip:
     stream_hash: bytes
 
 
+def _no_loading(streams_from: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
+    raise LookupError(f"streams {list(streams_from)} were not read for this batch")
+
+
 @dataclass(frozen=True, slots=True)
 class BatchView:
-    """What a writer sees under the lock before deciding a batch."""
+    """What a writer sees under the lock before deciding a batch.
+
+    ``load`` reads more streams (each from a version on, as ``transact``'s ``streams_from``)
+    on the same locked transaction, for decisions that discover what they need as they go
+    (a post names a transfer, the transfer its accounts).
+    """
 
     recorded: dict[str, RecordedCommand]
     events: dict[str, list[StoredEvent]]
+    load: Callable[[Mapping[str, int]], dict[str, list[StoredEvent]]] = _no_loading
 
 
 # (position, stream_id, version, topic, payload, recorded_at_ns,

@@ -258,7 +258,21 @@ class HashChainRecorder(PostgresApplicationRecorder):
                     event = _tuple_to_event(r)
                     events[event.stream_id].append(event)
                     tips[event.stream_id] = _StreamTip(event.version, event.stream_hash)
-            submissions = decide(BatchView(recorded, events))
+            def load(more_from: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
+                found: dict[str, list[StoredEvent]] = {sid: [] for sid in more_from}
+                with conn.cursor(row_factory=tuple_row) as c_more:
+                    c_more.execute(
+                        self._q_select_streams_from,
+                        (list(more_from), list(more_from.values())),
+                        prepare=True,
+                    )
+                    for r in c_more.fetchall():
+                        event = _tuple_to_event(r)
+                        found[event.stream_id].append(event)
+                        tips[event.stream_id] = _StreamTip(event.version, event.stream_hash)
+                return found
+
+            submissions = decide(BatchView(recorded, events, load))
             plan = self._plan(submissions, head, recorded, tips)
             with conn.cursor() as cur:
                 # Binary COPY for both tables: rows are encoded in C, whatever the batch size.
