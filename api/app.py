@@ -58,6 +58,9 @@ def create_app(services: ApiServices, *, routers: list[Any] | None = None) -> Fa
     )
     async def metrics(request: Request) -> PlainTextResponse:
         m: Metrics = request.app.state.metrics
+        refresh = services.extra.get("refresh_metrics")
+        if refresh is not None:
+            refresh()
         return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers or []:

@@ -50,11 +50,39 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from eventstore.schema import LATEST_VERSION
-    from eventstore.store import EventStore
     from ledgerline.database import database_url
+    from ledgerline.runtime import migrate_all
 
-    with database_url(_settings(args)) as url, EventStore(url, pool_size=1):
-        print(f"schema is at version {LATEST_VERSION}")
+    with database_url(_settings(args)) as url:
+        migrate_all(url)
+        print(f"schema is up to date (event store version {LATEST_VERSION})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ledgerline.database import database_url
+    from ledgerline.serve import serve
+
+    settings = _settings(args)
+    with database_url(settings) as url:
+        return serve(url, settings)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from api.keys import Role, create_key
+    from eventstore.store import connect_owner
+    from ledgerline.database import database_url
+    from ledgerline.runtime import migrate_all
+
+    with database_url(_settings(args)) as url:
+        migrate_all(url)
+        with connect_owner(url) as conn:
+            key = create_key(conn, Role(args.role), args.label or "")
+    print(key.token)
+    print(
+        f"key {key.key_id} ({key.role.value}) created; the token is shown only once",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -119,6 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="write a realistic stream of events, verify, summarise")
     _add_db_options(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="run the HTTP API (and, without Kafka, the projector)")
+    p.add_argument("--host", help="listen address (env LEDGERLINE_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (env LEDGERLINE_PORT, default 8000)")
+    _add_db_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("keys", help="manage API keys")
+    keys = p.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    k = keys.add_parser("create", help="create an API key and print its token once")
+    k.add_argument("--role", required=True, choices=["operator", "auditor", "regulator", "admin"])
+    k.add_argument("--label", help="a note stored with the key")
+    _add_db_options(k)
+    k.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")
     p.add_argument("name", choices=["append"])

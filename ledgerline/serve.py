@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 
+from ledgerline.config import Settings
 from ledgerline.errors import LedgerlineError
 
 
@@ -29,3 +30,27 @@ def check_port_free(host: str, port: int) -> None:
                     f"cannot listen on {host}:{port}: the port is already in use"
                 ) from None
             raise LedgerlineError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def serve(url: str, settings: Settings) -> int:
+    import uvicorn
+
+    from ledgerline.runtime import build_runtime
+
+    check_port_free(settings.host, settings.port)
+    runtime = build_runtime(url, in_process_projection=not settings.kafka_bootstrap_servers)
+    try:
+        config = uvicorn.Config(
+            runtime.app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        print(f"ledgerline: serving on http://{settings.host}:{settings.port}", flush=True)
+        server.run()
+    finally:
+        runtime.close()
+    return 0

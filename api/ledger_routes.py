@@ -1,0 +1,662 @@
+"""HTTP routes of the ledger: accounts, transfers, batches, balances, trial balance.
+
+Amounts are decimal strings in major units ("12.34") on the wire, integer minor units inside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.problems import Problem
+from api.security import OPERATORS, READERS, require
+
+ID_MAX = 2**127 - 1
+AccountId = Annotated[int, Field(ge=1, le=ID_MAX, description="client-chosen id, 1..2^127-1")]
+DECIMAL_PATTERN = r"^(0|[1-9][0-9]{0,30})(\.[0-9]{1,18})?$"
+
+
+class Flags(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    debits_must_not_exceed_credits: bool = False
+    credits_must_not_exceed_debits: bool = False
+    closed: bool = False
+
+
+class AccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: AccountId
+    ledger: int = Field(ge=1, le=2**32 - 1)
+    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+    code: int = Field(ge=1, le=65535)
+    flags: Flags = Flags()
+
+
+class Balances(BaseModel):
+    debits_pending: str
+    debits_posted: str
+    credits_pending: str
+    credits_posted: str
+
+
+class AccountOut(BaseModel):
+    id: int
+    ledger: int
+    currency: str
+    code: int
+    flags: Flags
+    balances: Balances
+    position: int = Field(description="global position this view reflects")
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: AccountId
+    debit_account_id: AccountId
+    credit_account_id: AccountId
+    amount: str = Field(pattern=DECIMAL_PATTERN, description='major units, e.g. "12.34"')
+    ledger: int = Field(ge=1, le=2**32 - 1)
+    code: int = Field(ge=1, le=65535)
+    pending: bool = False
+    timeout_s: int = Field(0, ge=0, le=2**32 - 1)
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, v: str) -> str:
+        try:
+            if Decimal(v) <= 0:
+                raise ValueError("amount must be positive")
+        except InvalidOperation:
+            raise ValueError("amount must be a decimal string") from None
+        return v
+
+
+class TransferOut(BaseModel):
+    id: int
+    debit_account_id: int
+    credit_account_id: int
+    amount: str
+    posted_amount: str | None = None
+    currency: str
+    ledger: int
+    code: int
+    pending: bool
+    timeout_s: int
+    state: str
+    position: int
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    linked: bool = False
+    transfers: list[TransferIn] = Field(min_length=1, max_length=8189)
+
+
+class ItemOutcome(BaseModel):
+    index: int
+    id: int
+    status: str = Field(description='"created", "exists", or a rejection code')
+    transfer: TransferOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchOut(BaseModel):
+    linked: bool
+    results: list[ItemOutcome]
+    position: int | None
+
+
+class PostIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    amount: str | None = Field(None, pattern=DECIMAL_PATTERN)
+
+
+class TrialBalanceLine(BaseModel):
+    currency: str
+    accounts: int
+    debits_pending: str
+    debits_posted: str
+    credits_pending: str
+    credits_posted: str
+    balanced: bool
+
+
+class TrialBalanceOut(BaseModel):
+    ledger: int
+    position: int
+    lines: list[TrialBalanceLine]
+
+
+class HistoryItem(BaseModel):
+    position: int
+    change: str
+    transfer: TransferOut | None
+    balances_after: Balances
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryItem]
+    next_cursor: str | None
+
+
+def parse_as_of(value: str) -> int:
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Problem(422, "invalid_as_of", f"as_of {value!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise Problem(
+            422, "invalid_as_of", "as_of must carry a UTC offset, e.g. 2026-01-31T23:59:59Z"
+        )
+    return int(moment.timestamp() * 1_000_000) * 1000
+
+
+async def wait_for_position(request: Request, min_position: int | None) -> None:
+    """Read-your-writes: wait (bounded) until the read model has applied ``min_position``."""
+    if min_position is None:
+        return
+    services = request.app.state.services
+    waiter = services.extra["wait_for_position"]
+    timeout_s: float = services.extra.get("read_wait_s", 2.0)
+    if not await asyncio.to_thread(waiter, min_position, timeout_s):
+        raise Problem(
+            503,
+            "read_model_behind",
+            f"the read model has not yet applied position {min_position}; retry shortly",
+            headers={"Retry-After": "1"},
+            min_position=min_position,
+        )
+
+
+# ------------------------------------------------------------------ rejection -> HTTP status
+
+STATUS_OF: dict[str, int] = {
+    "exists_with_different_flags": 409,
+    "exists_with_different_timeout": 409,
+    "exists_with_different_debit_account_id": 409,
+    "exists_with_different_credit_account_id": 409,
+    "exists_with_different_amount": 409,
+    "exists_with_different_ledger": 409,
+    "exists_with_different_currency": 409,
+    "exists_with_different_code": 409,
+    "exists_with_different_payload": 409,
+    "id_already_failed": 409,
+    "exceeds_credits": 409,
+    "exceeds_debits": 409,
+    "account_closed": 409,
+    "pending_transfer_not_pending": 409,
+    "pending_transfer_already_posted": 409,
+    "pending_transfer_already_voided": 409,
+    "pending_transfer_expired": 409,
+    "pending_transfer_not_expired": 409,
+    "exceeds_pending_transfer_amount": 409,
+    "linked_event_failed": 409,
+    "pending_transfer_not_found": 404,
+}
+"""HTTP status per rejection code; codes not listed (shape and reference rules) are 422."""
+
+
+def status_of(code: str) -> int:
+    return STATUS_OF.get(code, 422)
+
+
+def rejection(result: dict[str, Any]) -> Problem:
+    code = str(result.get("code", "rejected"))
+    extra = {k: v for k, v in result.items() if k not in {"code", "detail"}}
+    return Problem(status_of(code), code, str(result.get("detail", code)), **extra)
+
+
+# ------------------------------------------------------------------ formatting
+
+
+def _fmt(amount_minor: int, currency: str) -> str:
+    from domain.money import format_major
+
+    return format_major(int(amount_minor), currency)
+
+
+def account_out(view: dict[str, Any], position: int) -> AccountOut:
+    cur = view["currency"]
+    return AccountOut(
+        id=int(view["id"]),
+        ledger=view["ledger"],
+        currency=cur,
+        code=view["code"],
+        flags=Flags(**view["flags"]),
+        balances=Balances(
+            debits_pending=_fmt(view["debits_pending"], cur),
+            debits_posted=_fmt(view["debits_posted"], cur),
+            credits_pending=_fmt(view["credits_pending"], cur),
+            credits_posted=_fmt(view["credits_posted"], cur),
+        ),
+        position=position,
+    )
+
+
+def transfer_out(view: dict[str, Any], position: int) -> TransferOut:
+    cur = view["currency"]
+    return TransferOut(
+        id=int(view["id"]),
+        debit_account_id=int(view["debit_account_id"]),
+        credit_account_id=int(view["credit_account_id"]),
+        amount=_fmt(view["amount"], cur),
+        posted_amount=_fmt(view["posted_amount"], cur) if view.get("pending") else None,
+        currency=cur,
+        ledger=view["ledger"],
+        code=view["code"],
+        pending=view["pending"],
+        timeout_s=view["timeout_s"],
+        state=view["state"],
+        position=position,
+    )
+
+
+def _row_account(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["account_id"],
+        "ledger": row["ledger"],
+        "currency": row["currency"],
+        "code": row["code"],
+        "flags": {
+            "debits_must_not_exceed_credits": row["debits_must_not_exceed_credits"],
+            "credits_must_not_exceed_debits": row["credits_must_not_exceed_debits"],
+            "closed": row["closed"],
+        },
+        **{
+            k: row[k]
+            for k in ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+        },
+    }
+
+
+def _row_transfer(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["transfer_id"], **row}
+
+
+# ------------------------------------------------------------------ routes
+
+router = APIRouter(prefix="/v1", tags=["ledger"])
+Operator = Depends(require(OPERATORS))
+Reader = Depends(require(READERS))
+PROBLEM = {
+    "model": dict[str, Any],
+    "description": "RFC 9457 problem+json",
+    "content": {"application/problem+json": {}},
+}
+COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: PROBLEM,
+    403: PROBLEM,
+    404: PROBLEM,
+    409: PROBLEM,
+    422: PROBLEM,
+    503: PROBLEM,
+}
+
+
+async def _run(request: Request, command: Any) -> Any:
+    services = request.app.state.services
+    ledger = services.extra["ledger"]
+    outcome = await asyncio.wrap_future(ledger.submit(command))
+    services.metrics.commands.labels(
+        command.command_type,
+        outcome.result.get("status", "accepted")
+        if outcome.accepted
+        else outcome.result.get("code", "rejected"),
+    ).inc()
+    return outcome
+
+
+def _created_or_replayed(response: Response, outcome: Any) -> None:
+    response.status_code = (
+        200 if outcome.replayed or outcome.result.get("status") == "exists" else 201
+    )
+
+
+@router.post(
+    "/accounts",
+    status_code=201,
+    response_model=AccountOut,
+    responses=COMMAND_RESPONSES,
+    summary="Open an account",
+)
+async def create_account(
+    body: AccountIn, request: Request, response: Response, _: Any = Operator
+) -> AccountOut:
+    from commands.ledger import CreateAccount, account_command
+
+    cmd = CreateAccount(
+        id=body.id,
+        ledger=body.ledger,
+        currency=body.currency,
+        code=body.code,
+        **body.flags.model_dump(),
+    )
+    outcome = await _run(request, account_command(cmd))
+    if not outcome.accepted:
+        raise rejection(outcome.result)
+    _created_or_replayed(response, outcome)
+    return account_out(outcome.result["account"], outcome.position or 0)
+
+
+def _transfer_cmd(body: TransferIn) -> Any:
+    from commands.ledger import CreateTransfer
+
+    return CreateTransfer(**body.model_dump())
+
+
+@router.post(
+    "/transfers",
+    status_code=201,
+    response_model=TransferOut,
+    responses=COMMAND_RESPONSES,
+    summary="Create a transfer (single-phase or pending)",
+)
+async def create_transfer(
+    body: TransferIn, request: Request, response: Response, _: Any = Operator
+) -> TransferOut:
+    from commands.ledger import transfer_command
+
+    outcome = await _run(request, transfer_command(_transfer_cmd(body)))
+    if not outcome.accepted:
+        raise rejection(outcome.result)
+    _created_or_replayed(response, outcome)
+    return transfer_out(outcome.result["transfer"], outcome.position or 0)
+
+
+@router.post(
+    "/transfer-batches",
+    status_code=201,
+    response_model=BatchOut,
+    responses=COMMAND_RESPONSES,
+    summary="Create many transfers; linked: all succeed or none does",
+)
+async def create_batch(
+    body: BatchIn, request: Request, response: Response, _: Any = Operator
+) -> BatchOut:
+    from commands.ledger import CreateLinkedTransfers, linked_command, transfer_command
+
+    if body.linked:
+        cmd = CreateLinkedTransfers(transfers=tuple(_transfer_cmd(t) for t in body.transfers))
+        outcome = await _run(request, linked_command(cmd))
+        position = outcome.position
+        if outcome.accepted:
+            items = [
+                ItemOutcome(
+                    index=r["index"],
+                    id=r["id"],
+                    status=r["status"],
+                    transfer=transfer_out(r["transfer"], position or 0),
+                )
+                for r in outcome.result["results"]
+            ]
+        elif "results" in outcome.result:
+            items = [
+                ItemOutcome(
+                    index=r["index"],
+                    id=r["id"],
+                    status=r["status"],
+                    problem=rejection(r["problem"]).body() if "problem" in r else None,
+                )
+                for r in outcome.result["results"]
+            ]
+        else:  # the batch id was reused with other members
+            raise rejection(outcome.result)
+        _created_or_replayed(response, outcome)
+        return BatchOut(linked=True, results=items, position=position)
+    outcomes = await asyncio.gather(
+        *(_run(request, transfer_command(_transfer_cmd(t))) for t in body.transfers)
+    )
+    items = []
+    for index, (t, o) in enumerate(zip(body.transfers, outcomes, strict=True)):
+        if o.accepted:
+            items.append(
+                ItemOutcome(
+                    index=index,
+                    id=t.id,
+                    status=o.result["status"],
+                    transfer=transfer_out(o.result["transfer"], o.position or 0),
+                )
+            )
+        else:
+            items.append(
+                ItemOutcome(
+                    index=index,
+                    id=t.id,
+                    status=o.result["code"],
+                    problem=rejection(o.result).body(),
+                )
+            )
+    positions = [o.position for o in outcomes if o.position]
+    return BatchOut(linked=False, results=items, position=max(positions) if positions else None)
+
+
+@router.post(
+    "/transfers/{transfer_id}/post",
+    response_model=TransferOut,
+    responses=COMMAND_RESPONSES,
+    summary="Post a pending transfer, in full or in part",
+)
+async def post_transfer(
+    transfer_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    request: Request,
+    response: Response,
+    body: PostIn | None = None,
+    _: Any = Operator,
+) -> TransferOut:
+    from commands.ledger import PostPendingTransfer, post_command
+
+    cmd = PostPendingTransfer(transfer_id=transfer_id, amount=body.amount if body else None)
+    outcome = await _run(request, post_command(cmd))
+    if not outcome.accepted:
+        raise rejection(outcome.result)
+    response.status_code = 200
+    return transfer_out(outcome.result["transfer"], outcome.position or 0)
+
+
+@router.post(
+    "/transfers/{transfer_id}/void",
+    response_model=TransferOut,
+    responses=COMMAND_RESPONSES,
+    summary="Void a pending transfer",
+)
+async def void_transfer(
+    transfer_id: Annotated[int, Path(ge=1, le=ID_MAX)], request: Request, _: Any = Operator
+) -> TransferOut:
+    from commands.ledger import VoidPendingTransfer, void_command
+
+    outcome = await _run(request, void_command(VoidPendingTransfer(transfer_id=transfer_id)))
+    if not outcome.accepted:
+        raise rejection(outcome.result)
+    return transfer_out(outcome.result["transfer"], outcome.position or 0)
+
+
+QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: PROBLEM,
+    403: PROBLEM,
+    404: PROBLEM,
+    422: PROBLEM,
+    503: PROBLEM,
+}
+
+
+def _read(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    services = request.app.state.services
+    with services.store.datastore.get_connection() as conn:
+        return fn(conn, *args, **kwargs)
+
+
+@router.get(
+    "/accounts/{account_id}",
+    response_model=AccountOut,
+    responses=QUERY_RESPONSES,
+    summary="An account and its balances, now or at a past position or time",
+)
+async def get_account(
+    account_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    request: Request,
+    as_of_position: Annotated[int | None, Query(ge=0)] = None,
+    as_of: Annotated[str | None, Query(description="RFC 3339 time")] = None,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+    _: Any = Reader,
+) -> AccountOut:
+    from readmodels import ledger as rm
+
+    if as_of_position is not None and as_of is not None:
+        raise Problem(422, "conflicting_as_of", "give as_of_position or as_of, not both")
+    await wait_for_position(request, min_position)
+    as_of_ns = parse_as_of(as_of) if as_of is not None else None
+    row = await asyncio.to_thread(
+        _read, request, rm.get_account, account_id, as_of_position=as_of_position, as_of_ns=as_of_ns
+    )
+    if row is None:
+        raise Problem(
+            404,
+            "account_not_found",
+            f"account {account_id} does not exist"
+            + (" at that point" if as_of_position is not None or as_of else ""),
+            account_id=account_id,
+        )
+    return account_out(_row_account(row), int(row.get("as_of_position", row["last_position"])))
+
+
+@router.get(
+    "/accounts/{account_id}/transfers",
+    response_model=HistoryPage,
+    responses=QUERY_RESPONSES,
+    summary="The account's transfers, newest first",
+)
+async def list_account_transfers(
+    account_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+    _: Any = Reader,
+) -> HistoryPage:
+    from readmodels import ledger as rm
+
+    await wait_for_position(request, min_position)
+    account = await asyncio.to_thread(_read, request, rm.get_account, account_id)
+    if account is None:
+        raise Problem(
+            404, "account_not_found", f"account {account_id} does not exist", account_id=account_id
+        )
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.account_transfers,
+        account_id,
+        before_position=int(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    cur = account["currency"]
+    items = [
+        HistoryItem(
+            position=r["position"],
+            change=r["change"],
+            transfer=transfer_out(
+                _row_transfer(
+                    {
+                        k: r[k]
+                        for k in r
+                        if k
+                        not in {
+                            "position",
+                            "change",
+                            "recorded_at_ns",
+                            "debits_pending",
+                            "debits_posted",
+                            "credits_pending",
+                            "credits_posted",
+                        }
+                    }
+                ),
+                r["last_position"],
+            )
+            if r.get("transfer_id") is not None
+            else None,
+            balances_after=Balances(
+                debits_pending=_fmt(r["debits_pending"], cur),
+                debits_posted=_fmt(r["debits_posted"], cur),
+                credits_pending=_fmt(r["credits_pending"], cur),
+                credits_posted=_fmt(r["credits_posted"], cur),
+            ),
+        )
+        for r in rows[:limit]
+    ]
+    next_cursor = str(rows[limit - 1]["position"]) if len(rows) > limit else None
+    return HistoryPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/transfers/{transfer_id}",
+    response_model=TransferOut,
+    responses=QUERY_RESPONSES,
+    summary="A transfer",
+)
+async def get_transfer(
+    transfer_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    request: Request,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+    _: Any = Reader,
+) -> TransferOut:
+    from readmodels import ledger as rm
+
+    await wait_for_position(request, min_position)
+    row = await asyncio.to_thread(_read, request, rm.get_transfer, transfer_id)
+    if row is None:
+        raise Problem(
+            404,
+            "transfer_not_found",
+            f"transfer {transfer_id} does not exist",
+            transfer_id=transfer_id,
+        )
+    return transfer_out(_row_transfer(row), row["last_position"])
+
+
+@router.get(
+    "/ledgers/{ledger}/trial-balance",
+    response_model=TrialBalanceOut,
+    responses=QUERY_RESPONSES,
+    summary="Sums of every balance per currency",
+)
+async def trial_balance(
+    ledger: Annotated[int, Path(ge=1, le=2**32 - 1)],
+    request: Request,
+    as_of_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[int | None, Query(ge=0)] = None,
+    _: Any = Reader,
+) -> TrialBalanceOut:
+    from readmodels import ledger as rm
+
+    await wait_for_position(request, min_position)
+    rows = await asyncio.to_thread(
+        _read, request, rm.trial_balance, ledger, as_of_position=as_of_position
+    )
+    position = (
+        as_of_position
+        if as_of_position is not None
+        else (request.app.state.services.extra["applied_position"]())
+    )
+    return TrialBalanceOut(
+        ledger=ledger,
+        position=position,
+        lines=[
+            TrialBalanceLine(
+                currency=r["currency"],
+                accounts=r["accounts"],
+                debits_pending=_fmt(r["debits_pending"], r["currency"]),
+                debits_posted=_fmt(r["debits_posted"], r["currency"]),
+                credits_pending=_fmt(r["credits_pending"], r["currency"]),
+                credits_posted=_fmt(r["credits_posted"], r["currency"]),
+                balanced=r["debits_posted"] == r["credits_posted"]
+                and r["debits_pending"] == r["credits_pending"],
+            )
+            for r in rows
+        ],
+    )

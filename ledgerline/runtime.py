@@ -1,0 +1,193 @@
+"""The composition root: wires the store, the ledger, the projector and the API together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.app import ApiServices, create_app
+from api.keys import KeyStore, lookup_sql, migrate_keys
+from api.ledger_routes import router as ledger_router
+from api.metrics import Metrics
+from api.problems import Problem
+from commands.ledger import ExpirePendingTransfer, build_ledger_processor, expire_command
+from commands.processor import CommandProcessor
+from eventstore.store import EventStore, connect_owner
+from projections.ledger import LedgerProjection
+from projections.runner import ProjectionRunner
+from readmodels.schema import SCHEMA as RM_SCHEMA
+from readmodels.schema import migrate_readmodels
+from readmodels.tracking import position_of
+
+log = logging.getLogger(__name__)
+
+READY_MAX_LAG_EVENTS = 10_000
+
+
+def migrate_all(url: str) -> None:
+    """Event store, read models and API keys: every schema, up to date."""
+    with connect_owner(url) as conn:
+        from eventstore.schema import migrate
+
+        migrate(conn)
+        migrate_readmodels(conn)
+        migrate_keys(conn)
+
+
+@dataclass
+class Runtime:
+    store: EventStore
+    processor: CommandProcessor[Any]
+    projector: ProjectionRunner | None
+    metrics: Metrics
+    app: FastAPI
+    clock: Callable[[], int]
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def applied_position(self) -> int:
+        if self.projector is not None:
+            return self.projector.position
+        with self.store.datastore.get_connection() as conn:
+            row = conn.execute(
+                f"SELECT coalesce(min(position), 0) AS p FROM {RM_SCHEMA}.tracking"
+                " WHERE projection = 'ledger'"
+            ).fetchone()
+        return int(row["p"]) if row else 0
+
+    def wait_for_position(self, position: int, timeout_s: float) -> bool:
+        if self.projector is not None:
+            return self.projector.wait_for(position, timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self.applied_position() < position:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def refresh_metrics(self) -> None:
+        head = self.store.recorder.head().position
+        self.metrics.head_position.set(head)
+        self.metrics.projection_lag_events.labels("ledger").set(head - self.applied_position())
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(5)
+        if self.projector is not None:
+            self.projector.stop()
+        self.processor.stop()
+        self.store.close()
+
+    def sweep_expired(self) -> int:
+        """Submit an expiry for every pending transfer past its deadline; return how many."""
+        now = self.clock()
+        with self.store.datastore.get_connection() as conn:
+            rows = conn.execute(
+                f"SELECT transfer_id FROM {RM_SCHEMA}.transfers"
+                " WHERE state = 'pending' AND expires_at_ns IS NOT NULL AND expires_at_ns <= %s"
+                " ORDER BY expires_at_ns LIMIT 1000",
+                (now,),
+            ).fetchall()
+        futures = [
+            self.processor.submit(
+                expire_command(ExpirePendingTransfer(transfer_id=int(r["transfer_id"])))
+            )
+            for r in rows
+        ]
+        return sum(1 for f in futures if f.result(30).accepted)
+
+    def _sweeper(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                self.sweep_expired()
+            except Exception:  # keep sweeping; the next round retries
+                log.exception("expiry sweep failed")
+
+
+def build_runtime(
+    url: str,
+    *,
+    in_process_projection: bool = True,
+    clock: Callable[[], int] = time.time_ns,
+    sweep_interval_s: float | None = 1.0,
+    pool_size: int = 8,
+) -> Runtime:
+    migrate_all(url)
+    store = EventStore(url, pool_size=pool_size, run_migrations=False, clock=clock)
+    processor = build_ledger_processor(store.recorder, clock).start()
+    projector = (
+        ProjectionRunner(store.recorder, [LedgerProjection()]).start()
+        if in_process_projection
+        else None
+    )
+
+    def lookup(key_id: str) -> tuple[bytes, str] | None:
+        with store.datastore.get_connection() as conn:
+            row = conn.execute(lookup_sql(), (key_id,)).fetchone()
+        return (bytes(row["token_sha256"]), str(row["role"])) if row else None
+
+    metrics = Metrics()
+    runtime = Runtime(store, processor, projector, metrics, FastAPI(), clock)
+    services = ApiServices(
+        store=store,
+        keys=KeyStore(lookup),
+        metrics=metrics,
+        extra={
+            "ledger": processor,
+            "wait_for_position": runtime.wait_for_position,
+            "applied_position": runtime.applied_position,
+            "read_wait_s": 2.0,
+            "refresh_metrics": runtime.refresh_metrics,
+        },
+    )
+    app = create_app(services, routers=[ledger_router])
+
+    @app.get("/readyz", tags=["operations"], summary="Database reachable, projections caught up")
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            head = store.recorder.head().position
+            applied = runtime.applied_position()
+        except Exception as exc:
+            raise Problem(503, "not_ready", f"database unreachable: {exc}") from None
+        lag = head - applied
+        metrics.head_position.set(head)
+        metrics.projection_lag_events.labels("ledger").set(lag)
+        if projector is not None and projector.failure is not None:
+            raise Problem(503, "not_ready", f"projection stopped: {projector.failure}")
+        if lag > READY_MAX_LAG_EVENTS:
+            raise Problem(
+                503,
+                "not_ready",
+                f"projections are {lag} events behind",
+                headers={"Retry-After": "1"},
+            )
+        return JSONResponse(
+            {
+                "status": "ready",
+                "head_position": head,
+                "applied_position": applied,
+                "lag_events": lag,
+            }
+        )
+
+    runtime.app = app
+    if sweep_interval_s:
+        t = threading.Thread(
+            target=runtime._sweeper, args=(sweep_interval_s,), daemon=True, name="ledgerline-expiry"
+        )
+        t.start()
+        runtime._threads.append(t)
+    return runtime
+
+
+def tracking_position(url: str, projection: str = "ledger") -> int:
+    with connect_owner(url) as conn:
+        return position_of(conn, projection)

@@ -1,0 +1,176 @@
+"""The ledger projection: account balances, balance history and transfers from ledger events.
+
+Definition
+    :func:`project` is pure: given a batch of (stored event, decoded event) pairs and the
+    current rows of the accounts and transfers they touch, it returns the rows to write.
+    :class:`LedgerProjection` wraps it for a runner: it loads the current rows, projects, and
+    writes inside the runner's transaction. The in-process runner and the Kafka workers use the
+    same class unchanged.
+
+Guarantees
+    Every balance change adds one history row holding the balances right after it, so
+    balances at any past position or time are one indexed read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from domain.ledger.events import (
+    AccountOpened,
+    BalanceChange,
+    LedgerEvent,
+    PendingTransferExpired,
+    PendingTransferPosted,
+    PendingTransferVoided,
+    TransferCreated,
+    decode_event,
+)
+from domain.ledger.transfer import NS_PER_S
+from eventstore.model import StoredEvent
+from readmodels.ledger import (
+    AccountRow,
+    Changes,
+    HistoryRow,
+    TransferRow,
+    load_accounts,
+    load_transfers,
+    write_changes,
+)
+
+Decoded = tuple[StoredEvent, LedgerEvent]
+
+
+def decode(events: Sequence[StoredEvent]) -> list[Decoded]:
+    return [
+        (e, decode_event(e.topic, json.loads(e.payload)))
+        for e in events
+        if e.topic.startswith("ledger.")
+    ]
+
+
+def touched(batch: Sequence[Decoded]) -> tuple[set[int], set[int]]:
+    accounts: set[int] = set()
+    transfers: set[int] = set()
+    for _, ev in batch:
+        if isinstance(ev, (AccountOpened, BalanceChange)):
+            accounts.add(ev.account_id)
+        elif isinstance(
+            ev,
+            (TransferCreated, PendingTransferPosted, PendingTransferVoided, PendingTransferExpired),
+        ):
+            transfers.add(ev.transfer_id)
+    return accounts, transfers
+
+
+def project(
+    batch: Sequence[Decoded],
+    accounts: dict[int, AccountRow],
+    transfers: dict[int, TransferRow],
+) -> Changes:
+    changes = Changes()
+    for stored, ev in batch:
+        pos, at = stored.position, stored.recorded_at_ns
+        if isinstance(ev, AccountOpened):
+            row = AccountRow(
+                ev.account_id,
+                ev.ledger,
+                ev.currency,
+                ev.code,
+                ev.debits_must_not_exceed_credits,
+                ev.credits_must_not_exceed_debits,
+                ev.closed,
+                0,
+                0,
+                0,
+                0,
+                pos,
+                at,
+                pos,
+            )
+            accounts[ev.account_id] = changes.accounts[ev.account_id] = row
+            changes.history.append(_history(row, pos, None, "opened", at))
+        elif isinstance(ev, BalanceChange):
+            row = accounts[ev.account_id]
+            dp, dpo, cp, cpo = ev.deltas()
+            row.debits_pending += dp
+            row.debits_posted += dpo
+            row.credits_pending += cp
+            row.credits_posted += cpo
+            row.last_position = pos
+            changes.accounts[ev.account_id] = row
+            change = f"{ev.side}:{type(ev).__name__}"
+            changes.history.append(_history(row, pos, ev.transfer_id, change, at))
+        elif isinstance(ev, TransferCreated):
+            expires = (
+                ev.created_at_ns + ev.timeout_s * NS_PER_S if ev.pending and ev.timeout_s else None
+            )
+            t = TransferRow(
+                ev.transfer_id,
+                ev.debit_account_id,
+                ev.credit_account_id,
+                ev.amount,
+                0 if ev.pending else ev.amount,
+                ev.ledger,
+                ev.currency,
+                ev.code,
+                ev.pending,
+                ev.timeout_s,
+                "pending" if ev.pending else "posted",
+                pos,
+                at,
+                pos,
+                expires,
+            )
+            transfers[ev.transfer_id] = changes.transfers[ev.transfer_id] = t
+        else:
+            t = transfers[ev.transfer_id]  # type: ignore[attr-defined]
+            if isinstance(ev, PendingTransferPosted):
+                t.state, t.posted_amount = "posted", ev.amount
+            elif isinstance(ev, PendingTransferVoided):
+                t.state = "voided"
+            elif isinstance(ev, PendingTransferExpired):
+                t.state = "expired"
+            t.last_position = pos
+            changes.transfers[t.transfer_id] = t
+    return changes
+
+
+def _history(
+    row: AccountRow, pos: int, transfer_id: int | None, change: str, at: int
+) -> HistoryRow:
+    return HistoryRow(
+        row.account_id,
+        pos,
+        transfer_id,
+        change,
+        row.ledger,
+        row.currency,
+        row.debits_pending,
+        row.debits_posted,
+        row.credits_pending,
+        row.credits_posted,
+        at,
+    )
+
+
+class LedgerProjection:
+    """Runner adapter: load the touched rows, project, write; all in the caller's transaction."""
+
+    name = "ledger"
+
+    def __init__(self, schema: str = "readmodels") -> None:
+        self.schema = schema
+
+    def apply(self, cur: psycopg.Cursor[Any], events: Sequence[StoredEvent]) -> None:
+        batch = decode(events)
+        if not batch:
+            return
+        account_ids, transfer_ids = touched(batch)
+        accounts = load_accounts(cur, account_ids, self.schema)
+        transfers = load_transfers(cur, transfer_ids, self.schema)
+        write_changes(cur, project(batch, accounts, transfers), self.schema)

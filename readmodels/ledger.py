@@ -1,0 +1,334 @@
+"""The ledger's read models: accounts with balances, per-account history, transfers.
+
+Definition
+    ``accounts``         one row per account: its fields and current balances (minor units)
+    ``account_history``  one row per balance change: the balances right after the change, the
+                         transfer that caused it, its global position and commit time
+    ``transfers``        one row per transfer: its fields, state and amounts
+
+    Balances at a past point are read from ``account_history`` (the last row at or before the
+    point), never by replaying events on a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from eventstore.schema import APP_ROLE, Migration
+from readmodels.schema import SCHEMA, register
+
+_GRANT_DML = (
+    f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {{schema}} TO {APP_ROLE}"
+)
+
+MIGRATIONS = (
+    Migration(
+        2,
+        "ledger accounts, account history, transfers",
+        (
+            "CREATE TABLE {schema}.accounts ("
+            " account_id numeric(39, 0) PRIMARY KEY,"
+            " ledger bigint NOT NULL,"
+            " currency text NOT NULL,"
+            " code integer NOT NULL,"
+            " debits_must_not_exceed_credits boolean NOT NULL,"
+            " credits_must_not_exceed_debits boolean NOT NULL,"
+            " closed boolean NOT NULL,"
+            " debits_pending numeric(39, 0) NOT NULL CHECK (debits_pending >= 0),"
+            " debits_posted numeric(39, 0) NOT NULL CHECK (debits_posted >= 0),"
+            " credits_pending numeric(39, 0) NOT NULL CHECK (credits_pending >= 0),"
+            " credits_posted numeric(39, 0) NOT NULL CHECK (credits_posted >= 0),"
+            " opened_position bigint NOT NULL,"
+            " opened_at_ns bigint NOT NULL,"
+            " last_position bigint NOT NULL)",
+            "CREATE INDEX accounts_ledger_idx ON {schema}.accounts (ledger, currency)",
+            "CREATE TABLE {schema}.account_history ("
+            " account_id numeric(39, 0) NOT NULL,"
+            " position bigint NOT NULL,"
+            " transfer_id numeric(39, 0),"
+            " change text NOT NULL,"
+            " ledger bigint NOT NULL,"
+            " currency text NOT NULL,"
+            " debits_pending numeric(39, 0) NOT NULL,"
+            " debits_posted numeric(39, 0) NOT NULL,"
+            " credits_pending numeric(39, 0) NOT NULL,"
+            " credits_posted numeric(39, 0) NOT NULL,"
+            " recorded_at_ns bigint NOT NULL,"
+            " PRIMARY KEY (account_id, position))",
+            "CREATE INDEX account_history_time_idx"
+            " ON {schema}.account_history (account_id, recorded_at_ns)",
+            "CREATE INDEX account_history_ledger_idx"
+            " ON {schema}.account_history (ledger, position)",
+            "CREATE TABLE {schema}.transfers ("
+            " transfer_id numeric(39, 0) PRIMARY KEY,"
+            " debit_account_id numeric(39, 0) NOT NULL,"
+            " credit_account_id numeric(39, 0) NOT NULL,"
+            " amount numeric(39, 0) NOT NULL CHECK (amount > 0),"
+            " posted_amount numeric(39, 0) NOT NULL DEFAULT 0,"
+            " ledger bigint NOT NULL,"
+            " currency text NOT NULL,"
+            " code integer NOT NULL,"
+            " pending boolean NOT NULL,"
+            " timeout_s bigint NOT NULL,"
+            " state text NOT NULL,"
+            " created_position bigint NOT NULL,"
+            " created_at_ns bigint NOT NULL,"
+            " last_position bigint NOT NULL,"
+            " expires_at_ns bigint)",
+            _GRANT_DML,
+        ),
+    ),
+)
+register(MIGRATIONS)
+
+BALANCE_FIELDS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+
+
+@dataclass
+class AccountRow:
+    account_id: int
+    ledger: int
+    currency: str
+    code: int
+    debits_must_not_exceed_credits: bool
+    credits_must_not_exceed_debits: bool
+    closed: bool
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+    opened_position: int
+    opened_at_ns: int
+    last_position: int
+
+
+@dataclass
+class HistoryRow:
+    account_id: int
+    position: int
+    transfer_id: int | None
+    change: str
+    ledger: int
+    currency: str
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+    recorded_at_ns: int
+
+
+@dataclass
+class TransferRow:
+    transfer_id: int
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    posted_amount: int
+    ledger: int
+    currency: str
+    code: int
+    pending: bool
+    timeout_s: int
+    state: str
+    created_position: int
+    created_at_ns: int
+    last_position: int
+    expires_at_ns: int | None
+
+
+@dataclass
+class Changes:
+    """Row changes produced by projecting one batch of events."""
+
+    accounts: dict[int, AccountRow] = field(default_factory=dict)  # final state per account
+    history: list[HistoryRow] = field(default_factory=list)
+    transfers: dict[int, TransferRow] = field(default_factory=dict)  # final state per transfer
+
+
+_ACCOUNT_COLUMNS = tuple(AccountRow.__dataclass_fields__)
+_HISTORY_COLUMNS = tuple(HistoryRow.__dataclass_fields__)
+_TRANSFER_COLUMNS = tuple(TransferRow.__dataclass_fields__)
+
+
+def _upsert(table: str, columns: Sequence[str], key: str) -> str:
+    cols = ", ".join(columns)
+    placeholders = ", ".join(["%s"] * len(columns))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
+    return (
+        f"INSERT INTO {{schema}}.{table} ({cols}) VALUES ({placeholders})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+_UPSERT_ACCOUNT = _upsert("accounts", _ACCOUNT_COLUMNS, "account_id")
+_UPSERT_TRANSFER = _upsert("transfers", _TRANSFER_COLUMNS, "transfer_id")
+
+
+def load_accounts(
+    cur: psycopg.Cursor[Any], account_ids: Iterable[int], schema: str = SCHEMA
+) -> dict[int, AccountRow]:
+    ids = list(account_ids)
+    if not ids:
+        return {}
+    cur.execute(
+        f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM {schema}.accounts WHERE account_id = ANY(%s)",
+        (ids,),
+    )
+    return {int(r[0]): AccountRow(*_ints(r)) for r in _tuples(cur)}
+
+
+def load_transfers(
+    cur: psycopg.Cursor[Any], transfer_ids: Iterable[int], schema: str = SCHEMA
+) -> dict[int, TransferRow]:
+    ids = list(transfer_ids)
+    if not ids:
+        return {}
+    cur.execute(
+        f"SELECT {', '.join(_TRANSFER_COLUMNS)} FROM {schema}.transfers"
+        " WHERE transfer_id = ANY(%s)",
+        (ids,),
+    )
+    return {int(r[0]): TransferRow(*_ints(r)) for r in _tuples(cur)}
+
+
+def write_changes(cur: psycopg.Cursor[Any], changes: Changes, schema: str = SCHEMA) -> None:
+    """Apply ``changes`` with batched statements (executemany is pipelined by psycopg)."""
+    if changes.accounts:
+        cur.executemany(
+            _UPSERT_ACCOUNT.format(schema=schema),
+            [tuple(getattr(a, c) for c in _ACCOUNT_COLUMNS) for a in changes.accounts.values()],
+        )
+    if changes.transfers:
+        cur.executemany(
+            _UPSERT_TRANSFER.format(schema=schema),
+            [tuple(getattr(t, c) for c in _TRANSFER_COLUMNS) for t in changes.transfers.values()],
+        )
+    if changes.history:
+        with cur.copy(
+            f"COPY {schema}.account_history ({', '.join(_HISTORY_COLUMNS)}) FROM STDIN"
+        ) as copy:
+            for h in changes.history:
+                copy.write_row(tuple(getattr(h, c) for c in _HISTORY_COLUMNS))
+
+
+def _tuples(cur: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
+    rows = cur.fetchall()
+    return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows]
+
+
+def _ints(row: Sequence[Any]) -> list[Any]:
+    """numeric columns come back as Decimal; every amount and id here is integral."""
+    from decimal import Decimal
+
+    return [int(v) if isinstance(v, Decimal) else v for v in row]
+
+
+# ------------------------------------------------------------------ queries (API side)
+
+
+def get_account(
+    conn: psycopg.Connection[Any],
+    account_id: int,
+    *,
+    as_of_position: int | None = None,
+    as_of_ns: int | None = None,
+) -> dict[str, Any] | None:
+    """The account with balances now, or at a past position or time (from history rows)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(f"SELECT * FROM {SCHEMA}.accounts WHERE account_id = %s", (account_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        account = {
+            k: (int(v) if k in BALANCE_FIELDS or k == "account_id" else v) for k, v in row.items()
+        }
+        if as_of_position is None and as_of_ns is None:
+            return account
+        if as_of_position is not None:
+            if as_of_position < account["opened_position"]:
+                return None
+            cur.execute(
+                f"SELECT * FROM {SCHEMA}.account_history WHERE account_id = %s"
+                " AND position <= %s ORDER BY position DESC LIMIT 1",
+                (account_id, as_of_position),
+            )
+        else:
+            if as_of_ns is not None and as_of_ns < account["opened_at_ns"]:
+                return None
+            cur.execute(
+                f"SELECT * FROM {SCHEMA}.account_history WHERE account_id = %s"
+                " AND recorded_at_ns <= %s ORDER BY position DESC LIMIT 1",
+                (account_id, as_of_ns),
+            )
+        hist = cur.fetchone()
+        for name in BALANCE_FIELDS:
+            account[name] = int(hist[name]) if hist else 0
+        account["as_of_position"] = int(hist["position"]) if hist else account["opened_position"]
+        return account
+
+
+def get_transfer(conn: psycopg.Connection[Any], transfer_id: int) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(f"SELECT * FROM {SCHEMA}.transfers WHERE transfer_id = %s", (transfer_id,))
+        row = cur.fetchone()
+        return dict(_ints_dict(row)) if row else None
+
+
+def account_transfers(
+    conn: psycopg.Connection[Any], account_id: int, *, before_position: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """The account's balance changes with their transfers, newest first (keyset pagination)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT h.position, h.change, h.recorded_at_ns, h.debits_pending, h.debits_posted,"
+            f" h.credits_pending, h.credits_posted, t.*"
+            f" FROM {SCHEMA}.account_history h"
+            f" LEFT JOIN {SCHEMA}.transfers t ON t.transfer_id = h.transfer_id"
+            " WHERE h.account_id = %s AND h.transfer_id IS NOT NULL AND h.position < %s"
+            " ORDER BY h.position DESC LIMIT %s",
+            (account_id, before_position if before_position is not None else 2**62, limit),
+        )
+        return [dict(_ints_dict(r)) for r in cur.fetchall()]
+
+
+def trial_balance(
+    conn: psycopg.Connection[Any], ledger: int, *, as_of_position: int | None = None
+) -> list[dict[str, Any]]:
+    """Per currency: the sums of each balance column over the ledger's accounts."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        if as_of_position is None:
+            cur.execute(
+                f"SELECT currency, count(*) AS accounts,"
+                f" sum(debits_pending) AS debits_pending, sum(debits_posted) AS debits_posted,"
+                f" sum(credits_pending) AS credits_pending, sum(credits_posted) AS credits_posted"
+                f" FROM {SCHEMA}.accounts WHERE ledger = %s GROUP BY currency ORDER BY currency",
+                (ledger,),
+            )
+        else:
+            cur.execute(
+                f"SELECT a.currency, count(*) AS accounts,"
+                f" sum(coalesce(h.debits_pending, 0)) AS debits_pending,"
+                f" sum(coalesce(h.debits_posted, 0)) AS debits_posted,"
+                f" sum(coalesce(h.credits_pending, 0)) AS credits_pending,"
+                f" sum(coalesce(h.credits_posted, 0)) AS credits_posted"
+                f" FROM {SCHEMA}.accounts a LEFT JOIN LATERAL ("
+                f"   SELECT * FROM {SCHEMA}.account_history x"
+                f"   WHERE x.account_id = a.account_id AND x.position <= %s"
+                f"   ORDER BY x.position DESC LIMIT 1) h ON true"
+                f" WHERE a.ledger = %s AND a.opened_position <= %s"
+                f" GROUP BY a.currency ORDER BY a.currency",
+                (as_of_position, ledger, as_of_position),
+            )
+        return [dict(_ints_dict(r)) for r in cur.fetchall()]
+
+
+def _ints_dict(row: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+    from decimal import Decimal
+
+    for k, v in row.items():
+        yield k, int(v) if isinstance(v, Decimal) else v
