@@ -82,6 +82,24 @@ class ExpirePendingTransfer(_Cmd):
     transfer_id: int = Id
 
 
+# Rejections that depend on state which may change later (TigerBeetle's "transient" results).
+# They are recorded, so the id answers the same forever (``id_already_failed`` for another
+# body). Every other rejection is a property of the request itself and is not recorded.
+TRANSIENT_REJECTIONS = frozenset(
+    {
+        "debit_account_not_found",
+        "credit_account_not_found",
+        "exceeds_credits",
+        "exceeds_debits",
+        "account_closed",
+    }
+)
+
+
+def _recorded_only_if_transient(exc: e.LedgerRejection) -> Exception:
+    return exc if exc.code in TRANSIENT_REJECTIONS else NotRecorded(exc.to_outcome())
+
+
 class NotRecorded(Exception):
     """A refusal that depends on input shape or on state that may change: not logged."""
 
@@ -235,7 +253,7 @@ def _spec(src: _Source, cmd: CreateTransfer) -> TransferSpec:
     )
 
 
-def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:
+def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR0915
     def create_account(uow: UnitOfWork, cmd: CreateAccount) -> dict[str, Any]:
         src = _Source(uow)
         spec = AccountSpec(
@@ -253,6 +271,8 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:
             existing = src.get_account(cmd.id)
             assert existing is not None
             return {"status": "exists", "account": account_view(existing)}
+        except e.LedgerRejection as exc:
+            raise NotRecorded(exc.to_outcome()) from None
         return {"status": "created", "account": account_view(account)}
 
     def create_transfer(uow: UnitOfWork, cmd: CreateTransfer) -> dict[str, Any]:
@@ -263,6 +283,8 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:
             existing = src.get_transfer(cmd.id)
             assert existing is not None
             return {"status": "exists", "transfer": transfer_view(existing)}
+        except e.LedgerRejection as exc:
+            raise _recorded_only_if_transient(exc) from None
         return {"status": "created", "transfer": transfer_view(transfer)}
 
     def create_linked(uow: UnitOfWork, cmd: CreateLinkedTransfers) -> dict[str, Any]:
@@ -293,7 +315,10 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:
                 )
             except (e.LedgerRejection, NotRecorded) as exc:
                 outcome = exc.to_outcome() if isinstance(exc, e.LedgerRejection) else exc.outcome
-                raise LinkedBatchFailed(index, cmd, outcome) from None
+                failed = LinkedBatchFailed(index, cmd, outcome)
+                if outcome["code"] in TRANSIENT_REJECTIONS:
+                    raise failed from None
+                raise NotRecorded(failed.to_outcome()) from None
         return {"status": "created", "results": results}
 
     def post_pending(uow: UnitOfWork, cmd: PostPendingTransfer) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Random command histories keep the ledger's invariants, and replaying them gives the same state."""
+"""Random command histories keep the invariants; replaying them gives the same state."""
 
 from __future__ import annotations
 
@@ -57,41 +57,58 @@ class LedgerMachine(RuleBasedStateMachine):
             assert code in {"ok", "exists"} or key[0] in {"post", "void", "expire"}
         self.outcomes.setdefault(key, code)
 
-    @rule(account=ACCOUNTS, ledger=st.integers(1, 2), limit=st.sampled_from(["", "d", "c"]),
-          currency=st.sampled_from(["USD", "EUR"]))
+    @rule(
+        account=ACCOUNTS,
+        ledger=st.integers(1, 2),
+        limit=st.sampled_from(["", "d", "c"]),
+        currency=st.sampled_from(["USD", "EUR"]),
+    )
     def open_account(self, account: int, ledger: int, limit: str, currency: str) -> None:
         spec = AccountSpec(account, ledger, currency, 1, limit == "d", limit == "c")
         self._run(("open", spec), lambda: service.open_account(self.ledger, spec, self.now))
 
-    @rule(transfer=TRANSFERS, debit=ACCOUNTS, credit=ACCOUNTS, amount=AMOUNTS,
-          pending=st.booleans(), timeout=st.sampled_from([0, 0, 5]))
-    def transfer(self, transfer: int, debit: int, credit: int, amount: int, pending: bool,
-                 timeout: int) -> None:
-        spec = TransferSpec(transfer, debit, credit, amount, 1, 1, pending,
-                            timeout if pending else 0)
+    @rule(
+        transfer=TRANSFERS,
+        debit=ACCOUNTS,
+        credit=ACCOUNTS,
+        amount=AMOUNTS,
+        pending=st.booleans(),
+        timeout=st.sampled_from([0, 0, 5]),
+    )
+    def transfer(
+        self, transfer: int, debit: int, credit: int, amount: int, pending: bool, timeout: int
+    ) -> None:
+        spec = TransferSpec(
+            transfer, debit, credit, amount, 1, 1, pending, timeout if pending else 0
+        )
         self._run(("transfer", spec), lambda: service.create_transfer(self.ledger, spec, self.now))
 
     @rule(transfer=TRANSFERS, amount=st.one_of(st.none(), AMOUNTS))
     def post(self, transfer: int, amount: int | None) -> None:
-        self._run(("post", transfer, amount),
-                  lambda: service.post_pending_transfer(self.ledger, transfer, amount, self.now))
+        self._run(
+            ("post", transfer, amount),
+            lambda: service.post_pending_transfer(self.ledger, transfer, amount, self.now),
+        )
 
     @rule(transfer=TRANSFERS)
     def void(self, transfer: int) -> None:
-        self._run(("void", transfer),
-                  lambda: service.void_pending_transfer(self.ledger, transfer, self.now))
+        self._run(
+            ("void", transfer),
+            lambda: service.void_pending_transfer(self.ledger, transfer, self.now),
+        )
 
     @rule(transfer=TRANSFERS)
     def expire(self, transfer: int) -> None:
-        self._run(("expire", transfer),
-                  lambda: service.expire_pending_transfer(self.ledger, transfer, self.now))
+        self._run(
+            ("expire", transfer),
+            lambda: service.expire_pending_transfer(self.ledger, transfer, self.now),
+        )
 
     @rule(seconds=st.integers(0, 7))
     def time_passes(self, seconds: int) -> None:
         self.now += seconds * S
 
-    @rule(specs=st.lists(st.tuples(TRANSFERS, ACCOUNTS, ACCOUNTS, AMOUNTS), min_size=2,
-                         max_size=4))
+    @rule(specs=st.lists(st.tuples(TRANSFERS, ACCOUNTS, ACCOUNTS, AMOUNTS), min_size=2, max_size=4))
     def linked_batch(self, specs: list[tuple[int, int, int, int]]) -> None:
         before = {k: v.version for k, v in self.ledger.committed.items()}
         try:
@@ -123,8 +140,15 @@ class LedgerMachine(RuleBasedStateMachine):
     def no_limited_account_crosses_its_limit(self) -> None:
         for agg in self.ledger.committed.values():
             if isinstance(agg, Account):
-                assert min(agg.debits_pending, agg.debits_posted, agg.credits_pending,
-                           agg.credits_posted) >= 0
+                assert (
+                    min(
+                        agg.debits_pending,
+                        agg.debits_posted,
+                        agg.credits_pending,
+                        agg.credits_posted,
+                    )
+                    >= 0
+                )
                 if agg.debits_must_not_exceed_credits:
                     assert agg.debits_pending + agg.debits_posted <= agg.credits_posted
                 if agg.credits_must_not_exceed_debits:
@@ -135,7 +159,8 @@ class LedgerMachine(RuleBasedStateMachine):
         for stream_id, events in self.ledger.history.items():
             live = self.ledger.committed[stream_id]
             fresh: Account | Transfer = (
-                Account(int(stream_id.split(":")[1])) if stream_id.startswith("account:")
+                Account(int(stream_id.split(":")[1]))
+                if stream_id.startswith("account:")
                 else Transfer(int(stream_id.split(":")[1]))
             )
             fresh.replay(events)
@@ -146,6 +171,5 @@ class LedgerMachine(RuleBasedStateMachine):
                         assert getattr(fresh, name) == getattr(live, name), (stream_id, name)
 
 
-LedgerMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40,
-                                            deadline=None)
+LedgerMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
 TestLedgerStateMachine = LedgerMachine.TestCase

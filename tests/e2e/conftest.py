@@ -1,0 +1,75 @@
+"""A real Ledgerline server over loopback HTTP, on the test's own database."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+
+from api.keys import Role, create_key
+from eventstore.store import connect_owner
+from ledgerline.runtime import Runtime, build_runtime
+
+
+class FakeClock:
+    """Injected clock: real time plus an offset the test can move forward."""
+
+    def __init__(self) -> None:
+        self.offset_ns = 0
+
+    def __call__(self) -> int:
+        return time.time_ns() + self.offset_ns
+
+    def advance(self, seconds: float) -> None:
+        self.offset_ns += int(seconds * 1_000_000_000)
+
+
+@dataclass
+class Server:
+    url: str
+    runtime: Runtime
+    clock: FakeClock
+    tokens: dict[str, str]
+
+    def client(self, role: str | None = "operator") -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(db_url: str) -> Iterator[Server]:
+    clock = FakeClock()
+    runtime = build_runtime(db_url, clock=clock, sweep_interval_s=None)
+    runtime.app.state.services.extra["read_wait_s"] = 0.5
+    with connect_owner(db_url) as conn:
+        tokens = {role.value: create_key(conn, role).token for role in Role}
+    port = free_port()
+    config = uvicorn.Config(
+        runtime.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not uv.started:
+        if time.monotonic() > deadline:
+            raise TimeoutError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", runtime, clock, tokens)
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+        runtime.close()
