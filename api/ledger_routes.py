@@ -15,6 +15,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.problems import Problem
 from api.security import OPERATORS, READERS, require
+from commands.ledger import (
+    CreateAccount,
+    CreateLinkedTransfers,
+    CreateTransfer,
+    PostPendingTransfer,
+    VoidPendingTransfer,
+    account_command,
+    linked_command,
+    post_command,
+    transfer_command,
+    void_command,
+)
+from domain.money import format_major
+from readmodels import ledger as rm
 
 ID_MAX = 2**127 - 1
 AccountId = Annotated[int, Field(ge=1, le=ID_MAX, description="client-chosen id, 1..2^127-1")]
@@ -161,6 +175,16 @@ async def wait_for_position(request: Request, min_position: int | None) -> None:
     if min_position is None:
         return
     services = request.app.state.services
+    head = (await asyncio.to_thread(services.store.recorder.head)).position
+    if min_position > head:
+        # Positions come from committed writes; one past the head was never handed out.
+        raise Problem(
+            422,
+            "min_position_not_committed",
+            f"position {min_position} has not been committed (the store is at {head})",
+            min_position=min_position,
+            head_position=head,
+        )
     waiter = services.extra["wait_for_position"]
     timeout_s: float = services.extra.get("read_wait_s", 2.0)
     if not await asyncio.to_thread(waiter, min_position, timeout_s):
@@ -215,8 +239,6 @@ def rejection(result: dict[str, Any]) -> Problem:
 
 
 def _fmt(amount_minor: int, currency: str) -> str:
-    from domain.money import format_major
-
     return format_major(int(amount_minor), currency)
 
 
@@ -298,6 +320,13 @@ COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _created(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"model": model, "description": "a retry with the same body: the first outcome"},
+        **COMMAND_RESPONSES,
+    }
+
+
 async def _run(request: Request, command: Any) -> Any:
     services = request.app.state.services
     ledger = services.extra["ledger"]
@@ -321,14 +350,12 @@ def _created_or_replayed(response: Response, outcome: Any) -> None:
     "/accounts",
     status_code=201,
     response_model=AccountOut,
-    responses=COMMAND_RESPONSES,
+    responses=_created(AccountOut),
     summary="Open an account",
 )
 async def create_account(
     body: AccountIn, request: Request, response: Response, _: Any = Operator
 ) -> AccountOut:
-    from commands.ledger import CreateAccount, account_command
-
     cmd = CreateAccount(
         id=body.id,
         ledger=body.ledger,
@@ -344,8 +371,6 @@ async def create_account(
 
 
 def _transfer_cmd(body: TransferIn) -> Any:
-    from commands.ledger import CreateTransfer
-
     return CreateTransfer(**body.model_dump())
 
 
@@ -353,14 +378,12 @@ def _transfer_cmd(body: TransferIn) -> Any:
     "/transfers",
     status_code=201,
     response_model=TransferOut,
-    responses=COMMAND_RESPONSES,
+    responses=_created(TransferOut),
     summary="Create a transfer (single-phase or pending)",
 )
 async def create_transfer(
     body: TransferIn, request: Request, response: Response, _: Any = Operator
 ) -> TransferOut:
-    from commands.ledger import transfer_command
-
     outcome = await _run(request, transfer_command(_transfer_cmd(body)))
     if not outcome.accepted:
         raise rejection(outcome.result)
@@ -372,14 +395,12 @@ async def create_transfer(
     "/transfer-batches",
     status_code=201,
     response_model=BatchOut,
-    responses=COMMAND_RESPONSES,
+    responses=_created(BatchOut),
     summary="Create many transfers; linked: all succeed or none does",
 )
 async def create_batch(
     body: BatchIn, request: Request, response: Response, _: Any = Operator
 ) -> BatchOut:
-    from commands.ledger import CreateLinkedTransfers, linked_command, transfer_command
-
     if body.linked:
         cmd = CreateLinkedTransfers(transfers=tuple(_transfer_cmd(t) for t in body.transfers))
         outcome = await _run(request, linked_command(cmd))
@@ -448,8 +469,6 @@ async def post_transfer(
     body: PostIn | None = None,
     _: Any = Operator,
 ) -> TransferOut:
-    from commands.ledger import PostPendingTransfer, post_command
-
     cmd = PostPendingTransfer(transfer_id=transfer_id, amount=body.amount if body else None)
     outcome = await _run(request, post_command(cmd))
     if not outcome.accepted:
@@ -467,8 +486,6 @@ async def post_transfer(
 async def void_transfer(
     transfer_id: Annotated[int, Path(ge=1, le=ID_MAX)], request: Request, _: Any = Operator
 ) -> TransferOut:
-    from commands.ledger import VoidPendingTransfer, void_command
-
     outcome = await _run(request, void_command(VoidPendingTransfer(transfer_id=transfer_id)))
     if not outcome.accepted:
         raise rejection(outcome.result)
@@ -504,8 +521,6 @@ async def get_account(
     min_position: Annotated[int | None, Query(ge=0)] = None,
     _: Any = Reader,
 ) -> AccountOut:
-    from readmodels import ledger as rm
-
     if as_of_position is not None and as_of is not None:
         raise Problem(422, "conflicting_as_of", "give as_of_position or as_of, not both")
     await wait_for_position(request, min_position)
@@ -538,8 +553,6 @@ async def list_account_transfers(
     min_position: Annotated[int | None, Query(ge=0)] = None,
     _: Any = Reader,
 ) -> HistoryPage:
-    from readmodels import ledger as rm
-
     await wait_for_position(request, min_position)
     account = await asyncio.to_thread(_read, request, rm.get_account, account_id)
     if account is None:
@@ -605,8 +618,6 @@ async def get_transfer(
     min_position: Annotated[int | None, Query(ge=0)] = None,
     _: Any = Reader,
 ) -> TransferOut:
-    from readmodels import ledger as rm
-
     await wait_for_position(request, min_position)
     row = await asyncio.to_thread(_read, request, rm.get_transfer, transfer_id)
     if row is None:
@@ -632,8 +643,6 @@ async def trial_balance(
     min_position: Annotated[int | None, Query(ge=0)] = None,
     _: Any = Reader,
 ) -> TrialBalanceOut:
-    from readmodels import ledger as rm
-
     await wait_for_position(request, min_position)
     rows = await asyncio.to_thread(
         _read, request, rm.trial_balance, ledger, as_of_position=as_of_position

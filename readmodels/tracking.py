@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import psycopg
 
-from eventstore.errors import EventStoreError
 from readmodels.schema import SCHEMA
 
 STORE_SOURCE = "store"
 
 
-class TrackingConflict(EventStoreError):
+class TrackingConflict(Exception):
     """Another runner moved the projection first; this batch was not applied."""
 
 
