@@ -258,6 +258,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
                     event = _tuple_to_event(r)
                     events[event.stream_id].append(event)
                     tips[event.stream_id] = _StreamTip(event.version, event.stream_hash)
+
             def load(more_from: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
                 found: dict[str, list[StoredEvent]] = {sid: [] for sid in more_from}
                 with conn.cursor(row_factory=tuple_row) as c_more:
