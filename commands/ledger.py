@@ -62,7 +62,7 @@ class CreateTransfer(_Cmd):
     ledger: int = Field(ge=1, le=2**32 - 1)
     code: int = Field(ge=1, le=65535)
     pending: bool = False
-    timeout_s: int = Field(0, ge=0, le=2**32 - 1)
+    timeout_s: int = Field(default=0, ge=0, le=2**32 - 1)
 
 
 class CreateLinkedTransfers(_Cmd):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 
@@ -83,11 +86,16 @@ def test_the_demo_runs_against_an_external_server_and_its_events_verify(
 ) -> None:
     demo = run("demo", "--database-url", db_url, env=cli_env)
     assert demo.returncode == 0, demo.stderr
-    assert "intact" in demo.stdout
-    assert "rejected: amount_must_be_positive" in demo.stdout
+    assert "chains intact, positions gapless" in demo.stdout
+    assert "overdraft of 1,000,000.00 refused: exceeds_credits" in demo.stdout
+    assert "retry returned the first outcome" in demo.stdout
+    assert "linked batch with one bad leg: linked_event_failed" in demo.stdout
+    assert " balanced " in demo.stdout
+    events = re.search(r"verify: (\d+) events", demo.stdout)
+    assert events is not None
     verify = run("verify", "--database-url", db_url, env=cli_env)
     assert verify.returncode == 0, verify.stderr
-    assert verify.stdout.startswith("verified 3050 events")
+    assert verify.stdout.startswith(f"verified {events.group(1)} events")
 
 
 def test_the_demo_runs_on_the_embedded_server_under_the_data_dir(
@@ -97,6 +105,34 @@ def test_the_demo_runs_on_the_embedded_server_under_the_data_dir(
     demo = run("demo", "--data-dir", str(data_dir), env=cli_env, timeout=180)
     assert demo.returncode == 0, demo.stderr
     assert (data_dir / "pg" / "PG_VERSION").exists()
-    again = run("verify", "--data-dir", str(data_dir), env=cli_env)
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.startswith("verified 3050 events")
+    again = run("demo", "--data-dir", str(data_dir), env=cli_env, timeout=180)
+    assert again.returncode == 0, again.stderr  # a second run on the same store works too
+    verify = run("verify", "--data-dir", str(data_dir), env=cli_env)
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.startswith("verified ")
+
+
+def test_serve_on_a_port_already_in_use_is_a_one_line_error(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run("serve", "--database-url", db_url, "--port", str(port), env=cli_env)
+    assert_one_line_error(result, f"127.0.0.1:{port}", "already in use")
+
+
+def test_keys_create_prints_a_token_once_that_the_api_accepts(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    result = run("keys", "create", "--role", "auditor", "--database-url", db_url, env=cli_env)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert token.startswith("ll_")
+    assert "shown only once" in result.stderr
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT role, token_sha256 FROM ledgerline_api.api_keys").fetchone()
+    assert row is not None
+    assert row[0] == "auditor"
+    assert token.encode() not in bytes(row[1])  # only a digest is stored
