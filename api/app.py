@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import problems
 from api.keys import KeyStore
-from api.metrics import Metrics, middleware
+from api.metrics import Metrics, MetricsMiddleware
 from api.problems import Problem
 from eventstore.store import EventStore
 
@@ -44,7 +44,7 @@ def create_app(services: ApiServices, *, routers: list[Any] | None = None) -> Fa
     app.add_exception_handler(RequestValidationError, problems.handle_validation)
     app.add_exception_handler(StarletteHTTPException, problems.handle_http)
     app.add_exception_handler(Exception, problems.handle_unexpected)
-    app.middleware("http")(middleware(services.metrics))
+    app.add_middleware(MetricsMiddleware, metrics=services.metrics)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     async def healthz() -> dict[str, str]:

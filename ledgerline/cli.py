@@ -64,8 +64,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ledgerline.serve import serve
 
     settings = _settings(args)
+    if args.workers < 1:
+        raise LedgerlineError("--workers must be at least 1")
     with database_url(settings) as url:
-        return serve(url, settings)
+        return serve(url, settings, workers=args.workers)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -115,13 +117,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
 
+    if args.events < 1000 or args.seconds <= 0 or args.clients < 1:
+        raise LedgerlineError(
+            "--events must be at least 1000, --seconds positive and --clients at least 1"
+        )
     if args.name == "append":
         from ledgerline import bench_append
 
-        if args.events < 1000 or args.seconds <= 0:
-            raise LedgerlineError("--events must be at least 1000 and --seconds positive")
         with database_url(_settings(args)) as url:
             result = bench_append.run(url, events=args.events, seconds=args.seconds)
+    elif args.name == "api":
+        from ledgerline import bench_api
+
+        result = bench_api.run(
+            seconds=args.seconds,
+            clients=args.clients,
+            baseline_seconds=min(args.seconds, 5.0),
+            workers=args.workers,
+        )
     else:  # argparse restricts the choices
         raise LedgerlineError(f"unknown benchmark {args.name}")
     if args.json:
@@ -151,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the HTTP API (and, without Kafka, the projector)")
     p.add_argument("--host", help="listen address (env LEDGERLINE_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (env LEDGERLINE_PORT, default 8000)")
+    p.add_argument("--workers", type=int, default=1, help="HTTP worker processes (default 1)")
     _add_db_options(p)
     p.set_defaults(func=cmd_serve)
 
@@ -163,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")
-    p.add_argument("name", choices=["append"])
+    p.add_argument("name", choices=["append", "api"])
+    p.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients (api)")
+    p.add_argument("--workers", type=int, default=2, help="server worker processes (api)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--events", type=int, default=20_000, help="events per batched run")
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per concurrent run")

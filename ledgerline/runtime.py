@@ -106,6 +106,8 @@ class Runtime:
 
     def _sweeper(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
+            if self.projector is not None and not self.projector.is_leader:
+                continue  # with several workers, the projecting one sweeps
             try:
                 self.sweep_expired()
             except Exception:  # keep sweeping; the next round retries

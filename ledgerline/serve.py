@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
+from typing import Any
 
 from ledgerline.config import Settings
 from ledgerline.errors import LedgerlineError
@@ -32,12 +34,44 @@ def check_port_free(host: str, port: int) -> None:
             raise LedgerlineError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-def serve(url: str, settings: Settings) -> int:
-    import uvicorn
+WORKER_URL_ENV = "LEDGERLINE_WORKER_DATABASE_URL"
+
+
+def worker_app() -> Any:
+    """App factory for ``serve --workers N``: each worker process builds its own runtime."""
+    import atexit
 
     from ledgerline.runtime import build_runtime
 
+    url = os.environ[WORKER_URL_ENV]
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    runtime = build_runtime(url, in_process_projection=not kafka)
+    atexit.register(runtime.close)
+    return runtime.app
+
+
+def serve(url: str, settings: Settings, workers: int = 1) -> int:
+    import uvicorn
+
+    from ledgerline.runtime import build_runtime, migrate_all
+
     check_port_free(settings.host, settings.port)
+    print(f"ledgerline: serving on http://{settings.host}:{settings.port}", flush=True)
+    if workers > 1:
+        # Several processes share the store: each decides under the writers' lock, one of them
+        # (elected by an advisory lock) runs the projector and the expiry sweeper.
+        migrate_all(url)
+        os.environ[WORKER_URL_ENV] = url
+        uvicorn.run(
+            "ledgerline.serve:worker_app",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+        )
+        return 0
     runtime = build_runtime(url, in_process_projection=not settings.kafka_bootstrap_servers)
     try:
         config = uvicorn.Config(
@@ -48,9 +82,7 @@ def serve(url: str, settings: Settings) -> int:
             access_log=False,
             lifespan="off",
         )
-        server = uvicorn.Server(config)
-        print(f"ledgerline: serving on http://{settings.host}:{settings.port}", flush=True)
-        server.run()
+        uvicorn.Server(config).run()
     finally:
         runtime.close()
     return 0

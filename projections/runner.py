@@ -11,6 +11,9 @@ Guarantees
     * Ignored events still advance the position.
     * A projection that raises stops the runner with the error recorded (``failure``); it is
       never skipped silently.
+    * Several processes may run a runner for the same projections (``serve --workers N``):
+      a PostgreSQL advisory lock elects one to apply events; the others follow its tracking
+      position, so their ``wait_for`` still gives read-your-writes.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from eventstore.model import StoredEvent
@@ -49,17 +53,22 @@ class ProjectionRunner:
         *,
         batch_size: int = 2000,
         poll_interval_s: float = 0.5,
+        coalesce_s: float = 0.02,
     ) -> None:
         self._recorder = recorder
         self._datastore = recorder.datastore
         self._projections = list(projections)
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
+        # After a wake-up, wait this long so that the commits arriving meanwhile share one
+        # read-model transaction: under load, fewer and larger batches.
+        self._coalesce_s = coalesce_s
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._applied = threading.Condition()
         self.position = 0
         self.failure: BaseException | None = None
+        self._leader_conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._thread = threading.Thread(target=self._run, name="ledgerline-projector", daemon=True)
         self._listener = threading.Thread(
             target=self._listen, name="ledgerline-projector-listen", daemon=True
@@ -76,6 +85,12 @@ class ProjectionRunner:
         self._wake.set()
         self._thread.join(timeout_s)
         self._listener.join(timeout_s)
+        if self._leader_conn is not None:
+            self._leader_conn.close()
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leader_conn is not None
 
     def wait_for(self, position: int, timeout_s: float) -> bool:
         """Block until ``position`` is applied (True) or ``timeout_s`` passes (False)."""
@@ -123,9 +138,31 @@ class ProjectionRunner:
             self._applied.notify_all()
         log.debug("applied positions %d..%d", start + 1, end)
 
+    def _lead(self) -> None:
+        """Wait until this process holds the projectors' lock, following the leader meanwhile."""
+        key = sum(ord(c) for c in ",".join(p.name for p in self._projections)) + 0x70726F6A
+        while not self._stop.is_set():
+            base = self._datastore.pool.kwargs
+            kwargs: dict[str, Any] = dict(base) if isinstance(base, dict) else {}
+            kwargs.update(row_factory=tuple_row, autocommit=True)
+            conn: psycopg.Connection[tuple[object, ...]] = psycopg.connect(**kwargs)
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+            if row is not None and row[0]:
+                self._leader_conn = conn  # held open: the lock lives with this session
+                self.position = self._common_position()
+                return
+            conn.close()
+            with self._applied:
+                self.position = max(self.position, self._common_position())
+                self._applied.notify_all()
+            self._stop.wait(0.02)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if self._leader_conn is None:
+                    self._lead()
+                    continue
                 self.catch_up()
             except BaseException as exc:  # stop, loudly: never skip an event
                 log.exception("projection runner stopped at position %d", self.position)
@@ -133,7 +170,8 @@ class ProjectionRunner:
                 with self._applied:
                     self._applied.notify_all()
                 return
-            self._wake.wait(self._poll_interval_s)
+            if self._wake.wait(self._poll_interval_s) and self._coalesce_s:
+                self._stop.wait(self._coalesce_s)
             self._wake.clear()
 
     def _listen(self) -> None:

@@ -7,7 +7,7 @@ the ledger, the currency and the amounts, so balances can be rebuilt from accoun
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
 Side = Literal["debit", "credit"]
@@ -18,7 +18,8 @@ class LedgerEvent:
     TOPIC: ClassVar[str] = ""
 
     def to_payload(self) -> dict[str, Any]:
-        return asdict(self)
+        # Flat fields of JSON-safe values: a comprehension, not asdict()'s deep copy.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> LedgerEvent:

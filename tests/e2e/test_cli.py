@@ -6,6 +6,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -136,3 +137,75 @@ def test_keys_create_prints_a_token_once_that_the_api_accepts(
     assert row is not None
     assert row[0] == "auditor"
     assert token.encode() not in bytes(row[1])  # only a digest is stored
+
+
+def test_serve_with_two_workers_shares_one_store_and_reads_its_writes(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    import httpx
+
+    token = run(
+        "keys", "create", "--role", "operator", "--database-url", db_url, env=cli_env
+    ).stdout.strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ledgerline",
+            "serve",
+            "--database-url",
+            db_url,
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
+            for account_id in (1, 2):
+                r = c.post(
+                    "/v1/accounts",
+                    json={"id": account_id, "ledger": 1, "currency": "USD", "code": 1},
+                )
+                assert r.status_code == 201, r.text
+            positions = []
+            for n in range(20):  # requests land on both workers
+                r = c.post(
+                    "/v1/transfers",
+                    json={
+                        "id": 100 + n,
+                        "debit_account_id": 1,
+                        "credit_account_id": 2,
+                        "amount": "1.00",
+                        "ledger": 1,
+                        "code": 1,
+                    },
+                )
+                assert r.status_code == 201, r.text
+                positions.append(r.json()["position"])
+                seen = c.get("/v1/accounts/2", params={"min_position": r.json()["position"]})
+                assert seen.status_code == 200, seen.text
+                assert seen.json()["balances"]["credits_posted"] == f"{n + 1}.00"
+            assert positions == sorted(positions)
+    finally:
+        server.terminate()
+        server.wait(30)
+    verify = run("verify", "--database-url", db_url, env=cli_env)
+    assert verify.returncode == 0, verify.stderr

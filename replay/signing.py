@@ -1,0 +1,158 @@
+"""The signing side of checkpoints: Ed25519 key files and C2SP signed notes.
+
+Definition
+    * A signing key file holds an Ed25519 private key as unencrypted PKCS#8 PEM, mode 0600.
+      Beside it, ``<path>.pub`` holds the verifier-key string
+      ``<name>+<hex key id>+<base64(0x01 || public key)>`` (see ``replay.verifier``).
+    * ``sign_note`` appends ``— <name> <base64(key id || Ed25519 signature)>`` after a
+      blank line to a note text; ``sign_checkpoint`` does so for a tlog checkpoint body.
+
+Guarantees
+    * A key file is never overwritten and never visible half-written or with wider
+      permissions: it is written to a fresh 0600 temporary file, fsynced, then hard-linked
+      into place (which fails if the name exists) and the temporary name removed.
+    * ``load_signing_key`` refuses a file that grants any permission to group or others.
+    * Every note this module signs verifies with ``replay.verifier.verify_note``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from domain.invariant import invariant
+from replay.verifier import (
+    SIGNATURE_PREFIX,
+    VerifierKey,
+    check_key_name,
+    check_note_text,
+    checkpoint_body,
+    key_id,
+    public_key_bytes,
+    verify_note,
+)
+
+KEY_FILE_MODE = 0o600
+PUBLIC_FILE_MODE = 0o644
+
+
+class KeyFileError(Exception):
+    """A signing-key file is missing, already exists, has unsafe permissions or is not a key."""
+
+
+def public_key_path(path: Path | str) -> Path:
+    """Where the verifier key of the signing key at ``path`` is written: ``<path>.pub``."""
+    path = Path(path)
+    return path.with_name(path.name + ".pub")
+
+
+def _write_new_file(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with ``data`` and ``mode``, refusing to replace an existing file.
+
+    The bytes go to a temporary file created with O_EXCL and ``mode`` from the start, are
+    fsynced, and the file is then hard-linked to ``path``: ``link`` fails if ``path``
+    exists, and ``path`` never names a partial file.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may have narrowed it; never widen beyond mode
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError as exc:
+        raise KeyFileError(f"{path} already exists; refusing to overwrite it") from exc
+    finally:
+        tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def generate_signing_key(path: Path | str, name: str) -> VerifierKey:
+    """Create a new Ed25519 signing key at ``path`` (0600) and its verifier key at
+    ``<path>.pub``; return the verifier key.
+
+    Raises :class:`KeyFileError` if either file already exists (nothing is written then),
+    and ``replay.verifier.NoteError`` if ``name`` is not a valid note key name.
+    """
+    path = Path(path)
+    pub_path = public_key_path(path)
+    check_key_name(name)
+    for existing in (path, pub_path):
+        if existing.exists() or existing.is_symlink():
+            raise KeyFileError(f"{existing} already exists; refusing to overwrite it")
+    private_key = Ed25519PrivateKey.generate()
+    pem = private_key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PrivateFormat.PKCS8,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
+    verifier_key = VerifierKey.from_public_key(name, private_key.public_key())
+    _write_new_file(path, pem, KEY_FILE_MODE)
+    _write_new_file(pub_path, (verifier_key.encode() + "\n").encode("ascii"), PUBLIC_FILE_MODE)
+    return verifier_key
+
+
+def load_signing_key(path: Path | str) -> Ed25519PrivateKey:
+    """Read an Ed25519 private key, refusing a file any group or other user may access."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError as exc:
+        raise KeyFileError(f"signing key {path} does not exist") from exc
+    except OSError as exc:
+        raise KeyFileError(f"cannot open signing key {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())  # the file we opened, not whatever the name is now
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyFileError(f"signing key {path} is not a regular file")
+        if info.st_mode & 0o077:
+            raise KeyFileError(
+                f"signing key {path} has mode {stat.S_IMODE(info.st_mode):04o}; it must not be "
+                f"accessible to group or others (run: chmod 600 {path})"
+            )
+        pem = handle.read()
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"{path} is not an unencrypted PEM private key") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
+    return key
+
+
+def signature_line(text: str, name: str, private_key: Ed25519PrivateKey) -> str:
+    """``— <name> <base64(key id || signature over text)>\\n``."""
+    check_key_name(name)
+    kid = key_id(name, public_key_bytes(private_key.public_key()))
+    signature = private_key.sign(text.encode("utf-8"))
+    return f"{SIGNATURE_PREFIX}{name} {base64.b64encode(kid + signature).decode('ascii')}\n"
+
+
+def sign_note(body: str, name: str, private_key: Ed25519PrivateKey) -> str:
+    """Sign ``body`` (non-empty, ending in a newline) as a C2SP note; return the note text."""
+    if not body.endswith("\n") or body == "\n":
+        raise ValueError("a note body must be non-empty text ending in a newline")
+    check_note_text(body, "note body")
+    note = body + "\n" + signature_line(body, name, private_key)
+    # Paired check: what we sign must verify with the public half, as a regulator will.
+    invariant(verify_note(note, name, private_key.public_key()) == body, "signed note verifies")
+    return note
+
+
+def sign_checkpoint(origin: str, size: int, root: bytes, name: str, key: Ed25519PrivateKey) -> str:
+    """Sign the C2SP tlog checkpoint ``(origin, size, root)``; return the signed note."""
+    return sign_note(checkpoint_body(origin, size, root), name, key)

@@ -1,0 +1,546 @@
+"""Standalone verification of Ledgerline evidence: canonical bytes, RFC 9162 proofs, signed notes.
+
+This module is handed to regulators to run on their own machines. It imports only the
+Python standard library and ``cryptography`` (``pyarrow`` is also allowed, for reading
+bundles), never another Ledgerline module, so that it can be read and audited on its own.
+A unit test parses this file's imports to keep it that way.
+
+Definition
+    * Canonical encoding (identical bytes to ``eventstore/canonical.py``)::
+
+        enc(tag, f1..fn) = u32be(len(tag)) || tag || for each f: u32be(len(f)) || f
+        event_bytes  = enc("evt/v1", position, stream_id, version, topic, recorded_at_ns, payload)
+        event_digest = SHA-256(event_bytes)
+        stream_hash  = SHA-256(enc("stream/v1", stream_id, version, prev_stream_hash, digest))
+        global_hash  = SHA-256(enc("global/v1", position, prev_global_hash, digest))
+
+    * RFC 9162 Merkle tree hashing::
+
+        MTH({})     = SHA-256("")
+        leaf_hash   = SHA-256(0x00 || data)
+        node_hash   = SHA-256(0x01 || left || right)
+
+      split at the largest power of two smaller than the number of leaves.
+
+    * Checkpoints: a C2SP ``tlog-checkpoint`` body ``<origin>\\n<size>\\n<base64 root>\\n``
+      inside a C2SP ``signed-note`` with Ed25519 signature lines
+      ``— <name> <base64(key_id(4) || signature(64))>`` (U+2014 EM DASH, then a space).
+
+    * Verifier keys: ``<name>+<8 hex digits of key_id>+<base64(0x01 || 32-byte public key)>``,
+      the format of golang.org/x/mod/sumdb/note.
+
+Guarantees
+    * ``verify_inclusion`` and ``verify_consistency`` implement RFC 9162 §2.1.3.2 and
+      §2.1.4.2 step by step, check that every hash is exactly 32 bytes, compare digests in
+      constant time, and raise :class:`ProofError` (a ``ValueError``) naming the failed
+      check. They return ``None`` only for a proof that verifies.
+    * ``verify_note`` returns the note text only if at least one signature line from the
+      pinned (name, key id) verifies; signatures from other keys are ignored, and a
+      signature from the pinned key that fails to verify rejects the whole note.
+    * Every parser here rejects malformed input with :class:`ProofError` or
+      :class:`NoteError` rather than guessing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+# ---------------------------------------------------------------------------------------
+# Canonical encoding.
+#
+# Deliberately duplicated from eventstore/canonical.py (about twenty lines): this module
+# must not import any project code, because regulators run it alone. A unit test checks,
+# on hypothesis-generated inputs, that both definitions produce identical bytes.
+# ---------------------------------------------------------------------------------------
+
+HASH_LEN = 32
+GENESIS = bytes(HASH_LEN)
+
+_U32 = struct.Struct(">I")
+_I64 = struct.Struct(">q")
+
+EVENT_TAG = b"evt/v1"
+STREAM_TAG = b"stream/v1"
+GLOBAL_TAG = b"global/v1"
+
+Field = bytes | str | int
+
+
+def _field(value: Field) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bool):  # bool is an int subclass: refuse it rather than guess
+        raise TypeError("booleans have no canonical encoding")
+    return _I64.pack(value)
+
+
+def enc(tag: bytes, *fields: Field) -> bytes:
+    """Length-prefix ``tag`` and every field, and concatenate them.
+
+    Integers are 8-byte big-endian signed, text is UTF-8, bytes are taken as is.
+    """
+    parts = [_U32.pack(len(tag)), tag]
+    for value in fields:
+        raw = _field(value)
+        parts.append(_U32.pack(len(raw)))
+        parts.append(raw)
+    return b"".join(parts)
+
+
+def event_bytes(
+    position: int, stream_id: str, version: int, topic: str, recorded_at_ns: int, payload: bytes
+) -> bytes:
+    """``enc("evt/v1", position, stream_id, version, topic, recorded_at_ns, payload)``."""
+    return enc(EVENT_TAG, position, stream_id, version, topic, recorded_at_ns, payload)
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def event_digest(data: bytes) -> bytes:
+    """``SHA-256(event_bytes)``: the digest both hash chains link."""
+    return sha256(data)
+
+
+def _require_hash(value: bytes, what: str) -> None:
+    if len(value) != HASH_LEN:
+        raise ProofError(f"{what} must be {HASH_LEN} bytes, got {len(value)}")
+
+
+def stream_hash(stream_id: str, version: int, prev_stream_hash: bytes, digest: bytes) -> bytes:
+    """``SHA-256(enc("stream/v1", stream_id, version, prev_stream_hash, digest))``."""
+    _require_hash(prev_stream_hash, "previous stream hash")
+    _require_hash(digest, "event digest")
+    return sha256(enc(STREAM_TAG, stream_id, version, prev_stream_hash, digest))
+
+
+def global_hash(position: int, prev_global_hash: bytes, digest: bytes) -> bytes:
+    """``SHA-256(enc("global/v1", position, prev_global_hash, digest))``."""
+    _require_hash(prev_global_hash, "previous global hash")
+    _require_hash(digest, "event digest")
+    return sha256(enc(GLOBAL_TAG, position, prev_global_hash, digest))
+
+
+# ---------------------------------------------------------------------------------------
+# RFC 9162 Merkle tree hashing and proof verification.
+# ---------------------------------------------------------------------------------------
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+_LEAF_PREFIX = b"\x00"
+_NODE_PREFIX = b"\x01"
+
+
+class ProofError(ValueError):
+    """A Merkle proof, root or hash failed verification or is malformed."""
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 9162 leaf hash: ``SHA-256(0x00 || data)``."""
+    return hashlib.sha256(_LEAF_PREFIX + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 9162 interior node hash: ``SHA-256(0x01 || left || right)``."""
+    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+
+
+def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
+    """The RFC 9162 root (MTH) over ``hashes``, which are already leaf hashes.
+
+    Definition
+        Level-by-level reduction: pair adjacent nodes and carry an unpaired last node up
+        unchanged. This yields exactly the RFC 9162 tree (left subtrees are the largest
+        power of two), without recursion. The empty tree has root ``SHA-256("")``.
+    Guarantees
+        Raises :class:`ProofError` if any hash is not 32 bytes. O(n) hashes, O(n) memory.
+    """
+    for index, value in enumerate(hashes):
+        if len(value) != HASH_LEN:
+            raise ProofError(f"leaf hash {index} must be {HASH_LEN} bytes, got {len(value)}")
+    if not hashes:
+        return EMPTY_ROOT
+    level = list(hashes)
+    sha = hashlib.sha256
+    while len(level) > 1:
+        pairs = zip(level[0::2], level[1::2], strict=False)  # an odd last node has no pair
+        nxt = [sha(_NODE_PREFIX + left + right).digest() for left, right in pairs]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def _same_hash(calculated: bytes, expected: bytes) -> bool:
+    return hmac.compare_digest(calculated, expected)
+
+
+def _check_proof_hashes(proof: Sequence[bytes]) -> None:
+    for position, value in enumerate(proof):
+        if len(value) != HASH_LEN:
+            raise ProofError(f"proof hash {position} must be {HASH_LEN} bytes, got {len(value)}")
+
+
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> None:
+    """Check that ``leaf`` (a leaf hash) sits at ``index`` in the tree of ``size`` with ``root``.
+
+    Definition
+        RFC 9162 §2.1.3.2, verbatim: walk the audit path with ``fn = index`` and
+        ``sn = size - 1``, hashing the path element on the left when ``fn`` is odd or equals
+        ``sn`` (then shifting past the right border), and on the right otherwise.
+    Guarantees
+        Returns ``None`` only if the recomputed root equals ``root`` and the proof had
+        exactly the right number of elements. Raises :class:`ProofError` otherwise.
+    """
+    if index < 0 or size < 0:
+        raise ProofError(f"index ({index}) and size ({size}) must not be negative")
+    if index >= size:  # step 1
+        raise ProofError(f"leaf index {index} is not below tree size {size}")
+    _require_hash(leaf, "leaf hash")
+    _require_hash(root, "root")
+    _check_proof_hashes(proof)
+
+    fn, sn = index, size - 1  # step 2
+    r = leaf  # step 3
+    for p in proof:  # step 4
+        if sn == 0:  # 4a
+            raise ProofError("inclusion proof is longer than the path to the root")
+        if fn & 1 or fn == sn:  # 4b
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:  # no-op when fn is odd
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1  # 4c
+        sn >>= 1
+    if sn != 0:  # step 5
+        raise ProofError("inclusion proof is shorter than the path to the root")
+    if not _same_hash(r, root):
+        raise ProofError("inclusion proof does not lead to the expected root")
+
+
+def _consistency_walk(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes
+) -> tuple[bytes, bytes]:
+    """Steps 2-7 (sn check) of RFC 9162 §2.1.4.2 for ``0 < size1 < size2``: return the
+    recomputed ``(fr, sr)``; the caller compares them with root1 and root2."""
+    path = list(proof)
+    if size1 & (size1 - 1) == 0:  # step 2: first is an exact power of two
+        path.insert(0, root1)
+    fn, sn = size1 - 1, size2 - 1  # step 3
+    while fn & 1:  # step 4
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]  # step 5
+    for c in path[1:]:  # step 6
+        if sn == 0:  # 6a
+            raise ProofError("consistency proof is longer than needed")
+        if fn & 1 or fn == sn:  # 6b
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:  # no-op when fn is odd
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1  # 6c
+        sn >>= 1
+    if sn != 0:  # step 7, first part
+        raise ProofError("consistency proof is shorter than needed")
+    return fr, sr
+
+
+def verify_consistency(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
+) -> None:
+    """Check that the tree of ``size1`` with ``root1`` is a prefix of the one of ``size2``.
+
+    Definition
+        RFC 9162 §2.1.4.2, verbatim, for ``0 < size1 < size2``. As in the reference
+        verifier (transparency-dev/merkle), ``size1 == size2`` needs an empty proof and
+        equal roots, and ``size1 == 0`` is refused: every tree extends the empty tree, so
+        such a "proof" proves nothing and a caller asking for one has a bug.
+    Guarantees
+        Returns ``None`` only for a valid proof. Raises :class:`ProofError` for a bad
+        size, a hash that is not 32 bytes (roots included, even when the sizes are equal),
+        a proof of the wrong length, or a root mismatch.
+    """
+    if size1 < 0 or size2 < 0:
+        raise ProofError(f"sizes must not be negative (size1={size1}, size2={size2})")
+    if size2 < size1:
+        raise ProofError(f"size2 ({size2}) is smaller than size1 ({size1})")
+    if size1 == 0:
+        raise ProofError("a consistency proof from the empty tree proves nothing")
+    _require_hash(root1, "root1")
+    _require_hash(root2, "root2")
+    _check_proof_hashes(proof)
+    if size1 == size2:
+        if proof:
+            raise ProofError("size1 equals size2, so the proof must be empty")
+        if not _same_hash(root1, root2):
+            raise ProofError("size1 equals size2 but the roots differ")
+        return
+
+    if not proof:  # step 1
+        raise ProofError("consistency proof is empty")
+    fr, sr = _consistency_walk(size1, size2, proof, root1)
+    if not _same_hash(fr, root1):  # step 7, second part
+        raise ProofError("consistency proof does not lead to root1")
+    if not _same_hash(sr, root2):
+        raise ProofError("consistency proof does not lead to root2")
+
+
+# ---------------------------------------------------------------------------------------
+# C2SP signed notes (Ed25519) and tlog checkpoints.
+# ---------------------------------------------------------------------------------------
+
+SIGNATURE_TYPE_ED25519 = 0x01
+KEY_ID_LEN = 4
+ED25519_PUBLIC_KEY_LEN = 32
+ED25519_SIGNATURE_LEN = 64
+MAX_SIGNATURES = 100  # the spec requires accepting at least 16; golang's note allows 100
+MAX_TREE_SIZE = 2**63 - 1  # positions are PostgreSQL bigint
+
+EM_DASH = "\u2014"
+SIGNATURE_PREFIX = EM_DASH + " "
+
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_HEX_KEY_ID = re.compile(r"[0-9a-f]{8}")
+
+
+class NoteError(ValueError):
+    """A signed note, checkpoint or verifier key is malformed or fails verification."""
+
+
+def check_key_name(name: str) -> None:
+    """Raise :class:`NoteError` unless ``name`` is a valid note key name (C2SP)."""
+    if not name or "+" in name or any(ch.isspace() for ch in name):
+        raise NoteError(f"key name {name!r} must be non-empty, without spaces or '+'")
+
+
+def check_note_text(text: str, what: str) -> None:
+    """Raise :class:`NoteError` if ``text`` holds an ASCII control character but newline."""
+    if any(ord(ch) < 0x20 and ch != "\n" for ch in text):
+        raise NoteError(f"{what} contains an ASCII control character other than newline")
+
+
+def _b64decode_strict(text: str, what: str) -> bytes:
+    """Standard base64 (RFC 4648 §4) that must round-trip exactly, so it has one spelling."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise NoteError(f"{what} is not valid base64") from exc
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise NoteError(f"{what} is not canonical base64")
+    return raw
+
+
+def key_id(name: str, public_key_bytes: bytes) -> bytes:
+    """C2SP key ID: ``SHA-256(name || 0x0A || 0x01 || public_key)[:4]`` (Ed25519)."""
+    return hashlib.sha256(
+        name.encode("utf-8") + b"\n" + bytes([SIGNATURE_TYPE_ED25519]) + public_key_bytes
+    ).digest()[:KEY_ID_LEN]
+
+
+def public_key_bytes(public_key: Ed25519PublicKey) -> bytes:
+    """The 32-byte RFC 8032 encoding of an Ed25519 public key."""
+    return public_key.public_bytes_raw()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierKey:
+    """A pinned note-verification key: name, 4-byte key ID and 32-byte Ed25519 public key.
+
+    Guarantees
+        Constructed only with a valid name, a 32-byte key and the key ID derived from both.
+    """
+
+    name: str
+    key_id: bytes
+    public_key_bytes: bytes
+
+    def __post_init__(self) -> None:
+        check_key_name(self.name)
+        if len(self.public_key_bytes) != ED25519_PUBLIC_KEY_LEN:
+            raise NoteError(f"an Ed25519 public key must be {ED25519_PUBLIC_KEY_LEN} bytes")
+        if self.key_id != key_id(self.name, self.public_key_bytes):
+            raise NoteError("key id does not match the name and public key")
+
+    @classmethod
+    def from_public_key(cls, name: str, public_key: Ed25519PublicKey | bytes) -> VerifierKey:
+        raw = public_key if isinstance(public_key, bytes) else public_key_bytes(public_key)
+        check_key_name(name)
+        return cls(name, key_id(name, raw), raw)
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(self.public_key_bytes)
+
+    def encode(self) -> str:
+        """``<name>+<hex key id>+<base64(0x01 || public key)>``."""
+        blob = bytes([SIGNATURE_TYPE_ED25519]) + self.public_key_bytes
+        return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(blob).decode('ascii')}"
+
+
+def format_verifier_key(name: str, public_key: Ed25519PublicKey | bytes) -> str:
+    """The verifier-key string for ``name`` and ``public_key``."""
+    return VerifierKey.from_public_key(name, public_key).encode()
+
+
+def parse_verifier_key(text: str) -> VerifierKey:
+    """Parse ``<name>+<hex key id>+<base64(0x01 || public key)>``; raise :class:`NoteError`.
+
+    The key ID in the string must equal the one computed from the name and key.
+    """
+    parts = text.strip().split("+")
+    if len(parts) != 3:
+        raise NoteError("a verifier key has the form <name>+<hex key id>+<base64 key>")
+    name, hex_id, b64_key = parts
+    check_key_name(name)
+    if not _HEX_KEY_ID.fullmatch(hex_id):
+        raise NoteError("verifier key id must be 8 lowercase hex digits")
+    blob = _b64decode_strict(b64_key, "verifier key")
+    if len(blob) != 1 + ED25519_PUBLIC_KEY_LEN or blob[0] != SIGNATURE_TYPE_ED25519:
+        raise NoteError("verifier key must be 0x01 followed by a 32-byte Ed25519 key")
+    raw = blob[1:]
+    if bytes.fromhex(hex_id) != key_id(name, raw):
+        raise NoteError("verifier key id does not match its name and public key")
+    return VerifierKey(name, bytes.fromhex(hex_id), raw)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteSignature:
+    """One signature line: key name, 4-byte key ID and the raw signature bytes."""
+
+    name: str
+    key_id: bytes
+    signature: bytes
+
+
+def parse_note(note_text: str) -> tuple[str, list[NoteSignature]]:
+    """Split a signed note into its text (with final newline) and its signature lines.
+
+    Definition
+        The text ends at the last blank line; every line after it must be
+        ``— <name> <base64(key id || signature)>``, and the note must end in a newline.
+    Guarantees
+        Raises :class:`NoteError` for anything malformed. Verifies nothing.
+    """
+    check_note_text(note_text, "signed note")
+    split = note_text.rfind("\n\n")
+    if split < 0:
+        raise NoteError("signed note has no blank line before its signatures")
+    text, sig_block = note_text[: split + 1], note_text[split + 2 :]
+    if not sig_block or not sig_block.endswith("\n"):
+        raise NoteError("signed note must end with at least one signature line and a newline")
+    lines = sig_block[:-1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise NoteError(f"signed note has more than {MAX_SIGNATURES} signatures")
+    signatures = []
+    for line in lines:
+        if not line.startswith(SIGNATURE_PREFIX):
+            raise NoteError("signature line must start with an em dash (U+2014) and a space")
+        name, sep, b64 = line[len(SIGNATURE_PREFIX) :].partition(" ")
+        if not sep:
+            raise NoteError("signature line must be '— <name> <base64 signature>'")
+        check_key_name(name)
+        blob = _b64decode_strict(b64, "signature")
+        if len(blob) <= KEY_ID_LEN:
+            raise NoteError("signature is too short to hold a key id and a signature")
+        signatures.append(NoteSignature(name, blob[:KEY_ID_LEN], blob[KEY_ID_LEN:]))
+    return text, signatures
+
+
+def verify_note(note_text: str, name: str, public_key: Ed25519PublicKey | bytes) -> str:
+    """Return the text of ``note_text`` if the key (``name``, ``public_key``) signed it.
+
+    Guarantees
+        * Signature lines whose (name, key id) is not the pinned key's are ignored.
+        * Each line from the pinned key must verify, else the whole note is rejected.
+        * At least one line from the pinned key is required.
+        * Raises :class:`NoteError` on any failure.
+    """
+    pinned = VerifierKey.from_public_key(name, public_key)
+    text, signatures = parse_note(note_text)
+    message = text.encode("utf-8")
+    verified = 0
+    for sig in signatures:
+        if sig.name != pinned.name or sig.key_id != pinned.key_id:
+            continue  # unknown key: C2SP says ignore (key rotation, witnesses)
+        if len(sig.signature) != ED25519_SIGNATURE_LEN:
+            raise NoteError(f"signature by {name} is not a {ED25519_SIGNATURE_LEN}-byte Ed25519")
+        try:
+            pinned.public_key.verify(sig.signature, message)
+        except InvalidSignature as exc:
+            raise NoteError(f"signature by {name} does not verify") from exc
+        verified += 1
+    if verified == 0:
+        raise NoteError(f"signed note carries no signature by {name}")
+    return text
+
+
+def checkpoint_body(origin: str, size: int, root: bytes) -> str:
+    """``<origin>\\n<size>\\n<base64 root>\\n``: the text of a C2SP tlog checkpoint."""
+    if not origin or "\n" in origin:
+        raise NoteError("checkpoint origin must be one non-empty line")
+    check_note_text(origin, "checkpoint origin")
+    if not 0 <= size <= MAX_TREE_SIZE:
+        raise NoteError(f"checkpoint size {size} is out of range")
+    if len(root) != HASH_LEN:
+        raise NoteError(f"checkpoint root must be {HASH_LEN} bytes, got {len(root)}")
+    return f"{origin}\n{size}\n{base64.b64encode(root).decode('ascii')}\n"
+
+
+def parse_checkpoint(body: str) -> tuple[str, int, bytes]:
+    """Parse a checkpoint note text into ``(origin, size, root)``.
+
+    Guarantees
+        Requires a non-empty origin, a decimal size without leading zeros, a canonical
+        base64 32-byte root and a final newline. Extension lines (spec: opaque, optional)
+        are allowed only if non-empty; they are covered by the signature but not returned.
+        Raises :class:`NoteError` otherwise.
+    """
+    check_note_text(body, "checkpoint")
+    if not body.endswith("\n"):
+        raise NoteError("checkpoint must end with a newline")
+    lines = body[:-1].split("\n")
+    if len(lines) < 3:
+        raise NoteError("checkpoint needs origin, size and root lines")
+    if any(not line for line in lines):
+        raise NoteError("checkpoint lines must not be empty")
+    origin, size_text, root_text = lines[:3]
+    if not _DECIMAL.fullmatch(size_text):
+        raise NoteError(f"checkpoint size {size_text!r} is not a decimal without leading zeros")
+    size = int(size_text)
+    if size > MAX_TREE_SIZE:
+        raise NoteError(f"checkpoint size {size} is out of range")
+    root = _b64decode_strict(root_text, "checkpoint root")
+    if len(root) != HASH_LEN:
+        raise NoteError(f"checkpoint root must be {HASH_LEN} bytes, got {len(root)}")
+    return origin, size, root
+
+
+def verify_checkpoint(
+    note_text: str, origin: str, name: str, public_key: Ed25519PublicKey | bytes
+) -> tuple[int, bytes]:
+    """Verify a signed checkpoint from the log ``origin``; return its ``(size, root)``."""
+    text = verify_note(note_text, name, public_key)
+    got_origin, size, root = parse_checkpoint(text)
+    if got_origin != origin:
+        raise NoteError(f"checkpoint origin {got_origin!r} is not the expected {origin!r}")
+    return size, root
