@@ -1,0 +1,70 @@
+"""docker-compose.yml stays consistent with the code: its commands and variables exist."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ledgerline.cli import build_parser
+from ledgerline.config import ENVIRONMENT_VARIABLES
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+INFRA_VARIABLE_PREFIXES = ("POSTGRES_", "KAFKA_")  # read by the postgres and kafka images
+
+
+def services() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict)
+    return dict(data["services"])
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def test_every_ledgerline_command_in_compose_parses_with_the_real_cli() -> None:
+    parser = build_parser()
+    used = []
+    for name, service in services().items():
+        command = service.get("command")
+        if not command:
+            continue
+        assert command[0] == "ledgerline", f"{name}: unexpected program {command[0]}"
+        subcommand = command[1]
+        assert subcommand in _subparsers(parser), f"{name}: no 'ledgerline {subcommand}'"
+        parser.parse_args(command[1:])  # exits (fails the test) on an unknown flag
+        used.append(subcommand)
+    assert {"migrate", "serve"} <= set(used)
+
+
+def test_every_variable_given_to_ledgerline_services_is_read_by_the_code() -> None:
+    for name, service in services().items():
+        if not service.get("command"):
+            continue
+        for variable in service.get("environment", {}):
+            assert variable in ENVIRONMENT_VARIABLES, f"{name}: {variable} is not read by the code"
+
+
+def test_every_variable_the_code_reads_is_documented_in_the_readme() -> None:
+    readme = (COMPOSE.parent / "README.md").read_text()
+    for variable in ENVIRONMENT_VARIABLES:
+        assert f"`{variable}`" in readme
+
+
+def test_infrastructure_services_have_health_checks_and_restart_policies() -> None:
+    for name, service in services().items():
+        if name == "migrate":
+            assert service["restart"] == "no"
+            continue
+        assert service.get("restart") in {"unless-stopped", "always", "on-failure"}, name
+        if name in {"postgres", "kafka", "api"}:
+            assert "healthcheck" in service, name
+        for variable in service.get("environment", {}):
+            if not service.get("command"):
+                assert variable.startswith(INFRA_VARIABLE_PREFIXES), (name, variable)
