@@ -137,6 +137,23 @@ MIGRATIONS = (
     ),
 )
 
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        3,
+        "signed checkpoints of the Merkle log",
+        (
+            "CREATE TABLE {schema}.checkpoints ("
+            " tree_size bigint PRIMARY KEY CHECK (tree_size >= 0),"
+            f" root {_HASH.format(col='root')},"
+            " note text NOT NULL,"
+            " key_name text NOT NULL,"
+            " created_at timestamptz NOT NULL DEFAULT now())",
+            *_append_only("checkpoints"),
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

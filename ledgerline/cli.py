@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from eventstore.errors import EventStoreError
@@ -68,6 +69,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise LedgerlineError("--workers must be at least 1")
     with database_url(settings) as url:
         return serve(url, settings, workers=args.workers)
+
+
+def cmd_signing_create(args: argparse.Namespace) -> int:
+    from replay.log import origin, signing_key_path
+    from replay.signing import KeyFileError, generate_signing_key
+
+    settings = _settings(args)
+    path = Path(args.key_file) if args.key_file else signing_key_path(settings.data_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        verifier = generate_signing_key(path, args.name or origin())
+    except (KeyFileError, OSError) as exc:
+        raise LedgerlineError(f"cannot create the signing key: {exc}") from None
+    print(verifier.encode())
+    print(
+        f"private key written to {path} (mode 0600); publish the verifier key above",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from eventstore.store import EventStore
+    from ledgerline.database import database_url
+    from replay.log import CheckpointError, load_signing_key, make_checkpoint, signing_key_path
+    from replay.signing import KeyFileError
+
+    settings = _settings(args)
+    path = Path(args.key_file) if args.key_file else signing_key_path(settings.data_dir)
+    try:
+        key = load_signing_key(path)
+    except KeyFileError as exc:
+        raise LedgerlineError(f"{exc} (create one with: ledgerline keys signing-create)") from None
+    with database_url(settings) as url, EventStore(url, pool_size=1) as store:
+        try:
+            cp = make_checkpoint(store.recorder, key)
+        except CheckpointError as exc:
+            raise LedgerlineError(str(exc)) from None
+    sys.stdout.write(cp.note)
+    return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -175,6 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--label", help="a note stored with the key")
     _add_db_options(k)
     k.set_defaults(func=cmd_keys)
+    k = keys.add_parser("signing-create", help="create the Ed25519 checkpoint signing key")
+    k.add_argument(
+        "--key-file",
+        help="where to write it (env LEDGERLINE_SIGNING_KEY, default "
+        "<data dir>/keys/checkpoint.key)",
+    )
+    k.add_argument("--name", help="key name (default: the log origin)")
+    _add_db_options(k)
+    k.set_defaults(func=cmd_signing_create)
+
+    p = sub.add_parser("checkpoint", help="sign and store a checkpoint of the whole log")
+    p.add_argument("--key-file", help="the signing key (env LEDGERLINE_SIGNING_KEY)")
+    _add_db_options(p)
+    p.set_defaults(func=cmd_checkpoint)
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")
     p.add_argument("name", choices=["append", "api"])

@@ -59,16 +59,19 @@ def _write_new_file(path: Path, data: bytes, mode: int) -> None:
     exists, and ``path`` never names a partial file.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
-        os.fchmod(fd, mode)  # the umask may have narrowed it; never widen beyond mode
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except FileExistsError as exc:
+        raise KeyFileError(f"stale temporary file {tmp} exists; remove it and retry") from exc
     try:
+        try:
+            os.fchmod(fd, mode)  # exactly mode, whatever the umask did to it
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.link(tmp, path)
     except FileExistsError as exc:
         raise KeyFileError(f"{path} already exists; refusing to overwrite it") from exc

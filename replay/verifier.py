@@ -194,9 +194,9 @@ def _check_proof_hashes(proof: Sequence[bytes]) -> None:
 
 
 def verify_inclusion(
-    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
-    """Check that ``leaf`` (a leaf hash) sits at ``index`` in the tree of ``size`` with ``root``.
+    """Check that ``leaf_hash`` sits at ``index`` in the tree of ``size`` with ``root``.
 
     Definition
         RFC 9162 §2.1.3.2, verbatim: walk the audit path with ``fn = index`` and
@@ -210,12 +210,12 @@ def verify_inclusion(
         raise ProofError(f"index ({index}) and size ({size}) must not be negative")
     if index >= size:  # step 1
         raise ProofError(f"leaf index {index} is not below tree size {size}")
-    _require_hash(leaf, "leaf hash")
+    _require_hash(leaf_hash, "leaf hash")
     _require_hash(root, "root")
     _check_proof_hashes(proof)
 
     fn, sn = index, size - 1  # step 2
-    r = leaf  # step 3
+    r = leaf_hash  # step 3
     for p in proof:  # step 4
         if sn == 0:  # 4a
             raise ProofError("inclusion proof is longer than the path to the root")
@@ -405,9 +405,11 @@ def format_verifier_key(name: str, public_key: Ed25519PublicKey | bytes) -> str:
 def parse_verifier_key(text: str) -> VerifierKey:
     """Parse ``<name>+<hex key id>+<base64(0x01 || public key)>``; raise :class:`NoteError`.
 
-    The key ID in the string must equal the one computed from the name and key.
+    The key ID in the string must equal the one computed from the name and key. One
+    trailing newline (as in a ``.pub`` file) is allowed.
     """
-    parts = text.strip().split("+")
+    # The name cannot contain "+", but base64 can: split at the first two only.
+    parts = text.removesuffix("\n").split("+", 2)
     if len(parts) != 3:
         raise NoteError("a verifier key has the form <name>+<hex key id>+<base64 key>")
     name, hex_id, b64_key = parts
