@@ -111,6 +111,152 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_of_position(recorder: Any, args: argparse.Namespace) -> int | None:
+    from api.ledger_routes import parse_as_of
+    from api.problems import Problem
+    from replay.replay import position_as_of
+
+    if getattr(args, "as_of", None):
+        try:
+            return int(position_as_of(recorder, parse_as_of(args.as_of)))
+        except Problem as exc:
+            raise LedgerlineError(exc.detail) from None
+    position = getattr(args, "to_position", None)
+    return int(position) if position is not None else None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from eventstore.store import EventStore
+    from ledgerline.database import database_url
+    from ledgerline.runtime import migrate_all
+    from replay.replay import replay
+
+    with database_url(_settings(args)) as url:
+        migrate_all(url)
+        with EventStore(url, pool_size=2, run_migrations=False) as store:
+            report = replay(
+                store.recorder,
+                url,
+                to_position=_as_of_position(store.recorder, args),
+                check=args.check,
+            )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(
+            f"replayed {report.events} events up to position {report.upto_position}: "
+            f"chains {'intact' if report.chain_break is None else 'BROKEN'}, "
+            f"merkle root {report.merkle_root.hex()}"
+        )
+        if report.checkpoint_size:
+            print(
+                f"checkpoint {report.checkpoint_size}: "
+                f"{'root matches' if report.checkpoint_matches else 'ROOT DIFFERS'}"
+            )
+        for table, digest in report.digests.items():
+            live = (report.live_digests or {}).get(table)
+            verdict = "" if live is None else ("  = live" if live == digest else "  != LIVE")
+            print(f"  {table:16} {digest}{verdict}")
+        for diff in report.differences:
+            if diff.count:
+                print(
+                    f"  {diff.table}: {diff.count} rows differ, e.g. "
+                    f"{(diff.different or diff.only_live or diff.only_replayed)[:5]}"
+                )
+    if report.chain_break is not None:
+        print(f"ledgerline: replay FAILED: {report.chain_break}", file=sys.stderr)
+    return 0 if report.ok else EXIT_BROKEN
+
+
+def _reports_at(url: str, store: Any, position: int | None) -> tuple[Any, dict[str, Any]]:
+    from eventstore.store import connect_owner
+    from replay import reports
+    from replay.replay import replay
+
+    result = replay(store.recorder, url, to_position=position, keep_schema=True)
+    try:
+        with connect_owner(url) as conn:
+            tables = reports.compute(conn, str(result.schema))
+    finally:
+        with connect_owner(url) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{result.schema}" CASCADE')
+    return result, tables
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from eventstore.store import EventStore
+    from ledgerline.database import database_url
+    from ledgerline.runtime import migrate_all
+    from replay import reports
+    from replay.log import latest_checkpoint
+
+    with database_url(_settings(args)) as url:
+        migrate_all(url)
+        with EventStore(url, pool_size=2, run_migrations=False) as store:
+            result, tables = _reports_at(url, store, _as_of_position(store.recorder, args))
+            cp = latest_checkpoint(store.recorder)
+    meta = {
+        "report": args.name,
+        "as_of_position": result.upto_position,
+        "merkle_root": result.merkle_root.hex(),
+        "checkpoint": {"size": cp.size, "root": cp.root.hex()} if cp else None,
+    }
+    target = reports.write(tables[args.name], Path(args.out or args.name), args.format, meta)
+    print(
+        f"{args.name}: {tables[args.name].num_rows} rows as of position "
+        f"{result.upto_position} -> {target}"
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from eventstore.store import EventStore
+    from ledgerline.database import database_url
+    from ledgerline.runtime import migrate_all
+    from replay.export import ExportError, export_bundle
+    from replay.log import load_signing_key, signing_key_path
+    from replay.signing import KeyFileError
+
+    settings = _settings(args)
+    path = Path(args.key_file) if args.key_file else signing_key_path(settings.data_dir)
+    try:
+        key = load_signing_key(path)
+    except KeyFileError as exc:
+        raise LedgerlineError(f"{exc} (create one with: ledgerline keys signing-create)") from None
+    with database_url(settings) as url:
+        migrate_all(url)
+        with EventStore(url, pool_size=2, run_migrations=False) as store:
+            _, tables = _reports_at(url, store, args.to_position)
+            try:
+                manifest = export_bundle(
+                    store.recorder,
+                    Path(args.out),
+                    key,
+                    from_position=args.from_position,
+                    to_position=args.to_position,
+                    trusted_sizes=args.trusted_size or (),
+                    reports=tables,
+                )
+            except ExportError as exc:
+                raise LedgerlineError(str(exc)) from None
+    print(
+        f"exported positions {manifest['first_position']}..{manifest['last_position']} "
+        f"({manifest['event_count']} events) to {args.out}"
+    )
+    return 0
+
+
+def cmd_verify_bundle(args: argparse.Namespace) -> int:
+    from replay import verifier
+
+    argv = [args.bundle]
+    if args.public_key:
+        argv += ["--public-key", args.public_key]
+    if args.trusted_checkpoint:
+        argv += ["--trusted-checkpoint", args.trusted_checkpoint]
+    return verifier.main(argv)
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from api.keys import Role, create_key
     from eventstore.store import connect_owner
@@ -186,7 +332,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     parser = _Parser(prog="ledgerline", description="Event-sourced, hash-chained ledger core.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -230,6 +376,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key-file", help="the signing key (env LEDGERLINE_SIGNING_KEY)")
     _add_db_options(p)
     p.set_defaults(func=cmd_checkpoint)
+
+    p = sub.add_parser("replay", help="re-verify the log and rebuild every read model")
+    p.add_argument("--to-position", type=int, help="stop at this position")
+    p.add_argument("--as-of", help="stop at this time (RFC 3339)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with the live read models (exit 1 on any difference)",
+    )
+    p.add_argument("--json", action="store_true")
+    _add_db_options(p)
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("report", help="a regulator report computed from a replay")
+    p.add_argument("name", choices=["trial_balance", "statements", "large_value", "daily_totals"])
+    p.add_argument("--to-position", type=int)
+    p.add_argument("--as-of", help="RFC 3339 time")
+    p.add_argument("--format", choices=["parquet", "csv", "json"], default="parquet")
+    p.add_argument("--out", help="output path without extension (default: the report name)")
+    _add_db_options(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="write a signed evidence bundle for a regulator")
+    p.add_argument("--from-position", type=int, default=1)
+    p.add_argument("--to-position", type=int)
+    p.add_argument("--out", required=True, help="a new, empty directory")
+    p.add_argument(
+        "--trusted-size",
+        type=int,
+        action="append",
+        help="size of a checkpoint the regulator holds (repeatable)",
+    )
+    p.add_argument("--key-file", help="the signing key (env LEDGERLINE_SIGNING_KEY)")
+    _add_db_options(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("verify-bundle", help="verify an evidence bundle offline")
+    p.add_argument("bundle")
+    p.add_argument("--public-key", help="the log's verifier key (or a file holding it)")
+    p.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
+    p.set_defaults(func=cmd_verify_bundle)
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")
     p.add_argument("name", choices=["append", "api"])

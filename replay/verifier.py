@@ -47,6 +47,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import re
 import struct
 from collections.abc import Sequence
@@ -546,3 +547,275 @@ def verify_checkpoint(
     if got_origin != origin:
         raise NoteError(f"checkpoint origin {got_origin!r} is not the expected {origin!r}")
     return size, root
+
+
+# ---------------------------------------------------------------------------------------
+# Evidence bundles (written by replay/export.py).
+#
+# Everything below needs pyarrow (to read events.parquet) and nothing from Ledgerline.
+# ---------------------------------------------------------------------------------------
+
+BUNDLE_FORMAT = "ledgerline-evidence/v1"
+
+
+class BundleError(ValueError):
+    """The bundle does not verify; the message names the file and, for events, the position."""
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    origin: str
+    first_position: int
+    last_position: int
+    events: int
+    root: bytes
+    trusted_size: int | None
+
+
+def _compact_append(size: int, hashes: list[bytes], leaf: bytes) -> int:
+    carry = leaf
+    n = size
+    while n & 1:
+        carry = node_hash(hashes.pop(), carry)
+        n >>= 1
+    hashes.append(carry)
+    return size + 1
+
+
+def _compact_root(hashes: Sequence[bytes]) -> bytes:
+    if not hashes:
+        return EMPTY_ROOT
+    result = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        result = node_hash(left, result)
+    return result
+
+
+def _hex32(text: object, what: str) -> bytes:
+    try:
+        value = bytes.fromhex(str(text))
+    except ValueError:
+        raise BundleError(f"manifest.json: {what} is not hex") from None
+    if len(value) != HASH_LEN:
+        raise BundleError(f"manifest.json: {what} is not 32 bytes")
+    return value
+
+
+def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to bottom
+    directory: str,
+    *,
+    pinned_key: str | None = None,
+    trusted_checkpoint: str | None = None,
+) -> BundleReport:
+    """Verify an evidence bundle; return a summary or raise :class:`BundleError`.
+
+    Checks, in order: the manifest signature (with ``pinned_key``, a verifier-key string, or
+    else the key shipped in the bundle); the exact file set and every file's SHA-256 and size;
+    the signed checkpoint; every event's canonical bytes, both hash chains and contiguous
+    positions and versions; the RFC 9162 root against the checkpoint; and, given
+    ``trusted_checkpoint`` (a signed note the regulator already holds), its signature and a
+    consistency proof from it to the bundle's checkpoint.
+    """
+    import json
+    import os
+
+    import pyarrow.parquet as pq
+
+    root_dir = os.path.abspath(directory)
+
+    def read(rel: str) -> bytes:
+        try:
+            with open(os.path.join(root_dir, rel), "rb") as fh:
+                return fh.read()
+        except OSError as exc:
+            raise BundleError(f"{rel}: cannot be read ({exc.strerror})") from None
+
+    manifest_bytes = read("manifest.json")
+    try:
+        manifest = json.loads(manifest_bytes)
+    except ValueError:
+        raise BundleError("manifest.json: not valid JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("bundle_format") != BUNDLE_FORMAT:
+        raise BundleError(f"manifest.json: not a {BUNDLE_FORMAT} manifest")
+    shipped_key = str(manifest.get("verifier_key", ""))
+    key = parse_verifier_key(pinned_key or shipped_key)
+    origin = str(manifest.get("origin", ""))
+    sig_line = read("manifest.sig").decode("ascii", "replace").strip().split(" ")
+    if len(sig_line) != 2 or sig_line[0] != key.name:
+        raise BundleError("manifest.sig: not a signature by the pinned key")
+    raw = _b64decode_strict(sig_line[1], "manifest signature")
+    if len(raw) != 68 or not hmac.compare_digest(raw[:4], key.key_id):
+        raise BundleError("manifest.sig: not a signature by the pinned key")
+    try:
+        key.public_key.verify(raw[4:], manifest_bytes)
+    except InvalidSignature:
+        raise BundleError("manifest.sig: the signature does not match manifest.json") from None
+
+    listed = {str(f["path"]): f for f in manifest.get("files", [])}
+    present = set()
+    for dirpath, _, filenames in os.walk(root_dir):
+        for filename in filenames:
+            rel = os.path.relpath(os.path.join(dirpath, filename), root_dir).replace(os.sep, "/")
+            if rel not in {"manifest.json", "manifest.sig"}:
+                present.add(rel)
+    if present != set(listed):
+        extra, missing = sorted(present - set(listed)), sorted(set(listed) - present)
+        raise BundleError(
+            f"file set differs from manifest.json: extra {extra or 'none'}, "
+            f"missing {missing or 'none'}"
+        )
+    for rel, entry in sorted(listed.items()):
+        data = read(rel)
+        if len(data) != entry.get("bytes") or hashlib.sha256(data).hexdigest() != entry.get(
+            "sha256"
+        ):
+            raise BundleError(f"{rel}: SHA-256 or size differs from manifest.json")
+
+    try:
+        size, root = verify_checkpoint(
+            read("checkpoint").decode("utf-8"), origin, key.name, key.public_key
+        )
+    except (NoteError, UnicodeDecodeError) as exc:
+        raise BundleError(f"checkpoint: {exc}") from None
+    first, last = int(manifest["first_position"]), int(manifest["last_position"])
+    if size != last:
+        raise BundleError(f"checkpoint: size {size} is not the bundle's last position {last}")
+
+    prefix = manifest.get("prefix", {})
+    hashes = [_hex32(h, "prefix frontier") for h in prefix.get("frontier", [])]
+    tree_size = int(prefix.get("size", -1))
+    if tree_size != first - 1 or tree_size.bit_count() != len(hashes):
+        raise BundleError("manifest.json: the prefix does not describe positions before the range")
+    prev_global = _hex32(prefix.get("prev_global_hash"), "prefix global hash")
+    try:
+        table = pq.read_table(os.path.join(root_dir, "events.parquet"))
+    except Exception as exc:  # any decoding failure of the Parquet file
+        raise BundleError(f"events.parquet: cannot be read ({exc})") from None
+    rows = table.to_pylist()
+    if len(rows) != last - first + 1:
+        raise BundleError(
+            f"events.parquet: {len(rows)} events, but positions {first}..{last} need "
+            f"{last - first + 1}"
+        )
+    streams: dict[str, tuple[int, bytes]] = {}
+    expected = first
+    for row in rows:
+        pos = row["position"]
+        where = f"events.parquet: position {pos} (stream {row['stream_id']})"
+        if pos != expected:
+            raise BundleError(f"events.parquet: position {expected} expected, found {pos}")
+        data = event_bytes(
+            pos,
+            row["stream_id"],
+            row["version"],
+            row["topic"],
+            row["recorded_at_ns"],
+            row["payload"],
+        )
+        digest = sha256(data)
+        if row["prev_global_hash"] != prev_global:
+            raise BundleError(f"{where}: does not link to the previous event")
+        if global_hash(pos, prev_global, digest) != row["global_hash"]:
+            raise BundleError(f"{where}: global hash does not match the event's contents")
+        known = streams.get(row["stream_id"])
+        if known is None:
+            if row["version"] == 1 and row["prev_stream_hash"] != GENESIS:
+                raise BundleError(f"{where}: first event of its stream must link to genesis")
+        else:
+            if row["version"] != known[0] + 1:
+                raise BundleError(f"{where}: version {row['version']} does not follow {known[0]}")
+            if row["prev_stream_hash"] != known[1]:
+                raise BundleError(f"{where}: does not link to the previous event of its stream")
+        if (
+            stream_hash(row["stream_id"], row["version"], row["prev_stream_hash"], digest)
+            != row["stream_hash"]
+        ):
+            raise BundleError(f"{where}: stream hash does not match the event's contents")
+        streams[row["stream_id"]] = (row["version"], row["stream_hash"])
+        prev_global = row["global_hash"]
+        tree_size = _compact_append(tree_size, hashes, leaf_hash(data))
+        expected += 1
+    if not _same_hash(_compact_root(hashes), root):
+        raise BundleError("events.parquet: the Merkle root of the events is not the checkpoint's")
+
+    trusted_size = None
+    if trusted_checkpoint is not None:
+        try:
+            with open(trusted_checkpoint, encoding="utf-8") as fh:
+                held_size, held_root = verify_checkpoint(
+                    fh.read(), origin, key.name, key.public_key
+                )
+        except (OSError, NoteError, UnicodeDecodeError) as exc:
+            raise BundleError(f"trusted checkpoint: {exc}") from None
+        if held_size > size:
+            raise BundleError(
+                f"trusted checkpoint: size {held_size} is beyond the bundle's {size}: "
+                "the log was truncated"
+            )
+        if held_size == size:
+            if not _same_hash(held_root, root):
+                raise BundleError("trusted checkpoint: same size, different root: a fork")
+        else:
+            entry = next(
+                (
+                    c
+                    for c in manifest.get("consistency", [])
+                    if c.get("from") == held_size and c.get("to") == size
+                ),
+                None,
+            )
+            if entry is None:
+                raise BundleError(
+                    f"no consistency proof from the trusted size {held_size} to {size}"
+                )
+            proof_doc = json.loads(read(str(entry["file"])))
+            proof = [bytes.fromhex(h) for h in proof_doc.get("proof", [])]
+            try:
+                verify_consistency(held_size, size, proof, held_root, root)
+            except ProofError as exc:
+                raise BundleError(
+                    f"{entry['file']}: the log is not consistent with the trusted "
+                    f"checkpoint ({exc})"
+                ) from None
+        trusted_size = held_size
+    return BundleReport(origin, first, last, len(rows), root, trusted_size)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python verifier.py BUNDLE [--public-key KEY] [--trusted-checkpoint FILE]``."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="verify-bundle", description=main.__doc__)
+    parser.add_argument("bundle")
+    parser.add_argument("--public-key", help="the log's verifier key, pinned out of band")
+    parser.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
+    args = parser.parse_args(argv)
+    pinned = None
+    if args.public_key:
+        pinned = (
+            open(args.public_key, encoding="ascii").read().strip()  # noqa: SIM115
+            if os.path.exists(args.public_key)
+            else args.public_key
+        )
+    try:
+        report = verify_bundle(
+            args.bundle, pinned_key=pinned, trusted_checkpoint=args.trusted_checkpoint
+        )
+    except (BundleError, NoteError, ProofError) as exc:
+        print(f"verify-bundle: FAILED: {exc}", file=sys.stderr)
+        return 1
+    held = (
+        f", consistent with the trusted checkpoint at {report.trusted_size}"
+        if report.trusted_size is not None
+        else " (no trusted checkpoint given: pass one to detect a rewritten log)"
+    )
+    print(
+        f"verify-bundle: OK: {report.events} events, positions {report.first_position}.."
+        f"{report.last_position} of {report.origin}, root {report.root.hex()}{held}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
