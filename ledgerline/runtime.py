@@ -9,10 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.app import ApiServices, create_app
+from api.evidence_routes import TreeCache
+from api.evidence_routes import router as evidence_router
 from api.keys import KeyStore, lookup_sql, migrate_keys
 from api.ledger_routes import router as ledger_router
 from api.metrics import Metrics
@@ -25,6 +28,7 @@ from projections.runner import ProjectionRunner
 from readmodels.schema import SCHEMA as RM_SCHEMA
 from readmodels.schema import migrate_readmodels
 from readmodels.tracking import position_of
+from replay.log import latest_checkpoint, make_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,18 @@ class Runtime:
         ]
         return sum(1 for f in futures if f.result(30).accepted)
 
+    def _checkpointer(self, key: Ed25519PrivateKey, interval_s: float) -> None:
+        """Sign a checkpoint on a schedule whenever the log has grown."""
+        while not self._stop.wait(interval_s):
+            if self.projector is not None and not self.projector.is_leader:
+                continue
+            try:
+                latest = latest_checkpoint(self.store.recorder)
+                if self.store.recorder.head().position > (latest.size if latest else 0):
+                    make_checkpoint(self.store.recorder, key)
+            except Exception:  # the next round retries
+                log.exception("scheduled checkpoint failed")
+
     def _sweeper(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
             if self.projector is not None and not self.projector.is_leader:
@@ -121,6 +137,8 @@ def build_runtime(
     clock: Callable[[], int] = time.time_ns,
     sweep_interval_s: float | None = 1.0,
     pool_size: int = 8,
+    signing_key: Ed25519PrivateKey | None = None,
+    checkpoint_interval_s: float | None = 60.0,
 ) -> Runtime:
     migrate_all(url)
     store = EventStore(url, pool_size=pool_size, run_migrations=False, clock=clock)
@@ -150,7 +168,9 @@ def build_runtime(
             "refresh_metrics": runtime.refresh_metrics,
         },
     )
-    app = create_app(services, routers=[ledger_router])
+    services.extra["merkle"] = TreeCache(store.recorder)
+    services.extra["signing_key"] = signing_key
+    app = create_app(services, routers=[ledger_router, evidence_router])
 
     @app.get("/readyz", tags=["operations"], summary="Database reachable, projections caught up")
     async def readyz(request: Request) -> JSONResponse:
@@ -181,6 +201,15 @@ def build_runtime(
         )
 
     runtime.app = app
+    if signing_key is not None and checkpoint_interval_s:
+        t = threading.Thread(
+            target=runtime._checkpointer,
+            args=(signing_key, checkpoint_interval_s),
+            daemon=True,
+            name="ledgerline-checkpoints",
+        )
+        t.start()
+        runtime._threads.append(t)
     if sweep_interval_s:
         t = threading.Thread(
             target=runtime._sweeper, args=(sweep_interval_s,), daemon=True, name="ledgerline-expiry"

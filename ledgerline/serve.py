@@ -37,15 +37,34 @@ def check_port_free(host: str, port: int) -> None:
 WORKER_URL_ENV = "LEDGERLINE_WORKER_DATABASE_URL"
 
 
+def optional_signing_key(settings: Settings) -> Any:
+    """The checkpoint signing key if one was created; the API then signs and exports."""
+    from replay.log import signing_key_path
+    from replay.signing import KeyFileError, load_signing_key
+
+    path = signing_key_path(settings.data_dir)
+    if not path.exists():
+        return None
+    try:
+        return load_signing_key(path)
+    except KeyFileError as exc:
+        raise LedgerlineError(str(exc)) from None
+
+
 def worker_app() -> Any:
     """App factory for ``serve --workers N``: each worker process builds its own runtime."""
     import atexit
 
+    from ledgerline.config import load_settings
     from ledgerline.runtime import build_runtime
 
     url = os.environ[WORKER_URL_ENV]
-    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    runtime = build_runtime(url, in_process_projection=not kafka)
+    settings = load_settings()
+    runtime = build_runtime(
+        url,
+        in_process_projection=not settings.kafka_bootstrap_servers,
+        signing_key=optional_signing_key(settings),
+    )
     atexit.register(runtime.close)
     return runtime.app
 
@@ -72,7 +91,11 @@ def serve(url: str, settings: Settings, workers: int = 1) -> int:
             access_log=False,
         )
         return 0
-    runtime = build_runtime(url, in_process_projection=not settings.kafka_bootstrap_servers)
+    runtime = build_runtime(
+        url,
+        in_process_projection=not settings.kafka_bootstrap_servers,
+        signing_key=optional_signing_key(settings),
+    )
     try:
         config = uvicorn.Config(
             runtime.app,

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +16,8 @@ import uvicorn
 from api.keys import Role, create_key
 from eventstore.store import connect_owner
 from ledgerline.runtime import Runtime, build_runtime
+from replay.log import origin
+from replay.signing import generate_signing_key, load_signing_key
 
 
 class FakeClock:
@@ -49,9 +52,16 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(db_url: str) -> Iterator[Server]:
+def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     clock = FakeClock()
-    runtime = build_runtime(db_url, clock=clock, sweep_interval_s=None)
+    generate_signing_key(tmp_path / "checkpoint.key", origin())
+    runtime = build_runtime(
+        db_url,
+        clock=clock,
+        sweep_interval_s=None,
+        signing_key=load_signing_key(tmp_path / "checkpoint.key"),
+        checkpoint_interval_s=None,
+    )
     runtime.app.state.services.extra["read_wait_s"] = 0.5
     with connect_owner(db_url) as conn:
         tokens = {role.value: create_key(conn, role).token for role in Role}

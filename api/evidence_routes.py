@@ -1,0 +1,233 @@
+"""Checkpoints, Merkle proofs and evidence exports over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import tarfile
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from api.keys import Role
+from api.problems import Problem
+from api.security import REGULATORS, require
+from eventstore.recorder import HashChainRecorder
+from replay.log import checkpoints, leaf_of
+from replay.merkle import MerkleTree
+
+EVIDENCE_READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.REGULATOR, Role.ADMIN})
+router = APIRouter(prefix="/v1", tags=["evidence"])
+Reader = Depends(require(EVIDENCE_READERS))
+Regulator = Depends(require(REGULATORS))
+PROBLEM = {"description": "RFC 9457 problem+json", "content": {"application/problem+json": {}}}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: PROBLEM,
+    403: PROBLEM,
+    404: PROBLEM,
+    422: PROBLEM,
+    503: PROBLEM,
+}
+
+
+class CheckpointOut(BaseModel):
+    size: int
+    root_hex: str
+    root_base64: str
+    note: str
+    key_name: str
+
+
+class InclusionOut(BaseModel):
+    position: int
+    size: int
+    leaf_hash: str
+    proof: list[str]
+    root: str
+
+
+class ConsistencyOut(BaseModel):
+    from_size: int
+    to_size: int
+    proof: list[str]
+    from_root: str
+    to_root: str
+
+
+class TreeCache:
+    """The log's Merkle tree, extended with new events as they commit."""
+
+    def __init__(self, recorder: HashChainRecorder) -> None:
+        self._recorder = recorder
+        self._tree = MerkleTree()
+        self._lock = threading.Lock()
+
+    def tree(self) -> MerkleTree:
+        with self._lock:
+            while True:
+                batch = self._recorder.read_from(self._tree.size, 20_000)
+                if not batch:
+                    return self._tree
+                self._tree.extend(leaf_of(e) for e in batch)
+
+
+def _cp(c: Any) -> CheckpointOut:
+    return CheckpointOut(
+        size=c.size,
+        root_hex=c.root.hex(),
+        root_base64=base64.b64encode(c.root).decode(),
+        note=c.note,
+        key_name=c.key_name,
+    )
+
+
+def _recorder(request: Request) -> HashChainRecorder:
+    return request.app.state.services.store.recorder  # type: ignore[no-any-return]
+
+
+def _trees(request: Request) -> TreeCache:
+    cache: TreeCache = request.app.state.services.extra["merkle"]
+    return cache
+
+
+@router.get(
+    "/checkpoints/latest",
+    response_model=CheckpointOut,
+    responses=RESPONSES,
+    summary="The newest signed checkpoint (C2SP tlog-checkpoint note)",
+)
+async def latest(request: Request, _: Any = Reader) -> CheckpointOut:
+    found = await asyncio.to_thread(checkpoints, _recorder(request))
+    if not found:
+        raise Problem(404, "checkpoint_not_found", "no checkpoint has been signed yet")
+    return _cp(found[-1])
+
+
+@router.get(
+    "/checkpoints/{size}",
+    response_model=CheckpointOut,
+    responses=RESPONSES,
+    summary="The signed checkpoint of a tree size",
+)
+async def at_size(size: int, request: Request, _: Any = Reader) -> CheckpointOut:
+    found = await asyncio.to_thread(checkpoints, _recorder(request))
+    match = next((c for c in found if c.size == size), None)
+    if match is None:
+        raise Problem(404, "checkpoint_not_found", f"no checkpoint of size {size}", size=size)
+    return _cp(match)
+
+
+@router.get(
+    "/proofs/inclusion",
+    response_model=InclusionOut,
+    responses=RESPONSES,
+    summary="RFC 9162 inclusion proof of the event at a position in a tree size",
+)
+async def inclusion(
+    request: Request,
+    position: Annotated[int, Query(ge=1)],
+    size: Annotated[int, Query(ge=1)],
+    _: Any = Reader,
+) -> InclusionOut:
+    tree = await asyncio.to_thread(_trees(request).tree)
+    if size > tree.size or position > size:
+        raise Problem(
+            422,
+            "proof_out_of_range",
+            f"need 1 <= position <= size <= {tree.size}",
+            position=position,
+            size=size,
+        )
+    proof = tree.inclusion_proof(position - 1, size)
+    return InclusionOut(
+        position=position,
+        size=size,
+        leaf_hash=tree.leaf(position - 1).hex(),
+        proof=[h.hex() for h in proof],
+        root=tree.root(size).hex(),
+    )
+
+
+@router.get(
+    "/proofs/consistency",
+    response_model=ConsistencyOut,
+    responses=RESPONSES,
+    summary="RFC 9162 consistency proof between two tree sizes",
+)
+async def consistency(
+    request: Request,
+    from_size: Annotated[int, Query(alias="from", ge=1)],
+    to_size: Annotated[int, Query(alias="to", ge=1)],
+    _: Any = Reader,
+) -> ConsistencyOut:
+    tree = await asyncio.to_thread(_trees(request).tree)
+    if not from_size <= to_size <= tree.size:
+        raise Problem(422, "proof_out_of_range", f"need 1 <= from <= to <= {tree.size}")
+    return ConsistencyOut(
+        from_size=from_size,
+        to_size=to_size,
+        proof=[h.hex() for h in tree.consistency_proof(from_size, to_size)],
+        from_root=tree.root(from_size).hex(),
+        to_root=tree.root(to_size).hex(),
+    )
+
+
+@router.get(
+    "/exports",
+    responses={
+        200: {"content": {"application/gzip": {}}, "description": "the evidence bundle as .tar.gz"},
+        **RESPONSES,
+    },
+    response_class=Response,
+    summary="An evidence bundle (regulator role)",
+)
+async def export(
+    request: Request,
+    from_position: Annotated[int, Query(ge=1)] = 1,
+    to_position: Annotated[int | None, Query(ge=1)] = None,
+    trusted_size: Annotated[list[int] | None, Query()] = None,
+    _: Any = Regulator,
+) -> Response:
+    from replay.export import ExportError, export_bundle
+
+    services = request.app.state.services
+    key = services.extra.get("signing_key")
+    if key is None:
+        raise Problem(
+            503,
+            "signing_key_missing",
+            "this server has no checkpoint signing key (keys signing-create)",
+        )
+    recorder = _recorder(request)
+
+    def build() -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "bundle"
+            export_bundle(
+                recorder,
+                out,
+                key,
+                from_position=from_position,
+                to_position=to_position,
+                trusted_sizes=trusted_size or (),
+            )
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+                tar.add(out, arcname="bundle")
+            return buffer.getvalue()
+
+    try:
+        data = await asyncio.to_thread(build)
+    except ExportError as exc:
+        raise Problem(422, "export_out_of_range", str(exc)) from None
+    return Response(
+        data,
+        media_type="application/gzip",
+        headers={"Content-Disposition": 'attachment; filename="evidence.tar.gz"'},
+    )
