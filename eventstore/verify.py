@@ -60,8 +60,12 @@ class ChainVerifier:
         self.streams: dict[str, tuple[int, bytes]] = {}
         self.first_break: ChainBreak | None = None
 
-    def feed(self, e: StoredEvent) -> bool:
-        """Check one row; return False (and remember why) at the first break."""
+    def feed(self, e: StoredEvent, digest: bytes | None = None) -> bool:
+        """Check one row; return False (and remember why) at the first break.
+
+        ``digest`` may pass the SHA-256 of the event's canonical bytes when the caller has
+        already computed them (a replay also needs them for the Merkle leaf).
+        """
         expected = self.position + 1
         if e.position != expected:
             reason = (
@@ -70,13 +74,12 @@ class ChainVerifier:
                 else f"position {e.position} appears out of order after {self.position}"
             )
             return self._break(expected, e.stream_id, reason)
-        digest = canonical.sha256(
-            canonical.event_bytes(
-                canonical.EventFields(
+        if digest is None:
+            digest = canonical.sha256(
+                canonical.encode_event(
                     e.position, e.stream_id, e.version, e.topic, e.recorded_at_ns, e.payload
                 )
             )
-        )
         if e.prev_global_hash != self.global_hash:
             return self._break(e.position, e.stream_id, "does not link to the previous event")
         if canonical.global_hash(e.position, e.prev_global_hash, digest) != e.global_hash:

@@ -304,6 +304,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
 
+    if args.events is None:
+        args.events = 200_000 if args.name == "replay" else 20_000
     if args.events < 1000 or args.seconds <= 0 or args.clients < 1:
         raise LedgerlineError(
             "--events must be at least 1000, --seconds positive and --clients at least 1"
@@ -313,6 +315,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         with database_url(_settings(args)) as url:
             result = bench_append.run(url, events=args.events, seconds=args.seconds)
+    elif args.name == "replay":
+        from ledgerline import bench_replay
+
+        with database_url(_settings(args)) as url:
+            result = bench_replay.run(url, events=args.events)
     elif args.name == "api":
         from ledgerline import bench_api
 
@@ -419,11 +426,16 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.set_defaults(func=cmd_verify_bundle)
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")
-    p.add_argument("name", choices=["append", "api"])
+    p.add_argument("name", choices=["append", "api", "replay"])
     p.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients (api)")
     p.add_argument("--workers", type=int, default=2, help="server worker processes (api)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--events", type=int, default=20_000, help="events per batched run")
+    p.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        help="events per batched run (append: 20,000) or to replay (replay: 200,000)",
+    )
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per concurrent run")
     _add_db_options(p)
     p.set_defaults(func=cmd_bench)

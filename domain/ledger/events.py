@@ -23,8 +23,11 @@ class LedgerEvent:
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> LedgerEvent:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in payload.items() if k in names})
+        try:
+            return cls(**payload)  # the payload was written from exactly these fields
+        except TypeError:
+            names = {f.name for f in fields(cls)}
+            return cls(**{k: v for k, v in payload.items() if k in names})
 
 
 # ------------------------------------------------------------------ account streams
