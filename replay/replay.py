@@ -139,7 +139,7 @@ def table_digest(conn: psycopg.Connection[Any], schema: str, table: str) -> str:
     keys = ", ".join(TABLES[table])
     row = conn.execute(
         f"SELECT encode(sha256(convert_to(coalesce(string_agg(t::text, E'\\n'"
-        f' ORDER BY {keys}), \'\'), \'UTF8\')), \'hex\') FROM "{schema}".{table} t'
+        f" ORDER BY {keys}), ''), 'UTF8')), 'hex') FROM \"{schema}\".{table} t"
     ).fetchone()
     return str(row[0]) if row else ""
 

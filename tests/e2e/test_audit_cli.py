@@ -1,0 +1,119 @@
+"""The audit commands end to end: checkpoint, replay, report, export, verify-bundle."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pyarrow.parquet as pq
+
+from tests.e2e.test_cli import assert_one_line_error, run
+
+
+def test_a_regulator_round_trip_through_the_command_line(
+    cli_env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    cli_env["LEDGERLINE_SIGNING_KEY"] = str(tmp_path / "keys" / "log.key")
+    assert_one_line_error(
+        run("checkpoint", "--database-url", db_url, env=cli_env), "signing-create"
+    )
+    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
+    created = run("keys", "signing-create", env=cli_env)
+    assert created.returncode == 0, created.stderr
+    pinned = created.stdout.strip()
+    assert (tmp_path / "keys" / "log.key").stat().st_mode & 0o777 == 0o600
+    assert_one_line_error(run("keys", "signing-create", env=cli_env), "already exists")
+
+    held = run("checkpoint", "--database-url", db_url, env=cli_env)
+    assert held.returncode == 0, held.stderr
+    held_note = tmp_path / "held.note"
+    held_note.write_text(held.stdout)
+    held_size = int(held.stdout.splitlines()[1])
+    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
+
+    replayed = run("replay", "--check", "--json", "--database-url", db_url, env=cli_env)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    body = json.loads(replayed.stdout)
+    assert body["ok"] and body["digests"] == body["live_digests"]
+    again = json.loads(
+        run(
+            "replay",
+            "--json",
+            "--to-position",
+            str(body["upto_position"]),
+            "--database-url",
+            db_url,
+            env=cli_env,
+        ).stdout
+    )
+    assert again["digests"] == body["digests"]
+
+    report = run(
+        "report",
+        "trial_balance",
+        "--format",
+        "json",
+        "--out",
+        str(tmp_path / "tb"),
+        "--database-url",
+        db_url,
+        env=cli_env,
+    )
+    assert report.returncode == 0, report.stderr
+    tb = json.loads((tmp_path / "tb.json").read_text())
+    assert all(row["balanced"] for row in tb["rows"])
+    assert tb["meta"]["checkpoint"]["size"] == held_size
+
+    bundle = tmp_path / "bundle"
+    exported = run(
+        "export",
+        "--out",
+        str(bundle),
+        "--trusted-size",
+        str(held_size),
+        "--database-url",
+        db_url,
+        env=cli_env,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert pq.read_table(bundle / "reports" / "trial_balance.parquet").num_rows >= 1
+    pub = tmp_path / "pinned.pub"
+    pub.write_text(pinned + "\n")
+    ok = subprocess.run(  # the standalone file, as a regulator runs it
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parents[2] / "replay" / "verifier.py"),
+            str(bundle),
+            "--public-key",
+            str(pub),
+            "--trusted-checkpoint",
+            str(held_note),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "verify-bundle: OK" in ok.stdout
+    (bundle / "checkpoint").write_text((bundle / "checkpoint").read_text().replace("\n", "\n\n", 1))
+    bad = run("verify-bundle", str(bundle), "--public-key", str(pub), env=cli_env)
+    assert bad.returncode == 1
+    assert "checkpoint: SHA-256 or size differs" in bad.stderr
+
+
+def test_replay_check_exits_1_when_a_read_model_row_was_changed(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE readmodels.transfers SET amount = amount + 1"
+            " WHERE transfer_id = (SELECT min(transfer_id) FROM readmodels.transfers)"
+        )
+    result = run("replay", "--check", "--database-url", db_url, env=cli_env)
+    assert result.returncode == 1
+    assert "transfers: 1 rows differ" in result.stdout
