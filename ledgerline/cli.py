@@ -90,18 +90,24 @@ def cmd_signing_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _signing_key(args: argparse.Namespace, settings: Settings) -> Any:
+    from replay.log import load_signing_key, signing_key_path
+    from replay.signing import KeyFileError
+
+    path = Path(args.key_file) if args.key_file else signing_key_path(settings.data_dir)
+    try:
+        return load_signing_key(path)
+    except KeyFileError as exc:
+        raise LedgerlineError(f"{exc} (create one with: ledgerline keys signing-create)") from None
+
+
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_url
-    from replay.log import CheckpointError, load_signing_key, make_checkpoint, signing_key_path
-    from replay.signing import KeyFileError
+    from replay.log import CheckpointError, make_checkpoint
 
     settings = _settings(args)
-    path = Path(args.key_file) if args.key_file else signing_key_path(settings.data_dir)
-    try:
-        key = load_signing_key(path)
-    except KeyFileError as exc:
-        raise LedgerlineError(f"{exc} (create one with: ledgerline keys signing-create)") from None
+    key = _signing_key(args, settings)
     with database_url(settings) as url, EventStore(url, pool_size=1) as store:
         try:
             cp = make_checkpoint(store.recorder, key)
@@ -214,15 +220,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.runtime import migrate_all
     from replay.export import ExportError, export_bundle
-    from replay.log import load_signing_key, signing_key_path
-    from replay.signing import KeyFileError
 
     settings = _settings(args)
-    path = Path(args.key_file) if args.key_file else signing_key_path(settings.data_dir)
-    try:
-        key = load_signing_key(path)
-    except KeyFileError as exc:
-        raise LedgerlineError(f"{exc} (create one with: ledgerline keys signing-create)") from None
+    key = _signing_key(args, settings)
     with database_url(settings) as url:
         migrate_all(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:

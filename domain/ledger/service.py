@@ -169,16 +169,20 @@ def post_pending_transfer(
 
 
 def void_pending_transfer(src: LedgerSource, transfer_id: int, now_ns: int) -> Transfer:
-    transfer, debit, credit = _pending(src, transfer_id)
-    transfer.void(now_ns)
-    debit.release_reservation("debit", transfer_id, transfer.amount, "voided", now_ns)
-    credit.release_reservation("credit", transfer_id, transfer.amount, "voided", now_ns)
-    return transfer
+    return _release(src, transfer_id, now_ns, "voided")
 
 
 def expire_pending_transfer(src: LedgerSource, transfer_id: int, now_ns: int) -> Transfer:
+    return _release(src, transfer_id, now_ns, "expired")
+
+
+def _release(src: LedgerSource, transfer_id: int, now_ns: int, reason: str) -> Transfer:
+    """Void or expire a pending transfer, then release its reservation on both accounts."""
     transfer, debit, credit = _pending(src, transfer_id)
-    transfer.expire(now_ns)
-    debit.release_reservation("debit", transfer_id, transfer.amount, "expired", now_ns)
-    credit.release_reservation("credit", transfer_id, transfer.amount, "expired", now_ns)
+    if reason == "voided":
+        transfer.void(now_ns)
+    else:
+        transfer.expire(now_ns)
+    debit.release_reservation("debit", transfer_id, transfer.amount, reason, now_ns)
+    credit.release_reservation("credit", transfer_id, transfer.amount, reason, now_ns)
     return transfer
