@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -36,9 +38,21 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.cleanup()
 
 
+def admin_connection(admin_url: str, wait_s: float = 30.0) -> psycopg.Connection[Any]:
+    """A superuser connection, waiting out a server restart (crash recovery) if one is on."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return psycopg.connect(admin_url, autocommit=True)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def _create_database(admin_url: str) -> tuple[str, str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with admin_connection(admin_url) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return name, make_conninfo(admin_url, dbname=name)
 
@@ -48,7 +62,7 @@ def db_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh, empty database (superuser URL) on the session's server."""
     name, url = _create_database(pg_admin_url)
     yield url
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+    with admin_connection(pg_admin_url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
