@@ -128,6 +128,8 @@ def _as_of_position(recorder: Any, args: argparse.Namespace) -> int | None:
         except Problem as exc:
             raise LedgerlineError(exc.detail) from None
     position = getattr(args, "to_position", None)
+    if position is not None and position < 1:
+        raise LedgerlineError(f"--to-position must be a position (1 or more), not {position}")
     return int(position) if position is not None else None
 
 

@@ -71,12 +71,12 @@ def export_bundle(
     trusted_sizes: Sequence[int] = (),
     reports: dict[str, pa.Table] | None = None,
 ) -> dict[str, Any]:
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} is not empty; export into a new directory")
     head = recorder.head().position
     last = head if to_position is None else to_position
     if not 1 <= from_position <= last <= head:
         raise ExportError(f"positions {from_position}..{last} are not within the log (1..{head})")
-    if out.exists() and any(out.iterdir()):
-        raise ExportError(f"{out} is not empty; export into a new directory")
     name = origin()
     tree = build_tree(recorder)
     checkpoint = make_checkpoint(recorder, key, log_origin=name, size=last, tree=tree)

@@ -117,3 +117,40 @@ def test_replay_check_exits_1_when_a_read_model_row_was_changed(
     result = run("replay", "--check", "--database-url", db_url, env=cli_env)
     assert result.returncode == 1
     assert "transfers: 1 rows differ" in result.stdout
+
+
+def test_audit_commands_refuse_bad_input_in_one_line(
+    cli_env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    assert_one_line_error(
+        run("replay", "--to-position", "-5", "--database-url", db_url, env=cli_env), "--to-position"
+    )
+    assert_one_line_error(
+        run(
+            "report", "trial_balance", "--as-of", "yesterday", "--database-url", db_url, env=cli_env
+        ),
+        "RFC 3339",
+    )
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    cli_env["LEDGERLINE_SIGNING_KEY"] = str(tmp_path / "k.key")
+    assert run("keys", "signing-create", env=cli_env).returncode == 0
+    assert_one_line_error(
+        run("export", "--out", str(tmp_path / "full"), "--database-url", db_url, env=cli_env),
+        "not empty",
+    )
+    assert_one_line_error(
+        run(
+            "export",
+            "--out",
+            str(tmp_path / "b"),
+            "--from-position",
+            "99",
+            "--database-url",
+            db_url,
+            env=cli_env,
+        ),
+        "not within the log",
+    )
+    (tmp_path / "k.key").chmod(0o644)
+    assert_one_line_error(run("checkpoint", "--database-url", db_url, env=cli_env), "chmod 600")
