@@ -196,8 +196,22 @@ def load_transfers(
     return {int(r[0]): TransferRow(*_ints(r)) for r in _tuples(cur)}
 
 
-def write_changes(cur: psycopg.Cursor[Any], changes: Changes, schema: str = SCHEMA) -> None:
-    """Apply ``changes`` with batched statements (executemany is pipelined by psycopg)."""
+def write_changes(
+    cur: psycopg.Cursor[Any], changes: Changes, schema: str = SCHEMA, *, fresh: bool = False
+) -> None:
+    """Apply ``changes`` with batched statements (executemany is pipelined by psycopg).
+
+    ``fresh``: the tables are known to be empty (a rebuild): rows are copied in, not upserted.
+    """
+    if fresh:
+        for table, columns, rows in (
+            ("accounts", _ACCOUNT_COLUMNS, changes.accounts.values()),
+            ("transfers", _TRANSFER_COLUMNS, changes.transfers.values()),
+        ):
+            with cur.copy(f"COPY {schema}.{table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(tuple(getattr(r, c) for c in columns))
+        changes = Changes(history=changes.history)
     if changes.accounts:
         cur.executemany(
             _UPSERT_ACCOUNT.format(schema=schema),

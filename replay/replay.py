@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from hashlib import sha256
@@ -30,9 +32,10 @@ import psycopg
 from eventstore.canonical import encode_event
 from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
-from eventstore.store import connect_owner
+from eventstore.store import EventStore, connect_owner
 from eventstore.verify import ChainBreak, ChainVerifier
-from projections.ledger import LedgerProjection
+from projections.ledger import decode, project
+from readmodels.ledger import AccountRow, Changes, TransferRow, write_changes
 from readmodels.schema import SCHEMA as LIVE_SCHEMA
 from readmodels.schema import all_migrations
 from readmodels.tracking import position_of
@@ -152,6 +155,67 @@ def digest_rows(rows: dict[str, str]) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class LogCheck:
+    """What verifying the log up to a position found (computed in a worker process)."""
+
+    events: int
+    chain_break: ChainBreak | None
+    merkle_root: bytes
+    checkpoint_matches: bool | None
+
+
+def verify_log(
+    url: str,
+    upto: int,
+    checkpoint_size: int | None,
+    checkpoint_root: bytes | None,
+    batch_size: int = 50_000,
+) -> LogCheck:
+    """Every chain link and the RFC 9162 root of the first ``upto`` events."""
+    verifier = ChainVerifier()
+    frontier = Frontier()
+    matches: bool | None = None
+    events = 0
+    with EventStore(url, pool_size=1, run_migrations=False) as store:
+        for batch in store.recorder.iter_all(batch_size, upto_position=upto):
+            for e in batch:
+                data = encode_event(
+                    e.position, e.stream_id, e.version, e.topic, e.recorded_at_ns, e.payload
+                )
+                if verifier.first_break is None:
+                    verifier.feed(e, sha256(data).digest())
+                frontier.append(sha256(b"\x00" + data).digest())
+                if frontier.size == checkpoint_size:
+                    matches = frontier.root() == checkpoint_root
+            events += len(batch)
+    return LogCheck(events, verifier.first_break, frontier.root(), matches)
+
+
+def rebuild(
+    recorder: HashChainRecorder,
+    cur: psycopg.Cursor[Any],
+    schema: str,
+    upto: int,
+    batch_size: int = 50_000,
+) -> int:
+    """Rebuild the ledger read models into ``schema`` with the projection's pure function.
+
+    The same :func:`projections.ledger.project` as the live runner, fed every event in order;
+    only the writing differs: a fresh schema needs no upserts, so history rows are copied in
+    batch by batch and the final account and transfer rows once at the end.
+    """
+    accounts: dict[int, AccountRow] = {}
+    transfers: dict[int, TransferRow] = {}
+    events = 0
+    for batch in recorder.iter_all(batch_size, upto_position=upto):
+        changes = project(decode(batch), accounts, transfers)
+        write_changes(cur, Changes(history=changes.history), schema)
+        events += len(batch)
+    write_changes(cur, Changes(accounts=accounts, transfers=transfers), schema, fresh=True)
+    return events
+
+
 def replay(
     recorder: HashChainRecorder,
     url: str,
@@ -161,6 +225,7 @@ def replay(
     keep_schema: bool = False,
     batch_size: int = 50_000,
 ) -> ReplayReport:
+    """Verify the log and rebuild the read models at once: one in a worker process, one here."""
     head = recorder.head().position
     with connect_owner(url) as conn:
         live_position = position_of(conn, "ledger") if check else None
@@ -168,29 +233,22 @@ def replay(
     if check and to_position is None and live_position is not None:
         upto = live_position  # compare like with like: the live model is at this position
     signed = {c.size: c.root for c in checkpoints(recorder)}
-    scratch = f"replay_{secrets.token_hex(4)}"
-    verifier = ChainVerifier()
-    frontier = Frontier()
-    projection = LedgerProjection(schema=scratch)
     checkpoint_size = max((s for s in signed if s <= upto), default=None)
-    checkpoint_matches: bool | None = None
-    events = 0
-    with connect_owner(url) as conn:
+    scratch = f"replay_{secrets.token_hex(4)}"
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    with pool, connect_owner(url) as conn:
+        verified = pool.submit(
+            verify_log,
+            url,
+            upto,
+            checkpoint_size,
+            signed.get(checkpoint_size) if checkpoint_size else None,
+            batch_size,
+        )
         migrate(conn, scratch, all_migrations())
         try:
-            for batch in recorder.iter_all(batch_size, upto_position=upto):
-                for e in batch:
-                    data = encode_event(
-                        e.position, e.stream_id, e.version, e.topic, e.recorded_at_ns, e.payload
-                    )
-                    if verifier.first_break is None:
-                        verifier.feed(e, sha256(data).digest())
-                    frontier.append(sha256(b"\x00" + data).digest())
-                    if frontier.size == checkpoint_size:
-                        checkpoint_matches = frontier.root() == signed[checkpoint_size]
-                with conn.transaction(), conn.cursor() as cur:
-                    projection.apply(cur, batch)
-                events += len(batch)
+            with conn.transaction(), conn.cursor() as cur:
+                rebuild(recorder, cur, scratch, upto, batch_size)
             digests: dict[str, str] = {}
             live_digests: dict[str, str] | None = {} if check else None
             differences: list[TableDiff] = []
@@ -208,16 +266,17 @@ def replay(
                     diff.only_replayed = [k for k in rebuilt if k not in live]
                     diff.different = [k for k in live if k in rebuilt and live[k] != rebuilt[k]]
                     differences.append(diff)
+            log_check = verified.result()
         finally:
             if not keep_schema:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{scratch}" CASCADE')
     return ReplayReport(
         upto_position=upto,
-        events=events,
-        chain_break=verifier.first_break,
-        merkle_root=frontier.root(),
+        events=log_check.events,
+        chain_break=log_check.chain_break,
+        merkle_root=log_check.merkle_root,
         checkpoint_size=checkpoint_size if checkpoint_size else None,
-        checkpoint_matches=checkpoint_matches,
+        checkpoint_matches=log_check.checkpoint_matches,
         digests=digests,
         live_digests=live_digests,
         differences=differences,
