@@ -473,9 +473,12 @@ class HashChainRecorder(PostgresApplicationRecorder):
             params.append(upto_position)
         query += SQL(" ORDER BY notification_id LIMIT %s")
         params.append(limit)
-        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
             cur.execute(query, params, prepare=True)
-            return [row_to_event(row) for row in cur.fetchall()]
+            return [_tuple_to_event(row) for row in cur.fetchall()]
 
     def iter_all(
         self, batch_size: int = 10_000, upto_position: int | None = None

@@ -14,10 +14,10 @@ Guarantees
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import psycopg
 
 from domain.ledger.events import (
@@ -47,7 +47,7 @@ Decoded = tuple[StoredEvent, LedgerEvent]
 
 def decode(events: Sequence[StoredEvent]) -> list[Decoded]:
     return [
-        (e, decode_event(e.topic, json.loads(e.payload)))
+        (e, decode_event(e.topic, orjson.loads(e.payload)))
         for e in events
         if e.topic.startswith("ledger.")
     ]

@@ -12,6 +12,7 @@ Definition
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,12 @@ class Changes:
 _ACCOUNT_COLUMNS = tuple(AccountRow.__dataclass_fields__)
 _HISTORY_COLUMNS = tuple(HistoryRow.__dataclass_fields__)
 _TRANSFER_COLUMNS = tuple(TransferRow.__dataclass_fields__)
+# One C call per row, instead of a getattr per column.
+_ROW_OF = {
+    "accounts": operator.attrgetter(*_ACCOUNT_COLUMNS),
+    "transfers": operator.attrgetter(*_TRANSFER_COLUMNS),
+    "account_history": operator.attrgetter(*_HISTORY_COLUMNS),
+}
 
 
 def _upsert(table: str, columns: Sequence[str], key: str) -> str:
@@ -208,26 +215,30 @@ def write_changes(
             ("accounts", _ACCOUNT_COLUMNS, changes.accounts.values()),
             ("transfers", _TRANSFER_COLUMNS, changes.transfers.values()),
         ):
+            row_of = _ROW_OF[table]
             with cur.copy(f"COPY {schema}.{table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for r in rows:
-                    copy.write_row(tuple(getattr(r, c) for c in columns))
+                    copy.write_row(row_of(r))
         changes = Changes(history=changes.history)
     if changes.accounts:
+        row_of = _ROW_OF["accounts"]
         cur.executemany(
             _UPSERT_ACCOUNT.format(schema=schema),
-            [tuple(getattr(a, c) for c in _ACCOUNT_COLUMNS) for a in changes.accounts.values()],
+            [row_of(a) for a in changes.accounts.values()],
         )
     if changes.transfers:
+        row_of = _ROW_OF["transfers"]
         cur.executemany(
             _UPSERT_TRANSFER.format(schema=schema),
-            [tuple(getattr(t, c) for c in _TRANSFER_COLUMNS) for t in changes.transfers.values()],
+            [row_of(t) for t in changes.transfers.values()],
         )
     if changes.history:
+        row_of = _ROW_OF["account_history"]
         with cur.copy(
             f"COPY {schema}.account_history ({', '.join(_HISTORY_COLUMNS)}) FROM STDIN"
         ) as copy:
             for h in changes.history:
-                copy.write_row(tuple(getattr(h, c) for c in _HISTORY_COLUMNS))
+                copy.write_row(row_of(h))
 
 
 def _tuples(cur: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
