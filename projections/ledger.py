@@ -14,6 +14,7 @@ Guarantees
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,9 +46,18 @@ from readmodels.ledger import (
 Decoded = tuple[StoredEvent, LedgerEvent]
 
 
+def loads_exact(payload: bytes) -> dict[str, Any]:
+    """Parse a flat event payload fast, exactly: orjson reads integers past 64 bits as floats
+    (ids go up to 2^127), and ledger payloads never hold floats, so a float means "reparse"."""
+    value: dict[str, Any] = orjson.loads(payload)
+    if any(type(v) is float for v in value.values()):
+        value = json.loads(payload)
+    return value
+
+
 def decode(events: Sequence[StoredEvent]) -> list[Decoded]:
     return [
-        (e, decode_event(e.topic, orjson.loads(e.payload)))
+        (e, decode_event(e.topic, loads_exact(e.payload)))
         for e in events
         if e.topic.startswith("ledger.")
     ]

@@ -438,3 +438,17 @@ def test_many_clients_hammering_one_limited_account_never_overdraw_it(funded: Se
         balances = c.get("/v1/accounts/2", params={"min_position": head}).json()["balances"]
         assert balances["debits_posted"] == "98.00"
         assert balances["credits_posted"] == "100.00"
+
+
+def test_ids_up_to_2_to_the_127_survive_every_layer(server: Server) -> None:
+    big, bigger = 2**127 - 2, 2**127 - 1
+    with server.client() as c:
+        account(c, big)
+        account(c, bigger)
+        r = transfer(c, 2**100, big, bigger, "7.00")
+        assert r.status_code == 201, r.text
+        assert r.json()["id"] == 2**100
+        got = c.get(f"/v1/accounts/{bigger}", params={"min_position": r.json()["position"]})
+        assert got.json()["id"] == bigger
+        assert got.json()["balances"]["credits_posted"] == "7.00"
+        assert c.get(f"/v1/transfers/{2**100}").json()["debit_account_id"] == big
