@@ -31,12 +31,10 @@ class TallyCodec:
         return event.TOPIC, canonical_json(asdict(event))
 
     def rebuild(self, tally: t.Tally | None, events: Sequence[StoredEvent]) -> t.Tally | None:
-        for e in events:
-            event = t.EVENT_TYPES[e.topic](**json.loads(e.payload))
-            if tally is None:
-                tally = t.Tally(event.tally_id)
-            tally.apply(event)
-        return tally
+        decoded = [t.EVENT_TYPES[e.topic](**json.loads(e.payload)) for e in events]
+        if tally is None and decoded:
+            tally = t.Tally(decoded[0].tally_id)
+        return tally.replay(decoded) if tally is not None else None
 
 
 def open_tally_command(cmd: OpenTally) -> Command:

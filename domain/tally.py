@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from domain.aggregate import Aggregate
 from domain.invariant import invariant
 
 
@@ -68,15 +69,13 @@ def stream_id(tally_id: str) -> str:
     return f"tally:{tally_id}"
 
 
-class Tally:
-    __slots__ = ("_pending", "id", "tally_id", "total", "version")
+class Tally(Aggregate):
+    __slots__ = ("tally_id", "total")
 
     def __init__(self, tally_id: str) -> None:
-        self.id = stream_id(tally_id)
+        super().__init__(stream_id(tally_id))
         self.tally_id = tally_id
-        self.version = 0
         self.total = 0
-        self._pending: list[TallyEvent] = []
 
     @classmethod
     def open(cls, tally_id: str, existing: Tally | None, now_ns: int) -> Tally:
@@ -90,23 +89,8 @@ class Tally:
         if amount <= 0:
             raise AmountMustBePositive(f"amount {amount} must be positive", self.tally_id)
         self._trigger(TallyIncremented(self.tally_id, amount, now_ns))
-
-    def apply(self, event: TallyEvent) -> None:
-        if isinstance(event, TallyIncremented):
-            self.total += event.amount
-        self.version += 1
-
-    def _trigger(self, event: TallyEvent) -> None:
-        self.apply(event)
-        self._pending.append(event)
         invariant(self.total >= 0, "a tally never goes negative")
 
-    def clone(self) -> Tally:
-        twin = Tally(self.tally_id)
-        twin.version = self.version
-        twin.total = self.total
-        return twin
-
-    def collect_events(self) -> list[TallyEvent]:
-        pending, self._pending = self._pending, []
-        return pending
+    def apply(self, event: object) -> None:
+        if isinstance(event, TallyIncremented):
+            self.total += event.amount

@@ -85,21 +85,6 @@ def payload_digest(payload: bytes) -> bytes:
     return hashlib.sha256(payload).digest()
 
 
-def row_to_event(row: DictRow) -> StoredEvent:
-    return StoredEvent(
-        position=row["notification_id"],
-        stream_id=row["originator_id"],
-        version=row["originator_version"],
-        topic=row["topic"],
-        payload=bytes(row["state"]),
-        recorded_at_ns=row["recorded_at_ns"],
-        prev_stream_hash=bytes(row["prev_stream_hash"]),
-        stream_hash=bytes(row["stream_hash"]),
-        prev_global_hash=bytes(row["prev_global_hash"]),
-        global_hash=bytes(row["global_hash"]),
-    )
-
-
 class HashChainRecorder(PostgresApplicationRecorder):
     """Append-only, hash-chained, gapless event log with a command log, on PostgreSQL."""
 
@@ -456,10 +441,14 @@ class HashChainRecorder(PostgresApplicationRecorder):
         found: dict[str, list[StoredEvent]] = {s: [] for s in ids}
         if not ids:
             return found
-        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
             cur.execute(self._select_streams, (ids,), prepare=True)
             for row in cur.fetchall():
-                found[row["originator_id"]].append(row_to_event(row))
+                event = _tuple_to_event(row)
+                found[event.stream_id].append(event)
         return found
 
     def read_from(

@@ -27,7 +27,6 @@ from projections.ledger import LedgerProjection
 from projections.runner import ProjectionRunner
 from readmodels.schema import SCHEMA as RM_SCHEMA
 from readmodels.schema import migrate_readmodels
-from readmodels.tracking import position_of
 from replay.log import latest_checkpoint, make_checkpoint
 
 log = logging.getLogger(__name__)
@@ -217,8 +216,3 @@ def build_runtime(
         t.start()
         runtime._threads.append(t)
     return runtime
-
-
-def tracking_position(url: str, projection: str = "ledger") -> int:
-    with connect_owner(url) as conn:
-        return position_of(conn, projection)

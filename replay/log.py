@@ -25,7 +25,7 @@ from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
 from replay.merkle import MerkleTree
 from replay.signing import load_signing_key, sign_checkpoint
-from replay.verifier import ProofError, public_key_bytes, verify_consistency
+from replay.verifier import ProofError, verify_consistency
 
 DEFAULT_ORIGIN = "ledgerline.local/ledger"
 ENV_ORIGIN = "LEDGERLINE_LOG_ORIGIN"
@@ -80,10 +80,6 @@ def checkpoints(recorder: HashChainRecorder) -> list[Checkpoint]:
     return [
         Checkpoint(int(r["tree_size"]), bytes(r["root"]), r["note"], r["key_name"]) for r in rows
     ]
-
-
-def checkpoint_at(recorder: HashChainRecorder, size: int) -> Checkpoint | None:
-    return next((c for c in checkpoints(recorder) if c.size == size), None)
 
 
 def latest_checkpoint(recorder: HashChainRecorder) -> Checkpoint | None:
@@ -142,15 +138,10 @@ def make_checkpoint(
     return Checkpoint(size, root, note, name)
 
 
-def public_key_hex(key: Ed25519PrivateKey) -> str:
-    return public_key_bytes(key.public_key()).hex()
-
-
 __all__ = [
     "Checkpoint",
     "CheckpointError",
     "build_tree",
-    "checkpoint_at",
     "checkpoints",
     "latest_checkpoint",
     "load_signing_key",

@@ -16,7 +16,6 @@ Guarantees
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import secrets
@@ -145,14 +144,6 @@ def table_digest(conn: psycopg.Connection[Any], schema: str, table: str) -> str:
         f" ORDER BY {keys}), ''), 'UTF8')), 'hex') FROM \"{schema}\".{table} t"
     ).fetchone()
     return str(row[0]) if row else ""
-
-
-def digest_rows(rows: dict[str, str]) -> str:
-    h = hashlib.sha256()
-    for text in rows.values():  # already in primary-key order
-        h.update(text.encode())
-        h.update(b"\n")
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
