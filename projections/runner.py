@@ -109,7 +109,15 @@ class ProjectionRunner:
             events = self._recorder.read_from(self.position, self._batch_size)
             if not events:
                 return self.position
-            self._apply(events)
+            try:
+                self._apply(events)
+            except Exception:
+                if len(events) == 1:
+                    raise
+                # Apply the batch one event at a time: everything before the bad event lands,
+                # and the failure names the exact position.
+                for event in events:
+                    self._apply([event])
 
     def _common_position(self) -> int:
         with self._datastore.get_connection() as conn:
@@ -167,12 +175,26 @@ class ProjectionRunner:
             except BaseException as exc:  # stop, loudly: never skip an event
                 log.exception("projection runner stopped at position %d", self.position)
                 self.failure = exc
+                self._record_failure(exc)
                 with self._applied:
                     self._applied.notify_all()
                 return
             if self._wake.wait(self._poll_interval_s) and self._coalesce_s:
                 self._stop.wait(self._coalesce_s)
             self._wake.clear()
+
+    def _record_failure(self, exc: BaseException) -> None:
+        """Leave a row in ``projection_failures`` naming the event that could not be applied."""
+        try:
+            with self._datastore.get_connection() as conn:
+                for projection in self._projections:
+                    conn.execute(
+                        "INSERT INTO readmodels.projection_failures"
+                        " (projection, source, position, reason) VALUES (%s, 'store', %s, %s)",
+                        (projection.name, self.position + 1, f"{type(exc).__name__}: {exc}"),
+                    )
+        except Exception:  # the log line above already tells the operator
+            log.exception("could not record the projection failure")
 
     def _listen(self) -> None:
         channel = self._recorder.channel_name

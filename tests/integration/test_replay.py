@@ -135,3 +135,41 @@ def test_balances_and_reports_as_of_n_equal_those_of_a_store_truncated_at_n(
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_an_event_the_projection_cannot_apply_stops_the_runner_and_is_recorded(
+    db_url: str,
+) -> None:
+    from eventstore.model import NewEvent, Submission
+
+    migrate_all(db_url)
+    with EventStore(db_url, run_migrations=False) as store:
+        run_history(store, seed=9, transfers=3)
+        good_head = store.recorder.head().position
+        store.recorder.append(
+            [
+                Submission(
+                    "poison",
+                    "t",
+                    b"p",
+                    True,
+                    b"{}",
+                    [NewEvent("account:999", 1, "ledger.NoSuchEvent.v1", b"{}")],
+                )
+            ]
+        )
+        runner = ProjectionRunner(store.recorder, [LedgerProjection()]).start()
+        try:
+            assert not runner.wait_for(good_head + 1, timeout_s=5)
+            assert runner.failure is not None
+            assert runner.position == good_head
+        finally:
+            runner.stop()
+        with connect_owner(db_url) as conn:
+            row = conn.execute(
+                "SELECT projection, position, reason FROM readmodels.projection_failures"
+            ).fetchone()
+    assert row is not None
+    assert row[0] == "ledger"
+    assert row[1] == good_head + 1
+    assert "NoSuchEvent" in row[2]
