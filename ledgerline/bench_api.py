@@ -23,6 +23,7 @@ import httpx
 import psycopg
 
 from ledgerline.bench_append import fresh_database, plain_eventsourcing
+from ledgerline.database import stop_embedded
 from ledgerline.errors import LedgerlineError
 
 ACCOUNTS = 1000
@@ -180,6 +181,7 @@ def run(
                 server.wait(30)
             except subprocess.TimeoutExpired:
                 server.kill()
+            stop_embedded(data_dir)  # before the temporary directory is removed
     return {
         "benchmark": "api",
         "clients": clients,

