@@ -1,0 +1,87 @@
+"""The benchmark commands run end to end and print their figures with the baseline beside them.
+
+No timing thresholds here (shared, noisy machines): only that each command measures both
+sides in one run and reports consistent JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.test_cli import run
+
+
+def test_bench_append_prints_both_figures_and_their_ratios(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run(
+        "bench",
+        "append",
+        "--json",
+        "--seconds",
+        "0.5",
+        "--events",
+        "2000",
+        "--data-dir",
+        str(tmp_path / "d"),
+        env=cli_env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in (
+        "plain_eventsourcing_commands_per_s",
+        "ledgerline_commands_per_s",
+        "raw_copy_events_per_s",
+        "ledgerline_batched_events_per_s",
+    ):
+        assert data[key] > 0, key
+    assert data["group_commit_speedup"] == round(
+        data["ledgerline_commands_per_s"] / data["plain_eventsourcing_commands_per_s"], 2
+    )
+    assert (
+        abs(
+            data["batched_vs_copy"]
+            - data["ledgerline_batched_events_per_s"] / data["raw_copy_events_per_s"]
+        )
+        < 0.01
+    )
+
+
+def test_bench_replay_generates_once_then_reuses_the_events(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    args = ("bench", "replay", "--json", "--events", "3000", "--data-dir", str(tmp_path / "d"))
+    first = json.loads(run(*args, env=cli_env, timeout=300).stdout)
+    second = json.loads(run(*args, env=cli_env, timeout=300).stdout)
+    assert first["events"] == second["events"] == 3000
+    assert second["generated_events_per_s"] == "reused"
+    assert first["digests"] == second["digests"]  # replay is deterministic
+    assert first["merkle_root"] == second["merkle_root"]
+    assert first["replay_events_per_s"] > 0
+    assert first["raw_read_events_per_s"] > 0
+
+
+def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
+    cli_env: dict[str, str],
+) -> None:
+    result = run(
+        "bench",
+        "api",
+        "--json",
+        "--seconds",
+        "1",
+        "--clients",
+        "4",
+        "--workers",
+        "1",
+        env=cli_env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["created"] > 0
+    assert data["errors"] == 0
+    assert 0 < data["p50_ms"] <= data["p99_ms"] <= data["max_ms"]
+    assert data["plain_eventsourcing_commands_per_s"] > 0
