@@ -154,6 +154,26 @@ MIGRATIONS = (
     ),
 )
 
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        4,
+        "the Kafka relay's progress (the outbox position)",
+        (
+            # One row per relay: the last position published and acknowledged by the broker,
+            # and per topic the last position sent to each partition (the ``prev`` link that
+            # lets a consumer tell a reordered delivery from a gap). Progress moves, so this
+            # table, unlike the log, may be updated by the app role.
+            "CREATE TABLE {schema}.relay_progress ("
+            " relay text PRIMARY KEY,"
+            " position bigint NOT NULL CHECK (position >= 0),"
+            " partition_tips jsonb NOT NULL DEFAULT '{}'::jsonb,"
+            " updated_at timestamptz NOT NULL DEFAULT now())",
+            f"GRANT SELECT, INSERT, UPDATE ON {{schema}}.relay_progress TO {APP_ROLE}",
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 

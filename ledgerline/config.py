@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ledgerline.errors import LedgerlineError
+from ledgerline.streaming import STREAMING_VARIABLES
 
 ENV_DATABASE_URL = "DATABASE_URL"
 ENV_DATA_DIR = "LEDGERLINE_DATA_DIR"
@@ -38,6 +39,7 @@ ENVIRONMENT_VARIABLES = (
     ENV_KAFKA,
     ENV_SIGNING_KEY,
     ENV_LOG_ORIGIN,
+    *STREAMING_VARIABLES,
 )
 
 _KEYS = {"database_url", "data_dir", "host", "port", "kafka_bootstrap_servers"}

@@ -86,3 +86,15 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["LEDGERLINE_DATA_DIR"] = str(tmp_path / "data")
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     return env
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Kafka-protocol broker (Tansu) on 127.0.0.1 for this test session."""
+    from ledgerline.tansu import start_tansu
+
+    broker = start_tansu(tmp_path_factory.mktemp("tansu") / "tansu.log")
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()

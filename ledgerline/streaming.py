@@ -1,0 +1,174 @@
+"""``ledgerline relay`` and ``ledgerline worker``: the Kafka side of the read path.
+
+Environment variables (besides ``DATABASE_URL`` and ``KAFKA_BOOTSTRAP_SERVERS``)
+    ``LEDGERLINE_KAFKA_TOPIC_PREFIX``   topic name prefix (``ledgerline.``)
+    ``LEDGERLINE_KAFKA_PARTITIONS``     partitions of each topic the relay creates (8)
+    ``LEDGERLINE_KAFKA_REPLICATION``    replication factor of those topics (1)
+    ``LEDGERLINE_KAFKA_SESSION_TIMEOUT_S``  consumer-group session timeout of workers (10)
+    ``LEDGERLINE_WORKER_GROUP``         the workers' consumer group (``ledgerline-projections``)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledgerline.errors import LedgerlineError
+
+ENV_TOPIC_PREFIX = "LEDGERLINE_KAFKA_TOPIC_PREFIX"
+ENV_PARTITIONS = "LEDGERLINE_KAFKA_PARTITIONS"
+ENV_REPLICATION = "LEDGERLINE_KAFKA_REPLICATION"
+ENV_SESSION_TIMEOUT = "LEDGERLINE_KAFKA_SESSION_TIMEOUT_S"
+ENV_WORKER_GROUP = "LEDGERLINE_WORKER_GROUP"
+STREAMING_VARIABLES = (
+    ENV_TOPIC_PREFIX,
+    ENV_PARTITIONS,
+    ENV_REPLICATION,
+    ENV_SESSION_TIMEOUT,
+    ENV_WORKER_GROUP,
+)
+
+log = logging.getLogger("ledgerline.streaming")
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str
+    topic_prefix: str = "ledgerline."
+    partitions: int = 8
+    replication_factor: int = 1
+    session_timeout_s: float = 10.0
+    worker_group: str = "ledgerline-projections"
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise LedgerlineError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise LedgerlineError(f"{name} must be at least {minimum:g}")
+    return value
+
+
+def kafka_settings(bootstrap: str | None, env: Mapping[str, str] | None = None) -> KafkaSettings:
+    if not bootstrap:
+        raise LedgerlineError(
+            "no Kafka configured: set KAFKA_BOOTSTRAP_SERVERS (or kafka_bootstrap_servers in "
+            "the config file)"
+        )
+    env = os.environ if env is None else env
+    return KafkaSettings(
+        bootstrap_servers=bootstrap,
+        topic_prefix=env.get(ENV_TOPIC_PREFIX) or "ledgerline.",
+        partitions=int(_number(env, ENV_PARTITIONS, 8, minimum=1)),
+        replication_factor=int(_number(env, ENV_REPLICATION, 1, minimum=1)),
+        session_timeout_s=_number(env, ENV_SESSION_TIMEOUT, 10.0, minimum=1.0),
+        worker_group=env.get(ENV_WORKER_GROUP) or "ledgerline-projections",
+    )
+
+
+def _stop_on_signals(stop: Any) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop())
+
+
+def run_relay(url: str, kafka: KafkaSettings) -> int:
+    from eventstore.store import EventStore
+    from ledgerline.runtime import migrate_all
+    from projections.relay import Relay, RelayConfig, TopicLayoutChanged
+
+    migrate_all(url)
+    with EventStore(url, pool_size=2, run_migrations=False) as store:
+        relay = Relay(
+            store.recorder,
+            RelayConfig(
+                bootstrap_servers=kafka.bootstrap_servers,
+                topic_prefix=kafka.topic_prefix,
+                partitions=kafka.partitions,
+                replication_factor=kafka.replication_factor,
+            ),
+        )
+        _stop_on_signals(relay.stop)
+        print(f"ledgerline: relay publishing to {kafka.bootstrap_servers}", flush=True)
+        try:
+            relay.run()
+        except TopicLayoutChanged as exc:
+            raise LedgerlineError(str(exc)) from None
+    return 0
+
+
+def prepare_topics(kafka: KafkaSettings, topics: list[str], stop: threading.Event) -> int:
+    """Wait for the broker (with backoff), create missing topics; return their partitions."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    from projections.relay import ensure_topics, with_backoff
+
+    def connect() -> KafkaAdminClient:
+        return KafkaAdminClient(
+            bootstrap_servers=kafka.bootstrap_servers.split(","), bootstrap_timeout_ms=5000
+        )
+
+    admin = with_backoff(connect, f"connecting to Kafka at {kafka.bootstrap_servers}", stop)
+    try:
+        ensure_topics(admin, topics, kafka.partitions, kafka.replication_factor)
+    finally:
+        admin.close()
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","))
+    try:
+        counts = {len(consumer.partitions_for_topic(t) or ()) for t in topics}
+    finally:
+        consumer.close()
+    return max(counts)
+
+
+def run_worker(url: str, kafka: KafkaSettings, data_dir: Path, *, loglevel: str = "info") -> int:
+    import faust
+
+    from eventstore.store import EventStore
+    from ledgerline.runtime import migrate_all
+    from projections.kafka_worker import KafkaApplier, WorkerConfig, build_app
+    from projections.ledger import LedgerProjection
+    from projections.relay import RelayStopped
+
+    migrate_all(url)
+    topic = f"{kafka.topic_prefix}ledger"
+    stop = threading.Event()
+    _stop_on_signals(stop.set)
+    try:
+        partitions = prepare_topics(kafka, [topic], stop)
+    except RelayStopped:
+        return 0
+    with EventStore(url, pool_size=4, run_migrations=False) as store:
+        applier = KafkaApplier(store.datastore.pool, LedgerProjection())
+        applier.init_tracking(topic, partitions)
+        app = build_app(
+            WorkerConfig(
+                bootstrap_servers=kafka.bootstrap_servers,
+                group_id=kafka.worker_group,
+                topics=(topic,),
+                data_dir=data_dir,
+                session_timeout_s=kafka.session_timeout_s,
+            ),
+            {topic: applier},
+        )
+        print(
+            f"ledgerline: worker in group {kafka.worker_group} projecting {topic} "
+            f"({partitions} partitions)",
+            flush=True,
+        )
+        worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            return int(exc.code or 0)
+    return 0

@@ -1,0 +1,409 @@
+"""Projection workers fed from Kafka: the same projections as the in-process runner.
+
+Definition
+    :class:`KafkaApplier` turns a batch of consumed messages into read-model rows and
+    per-partition tracking positions (source ``kafka:<topic>:<partition>``) in ONE
+    PostgreSQL transaction. :func:`build_app` wraps it in a faust-streaming app: one agent per
+    topic, batches taken without automatic acks, each message acknowledged only once its
+    effect (or its being a duplicate) is committed.
+
+    Per partition, with ``t`` its tracking position, messages are taken in offset order:
+    ``position <= t``: already applied (a redelivery or a relay resend): skipped;
+    ``prev <= t``: next in this partition: applied (a watermark only moves ``t``);
+    otherwise an earlier message of this partition has not arrived (a reordered delivery):
+    held, unacknowledged, until it does.
+
+Guarantees
+    * Exactly-once effect without Kafka transactions: the tracking row is locked
+      (``FOR UPDATE``) and moved in the transaction that writes the rows, so a redelivered
+      message, a second worker after a rebalance, or a worker restarted after SIGKILL never
+      applies an event twice; an unacknowledged message is redelivered, so none is lost.
+    * A poison message (undecodable, wrong hash, unknown event type, event from another
+      context) stops its partition at that offset, with a row in
+      ``readmodels.projection_failures``; the other partitions go on. It is never skipped.
+    * ``min(position)`` over a topic's partitions is the global position the read model is
+      complete up to (watermarks keep idle partitions current).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from projections.messages import Message, PoisonMessage, context_of, decode
+from projections.runner import Projection
+from readmodels.schema import SCHEMA as RM_SCHEMA
+from readmodels.tracking import STORE_SOURCE
+
+log = logging.getLogger(__name__)
+
+Token = object  # whatever the transport acknowledges with (a Faust event in production)
+
+
+def source_of(topic: str, partition: int) -> str:
+    return f"kafka:{topic}:{partition}"
+
+
+@dataclass(slots=True)
+class Consumed:
+    """One consumed message: its transport token, where it came from, and what it holds."""
+
+    token: Token
+    topic: str
+    partition: int
+    offset: int
+    message: Message | None = None
+    poison: str | None = None  # why it could not be decoded
+
+    @classmethod
+    def of(
+        cls,
+        token: Token,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes | None,
+        headers: Any,
+    ) -> Consumed:
+        try:
+            return cls(
+                token, topic, partition, offset, decode(topic, partition, offset, value, headers)
+            )
+        except PoisonMessage as exc:
+            return cls(token, topic, partition, offset, poison=str(exc))
+
+
+@dataclass
+class _Partition:
+    held: dict[int, Consumed] = field(default_factory=dict)  # offset -> message held back
+    failed: str | None = None
+
+
+class KafkaApplier:
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        projection: Projection,
+        *,
+        schema: str = RM_SCHEMA,
+    ) -> None:
+        self._pool = pool
+        self.projection = projection
+        self._schema = schema
+        self._parts: dict[tuple[str, int], _Partition] = {}
+
+    # ------------------------------------------------------------------ set-up
+
+    def init_tracking(self, topic: str, partitions: int) -> None:
+        """One tracking row per partition. A projection the in-process runner maintained
+        so far continues from its position: every partition starts there."""
+        name = self.projection.name
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(
+                f"SELECT position FROM {self._schema}.tracking WHERE projection = %s FOR UPDATE",
+                (name,),
+            )
+            row = conn.execute(
+                f"SELECT position FROM {self._schema}.tracking"
+                " WHERE projection = %s AND source = %s",
+                (name, STORE_SOURCE),
+            ).fetchone()
+            start = int(_first(row)) if row is not None else 0
+            for p in range(partitions):
+                conn.execute(
+                    f"INSERT INTO {self._schema}.tracking (projection, source, position)"
+                    " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    (name, source_of(topic, p), start),
+                )
+            if row is not None:
+                conn.execute(
+                    f"DELETE FROM {self._schema}.tracking WHERE projection = %s AND source = %s",
+                    (name, STORE_SOURCE),
+                )
+                log.info(
+                    "projection %s moves from the in-process runner to Kafka at %d", name, start
+                )
+
+    def forget(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Partitions this worker no longer owns: drop what it held back (never acked, so the
+        next owner receives those messages again)."""
+        for tp in partitions:
+            self._parts.pop(tp, None)
+
+    def failure(self, topic: str, partition: int) -> str | None:
+        part = self._parts.get((topic, partition))
+        return part.failed if part else None
+
+    def held(self) -> int:
+        return sum(len(p.held) for p in self._parts.values())
+
+    # ------------------------------------------------------------------ one batch
+
+    def handle(self, batch: Sequence[Consumed]) -> list[Token]:
+        """Apply a batch; return the tokens that may be acknowledged now."""
+        by_tp: dict[tuple[str, int], list[Consumed]] = {}
+        for item in batch:
+            by_tp.setdefault((item.topic, item.partition), []).append(item)
+        results: dict[tuple[str, int], tuple[list[Token], dict[int, Consumed], str | None]] = {}
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            for tp, items in by_tp.items():
+                part = self._parts.get(tp) or _Partition()
+                if part.failed is not None:
+                    continue  # stopped: nothing more is applied or acknowledged
+                pending = dict(part.held)
+                for item in items:
+                    pending[item.offset] = item
+                with conn.transaction():
+                    tokens, held, stop = self._apply_partition(cur, tp, pending)
+                if stop is not None:
+                    self._record_failure(cur, tp, *stop)
+                results[tp] = (tokens, held, stop[1] if stop else None)
+        acks: list[Token] = []
+        for tp, (tokens, held, failed) in results.items():
+            part = self._parts.setdefault(tp, _Partition())
+            part.held, part.failed = held, failed
+            acks.extend(tokens)
+            if failed is not None:
+                log.error(
+                    "projection %s stopped on %s partition %d: %s",
+                    self.projection.name,
+                    tp[0],
+                    tp[1],
+                    failed,
+                )
+        return acks
+
+    def _apply_partition(
+        self, cur: psycopg.Cursor[Any], tp: tuple[str, int], pending: dict[int, Consumed]
+    ) -> tuple[list[Token], dict[int, Consumed], tuple[Consumed, str] | None]:
+        """Everything of one partition that can be applied now, in partition order.
+
+        Returns the tokens to acknowledge, the messages held back, and the poison message
+        (with the reason) the partition stopped on, if any.
+        """
+        topic, partition = tp
+        source = source_of(topic, partition)
+        position = start = self._lock_position(cur, source)
+        acks: list[Token] = []
+        steps: list[tuple[Consumed, int]] = []  # messages to apply, with the position after
+        stop: tuple[Consumed, str] | None = None
+        order = sorted(pending.values(), key=lambda c: c.offset)
+        progress = True
+        while progress and stop is None:
+            progress = False
+            waiting: list[Consumed] = []
+            for item in order:
+                msg = item.message
+                if msg is None:
+                    if waiting:  # a poison message behind a gap: the gap comes first
+                        waiting.append(item)
+                        continue
+                    stop = (item, item.poison or "undecodable message")
+                    break
+                if msg.position <= position:
+                    acks.append(item.token)  # a duplicate of something already applied
+                elif msg.prev <= position:
+                    if msg.event is not None and context_of(msg.event.topic) != _context(topic):
+                        stop = (item, f"event type {msg.event.topic} does not belong on {topic}")
+                        break
+                    steps.append((item, msg.position))
+                    position = msg.position
+                    progress = True
+                else:
+                    waiting.append(item)
+            order = waiting
+        applied, failed = self._apply_steps(cur, steps)
+        if failed is not None:
+            stop = failed
+        position = applied[-1][1] if applied else start
+        acks.extend(item.token for item, _ in applied)
+        held = {item.offset: item for item in order} if stop is None else {}
+        if held:
+            first = min(held)
+            log.warning(
+                "%s partition %d: holding %d message(s) from offset %d until the one after "
+                "position %d arrives",
+                topic,
+                partition,
+                len(held),
+                first,
+                position,
+            )
+        cur.execute(
+            f"UPDATE {self._schema}.tracking SET position = %s, updated_at = now()"
+            " WHERE projection = %s AND source = %s",
+            (position, self.projection.name, source),
+        )
+        return acks, held, stop
+
+    def _apply_steps(
+        self, cur: psycopg.Cursor[Any], steps: list[tuple[Consumed, int]]
+    ) -> tuple[list[tuple[Consumed, int]], tuple[Consumed, str] | None]:
+        """Apply the steps' events in one call; if that fails, one by one, so everything
+        before the event that cannot be applied lands and the failure names it."""
+        events = [s[0].message.event for s in steps if s[0].message is not None]
+        todo = [e for e in events if e is not None]
+        if not todo:
+            return steps, None
+        try:
+            with cur.connection.transaction():
+                self.projection.apply(cur, todo)
+            return steps, None
+        except Exception:
+            log.debug("batch failed; applying one by one", exc_info=True)
+        applied: list[tuple[Consumed, int]] = []
+        for item, after in steps:
+            event = item.message.event if item.message is not None else None
+            if event is not None:
+                try:
+                    with cur.connection.transaction():
+                        self.projection.apply(cur, [event])
+                except Exception as exc:
+                    return applied, (item, f"{type(exc).__name__}: {exc}")
+            applied.append((item, after))
+        return applied, None
+
+    def _lock_position(self, cur: psycopg.Cursor[Any], source: str) -> int:
+        name = self.projection.name
+        cur.execute(
+            f"INSERT INTO {self._schema}.tracking (projection, source, position)"
+            " VALUES (%s, %s, 0) ON CONFLICT DO NOTHING",
+            (name, source),
+        )
+        row = cur.execute(
+            f"SELECT position FROM {self._schema}.tracking"
+            " WHERE projection = %s AND source = %s FOR UPDATE",
+            (name, source),
+        ).fetchone()
+        return int(_first(row))
+
+    def _record_failure(
+        self, cur: psycopg.Cursor[Any], tp: tuple[str, int], item: Consumed, reason: str
+    ) -> None:
+        position = item.message.position if item.message is not None else None
+        cur.execute(
+            f"INSERT INTO {self._schema}.projection_failures"
+            " (projection, source, position, kafka_offset, reason)"
+            " SELECT %s, %s, %s, %s, %s WHERE NOT EXISTS ("
+            f" SELECT 1 FROM {self._schema}.projection_failures"
+            " WHERE projection = %s AND source = %s AND kafka_offset = %s)",
+            (
+                self.projection.name,
+                source_of(*tp),
+                position,
+                item.offset,
+                reason,
+                self.projection.name,
+                source_of(*tp),
+                item.offset,
+            ),
+        )
+
+
+def _first(row: Any) -> Any:
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+def _context(topic: str) -> str:
+    return topic.rsplit(".", 1)[-1]
+
+
+# ---------------------------------------------------------------------- the Faust app
+
+
+@dataclass
+class WorkerConfig:
+    bootstrap_servers: str
+    group_id: str = "ledgerline-projections"
+    topics: tuple[str, ...] = ("ledgerline.ledger",)
+    data_dir: Path = Path(".ledgerline")
+    session_timeout_s: float = 10.0
+    batch_max: int = 2000
+    batch_within_s: float = 0.005
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_app(config: WorkerConfig, appliers: dict[str, KafkaApplier]) -> Any:
+    """A faust-streaming app with one agent per topic, each feeding its applier."""
+    import faust
+
+    datadir = config.data_dir / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)
+    settings: dict[str, Any] = {
+        "broker": ";".join(f"kafka://{s}" for s in config.bootstrap_servers.split(",")),
+        "store": "memory://",
+        "web_enabled": False,
+        "datadir": str(datadir),
+        "processing_guarantee": "at_least_once",
+        "broker_session_timeout": config.session_timeout_s,
+        "broker_heartbeat_interval": max(0.5, config.session_timeout_s / 6),
+        "broker_rebalance_timeout": config.session_timeout_s,
+        "consumer_auto_offset_reset": "earliest",
+        "topic_allow_declare": False,  # the relay (or `worker` at start) creates the topics
+        "broker_commit_interval": 1.0,
+    }
+    settings.update(config.extra)
+    app = faust.App(config.group_id, **settings)
+
+    for topic_name in config.topics:
+        applier = appliers[topic_name]
+        topic = app.topic(
+            topic_name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        _add_agent(app, topic, topic_name, applier, config)
+
+    async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        for applier in appliers.values():
+            applier.forget((tp.topic, tp.partition) for tp in revoked)
+
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+
+    return app
+
+
+def _add_agent(
+    app: Any, topic: Any, name: str, applier: KafkaApplier, config: WorkerConfig
+) -> None:
+    async def project(stream: Any) -> None:
+        async for events in stream.noack_take(config.batch_max, within=config.batch_within_s):
+            batch = [
+                Consumed.of(
+                    ev,
+                    ev.message.topic,
+                    ev.message.partition,
+                    ev.message.offset,
+                    ev.message.value,
+                    ev.message.headers,
+                )
+                for ev in events
+            ]
+            for token in await _handle_with_retry(applier.handle, batch):
+                await stream.ack(token)
+
+    project.__name__ = f"project_{name.replace('.', '_').replace('-', '_')}"
+    app.agent(topic, name=project.__name__)(project)
+
+
+async def _handle_with_retry(
+    handle: Callable[[Sequence[Consumed]], list[Token]], batch: list[Consumed]
+) -> list[Token]:
+    """The database being away is not a reason to lose the batch: retry it with backoff."""
+    delay = 0.2
+    while True:
+        try:
+            return await asyncio.to_thread(handle, batch)
+        except psycopg.Error as exc:
+            log.warning("read-model write failed (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)

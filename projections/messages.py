@@ -1,0 +1,173 @@
+"""What the relay puts on Kafka, and how a worker checks it before trusting it.
+
+Definition
+    Topic: ``<prefix><context>``, the bounded context being the event topic's first dotted
+    part (``ledger.TransferCreated`` -> ``ledgerline.ledger``).
+    Partition: murmur2(stream id) mod partitions (Kafka's own key partitioner, computed by
+    the relay so it knows each partition's order), so a stream's events share one partition.
+
+    An **event message** has key = stream id, value = the event's canonical ``evt/v1`` bytes
+    (position, stream id, version, topic, commit time, payload: see ``eventstore.canonical``),
+    and headers naming the same facts for routing and inspection: ``ll-kind=event``,
+    ``ll-position``, ``ll-stream``, ``ll-version``, ``ll-topic`` (the event type),
+    ``ll-hash`` (hex SHA-256 of the value, the event digest the store chains on) and
+    ``ll-prev``: the position of the previous event the relay sent to the same partition
+    (0 for the first).
+
+    A **watermark** has no key and an empty value, ``ll-kind=watermark``, ``ll-position=W`` and
+    ``ll-prev``: it says "every event up to W meant for this partition precedes me". It lets
+    a worker's per-partition position advance past events that went elsewhere, so the
+    minimum over partitions is the global position the read model is complete up to.
+
+Guarantees
+    :func:`decode` accepts a message only if the value hashes to ``ll-hash`` and decodes to
+    an ``evt/v1`` record whose fields equal the headers; anything else is a
+    :class:`PoisonMessage` (never skipped: the worker stops that partition).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from kafka.partitioner.default import murmur2
+
+from eventstore.canonical import EVENT_TAG, GENESIS, dec, decode_i64, encode_event
+from eventstore.model import StoredEvent
+
+DEFAULT_TOPIC_PREFIX = "ledgerline."
+KIND_EVENT = b"event"
+KIND_WATERMARK = b"watermark"
+
+Headers = Sequence[tuple[str | bytes, bytes | None]] | Mapping[str, bytes]
+
+
+class PoisonMessage(ValueError):
+    """A message that cannot be trusted or understood; its partition stops on it."""
+
+
+def context_of(event_topic: str) -> str:
+    return event_topic.split(".", 1)[0]
+
+
+def topic_for(event_topic: str, prefix: str = DEFAULT_TOPIC_PREFIX) -> str:
+    return f"{prefix}{context_of(event_topic)}"
+
+
+def partition_for(stream_id: str, partitions: int) -> int:
+    digest: int = murmur2(stream_id.encode("utf-8"))
+    return (digest & 0x7FFFFFFF) % partitions
+
+
+def event_message(event: StoredEvent, prev: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of one event."""
+    value = encode_event(
+        event.position,
+        event.stream_id,
+        event.version,
+        event.topic,
+        event.recorded_at_ns,
+        event.payload,
+    )
+    headers = [
+        ("ll-kind", KIND_EVENT),
+        ("ll-position", str(event.position).encode()),
+        ("ll-stream", event.stream_id.encode("utf-8")),
+        ("ll-version", str(event.version).encode()),
+        ("ll-topic", event.topic.encode("utf-8")),
+        ("ll-hash", hashlib.sha256(value).hexdigest().encode()),
+        ("ll-prev", str(prev).encode()),
+    ]
+    return event.stream_id.encode("utf-8"), value, headers
+
+
+def watermark_headers(position: int, prev: int) -> list[tuple[str, bytes]]:
+    return [
+        ("ll-kind", KIND_WATERMARK),
+        ("ll-position", str(position).encode()),
+        ("ll-prev", str(prev).encode()),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One consumed message, checked. ``event`` is ``None`` for a watermark."""
+
+    topic: str
+    partition: int
+    offset: int
+    position: int
+    prev: int
+    event: StoredEvent | None
+
+
+def _header_map(headers: Headers | None) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    items = headers.items() if isinstance(headers, Mapping) else headers or ()
+    for name, value in items:
+        key = name.decode() if isinstance(name, bytes) else str(name)
+        out[key] = bytes(value) if value is not None else b""
+    return out
+
+
+def _int_header(headers: dict[str, bytes], name: str) -> int:
+    raw = headers.get(name)
+    if raw is None:
+        raise PoisonMessage(f"header {name} is missing")
+    try:
+        value = int(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise PoisonMessage(f"header {name} is not a number: {raw[:40]!r}") from None
+    if value < 0:
+        raise PoisonMessage(f"header {name} is negative")
+    return value
+
+
+def decode(
+    topic: str, partition: int, offset: int, value: bytes | None, headers: Headers | None
+) -> Message:
+    """Check one consumed message against its own hash and headers; raise PoisonMessage."""
+    h = _header_map(headers)
+    kind = h.get("ll-kind")
+    position = _int_header(h, "ll-position")
+    prev = _int_header(h, "ll-prev")
+    if prev >= position:
+        raise PoisonMessage(f"ll-prev {prev} is not before ll-position {position}")
+    if kind == KIND_WATERMARK:
+        return Message(topic, partition, offset, position, prev, None)
+    if kind != KIND_EVENT:
+        raise PoisonMessage(f"unknown message kind {kind!r}")
+    raw = value or b""
+    digest = hashlib.sha256(raw).hexdigest().encode()
+    if h.get("ll-hash") != digest:
+        raise PoisonMessage(f"the value does not hash to ll-hash at position {position}")
+    try:
+        tag, fields = dec(raw)
+        if tag != EVENT_TAG or len(fields) != 6:
+            raise ValueError(f"not an {EVENT_TAG.decode()} record")
+        event = StoredEvent(
+            position=decode_i64(fields[0]),
+            stream_id=fields[1].decode("utf-8"),
+            version=decode_i64(fields[2]),
+            topic=fields[3].decode("utf-8"),
+            recorded_at_ns=decode_i64(fields[4]),
+            payload=fields[5],
+            # Chain links are not carried: the worker trusts the digest, the store the chains.
+            prev_stream_hash=GENESIS,
+            stream_hash=GENESIS,
+            prev_global_hash=GENESIS,
+            global_hash=GENESIS,
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PoisonMessage(f"undecodable event bytes at position {position}: {exc}") from None
+    expected = {
+        "ll-position": str(event.position).encode(),
+        "ll-stream": event.stream_id.encode("utf-8"),
+        "ll-version": str(event.version).encode(),
+        "ll-topic": event.topic.encode("utf-8"),
+    }
+    for name, want in expected.items():
+        if h.get(name) != want:
+            raise PoisonMessage(f"header {name} disagrees with the event bytes at {position}")
+    return Message(topic, partition, offset, position, prev, event)
