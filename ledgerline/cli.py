@@ -45,6 +45,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "config": getattr(args, "config", None),
             "host": getattr(args, "host", None),
             "port": getattr(args, "port", None),
+            "kafka_bootstrap_servers": getattr(args, "kafka_bootstrap_servers", None),
         }
     )
 
@@ -341,6 +342,80 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kafka(settings: Settings) -> Any:
+    from ledgerline.streaming import kafka_settings
+
+    return kafka_settings(settings.kafka_bootstrap_servers)
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from ledgerline.database import database_url
+    from ledgerline.streaming import run_relay
+
+    settings = _settings(args)
+    kafka = _kafka(settings)
+    with database_url(settings) as url:
+        return run_relay(url, kafka)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ledgerline.database import database_url
+    from ledgerline.streaming import run_worker
+
+    settings = _settings(args)
+    kafka = _kafka(settings)
+    with database_url(settings) as url:
+        return run_worker(url, kafka, settings.data_dir)
+
+
+def cmd_projections_status(args: argparse.Namespace) -> int:
+    from eventstore.store import EventStore, connect_owner
+    from ledgerline.database import database_url
+    from ledgerline.runtime import migrate_all
+    from projections.manage import status
+
+    with database_url(_settings(args)) as url:
+        migrate_all(url)
+        with EventStore(url, pool_size=1, run_migrations=False) as store, connect_owner(url) as c:
+            rows = status(store, c)
+    if args.json:
+        print(json.dumps([r.to_json() for r in rows], indent=2))
+        return 0
+    print(
+        f"{'projection':12} {'mode':6} {'position':>10} {'head':>10} {'lag events':>10} "
+        f"{'lag s':>9} {'failures':>8}"
+    )
+    for r in rows:
+        print(
+            f"{r.name:12} {r.mode:6} {r.position:>10} {r.head:>10} {r.lag_events:>10} "
+            f"{r.lag_seconds:>9.3f} {r.failures:>8}"
+        )
+        if r.last_failure:
+            print(f"  last failure: {r.last_failure}")
+    return 0
+
+
+def cmd_projections_rebuild(args: argparse.Namespace) -> int:
+    from eventstore.store import EventStore
+    from ledgerline.database import database_url
+    from ledgerline.runtime import migrate_all
+    from projections.manage import RebuildError, projection_spec, rebuild
+
+    try:
+        projection_spec(args.name)  # an unknown name fails before any database is started
+        with database_url(_settings(args)) as url:
+            migrate_all(url)
+            with EventStore(url, pool_size=2, run_migrations=False) as store:
+                result = rebuild(url, store.recorder, args.name)
+    except RebuildError as exc:
+        raise LedgerlineError(str(exc)) from None
+    print(
+        f"rebuilt {result.name}: {result.events} events, now at position {result.position} "
+        f"({result.mode} tracking) in {result.seconds:.2f} s"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     parser = _Parser(prog="ledgerline", description="Event-sourced, hash-chained ledger core.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -363,6 +438,17 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.add_argument("--workers", type=int, default=1, help="HTTP worker processes (default 1)")
     _add_db_options(p)
     p.set_defaults(func=cmd_serve)
+
+    for name, func, text in (
+        ("relay", cmd_relay, "publish committed events to Kafka, in position order"),
+        ("worker", cmd_worker, "a Faust worker building the read models from Kafka"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument(
+            "--kafka-bootstrap-servers", help="Kafka brokers (env KAFKA_BOOTSTRAP_SERVERS)"
+        )
+        _add_db_options(p)
+        p.set_defaults(func=func)
 
     p = sub.add_parser("keys", help="manage API keys")
     keys = p.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
@@ -441,6 +527,17 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per concurrent run")
     _add_db_options(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("projections", help="projection lag, and rebuilding one while serving")
+    proj = p.add_subparsers(dest="projections_command", required=True, parser_class=_Parser)
+    k = proj.add_parser("status", help="each projection's position, lag and failures")
+    k.add_argument("--json", action="store_true", help="print one JSON array")
+    _add_db_options(k)
+    k.set_defaults(func=cmd_projections_status)
+    k = proj.add_parser("rebuild", help="rebuild a projection's tables and swap them in")
+    k.add_argument("name", help="the projection (e.g. ledger)")
+    _add_db_options(k)
+    k.set_defaults(func=cmd_projections_rebuild)
     return parser
 
 

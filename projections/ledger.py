@@ -33,6 +33,7 @@ from domain.ledger.events import (
 )
 from domain.ledger.transfer import NS_PER_S
 from eventstore.model import StoredEvent
+from eventstore.recorder import HashChainRecorder
 from readmodels.ledger import (
     AccountRow,
     Changes,
@@ -44,6 +45,9 @@ from readmodels.ledger import (
 )
 
 Decoded = tuple[StoredEvent, LedgerEvent]
+
+# The read-model tables this projection owns (all in one schema), as a rebuild swaps them.
+TABLES = ("accounts", "account_history", "transfers")
 
 
 def loads_exact(payload: bytes) -> dict[str, Any]:
@@ -184,3 +188,27 @@ class LedgerProjection:
         accounts = load_accounts(cur, account_ids, self.schema)
         transfers = load_transfers(cur, transfer_ids, self.schema)
         write_changes(cur, project(batch, accounts, transfers), self.schema)
+
+
+def rebuild(
+    recorder: HashChainRecorder,
+    cur: psycopg.Cursor[Any],
+    schema: str,
+    upto: int,
+    batch_size: int = 50_000,
+) -> int:
+    """Rebuild the ledger read models into ``schema`` with the projection's pure function.
+
+    The same :func:`project` as the live runner, fed every event in order; only the writing
+    differs: a fresh schema needs no upserts, so history rows are copied in batch by batch and
+    the final account and transfer rows once at the end. Returns the number of events read.
+    """
+    accounts: dict[int, AccountRow] = {}
+    transfers: dict[int, TransferRow] = {}
+    events = 0
+    for batch in recorder.iter_all(batch_size, upto_position=upto):
+        changes = project(decode(batch), accounts, transfers)
+        write_changes(cur, Changes(history=changes.history), schema)
+        events += len(batch)
+    write_changes(cur, Changes(accounts=accounts, transfers=transfers), schema, fresh=True)
+    return events

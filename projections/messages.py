@@ -132,12 +132,14 @@ def decode(
     kind = h.get("ll-kind")
     position = _int_header(h, "ll-position")
     prev = _int_header(h, "ll-prev")
-    if prev >= position:
-        raise PoisonMessage(f"ll-prev {prev} is not before ll-position {position}")
     if kind == KIND_WATERMARK:
+        if prev > position:
+            raise PoisonMessage(f"watermark ll-prev {prev} is after ll-position {position}")
         return Message(topic, partition, offset, position, prev, None)
     if kind != KIND_EVENT:
         raise PoisonMessage(f"unknown message kind {kind!r}")
+    if prev >= position:
+        raise PoisonMessage(f"ll-prev {prev} is not before ll-position {position}")
     raw = value or b""
     digest = hashlib.sha256(raw).hexdigest().encode()
     if h.get("ll-hash") != digest:

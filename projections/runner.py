@@ -135,7 +135,9 @@ class ProjectionRunner:
         end = events[-1].position
         with self._datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cur:
             for projection in self._projections:
-                current = position_of(conn, projection.name)  # type: ignore[arg-type]
+                # Locked: a rebuild swapping this projection's tables holds the row, so this
+                # batch waits for it, then skips whatever the rebuild already covered.
+                current = position_of(conn, projection.name, for_update=True)  # type: ignore[arg-type]
                 if current >= end:
                     continue  # this one is already past the batch (it was rebuilt ahead)
                 todo = [e for e in events if e.position > current]

@@ -23,9 +23,17 @@ def position_of(
     conn: psycopg.Connection[tuple[object, ...]] | psycopg.Cursor[tuple[object, ...]],
     projection: str,
     source: str = STORE_SOURCE,
+    *,
+    for_update: bool = False,
 ) -> int:
+    """The position of ``projection`` for ``source`` (0 without a row).
+
+    ``for_update`` locks the row until the caller's transaction ends, so a runner and a
+    rebuild that both move this projection take turns, and each sees the other's result.
+    """
+    lock = " FOR UPDATE" if for_update else ""
     row = conn.execute(
-        f"SELECT position FROM {SCHEMA}.tracking WHERE projection = %s AND source = %s",
+        f"SELECT position FROM {SCHEMA}.tracking WHERE projection = %s AND source = %s{lock}",
         (projection, source),
     ).fetchone()
     if row is None:

@@ -33,8 +33,7 @@ from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
 from eventstore.verify import ChainBreak, ChainVerifier
-from projections.ledger import decode, project
-from readmodels.ledger import AccountRow, Changes, TransferRow, write_changes
+from projections.ledger import rebuild
 from readmodels.schema import SCHEMA as LIVE_SCHEMA
 from readmodels.schema import all_migrations
 from readmodels.tracking import position_of
@@ -181,30 +180,6 @@ def verify_log(
                     matches = frontier.root() == checkpoint_root
             events += len(batch)
     return LogCheck(events, verifier.first_break, frontier.root(), matches)
-
-
-def rebuild(
-    recorder: HashChainRecorder,
-    cur: psycopg.Cursor[Any],
-    schema: str,
-    upto: int,
-    batch_size: int = 50_000,
-) -> int:
-    """Rebuild the ledger read models into ``schema`` with the projection's pure function.
-
-    The same :func:`projections.ledger.project` as the live runner, fed every event in order;
-    only the writing differs: a fresh schema needs no upserts, so history rows are copied in
-    batch by batch and the final account and transfer rows once at the end.
-    """
-    accounts: dict[int, AccountRow] = {}
-    transfers: dict[int, TransferRow] = {}
-    events = 0
-    for batch in recorder.iter_all(batch_size, upto_position=upto):
-        changes = project(decode(batch), accounts, transfers)
-        write_changes(cur, Changes(history=changes.history), schema)
-        events += len(batch)
-    write_changes(cur, Changes(accounts=accounts, transfers=transfers), schema, fresh=True)
-    return events
 
 
 def replay(

@@ -1,0 +1,343 @@
+"""Operating projections: how far behind each one is, and rebuilding one while it serves.
+
+Definition
+    :func:`status` reports, per known projection, its tracking rows, its watermark (the
+    position up to which every source has applied it), the head of the log, the lag in events
+    and in seconds, and its recorded failures.
+
+    :func:`rebuild` builds a projection's tables afresh in a scratch schema from the log, with
+    the same pure projection code as the live runner, then swaps them in for the live tables
+    and moves the projection's tracking to the position they were built to.
+
+Guarantees
+    * Queries keep being served from the live tables during the rebuild; only the final swap
+      takes locks (the projection's tracking rows, then the live tables), briefly, under a
+      ``lock_timeout``; a swap that cannot get them is rolled back and tried again.
+    * The swap, the last catch-up of the scratch tables and the tracking update commit in ONE
+      transaction, under the tracking rows' locks. A runner whose batch overlaps the swap waits
+      on those rows (:mod:`projections.runner` reads them ``FOR UPDATE``), then sees the new
+      position and skips what the rebuild covered: no event is lost or applied twice.
+    * The rebuilt tables were created by the read models' migrations, so they carry the app
+      role's grants and the same index and constraint names as the live ones.
+
+Constraints
+    The rebuild runs on an owner connection (``connect_owner``): moving tables between schemas
+    needs their owner. A projection in Kafka mode keeps its sources; each is moved to the
+    rebuilt position.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from eventstore.recorder import HashChainRecorder
+from eventstore.schema import migrate
+from eventstore.store import EventStore, connect_owner
+from projections import ledger
+from projections.ledger import LedgerProjection
+from projections.runner import Projection
+from readmodels.schema import SCHEMA, all_migrations
+from readmodels.tracking import STORE_SOURCE
+
+Mode = Literal["store", "kafka", "none"]
+KAFKA_PREFIX = "kafka:"
+NS_PER_S = 1_000_000_000
+
+
+class RebuildError(Exception):
+    """A rebuild could not be done; the live read models are unchanged."""
+
+
+class UnknownProjection(RebuildError):
+    """No projection by that name."""
+
+
+@dataclass(frozen=True)
+class Rebuildable:
+    """What a rebuild needs to know of one projection."""
+
+    name: str
+    tables: tuple[str, ...]
+    # Full rebuild into a fresh schema: (recorder, cursor, schema, upto, batch_size) -> events.
+    build: Callable[[HashChainRecorder, psycopg.Cursor[Any], str, int, int], int]
+    # The runner adapter, writing into the given schema (for catching the scratch tables up).
+    live: Callable[[str], Projection]
+
+
+PROJECTIONS: dict[str, Rebuildable] = {
+    LedgerProjection.name: Rebuildable(
+        LedgerProjection.name, ledger.TABLES, ledger.rebuild, LedgerProjection
+    ),
+}
+
+
+def projection_spec(name: str) -> Rebuildable:
+    spec = PROJECTIONS.get(name)
+    if spec is None:
+        raise UnknownProjection(
+            f"unknown projection {name!r}; known projections: {', '.join(sorted(PROJECTIONS))}"
+        )
+    return spec
+
+
+# ------------------------------------------------------------------ status
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    mode: Mode
+    position: int  # the watermark: every source has applied the log up to here
+    head: int
+    lag_events: int
+    lag_seconds: float  # 0.0 when caught up, else the age of the first unapplied event
+    sources: dict[str, int] = field(default_factory=dict)
+    failures: int = 0
+    last_failure: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "position": self.position,
+            "head": self.head,
+            "lag_events": self.lag_events,
+            "lag_seconds": self.lag_seconds,
+            "sources": dict(self.sources),
+            "failures": self.failures,
+            "last_failure": self.last_failure,
+        }
+
+
+def watermark(sources: dict[str, int]) -> tuple[Mode, int]:
+    """The store row's position if there is one, else the lowest Kafka partition's, else 0."""
+    if STORE_SOURCE in sources:
+        return "store", sources[STORE_SOURCE]
+    kafka = [p for s, p in sources.items() if s.startswith(KAFKA_PREFIX)]
+    if kafka:
+        return "kafka", min(kafka)
+    return "none", 0
+
+
+def _sources(cur: psycopg.Cursor[Any], name: str, *, for_update: bool = False) -> dict[str, int]:
+    lock = " FOR UPDATE" if for_update else ""
+    cur.execute(
+        f"SELECT source, position FROM {SCHEMA}.tracking WHERE projection = %s"
+        f" ORDER BY source{lock}",
+        (name,),
+    )
+    return {str(source): int(position) for source, position in cur.fetchall()}
+
+
+def status(
+    store_or_recorder: EventStore | HashChainRecorder,
+    conn: psycopg.Connection[Any],
+    *,
+    clock: Callable[[], int] = time.time_ns,
+) -> list[ProjectionStatus]:
+    """Where every known projection stands against the head of the log."""
+    recorder = (
+        store_or_recorder.recorder
+        if isinstance(store_or_recorder, EventStore)
+        else store_or_recorder
+    )
+    out: list[ProjectionStatus] = []
+    for name in sorted(PROJECTIONS):
+        with conn.cursor(row_factory=tuple_row) as cur:
+            sources = _sources(cur, name)
+            cur.execute(
+                f"SELECT count(*), (SELECT reason FROM {SCHEMA}.projection_failures"
+                "  WHERE projection = %s ORDER BY id DESC LIMIT 1)"
+                f" FROM {SCHEMA}.projection_failures WHERE projection = %s",
+                (name, name),
+            )
+            row = cur.fetchone()
+        failures, last_failure = (int(row[0]), row[1]) if row else (0, None)
+        mode, position = watermark(sources)
+        # Read after the tracking rows, so the head is never behind the watermark.
+        head = recorder.head().position
+        lag_events = max(0, head - position)
+        lag_seconds = 0.0
+        if lag_events:
+            first_unapplied = recorder.read_from(position, 1)
+            if first_unapplied:
+                age_ns = clock() - first_unapplied[0].recorded_at_ns
+                lag_seconds = max(0.0, age_ns / NS_PER_S)
+        out.append(
+            ProjectionStatus(
+                name=name,
+                mode=mode,
+                position=position,
+                head=head,
+                lag_events=lag_events,
+                lag_seconds=lag_seconds,
+                sources=sources,
+                failures=failures,
+                last_failure=None if last_failure is None else str(last_failure),
+            )
+        )
+    return out
+
+
+# ------------------------------------------------------------------ rebuild
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    name: str
+    mode: Mode  # the tracking mode after the rebuild
+    events: int  # events projected into the rebuilt tables
+    position: int  # the position the swapped-in tables and the tracking rows are at
+    seconds: float
+    swap_attempts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "events": self.events,
+            "position": self.position,
+            "seconds": self.seconds,
+            "swap_attempts": self.swap_attempts,
+        }
+
+
+def _catch_up(
+    recorder: HashChainRecorder,
+    projection: Projection,
+    cur: psycopg.Cursor[Any],
+    after: int,
+    upto: int,
+    batch_size: int,
+) -> int:
+    """Apply the events ``after < position <= upto`` with the runner's own adapter."""
+    events = 0
+    while after < upto:
+        batch = recorder.read_from(after, batch_size, upto)
+        if not batch:
+            break
+        projection.apply(cur, batch)
+        events += len(batch)
+        after = batch[-1].position
+    return events
+
+
+def rebuild(
+    url: str,
+    recorder: HashChainRecorder,
+    name: str,
+    *,
+    batch_size: int = 50_000,
+    lock_timeout_ms: int = 2000,
+    swap_attempts: int = 20,
+) -> RebuildResult:
+    """Rebuild projection ``name`` into a scratch schema, then swap it in (see the module)."""
+    spec = projection_spec(name)
+    started = time.monotonic()
+    tag = secrets.token_hex(4)
+    scratch = f"rebuild_{tag}"
+    # The live tables leave through a schema of their own: the scratch tables' indexes have
+    # the same names as theirs, and index names are unique per schema.
+    retired = f"rebuild_{tag}_old"
+    with connect_owner(url) as conn:
+        seeded = False
+        try:
+            migrate(conn, scratch, all_migrations())
+            built = recorder.head().position
+            with conn.transaction(), conn.cursor() as cur:
+                events = spec.build(recorder, cur, scratch, built, batch_size)
+            # Catch up once without locks, so the locked step has little left to apply.
+            head = recorder.head().position
+            with conn.transaction(), conn.cursor() as cur:
+                events += _catch_up(recorder, spec.live(scratch), cur, built, head, batch_size)
+            built = head
+            seeded = _seed_tracking(conn, name)
+            for attempt in range(1, swap_attempts + 1):
+                try:
+                    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+                        cur.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+                        sources = _sources(cur, name, for_update=True)
+                        # Read under the lock: no runner can be past this head now.
+                        head = recorder.head().position
+                        caught_up = _catch_up(
+                            recorder, spec.live(scratch), cur, built, head, batch_size
+                        )
+                        _swap(cur, spec.tables, scratch, retired)
+                        mode = _move_tracking(cur, name, sources, head)
+                except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+                    time.sleep(min(0.05 * attempt, 0.5))
+                    continue
+                seeded = False
+                return RebuildResult(
+                    name=name,
+                    mode=mode,
+                    events=events + caught_up,
+                    position=head,
+                    seconds=time.monotonic() - started,
+                    swap_attempts=attempt,
+                )
+            raise RebuildError(
+                f"could not swap in the rebuilt {name} tables: their locks stayed busy for "
+                f"{swap_attempts} attempts of {lock_timeout_ms} ms; the live tables are unchanged"
+            )
+        finally:
+            if seeded:  # the swap never happened: leave tracking as it was
+                conn.execute(
+                    f"DELETE FROM {SCHEMA}.tracking"
+                    " WHERE projection = %s AND source = %s AND position = 0",
+                    (name, STORE_SOURCE),
+                )
+            conn.execute(f'DROP SCHEMA IF EXISTS "{scratch}" CASCADE')
+            conn.execute(f'DROP SCHEMA IF EXISTS "{retired}" CASCADE')
+
+
+def _seed_tracking(conn: psycopg.Connection[Any], name: str) -> bool:
+    """Give a projection without tracking rows a 'store' row at 0 (committed now).
+
+    A runner that finds no row has nothing to lock and would write into the live tables as the
+    swap replaces them; with a row it waits for the swap like any other batch.
+    """
+    cur = conn.execute(
+        f"INSERT INTO {SCHEMA}.tracking (projection, source, position)"
+        f" SELECT %s, %s, 0 WHERE NOT EXISTS"
+        f" (SELECT 1 FROM {SCHEMA}.tracking WHERE projection = %s)"
+        " ON CONFLICT (projection, source) DO NOTHING",
+        (name, STORE_SOURCE, name),
+    )
+    return cur.rowcount == 1
+
+
+def _swap(cur: psycopg.Cursor[Any], tables: Sequence[str], scratch: str, retired: str) -> None:
+    live = ", ".join(f"{SCHEMA}.{t}" for t in tables)
+    cur.execute(f'CREATE SCHEMA "{retired}"')
+    cur.execute(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
+    for t in tables:
+        cur.execute(f'ALTER TABLE {SCHEMA}.{t} SET SCHEMA "{retired}"')
+    for t in tables:
+        cur.execute(f'ALTER TABLE "{scratch}".{t} SET SCHEMA {SCHEMA}')
+
+
+def _move_tracking(
+    cur: psycopg.Cursor[Any], name: str, sources: dict[str, int], position: int
+) -> Mode:
+    mode, _ = watermark(sources)
+    if mode == "kafka":
+        cur.execute(
+            f"UPDATE {SCHEMA}.tracking SET position = %s, updated_at = now()"
+            " WHERE projection = %s AND source LIKE %s",
+            (position, name, KAFKA_PREFIX + "%"),
+        )
+        return "kafka"
+    cur.execute(f"DELETE FROM {SCHEMA}.tracking WHERE projection = %s", (name,))
+    cur.execute(
+        f"INSERT INTO {SCHEMA}.tracking (projection, source, position) VALUES (%s, %s, %s)",
+        (name, STORE_SOURCE, position),
+    )
+    return "store"
