@@ -30,6 +30,7 @@ class Streaming:
     group: str = field(default_factory=lambda: f"g{uuid.uuid4().hex[:8]}")
     partitions: int = 4
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    stopped: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def topic(self) -> str:
@@ -49,7 +50,7 @@ class Streaming:
         return env
 
     def start(self, command: str) -> subprocess.Popen[bytes]:
-        n = sum(1 for p in self.procs if command in " ".join(map(str, p.args)))  # type: ignore[arg-type]
+        n = sum(1 for p in self.procs if str(p.args[-1]) == command)  # type: ignore[index]
         log = (self.tmp / f"{command}-{n}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "ledgerline", command],
@@ -62,11 +63,13 @@ class Streaming:
         return proc
 
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        self.stopped.append(proc)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
 
     def terminate(self, proc: subprocess.Popen[bytes], timeout_s: float = 20) -> int:
+        self.stopped.append(proc)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             try:
@@ -82,7 +85,7 @@ class Streaming:
 
     def check_alive(self) -> None:
         for proc in self.procs:
-            if proc.poll() is not None and proc.returncode != 0:
+            if proc not in self.stopped and proc.poll() is not None:
                 raise AssertionError(f"{proc.args} exited with {proc.returncode}\n{self.logs()}")
 
     def wait(self, check: Callable[[], Any], timeout_s: float, what: str) -> Any:
@@ -94,6 +97,12 @@ class Streaming:
             self.check_alive()
             time.sleep(0.1)
         raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}\n{self.logs()}")
+
+    def log_of(self, proc: subprocess.Popen[bytes]) -> str:
+        index = self.procs.index(proc)
+        command = str(proc.args[-1])  # type: ignore[index]
+        n = sum(1 for p in self.procs[:index] if str(p.args[-1]) == command)  # type: ignore[index]
+        return (self.tmp / f"{command}-{n}.log").read_text(errors="replace")
 
     def logs(self) -> str:
         return "\n".join(

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
+from kafka import KafkaAdminClient, KafkaProducer
 
+from commands.ledger import (
+    CreateAccount,
+    CreateTransfer,
+    account_command,
+    build_ledger_processor,
+    transfer_command,
+)
 from eventstore.store import EventStore
 from ledgerline.runtime import migrate_all
+from projections.messages import event_message, partition_for, watermark_headers
+from projections.relay import ensure_topics
 from tests.e2e.streaming_support import (
     Streaming,
     applied_position,
@@ -39,3 +54,203 @@ def test_relay_and_worker_build_the_same_read_model_as_a_replay(
     head = store.recorder.head().position
     streaming.wait(lambda: applied_position(db_url) >= head, 60, "the worker")
     assert live_digests(db_url) == replayed_digests(store, db_url)
+
+
+class Writer:
+    """Transfers through the application layer on a background thread, until stopped."""
+
+    def __init__(self, store: EventStore, accounts: int = 8) -> None:
+        self.processor = build_ledger_processor(store.recorder, time.time_ns).start()
+        for a in range(1, accounts + 1):
+            self.processor.execute(
+                account_command(CreateAccount(id=a, ledger=1, currency="USD", code=1))
+            )
+        self.accounts = accounts
+        self.stop = threading.Event()
+        self.written = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        rng = random.Random(5)
+        tid = 1_000_000
+        while not self.stop.is_set():
+            tid += 1
+            debit, credit = rng.sample(range(1, self.accounts + 1), 2)
+            self.processor.execute(
+                transfer_command(
+                    CreateTransfer(
+                        id=tid,
+                        debit_account_id=debit,
+                        credit_account_id=credit,
+                        amount=str(rng.randint(1, 999)),
+                        ledger=1,
+                        code=1,
+                    )
+                )
+            )
+            self.written += 1
+            time.sleep(0.002)
+
+    def __enter__(self) -> Writer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        self.processor.stop()
+
+
+def test_sigkill_of_worker_and_relay_mid_stream_loses_and_doubles_nothing(
+    streaming: Streaming, store: EventStore, db_url: str
+) -> None:
+    relay = streaming.start("relay")
+    worker = streaming.start("worker")
+    with Writer(store) as writer:
+        streaming.wait(lambda: applied_position(db_url) > 50, 60, "the worker to apply events")
+        streaming.kill(worker)
+        written = writer.written
+        streaming.wait(lambda: writer.written > written + 100, 30, "more writes")
+        worker = streaming.start("worker")
+        streaming.wait(lambda: applied_position(db_url) > 400, 60, "the restarted worker")
+        streaming.kill(relay)
+        written = writer.written
+        streaming.wait(lambda: writer.written > written + 100, 30, "more writes")
+        relay = streaming.start("relay")
+        streaming.wait(
+            lambda: applied_position(db_url) > store.recorder.head().position - 50,
+            60,
+            "the restarted relay",
+        )
+    head = store.recorder.head().position
+    streaming.wait(lambda: applied_position(db_url) >= head, 60, "the last events")
+    assert live_digests(db_url) == replayed_digests(store, db_url)
+    assert streaming.terminate(worker) == 0
+    assert streaming.terminate(relay) == 0
+
+
+def test_two_workers_in_one_group_share_the_partitions(
+    streaming: Streaming, store: EventStore, db_url: str
+) -> None:
+    streaming.start("relay")
+    first = streaming.start("worker")
+    second = streaming.start("worker")
+    with Writer(store):
+        streaming.wait(
+            lambda: all(
+                "Setting newly assigned partitions" in streaming.log_of(p)
+                and streaming.topic in streaming.log_of(p).split("Setting newly assigned")[-1]
+                for p in (first, second)
+            ),
+            60,
+            "both workers to own partitions",
+        )
+        time.sleep(1.0)
+    head = store.recorder.head().position
+    streaming.wait(lambda: applied_position(db_url) >= head, 60, "both workers")
+    assert live_digests(db_url) == replayed_digests(store, db_url)
+
+
+def test_redelivered_and_reordered_messages_on_the_broker_are_absorbed(
+    streaming: Streaming, store: EventStore, db_url: str
+) -> None:
+    """Messages produced straight onto the topic: a prefix twice, and swapped neighbours."""
+    run_history(store, seed=4, transfers=30)
+    events = [e for batch in store.recorder.iter_all() for e in batch]
+    admin = KafkaAdminClient(bootstrap_servers=streaming.bootstrap)
+    ensure_topics(admin, [streaming.topic], streaming.partitions, 1)
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=streaming.bootstrap)
+    tips = [0] * streaming.partitions
+    per_partition: list[list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]] = [
+        [] for _ in range(streaming.partitions)
+    ]
+    for e in events:
+        p = partition_for(e.stream_id, streaming.partitions)
+        per_partition[p].append(event_message(e, tips[p]))
+        tips[p] = e.position
+    for p, msgs in enumerate(per_partition):
+        sent = msgs[: len(msgs) // 2] + msgs  # a relay resend after a crash
+        sent[3], sent[4] = sent[4], sent[3]  # and a reordered pair
+        sent.append((None, b"", watermark_headers(events[-1].position, tips[p])))
+        for key, value, headers in sent:
+            producer.send(streaming.topic, value, key, headers, p)
+    producer.flush()
+    producer.close()
+    streaming.start("worker")
+    head = events[-1].position
+    streaming.wait(lambda: applied_position(db_url) >= head, 60, "the worker")
+    assert live_digests(db_url) == replayed_digests(store, db_url)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM readmodels.projection_failures").fetchone() == (
+            0,
+        )
+
+
+def test_poison_on_the_broker_stops_its_partition_with_a_recorded_failure(
+    streaming: Streaming, store: EventStore, db_url: str
+) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=streaming.bootstrap)
+    ensure_topics(admin, [streaming.topic], streaming.partitions, 1)
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=streaming.bootstrap)
+    producer.send(streaming.topic, b"\x00garbage", b"account:1", [("ll-kind", b"event")], 2)
+    producer.flush()
+    producer.close()
+    streaming.start("worker")
+    streaming.start("relay")
+    run_history(store, seed=2, transfers=20)
+
+    def failure() -> Any:
+        with psycopg.connect(db_url) as conn:
+            return conn.execute(
+                "SELECT source, kafka_offset, reason FROM readmodels.projection_failures"
+            ).fetchone()
+
+    row = streaming.wait(failure, 60, "the failure record")
+    assert row[0] == f"kafka:{streaming.topic}:2"
+    assert row[1] == 0
+    assert "ll-position" in row[2]
+    with psycopg.connect(db_url) as conn:
+        positions = dict(
+            conn.execute(
+                "SELECT source, position FROM readmodels.tracking WHERE projection = 'ledger'"
+            ).fetchall()
+        )
+    head = store.recorder.head().position
+    streaming.wait(
+        lambda: sum(1 for s, p in _positions(db_url).items() if p >= head) == 3,
+        60,
+        "the three healthy partitions",
+    )
+    assert _positions(db_url)[f"kafka:{streaming.topic}:2"] == 0
+    assert len(positions) == streaming.partitions
+    assert "stopped on" in streaming.log_of(streaming.procs[0])
+
+
+def _positions(db_url: str) -> dict[str, int]:
+    with psycopg.connect(db_url) as conn:
+        return {
+            str(s): int(p)
+            for s, p in conn.execute(
+                "SELECT source, position FROM readmodels.tracking WHERE projection = 'ledger'"
+            ).fetchall()
+        }
+
+
+def test_broker_unavailable_at_start_is_retried_with_a_clear_log_line(
+    streaming: Streaming,
+) -> None:
+    streaming.bootstrap = "127.0.0.1:9"  # nothing listens there
+    relay = streaming.start("relay")
+    worker = streaming.start("worker")
+    streaming.wait(
+        lambda: all("retrying in" in streaming.log_of(p) for p in (relay, worker)),
+        60,
+        "the retry log lines",
+    )
+    assert relay.poll() is None and worker.poll() is None  # waiting, not crash-looping
+    assert "connecting to Kafka at 127.0.0.1:9 failed" in streaming.log_of(relay)
+    assert "Traceback" not in streaming.log_of(relay) + streaming.log_of(worker)
+    assert streaming.terminate(relay) == 0
+    assert streaming.terminate(worker) == 0
