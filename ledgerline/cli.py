@@ -308,10 +308,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
 
     if args.events is None:
-        args.events = 200_000 if args.name == "replay" else 20_000
-    if args.events < 1000 or args.seconds <= 0 or args.clients < 1:
+        args.events = {"replay": 200_000, "projections": 5000}.get(args.name, 20_000)
+    min_events = 100 if args.name == "projections" else 1000
+    if args.events < min_events or args.seconds <= 0 or args.clients < 1 or args.rate <= 0:
         raise LedgerlineError(
-            "--events must be at least 1000, --seconds positive and --clients at least 1"
+            f"--events must be at least {min_events}, --seconds and --rate positive and "
+            "--clients at least 1"
         )
     if args.name == "append":
         from ledgerline import bench_append
@@ -332,6 +334,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             baseline_seconds=min(args.seconds, 5.0),
             workers=args.workers,
         )
+    elif args.name == "projections":
+        from ledgerline import bench_projections
+
+        with database_url(_settings(args)) as url:
+            result = bench_projections.run(url, events=args.events, rate=args.rate)
     else:  # argparse restricts the choices
         raise LedgerlineError(f"unknown benchmark {args.name}")
     if args.json:
@@ -514,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.set_defaults(func=cmd_verify_bundle)
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")
-    p.add_argument("name", choices=["append", "api", "replay"])
+    p.add_argument("name", choices=["append", "api", "projections", "replay"])
     p.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients (api)")
     p.add_argument("--workers", type=int, default=2, help="server worker processes (api)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -522,9 +529,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         "--events",
         type=int,
         default=None,
-        help="events per batched run (append: 20,000) or to replay (replay: 200,000)",
+        help="events per batched run (append: 20,000), to replay (replay: 200,000), or "
+        "transfers per run (projections: 5,000)",
     )
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per concurrent run")
+    p.add_argument(
+        "--rate", type=float, default=1000.0, help="transfers/s offered (projections: 1,000)"
+    )
     _add_db_options(p)
     p.set_defaults(func=cmd_bench)
 

@@ -49,12 +49,12 @@ class Streaming:
         )
         return env
 
-    def start(self, command: str) -> subprocess.Popen[bytes]:
+    def start(self, command: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         n = sum(1 for p in self.procs if str(p.args[-1]) == command)  # type: ignore[index]
         log = (self.tmp / f"{command}-{n}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "ledgerline", command],
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
@@ -24,6 +27,7 @@ from eventstore.store import EventStore
 from ledgerline.runtime import migrate_all
 from projections.messages import event_message, partition_for, watermark_headers
 from projections.relay import ensure_topics
+from tests.e2e.conftest import free_port
 from tests.e2e.streaming_support import (
     Streaming,
     applied_position,
@@ -254,3 +258,70 @@ def test_broker_unavailable_at_start_is_retried_with_a_clear_log_line(
     assert "Traceback" not in streaming.log_of(relay) + streaming.log_of(worker)
     assert streaming.terminate(relay) == 0
     assert streaming.terminate(worker) == 0
+
+
+def test_api_to_kafka_to_read_model_and_back_through_the_api(
+    streaming: Streaming, db_url: str
+) -> None:
+    """`serve` with KAFKA_BOOTSTRAP_SERVERS runs no projector: relay and worker do the work,
+    and `min_position` still gives read-your-writes."""
+    keys = subprocess.run(
+        [sys.executable, "-m", "ledgerline", "keys", "create", "--role", "operator"],
+        env=streaming.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    token = keys.stdout.split()[-1]
+    port = free_port()
+    streaming.start("serve", env={"LEDGERLINE_PORT": str(port)})
+    streaming.start("relay")
+    streaming.start("worker")
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    streaming.wait(up, 60, "the API")
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        for a in (1, 2):
+            r = c.post("/v1/accounts", json={"id": a, "ledger": 1, "currency": "EUR", "code": 1})
+            assert r.status_code == 201, r.text
+        r = c.post(
+            "/v1/transfers",
+            json={
+                "id": 10,
+                "debit_account_id": 1,
+                "credit_account_id": 2,
+                "amount": "12.34",
+                "ledger": 1,
+                "code": 1,
+            },
+        )
+        assert r.status_code == 201, r.text
+        position = r.json()["position"]
+        # The first read may wait for the worker to join its group: retry on 503.
+        account = streaming.wait(
+            lambda: _ok(c.get("/v1/accounts/2", params={"min_position": position})),
+            60,
+            "the read model to show the transfer",
+        )
+        assert account["balances"]["credits_posted"] == "12.34"
+        assert c.get("/v1/transfers/10").json()["state"] == "posted"
+        ready = c.get("/readyz").json()
+        assert ready["applied_position"] >= position
+    assert applied_position(db_url) >= position
+    with psycopg.connect(db_url) as conn:  # no in-process projector ran beside the worker
+        sources = [r[0] for r in conn.execute("SELECT source FROM readmodels.tracking")]
+    assert sources and all(s.startswith("kafka:") for s in sources)
+
+
+def _ok(response: httpx.Response) -> Any:
+    if response.status_code == 503:
+        return None
+    assert response.status_code == 200, response.text
+    return response.json()
