@@ -388,12 +388,12 @@ class _Processes:
     def start(self, command: str) -> None:
         log = (self.tmp / f"{command}.log").open("wb")
         self.procs[command] = subprocess.Popen(
-                [sys.executable, "-m", "ledgerline", command],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
+            [sys.executable, "-m", "ledgerline", command],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
 

@@ -380,14 +380,24 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.runtime import migrate_all
     from projections.manage import status
+    from projections.relay import relay_positions
 
     with database_url(_settings(args)) as url:
         migrate_all(url)
         with EventStore(url, pool_size=1, run_migrations=False) as store, connect_owner(url) as c:
             rows = status(store, c)
+            relays = relay_positions(store.recorder)
+            head = store.recorder.head().position
+    unhealthy = [
+        r.name
+        for r in rows
+        if args.max_lag_events is not None
+        and (r.lag_events > args.max_lag_events or r.failures > 0)
+    ]
+    code = EXIT_BROKEN if unhealthy else 0
     if args.json:
         print(json.dumps([r.to_json() for r in rows], indent=2))
-        return 0
+        return code
     print(
         f"{'projection':12} {'mode':6} {'position':>10} {'head':>10} {'lag events':>10} "
         f"{'lag s':>9} {'failures':>8}"
@@ -399,7 +409,11 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
         )
         if r.last_failure:
             print(f"  last failure: {r.last_failure}")
-    return 0
+    for relay, position in relays.items():
+        print(f"relay {relay}: published up to {position} ({head - position} events behind)")
+    if unhealthy:
+        print(f"ledgerline: unhealthy: {', '.join(unhealthy)}", file=sys.stderr)
+    return code
 
 
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
@@ -543,6 +557,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     proj = p.add_subparsers(dest="projections_command", required=True, parser_class=_Parser)
     k = proj.add_parser("status", help="each projection's position, lag and failures")
     k.add_argument("--json", action="store_true", help="print one JSON array")
+    k.add_argument(
+        "--max-lag-events",
+        type=int,
+        help="exit 1 if a projection is further behind than this or has failures (a health check)",
+    )
     _add_db_options(k)
     k.set_defaults(func=cmd_projections_status)
     k = proj.add_parser("rebuild", help="rebuild a projection's tables and swap them in")

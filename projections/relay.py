@@ -373,3 +373,11 @@ class Relay:
             self._load_progress()
         except KafkaError as exc:
             log.warning("reloading progress failed (%s); will retry", exc)
+
+
+def relay_positions(recorder: HashChainRecorder) -> dict[str, int]:
+    """Each relay's saved position (what it has published and had acknowledged)."""
+    table = SQL("{}.relay_progress").format(Identifier(recorder.datastore.schema))
+    with recorder.datastore.get_connection() as conn:
+        rows = conn.execute(SQL("SELECT relay, position FROM {} ORDER BY relay").format(table))
+        return {str(r["relay"]): int(r["position"]) for r in rows.fetchall()}

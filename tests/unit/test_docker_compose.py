@@ -40,7 +40,10 @@ def test_every_ledgerline_command_in_compose_parses_with_the_real_cli() -> None:
         assert subcommand in _subparsers(parser), f"{name}: no 'ledgerline {subcommand}'"
         parser.parse_args(command[1:])  # exits (fails the test) on an unknown flag
         used.append(subcommand)
-    assert {"migrate", "serve"} <= set(used)
+        check = service.get("healthcheck", {}).get("test", [])
+        if check[:2] == ["CMD", "ledgerline"]:
+            parser.parse_args(check[2:])
+    assert {"migrate", "serve", "relay", "worker"} <= set(used)
 
 
 def test_every_variable_given_to_ledgerline_services_is_read_by_the_code() -> None:
@@ -49,6 +52,17 @@ def test_every_variable_given_to_ledgerline_services_is_read_by_the_code() -> No
             continue
         for variable in service.get("environment", {}):
             assert variable in ENVIRONMENT_VARIABLES, f"{name}: {variable} is not read by the code"
+
+
+def test_the_read_path_runs_on_kafka_and_the_api_has_no_projector() -> None:
+    s = services()
+    assert s["kafka"]["image"].startswith("apache/kafka")
+    assert s["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
+    broker = s["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"].split("//")[-1]
+    for name in ("api", "relay", "worker"):
+        assert s[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == broker, name
+        assert "kafka" in s[name]["depends_on"] or name == "api", name
+    assert s["worker"]["deploy"]["replicas"] >= 2
 
 
 def test_every_variable_the_code_reads_is_documented_in_the_readme() -> None:
@@ -63,7 +77,7 @@ def test_infrastructure_services_have_health_checks_and_restart_policies() -> No
             assert service["restart"] == "no"
             continue
         assert service.get("restart") in {"unless-stopped", "always", "on-failure"}, name
-        if name in {"postgres", "kafka", "api"}:
+        if name in {"postgres", "kafka", "api", "relay", "worker"}:
             assert "healthcheck" in service, name
         for variable in service.get("environment", {}):
             if not service.get("command"):
