@@ -33,7 +33,6 @@ from typing import Any, TypeVar
 import psycopg
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, TopicAlreadyExistsError
-from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from eventstore.recorder import HashChainRecorder
@@ -44,6 +43,7 @@ from projections.messages import (
     topic_for,
     watermark_headers,
 )
+from projections.sessions import listen, try_lock
 
 log = logging.getLogger(__name__)
 
@@ -291,36 +291,18 @@ class Relay:
         key = _RELAY_LOCK_KEY + sum(map(ord, self.config.name))
         announced = False
         while not self._stop.is_set():
-            conn = self._connect_db()
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-            if row is not None and row[0]:
-                self._lock_conn = conn  # held open: the lock lives with this session
+            conn = try_lock(self._recorder, key)
+            if conn is not None:
+                self._lock_conn = conn
                 return
-            conn.close()
             if not announced:
                 log.info("relay %s: another relay is publishing; standing by", self.config.name)
                 announced = True
             self._stop.wait(1.0)
         raise RelayStopped("lock")
 
-    def _connect_db(self) -> psycopg.Connection[Any]:
-        base = self._datastore.pool.kwargs
-        kwargs: dict[str, Any] = dict(base) if isinstance(base, dict) else {}
-        kwargs.update(row_factory=tuple_row, autocommit=True)
-        return psycopg.connect(**kwargs)
-
     def _listen(self) -> None:
-        channel = self._recorder.channel_name
-        while not self._stop.is_set():
-            try:
-                with self._connect_db() as conn:
-                    conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            self._wake.set()
-            except psycopg.Error:
-                if self._stop.wait(1.0):
-                    return
+        listen(self._recorder, self._wake, self._stop)
 
     # ------------------------------------------------------------------ Kafka side
 

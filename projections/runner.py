@@ -22,14 +22,13 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import psycopg
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
 
 from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
+from projections.sessions import listen, try_lock
 from readmodels.tracking import advance, position_of
 
 log = logging.getLogger(__name__)
@@ -152,16 +151,11 @@ class ProjectionRunner:
         """Wait until this process holds the projectors' lock, following the leader meanwhile."""
         key = sum(ord(c) for c in ",".join(p.name for p in self._projections)) + 0x70726F6A
         while not self._stop.is_set():
-            base = self._datastore.pool.kwargs
-            kwargs: dict[str, Any] = dict(base) if isinstance(base, dict) else {}
-            kwargs.update(row_factory=tuple_row, autocommit=True)
-            conn: psycopg.Connection[tuple[object, ...]] = psycopg.connect(**kwargs)
-            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-            if row is not None and row[0]:
-                self._leader_conn = conn  # held open: the lock lives with this session
+            conn = try_lock(self._recorder, key)
+            if conn is not None:
+                self._leader_conn = conn
                 self.position = self._common_position()
                 return
-            conn.close()
             with self._applied:
                 self.position = max(self.position, self._common_position())
                 self._applied.notify_all()
@@ -199,17 +193,4 @@ class ProjectionRunner:
             log.exception("could not record the projection failure")
 
     def _listen(self) -> None:
-        channel = self._recorder.channel_name
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(
-                    **self._datastore.pool.kwargs,  # type: ignore[arg-type]
-                    autocommit=True,
-                ) as conn:
-                    conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            self._wake.set()
-            except psycopg.Error:
-                if self._stop.wait(1.0):
-                    return
+        listen(self._recorder, self._wake, self._stop)
