@@ -209,3 +209,25 @@ def test_serve_with_two_workers_shares_one_store_and_reads_its_writes(
         server.wait(30)
     verify = run("verify", "--database-url", db_url, env=cli_env)
     assert verify.returncode == 0, verify.stderr
+
+
+@pytest.mark.parametrize("command", ["relay", "worker"])
+def test_relay_and_worker_without_kafka_configured_are_a_one_line_error(
+    cli_env: dict[str, str], command: str
+) -> None:
+    assert_one_line_error(run(command, env=cli_env), "KAFKA_BOOTSTRAP_SERVERS")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "needle"),
+    [
+        ("LEDGERLINE_KAFKA_PARTITIONS", "many", "is not a number"),
+        ("LEDGERLINE_KAFKA_PARTITIONS", "0", "at least 1"),
+        ("LEDGERLINE_KAFKA_SESSION_TIMEOUT_S", "0.1", "at least 1"),
+    ],
+)
+def test_bad_kafka_settings_are_a_one_line_error(
+    cli_env: dict[str, str], variable: str, value: str, needle: str
+) -> None:
+    env = {**cli_env, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", variable: value}
+    assert_one_line_error(run("relay", env=env), variable, needle)
