@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.test_cli import run
 
 
@@ -85,3 +87,43 @@ def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
     assert data["errors"] == 0
     assert 0 < data["p50_ms"] <= data["p99_ms"] <= data["max_ms"]
     assert data["plain_eventsourcing_commands_per_s"] > 0
+
+
+@pytest.mark.kafka
+def test_bench_projections_measures_both_read_paths_and_loses_or_doubles_nothing(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run(
+        "bench",
+        "projections",
+        "--json",
+        "--events",
+        "300",
+        "--rate",
+        "300",
+        "--data-dir",
+        str(tmp_path / "d"),
+        env=cli_env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["events_per_transfer"] == 3  # TransferCreated and two balance changes
+    assert data["events"] == 900
+    for path in ("in_process", "kafka"):
+        figures = data[path]
+        assert 0 < figures["lag_p50_ms"] <= figures["lag_p99_ms"] <= figures["lag_max_ms"], path
+        assert figures["events_per_s"] > 0, path
+        assert figures["accepted_transfers"] == 600, path  # the paced run and the burst
+        assert figures["lost"] == figures["duplicated"] == 0, path
+        assert figures["balances_match"] is True, path
+        assert figures["digest_matches"] is True, path
+    assert data["raw_consume_msgs_per_s"] > 0
+    assert data["raw_consume_messages"] >= 1000 + 600 * 3  # accounts, transfers, watermarks
+    assert (
+        abs(
+            data["kafka_vs_raw_consume"]
+            - data["kafka"]["events_per_s"] / data["raw_consume_msgs_per_s"]
+        )
+        < 0.001
+    )
