@@ -65,8 +65,8 @@ class Tansu:
         self.log.close()
 
 
-def start_tansu(log_path: Path, timeout_s: float = 10.0) -> Tansu:
-    port = _free_port()
+def start_tansu(log_path: Path, timeout_s: float = 10.0, port: int | None = None) -> Tansu:
+    port = port or _free_port()
     url = f"tcp://127.0.0.1:{port}"
     log = log_path.open("wb")
     proc = subprocess.Popen(
