@@ -422,12 +422,19 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     from ledgerline.runtime import migrate_all
     from projections.manage import RebuildError, projection_spec, rebuild
 
+    source = None
+    if args.source == "kafka":
+        from projections.kafka_rebuild import KafkaSource
+
+        settings = _settings(args)
+        kafka = _kafka(settings)
+        source = KafkaSource(kafka.bootstrap_servers, f"{kafka.topic_prefix}{args.name}")
     try:
         projection_spec(args.name)  # an unknown name fails before any database is started
         with database_url(_settings(args)) as url:
             migrate_all(url)
             with EventStore(url, pool_size=2, run_migrations=False) as store:
-                result = rebuild(url, store.recorder, args.name)
+                result = rebuild(url, store.recorder, args.name, kafka=source)
     except RebuildError as exc:
         raise LedgerlineError(str(exc)) from None
     print(
@@ -566,6 +573,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     k.set_defaults(func=cmd_projections_status)
     k = proj.add_parser("rebuild", help="rebuild a projection's tables and swap them in")
     k.add_argument("name", help="the projection (e.g. ledger)")
+    k.add_argument(
+        "--source",
+        choices=["store", "kafka"],
+        default="store",
+        help="rebuild from the event store (default) or from the Kafka topic (up to the "
+        "relay's position; the rest from the store)",
+    )
     _add_db_options(k)
     k.set_defaults(func=cmd_projections_rebuild)
     return parser

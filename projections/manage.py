@@ -35,13 +35,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import psycopg
+from kafka.errors import KafkaError
 from psycopg.rows import tuple_row
 
 from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
 from projections import ledger
+from projections.kafka_rebuild import KafkaFillError, KafkaSource, fill_from_kafka
 from projections.ledger import LedgerProjection
+from projections.relay import relay_positions
 from projections.runner import Projection
 from readmodels.schema import SCHEMA, all_migrations
 from readmodels.tracking import STORE_SOURCE
@@ -237,6 +240,7 @@ def rebuild(
     batch_size: int = 50_000,
     lock_timeout_ms: int = 2000,
     swap_attempts: int = 20,
+    kafka: KafkaSource | None = None,
 ) -> RebuildResult:
     """Rebuild projection ``name`` into a scratch schema, then swap it in (see the module)."""
     spec = projection_spec(name)
@@ -250,9 +254,17 @@ def rebuild(
         seeded = False
         try:
             migrate(conn, scratch, all_migrations())
-            built = recorder.head().position
-            with conn.transaction(), conn.cursor() as cur:
-                events = spec.build(recorder, cur, scratch, built, batch_size)
+            if kafka is None:
+                built = recorder.head().position
+                with conn.transaction(), conn.cursor() as cur:
+                    events = spec.build(recorder, cur, scratch, built, batch_size)
+            else:
+                # From Kafka up to what the relay has had acknowledged; the rest from the store.
+                built = relay_positions(recorder).get("default", 0)
+                try:
+                    events = fill_from_kafka(url, spec.live(scratch), scratch, kafka, built)
+                except (KafkaFillError, KafkaError) as exc:
+                    raise RebuildError(f"rebuilding {name} from Kafka failed: {exc}") from None
             # Catch up once without locks, so the locked step has little left to apply.
             head = recorder.head().position
             with conn.transaction(), conn.cursor() as cur:

@@ -39,6 +39,8 @@ from tests.integration.ledger_fixtures import run_history
 
 pytestmark = pytest.mark.kafka
 
+REBUILD = [sys.executable, "-m", "ledgerline", "projections", "rebuild", "ledger"]
+
 
 @pytest.fixture
 def streaming(db_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[Streaming]:
@@ -58,7 +60,28 @@ def test_relay_and_worker_build_the_same_read_model_as_a_replay(
     streaming.start("worker")
     head = store.recorder.head().position
     streaming.wait(lambda: applied_position(db_url) >= head, 60, "the worker")
-    assert live_digests(db_url) == replayed_digests(store, db_url)
+    expected = replayed_digests(store, db_url)
+    assert live_digests(db_url) == expected
+    # Rebuilt from the topic (workers still running): the same tables again.
+    rebuilt = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ledgerline",
+            "projections",
+            "rebuild",
+            "ledger",
+            "--source",
+            "kafka",
+        ],
+        env=streaming.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert f"now at position {head}" in rebuilt.stdout
+    assert live_digests(db_url) == expected
 
 
 class Writer:
@@ -355,9 +378,20 @@ def test_the_relay_outlives_a_broker_outage_and_resumes_without_a_gap(
         worker = streaming.start("worker")
         streaming.wait(lambda: "holding" in streaming.log_of(worker), 60, "the gap to be seen")
         assert applied_position(db_url) == 0
+        # Kafka cannot rebuild it either, and says why.
+        from_kafka = subprocess.run(
+            [*REBUILD, "--source", "kafka"],
+            env=streaming.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert from_kafka.returncode != 0
+        assert "no longer holds the whole history" in from_kafka.stderr
+        assert "held behind a gap" in from_kafka.stderr
         # The operator's remedy: rebuild from the store; the worker goes on from there.
         rebuilt = subprocess.run(
-            [sys.executable, "-m", "ledgerline", "projections", "rebuild", "ledger"],
+            REBUILD,
             env=streaming.env(),
             capture_output=True,
             text=True,
