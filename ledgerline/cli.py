@@ -555,7 +555,10 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     )
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per concurrent run")
     p.add_argument(
-        "--rate", type=float, default=1000.0, help="transfers/s offered (projections: 1,000)"
+        "--rate",
+        type=float,
+        default=1000.0,
+        help="store events/s offered (projections: 1,000; a transfer commits 3)",
     )
     _add_db_options(p)
     p.set_defaults(func=cmd_bench)
