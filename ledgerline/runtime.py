@@ -25,6 +25,7 @@ from commands.processor import CommandProcessor
 from eventstore.store import EventStore, connect_owner
 from projections.ledger import LedgerProjection
 from projections.runner import ProjectionRunner
+from projections.sessions import try_lock
 from readmodels.schema import SCHEMA as RM_SCHEMA
 from readmodels.schema import migrate_readmodels
 from replay.log import latest_checkpoint, make_checkpoint
@@ -32,6 +33,7 @@ from replay.log import latest_checkpoint, make_checkpoint
 log = logging.getLogger(__name__)
 
 READY_MAX_LAG_EVENTS = 10_000
+DUTIES_LOCK_KEY = 0x6475746965  # "duties": the API process that sweeps and checkpoints
 
 
 def migrate_all(url: str) -> None:
@@ -53,6 +55,8 @@ class Runtime:
     app: FastAPI
     clock: Callable[[], int]
     _stop: threading.Event = field(default_factory=threading.Event)
+    _duty_lock: threading.Lock = field(default_factory=threading.Lock)
+    _duty_conn: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def applied_position(self) -> int:
@@ -86,6 +90,8 @@ class Runtime:
             t.join(5)
         if self.projector is not None:
             self.projector.stop()
+        if self._duty_conn is not None:
+            self._duty_conn.close()
         self.processor.stop()
         self.store.close()
 
@@ -107,10 +113,23 @@ class Runtime:
         ]
         return sum(1 for f in futures if f.result(30).accepted)
 
+    def _leads_duties(self) -> bool:
+        """Whether this process runs the scheduled duties (expiry sweeps, checkpoints).
+
+        With the in-process projector, the elected projector does; in Kafka mode the API
+        processes elect one among themselves with an advisory lock of their own.
+        """
+        if self.projector is not None:
+            return self.projector.is_leader
+        with self._duty_lock:
+            if self._duty_conn is None or self._duty_conn.closed:
+                self._duty_conn = try_lock(self.store.recorder, DUTIES_LOCK_KEY)
+            return self._duty_conn is not None
+
     def _checkpointer(self, key: Ed25519PrivateKey, interval_s: float) -> None:
         """Sign a checkpoint on a schedule whenever the log has grown."""
         while not self._stop.wait(interval_s):
-            if self.projector is not None and not self.projector.is_leader:
+            if not self._leads_duties():
                 continue
             try:
                 latest = latest_checkpoint(self.store.recorder)
@@ -121,8 +140,8 @@ class Runtime:
 
     def _sweeper(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
-            if self.projector is not None and not self.projector.is_leader:
-                continue  # with several workers, the projecting one sweeps
+            if not self._leads_duties():
+                continue  # with several workers, one sweeps
             try:
                 self.sweep_expired()
             except Exception:  # keep sweeping; the next round retries
