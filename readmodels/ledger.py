@@ -162,18 +162,36 @@ _ROW_OF = {
 }
 
 
-def _upsert(table: str, columns: Sequence[str], key: str) -> str:
+# SQL types of the columns, in order: rows are sent as one array per column (``unnest``), so a
+# batch of upserts is ONE statement, not one per row.
+_ACCOUNT_TYPES = (
+    "numeric", "bigint", "text", "integer", "boolean", "boolean", "boolean",
+    "numeric", "numeric", "numeric", "numeric", "bigint", "bigint", "bigint",
+)  # fmt: skip
+_TRANSFER_TYPES = (
+    "numeric", "numeric", "numeric", "numeric", "numeric", "bigint", "text", "integer",
+    "boolean", "bigint", "text", "bigint", "bigint", "bigint", "bigint",
+)  # fmt: skip
+
+
+def _upsert(table: str, columns: Sequence[str], types: Sequence[str], key: str) -> str:
     cols = ", ".join(columns)
-    placeholders = ", ".join(["%s"] * len(columns))
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
     return (
-        f"INSERT INTO {{schema}}.{table} ({cols}) VALUES ({placeholders})"
+        f"INSERT INTO {{schema}}.{table} ({cols}) SELECT * FROM unnest({arrays})"
         f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
     )
 
 
-_UPSERT_ACCOUNT = _upsert("accounts", _ACCOUNT_COLUMNS, "account_id")
-_UPSERT_TRANSFER = _upsert("transfers", _TRANSFER_COLUMNS, "transfer_id")
+_UPSERT_ACCOUNT = _upsert("accounts", _ACCOUNT_COLUMNS, _ACCOUNT_TYPES, "account_id")
+_UPSERT_TRANSFER = _upsert("transfers", _TRANSFER_COLUMNS, _TRANSFER_TYPES, "transfer_id")
+
+
+def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows to one list per column (the ``unnest`` parameters)."""
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    return columns or [[] for _ in range(width)]
 
 
 def load_accounts(
@@ -222,15 +240,15 @@ def write_changes(
         changes = Changes(history=changes.history)
     if changes.accounts:
         row_of = _ROW_OF["accounts"]
-        cur.executemany(
+        cur.execute(
             _UPSERT_ACCOUNT.format(schema=schema),
-            [row_of(a) for a in changes.accounts.values()],
+            _columns(map(row_of, changes.accounts.values()), len(_ACCOUNT_COLUMNS)),
         )
     if changes.transfers:
         row_of = _ROW_OF["transfers"]
-        cur.executemany(
+        cur.execute(
             _UPSERT_TRANSFER.format(schema=schema),
-            [row_of(t) for t in changes.transfers.values()],
+            _columns(map(row_of, changes.transfers.values()), len(_TRANSFER_COLUMNS)),
         )
     if changes.history:
         row_of = _ROW_OF["account_history"]
