@@ -205,13 +205,16 @@ class Relay:
             futures.append(producer.send(topic, value, key, headers, p))
             partitions[p] = event.position
         position = events[-1].position if events else self.position
-        caught_up = len(events) < self.config.batch_size
+        now = time.monotonic()
+        # Watermarks once the relay is idle (the round after its last batch found nothing),
+        # and every watermark_interval_s while it is busy: not after every batch, which
+        # would send as many watermarks as events under a steady load.
+        due = self._watermark_due and (
+            not events or now - self._last_watermark >= self.config.watermark_interval_s
+        )
         if events:
             self._watermark_due = True
-        now = time.monotonic()
-        if self._watermark_due and (
-            caught_up or now - self._last_watermark >= self.config.watermark_interval_s
-        ):
+        if due:
             for topic, partitions in tips.items():
                 for p, prev in enumerate(partitions):
                     futures.append(
@@ -224,9 +227,10 @@ class Relay:
         producer.flush(timeout=30)
         for f in futures:
             f.get(timeout=0)  # raises the broker's error for a message that was not written
-        self._save_progress(position, tips)
-        self.position, self._tips = position, tips
-        self.published += len(events)
+        if events:
+            self._save_progress(position, tips)
+            self.position, self._tips = position, tips
+            self.published += len(events)
         return len(events)
 
     def _partitions(self, topic: str, tips: dict[str, list[int]]) -> list[int]:
