@@ -68,17 +68,19 @@ def decode(events: Sequence[StoredEvent]) -> list[Decoded]:
 
 
 def touched(batch: Sequence[Decoded]) -> tuple[set[int], set[int]]:
+    """The existing rows a batch needs: accounts it changes, and transfers it settles that it
+    did not create itself (a transfer created in the batch has no row yet)."""
     accounts: set[int] = set()
     transfers: set[int] = set()
+    created: set[int] = set()
     for _, ev in batch:
         if isinstance(ev, (AccountOpened, BalanceChange)):
             accounts.add(ev.account_id)
-        elif isinstance(
-            ev,
-            (TransferCreated, PendingTransferPosted, PendingTransferVoided, PendingTransferExpired),
-        ):
+        elif isinstance(ev, TransferCreated):
+            created.add(ev.transfer_id)
+        elif isinstance(ev, (PendingTransferPosted, PendingTransferVoided, PendingTransferExpired)):
             transfers.add(ev.transfer_id)
-    return accounts, transfers
+    return accounts, transfers - created
 
 
 def project(
