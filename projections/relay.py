@@ -96,7 +96,7 @@ class RelayConfig:
     contexts: tuple[str, ...] = DEFAULT_CONTEXTS
     batch_size: int = 5000
     poll_interval_s: float = 0.5
-    coalesce_s: float = 0.002
+    coalesce_s: float = 0.01
     watermark_interval_s: float = 0.05
     bootstrap_timeout_s: float = 5.0
     producer: dict[str, Any] = field(default_factory=dict)
