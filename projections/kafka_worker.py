@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from projections.messages import Message, PoisonMessage, context_of, decode
 from projections.runner import Projection
 from readmodels.schema import SCHEMA as RM_SCHEMA
-from readmodels.tracking import STORE_SOURCE
+from readmodels.tracking import STORE_SOURCE, position_of
 
 log = logging.getLogger(__name__)
 
@@ -105,28 +106,27 @@ class KafkaApplier:
         """One tracking row per partition. A projection the in-process runner maintained
         so far continues from its position: every partition starts there."""
         name = self.projection.name
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute(
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            cur.execute(
                 f"SELECT position FROM {self._schema}.tracking WHERE projection = %s FOR UPDATE",
                 (name,),
             )
-            row = conn.execute(
-                f"SELECT position FROM {self._schema}.tracking"
-                " WHERE projection = %s AND source = %s",
+            row = cur.execute(
+                f"DELETE FROM {self._schema}.tracking WHERE projection = %s AND source = %s"
+                " RETURNING position",
                 (name, STORE_SOURCE),
             ).fetchone()
-            start = int(_first(row)) if row is not None else 0
-            for p in range(partitions):
-                conn.execute(
-                    f"INSERT INTO {self._schema}.tracking (projection, source, position)"
-                    " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                    (name, source_of(topic, p), start),
-                )
+            start = int(str(row[0])) if row is not None else 0
+            cur.executemany(
+                f"INSERT INTO {self._schema}.tracking (projection, source, position)"
+                " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                [(name, source_of(topic, p), start) for p in range(partitions)],
+            )
             if row is not None:
-                conn.execute(
-                    f"DELETE FROM {self._schema}.tracking WHERE projection = %s AND source = %s",
-                    (name, STORE_SOURCE),
-                )
                 log.info(
                     "projection %s moves from the in-process runner to Kafka at %d", name, start
                 )
@@ -192,13 +192,17 @@ class KafkaApplier:
         a poison message, a missing tracking row, or a projection error to pin down."""
         sources = {source_of(*tp): tp for tp in pending}
         try:
-            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            with (
+                self._pool.connection() as conn,
+                conn.transaction(),
+                conn.cursor(row_factory=tuple_row) as cur,
+            ):
                 rows = cur.execute(
                     f"SELECT source, position FROM {self._schema}.tracking"
                     " WHERE projection = %s AND source = ANY(%s) FOR UPDATE",
                     (self.projection.name, list(sources)),
                 ).fetchall()
-                positions = {sources[str(_col(r, 0))]: int(_col(r, 1)) for r in rows}
+                positions = {sources[str(source)]: int(str(pos)) for source, pos in rows}
                 if len(positions) != len(sources):
                     return None
                 plans = {tp: _plan(tp[0], items, positions[tp]) for tp, items in pending.items()}
@@ -305,12 +309,7 @@ class KafkaApplier:
             " VALUES (%s, %s, 0) ON CONFLICT DO NOTHING",
             (name, source),
         )
-        row = cur.execute(
-            f"SELECT position FROM {self._schema}.tracking"
-            " WHERE projection = %s AND source = %s FOR UPDATE",
-            (name, source),
-        ).fetchone()
-        return int(_first(row))
+        return position_of(cur, name, source, for_update=True, schema=self._schema)
 
     def _record_failure(
         self, cur: psycopg.Cursor[Any], tp: tuple[str, int], item: Consumed, reason: str
@@ -380,14 +379,6 @@ def _plan(topic: str, pending: dict[int, Consumed], position: int) -> _Plan:
     if plan.stop is None:
         plan.held = {item.offset: item for item in order}
     return plan
-
-
-def _col(row: Any, index: int) -> Any:
-    return list(row.values())[index] if isinstance(row, dict) else row[index]
-
-
-def _first(row: Any) -> Any:
-    return next(iter(row.values())) if isinstance(row, dict) else row[0]
 
 
 def _context(topic: str) -> str:

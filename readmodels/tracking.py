@@ -25,6 +25,7 @@ def position_of(
     source: str = STORE_SOURCE,
     *,
     for_update: bool = False,
+    schema: str = SCHEMA,
 ) -> int:
     """The position of ``projection`` for ``source`` (0 without a row).
 
@@ -33,7 +34,7 @@ def position_of(
     """
     lock = " FOR UPDATE" if for_update else ""
     row = conn.execute(
-        f"SELECT position FROM {SCHEMA}.tracking WHERE projection = %s AND source = %s{lock}",
+        f"SELECT position FROM {schema}.tracking WHERE projection = %s AND source = %s{lock}",
         (projection, source),
     ).fetchone()
     if row is None:
