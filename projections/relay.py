@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import psycopg
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, TopicAlreadyExistsError
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from eventstore.recorder import HashChainRecorder
 from projections.messages import (
@@ -125,7 +125,7 @@ class Relay:
     def __init__(self, recorder: HashChainRecorder, config: RelayConfig) -> None:
         self._recorder = recorder
         self._datastore = recorder.datastore
-        self._table = SQL("{}.relay_progress").format(Identifier(recorder.datastore.schema))
+        self._table = _progress_table(recorder)
         self.config = config
         self.position = 0
         self._tips: dict[str, list[int]] = {}
@@ -322,7 +322,7 @@ class Relay:
             f"connecting to Kafka at {self.config.bootstrap_servers}",
             self._stop,
         )
-        self._producer = with_backoff(self._new_producer, "starting the producer", self._stop)
+        self._require_producer()
 
     def _new_producer(self) -> KafkaProducer:
         settings: dict[str, Any] = {
@@ -352,18 +352,19 @@ class Relay:
                 log.debug("closing the failed producer", exc_info=True)
             self._producer = None
         self._stop.wait(1.0)
-        self._load_progress_safely()
-
-    def _load_progress_safely(self) -> None:
         try:
             self._load_progress()
         except KafkaError as exc:
             log.warning("reloading progress failed (%s); will retry", exc)
 
 
+def _progress_table(recorder: HashChainRecorder) -> Composed:
+    return SQL("{}.relay_progress").format(Identifier(recorder.datastore.schema))
+
+
 def relay_positions(recorder: HashChainRecorder) -> dict[str, int]:
     """Each relay's saved position (what it has published and had acknowledged)."""
-    table = SQL("{}.relay_progress").format(Identifier(recorder.datastore.schema))
+    table = _progress_table(recorder)
     with recorder.datastore.get_connection() as conn:
         rows = conn.execute(SQL("SELECT relay, position FROM {} ORDER BY relay").format(table))
         return {str(r["relay"]): int(r["position"]) for r in rows.fetchall()}
