@@ -64,7 +64,7 @@ from ledgerline.errors import LedgerlineError
 from ledgerline.runtime import migrate_all
 from projections.ledger import LedgerProjection
 from projections.runner import ProjectionRunner
-from replay.replay import TABLES, replay, table_digest
+from replay.replay import replay, schema_digests
 
 ACCOUNTS = 1000
 POLL_S = 0.005
@@ -232,6 +232,28 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))] if values else 0.0
 
 
+def _load(
+    processor: CommandProcessor[Any],
+    store: EventStore,
+    watcher: Watcher,
+    work: Workload,
+    transfers: int,
+    rate: float | None,
+    check: Callable[[], None],
+    *,
+    timeout_s: float,
+) -> tuple[int, int, list[Outcome], float]:
+    """Offer ``transfers`` (paced to ``rate``/s, or all at once), wait until the read model
+    has applied them all; return the head before and after, the outcomes and submit seconds."""
+    before = store.recorder.head().position
+    batch = work.transfers(transfers)
+    outcomes, submit_s = _offer(processor, batch, rate)
+    work.settle(batch, outcomes)
+    head = store.recorder.head().position
+    watcher.wait_for(head, timeout_s, check)
+    return before, head, outcomes, submit_s
+
+
 def _lag_run(
     processor: CommandProcessor[Any],
     store: EventStore,
@@ -241,12 +263,9 @@ def _lag_run(
     rate: float,
     check: Callable[[], None],
 ) -> dict[str, Any]:
-    before = store.recorder.head().position
-    batch = work.transfers(transfers)
-    outcomes, submit_s = _offer(processor, batch, rate)
-    work.settle(batch, outcomes)
-    head = store.recorder.head().position
-    watcher.wait_for(head, 120, check)
+    before, head, outcomes, submit_s = _load(
+        processor, store, watcher, work, transfers, rate, check, timeout_s=120
+    )
     lags: list[float] = []
     for o in outcomes:
         invariant(o.last_position is not None, "an accepted transfer has a position")
@@ -284,12 +303,9 @@ def _burst(
     transfers: int,
     check: Callable[[], None],
 ) -> dict[str, Any]:
-    before = store.recorder.head().position
-    batch = work.transfers(transfers)
-    outcomes, _ = _offer(processor, batch, None)
-    work.settle(batch, outcomes)
-    head = store.recorder.head().position
-    watcher.wait_for(head, 300, check)
+    before, head, outcomes, _ = _load(
+        processor, store, watcher, work, transfers, None, check, timeout_s=300
+    )
     first = min(o.recorded_at_ns for o in outcomes)
     last = max(o.recorded_at_ns for o in outcomes)
     applied = watcher.visible_at(head)
@@ -314,7 +330,7 @@ def _check(url: str, store: EventStore, work: Workload) -> dict[str, Any]:
         balances = conn.execute(
             "SELECT account_id, debits_posted, credits_posted FROM readmodels.accounts"
         ).fetchall()
-        live = {t: table_digest(conn, "readmodels", t) for t in TABLES}
+        live = schema_digests(conn)
     mismatched = sum(
         1
         for account_id, debits, credits in balances

@@ -145,6 +145,11 @@ def table_digest(conn: psycopg.Connection[Any], schema: str, table: str) -> str:
     return str(row[0]) if row else ""
 
 
+def schema_digests(conn: psycopg.Connection[Any], schema: str = LIVE_SCHEMA) -> dict[str, str]:
+    """:func:`table_digest` of every read-model table in ``schema`` (the live ones by default)."""
+    return {table: table_digest(conn, schema, table) for table in TABLES}
+
+
 @dataclass(frozen=True)
 class LogCheck:
     """What verifying the log up to a position found (computed in a worker process)."""

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from eventstore.store import EventStore
-from replay.replay import TABLES, replay, table_digest
+from replay.replay import replay, schema_digests
 
 
 @dataclass
@@ -123,7 +123,7 @@ def applied_position(db_url: str) -> int:
 
 def live_digests(db_url: str) -> dict[str, str]:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        return {t: table_digest(conn, "readmodels", t) for t in TABLES}
+        return schema_digests(conn)
 
 
 def replayed_digests(store: EventStore, db_url: str) -> dict[str, str]:

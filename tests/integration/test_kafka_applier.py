@@ -20,7 +20,7 @@ from projections.kafka_worker import Consumed, KafkaApplier, source_of
 from projections.ledger import LedgerProjection
 from projections.messages import event_message, partition_for, watermark_headers
 from projections.runner import ProjectionRunner
-from replay.replay import TABLES, table_digest
+from replay.replay import TABLES, schema_digests
 from tests.integration.ledger_fixtures import run_history
 
 TOPIC = "ledgerline.ledger"
@@ -62,7 +62,7 @@ def applier(store: EventStore) -> KafkaApplier:
 
 def digests(db_url: str) -> dict[str, str]:
     with psycopg.connect(db_url, autocommit=True) as conn:
-        return {t: table_digest(conn, "readmodels", t) for t in TABLES}
+        return schema_digests(conn)
 
 
 def positions(db_url: str) -> dict[str, int]:

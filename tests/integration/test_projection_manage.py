@@ -14,11 +14,11 @@ import pytest
 from commands.ledger import CreateTransfer, build_ledger_processor, transfer_command
 from eventstore.store import EventStore, connect_owner
 from ledgerline.runtime import migrate_all
-from projections.ledger import TABLES, LedgerProjection
+from projections.ledger import LedgerProjection
 from projections.manage import UnknownProjection, rebuild, status
 from projections.runner import ProjectionRunner
 from readmodels import ledger as rm
-from replay.replay import replay, table_digest
+from replay.replay import replay, schema_digests
 from tests.e2e.test_cli import assert_one_line_error, run
 from tests.integration.ledger_fixtures import run_history
 
@@ -32,7 +32,7 @@ def ledger_store(db_url: str) -> Iterator[EventStore]:
 
 def digests(url: str) -> dict[str, str]:
     with connect_owner(url) as conn:
-        return {t: table_digest(conn, "readmodels", t) for t in TABLES}
+        return schema_digests(conn)
 
 
 def tracking(url: str) -> dict[str, int]:
