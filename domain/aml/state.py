@@ -1,0 +1,109 @@
+"""Windowed per-account state shared by the detectors.
+
+Definition
+    An :class:`AccountState` holds, for one account, the transactions it received (``ins``)
+    and sent (``outs``) within the engine's horizon, sorted by ``(ts_ns, tx_id)``; its
+    counterparties with the first and last time each relationship was seen; and a snapshot of
+    its degree and last activity taken when the first transaction of a new business time
+    reached it ("strictly earlier" values, the same whatever the order of transactions that
+    share one timestamp).
+
+Guarantees
+    * Lists stay sorted (a late transaction is inserted in place) and are trimmed to the
+      horizon behind the account's newest transaction, so memory is bounded by the traffic
+      of one horizon.
+    * Window queries are binary searches: ``since(lst, lo)`` is the index of the first entry
+      at or after ``lo``; ``upto(lst, hi)`` the index after the last entry at or before ``hi``.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from typing import Any
+
+from domain.aml.model import Txn
+
+_AFTER_ALL = "\U0010ffff"
+CP_TRIM_EVERY_NS = 7 * 86_400 * 1_000_000_000  # relationships are trimmed once a week
+
+
+def since(lst: list[Txn], lo_ns: int) -> int:
+    """Index of the first transaction at or after ``lo_ns``."""
+    return bisect_left(lst, (lo_ns,))
+
+
+def upto(lst: list[Txn], hi_ns: int) -> int:
+    """Index after the last transaction at or before ``hi_ns``."""
+    return bisect_right(lst, (hi_ns, _AFTER_ALL))
+
+
+def add_sorted(lst: list[Txn], txn: Txn) -> None:
+    """Keep ``lst`` sorted by business time (ties stay in arrival order: every query is a
+    time range, and every detector treats the transactions of one timestamp as a set)."""
+    if not lst or lst[-1][0] <= txn[0]:
+        lst.append(txn)
+    else:
+        insort(lst, txn, key=_ts_of)
+
+
+def _ts_of(txn: Txn) -> int:
+    return txn[0]
+
+
+class AccountState:
+    __slots__ = (
+        "cp_in",
+        "cp_out",
+        "cp_trimmed_ts",
+        "day",
+        "deg_in0",
+        "deg_out0",
+        "detector",
+        "group_ts",
+        "ins",
+        "last_ts",
+        "outs",
+        "prev_last",
+    )
+
+    def __init__(self) -> None:
+        self.ins: list[Txn] = []
+        self.outs: list[Txn] = []
+        # counterparty -> [first_ts, last_ts] of the relationship (within the horizon)
+        self.cp_in: dict[str, list[int]] = {}
+        self.cp_out: dict[str, list[int]] = {}
+        self.last_ts = -1  # newest business time seen on this account
+        self.group_ts = -1  # the business time the snapshot below belongs to
+        self.deg_in0 = 0  # distinct senders before group_ts
+        self.deg_out0 = 0  # distinct receivers before group_ts
+        self.prev_last = -1  # newest activity before group_ts (-1: none seen)
+        self.cp_trimmed_ts = -1
+        self.day = -1  # the UTC day of business time the account was last touched on
+        self.detector: dict[str, Any] = {}  # per-rule detector state, by rule id
+
+    def touch(self, ts: int) -> None:
+        """Take the strictly-earlier snapshot when a new business time reaches the account."""
+        if ts > self.group_ts:
+            self.group_ts = ts
+            self.deg_in0 = len(self.cp_in)
+            self.deg_out0 = len(self.cp_out)
+            self.prev_last = self.last_ts
+
+    def degree0(self) -> int:
+        """Distinct counterparties (the larger side) before the current business time."""
+        return self.deg_in0 if self.deg_in0 > self.deg_out0 else self.deg_out0
+
+    def trim(self, horizon_lo: int, now_ns: int) -> None:
+        """Forget what lies before ``horizon_lo`` (called at most once a day)."""
+        ins, outs = self.ins, self.outs
+        if ins and ins[0][0] < horizon_lo:
+            del ins[: since(ins, horizon_lo)]
+        if outs and outs[0][0] < horizon_lo:
+            del outs[: since(outs, horizon_lo)]
+        if now_ns - self.cp_trimmed_ts < CP_TRIM_EVERY_NS:
+            return
+        self.cp_trimmed_ts = now_ns
+        for cps in (self.cp_in, self.cp_out):
+            stale = [cp for cp, (_, last) in cps.items() if last < horizon_lo]
+            for cp in stale:
+                del cps[cp]
