@@ -52,7 +52,6 @@ HOUR_NS = 3_600 * NS
 TIMEZONE = "America/New_York"
 CTR_THRESHOLD_MINOR = 1_000_000
 WARMUP_DAYS = 14  # patterns start after this many days (a deployed system has history)
-NOVELTY_DAYS = 32  # patterns made of new relationships start after a month of history
 QUIET_DAYS = 40  # a burst on a quiet account needs a month of quiet first
 
 RATES = {
@@ -208,7 +207,7 @@ def _population(w: _World) -> dict[str, list[str]]:
         "merchant": n // 50,
         "employer": n * 3 // 200,
         "biller": max(n // 500, 10),
-        "landlord": n // 100,
+        "landlord": n // 200,
         "cash_business": n // 200,
         "supplier": n * 3 // 1000,
         "quiet": n // 25,
@@ -231,11 +230,8 @@ def _population(w: _World) -> dict[str, list[str]]:
         )
     for a in roles["biller"]:
         w.profile(a, "business", w.rng.choice(["utility", "telecom", "insurance", "lender"]))
-    for a in roles["landlord"]:
-        if w.rng.random() < 0.5:
-            w.profile(a, "business", "real_estate")
-        else:
-            w.profile(a, "individual")
+    for a in roles["landlord"]:  # property managers; private landlords are individuals
+        w.profile(a, "business", "real_estate")
     for a in roles["cash_business"]:
         w.profile(
             a,
@@ -326,9 +322,13 @@ def _salary(w: _World, person: str, employer: str, first_day: int) -> None:
 
 
 def _bills(w: _World, person: str, market: _Market, first_day: int) -> None:
-    """Rent (six people in ten) early in the month, a utility bill mid-month."""
+    """Rent (six people in ten; one in ten of them to a private landlord, an individual)
+    early in the month, a utility bill mid-month."""
     rng = w.rng
-    landlord = rng.choice(market.landlords) if rng.random() < 0.6 else ""
+    landlord = ""
+    if rng.random() < 0.6:
+        private = rng.random() < 0.1
+        landlord = rng.choice(market.individuals if private else market.landlords)
     rent = w.lognormal_cents(1400, 0.35, 500, 6000)
     utility = rng.choice(market.billers)
     if landlord:
@@ -677,7 +677,7 @@ class _Planter:
 
     def fan_in(self, i: int) -> tuple[str, list[str], list[_Tx]]:
         hub, *senders = self.take(1 + self.rng.randrange(5, 13))
-        d0, span = self.day(NOVELTY_DAYS), self.rng.randrange(1, 8)
+        d0, span = self.day(), self.rng.randrange(1, 8)
         txs = [
             self.tx(
                 self.at(d0 + self.rng.randrange(0, span), 9, 10),
@@ -692,7 +692,7 @@ class _Planter:
 
     def fan_out(self, i: int) -> tuple[str, list[str], list[_Tx]]:
         hub, *receivers = self.take(1 + self.rng.randrange(5, 13))
-        d0, span = self.day(NOVELTY_DAYS), self.rng.randrange(1, 8)
+        d0, span = self.day(), self.rng.randrange(1, 8)
         txs = [
             self.tx(
                 self.at(d0 + self.rng.randrange(0, span), 9, 10),
@@ -734,7 +734,7 @@ class _Planter:
         hub, *others = self.take(1 + self.rng.randrange(6, 12))
         cut = len(others) // 2
         senders, receivers = others[:cut], others[cut:]
-        d0 = self.day(NOVELTY_DAYS)
+        d0 = self.day()
         txs = []
         for s in senders:
             ts = self.at(d0 + self.rng.randrange(0, 3), 9, 8)
@@ -749,7 +749,7 @@ class _Planter:
     def bipartite(self, i: int) -> tuple[str, list[str], list[_Tx]]:
         n_s, n_r = self.rng.randrange(2, 4), self.rng.randrange(2, 5)
         members = self.take(n_s + n_r)
-        d0 = self.day(NOVELTY_DAYS)
+        d0 = self.day()
         txs = [
             self.tx(
                 self.at(d0 + self.rng.randrange(0, 4), 9, 8),
@@ -768,7 +768,7 @@ class _Planter:
         members = self.take(sum(sizes))
         a, b = sizes[0], sizes[0] + sizes[1]
         senders, middle, receivers = members[:a], members[a:b], members[b:]
-        d0 = self.day(NOVELTY_DAYS)
+        d0 = self.day()
         txs = [
             self.tx(
                 self.at(d0 + self.rng.randrange(0, 2), 9, 8),

@@ -50,13 +50,15 @@ def _deg0(eng: Engine, account: str, ts: int) -> int:
 
 
 def _novel_from(eng: Engine, cfg: Cfg, account: str) -> int:
-    """From when a relationship of ``account`` counts as new (after the warm-up of
-    monitoring; from monitoring's start for an account opened during it)."""
+    """From when a relationship of ``account`` counts as new. Monthly relationships of a
+    business (payroll, rent collected, suppliers) first show up during the first month of
+    monitoring, so for a business account, or one we hold no KYC for, relationships count
+    as new only after the warm-up. A KYC individual, or an account opened during
+    monitoring, has no warm-up."""
     profile = eng.profiles.get(account)
-    if (
-        profile is not None
-        and profile.opened_ns is not None
-        and profile.opened_ns > eng.stream_start
+    if profile is not None and (
+        profile.segment == "individual"
+        or (profile.opened_ns is not None and profile.opened_ns > eng.stream_start)
     ):
         return eng.stream_start
     warmup_ns: int = cfg.warmup_s * NS
@@ -503,7 +505,8 @@ def fan_in(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
     lo = ts - cfg.window_s * NS
     rels = dst.cp_in
     new_from = max(lo, _novel_from(eng, cfg, t.dst))
-    if rels[t.src][0] < new_from or _deg0(eng, t.src, ts) > hub:
+    min_usd = cfg.min_usd_minor
+    if t.usd < min_usd or rels[t.src][0] < new_from or _deg0(eng, t.src, ts) > hub:
         return  # this transfer cannot add a sender: nothing new to find
     ins = dst.ins
     i, j = since(ins, lo), upto(ins, ts)
@@ -514,7 +517,7 @@ def fan_in(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
     total = 0
     for x in ins[i:j]:
         s = x.src
-        if s == CASH or rels[s][0] < new_from or _deg0(eng, s, ts) > hub:
+        if x.usd < min_usd or s == CASH or rels[s][0] < new_from or _deg0(eng, s, ts) > hub:
             continue
         senders.add(s)
         txns.append(x)
@@ -539,7 +542,8 @@ def fan_out(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
     lo = ts - cfg.window_s * NS
     rels = src.cp_out
     new_from = max(lo, _novel_from(eng, cfg, t.src))
-    if rels[t.dst][0] < new_from or _deg0(eng, t.dst, ts) > hub:
+    min_usd = cfg.min_usd_minor
+    if t.usd < min_usd or rels[t.dst][0] < new_from or _deg0(eng, t.dst, ts) > hub:
         return  # this transfer cannot add a receiver: nothing new to find
     outs = src.outs
     i, j = since(outs, lo), upto(outs, ts)
@@ -550,7 +554,7 @@ def fan_out(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
     total = 0
     for x in outs[i:j]:
         r = x.dst
-        if r == CASH or rels[r][0] < new_from or _deg0(eng, r, ts) > hub:
+        if x.usd < min_usd or r == CASH or rels[r][0] < new_from or _deg0(eng, r, ts) > hub:
             continue
         receivers.add(r)
         txns.append(x)
@@ -718,7 +722,7 @@ def _scatter_gather_pair(eng: Engine, cfg: Cfg, o: str, b: str, ts: int, lo: int
     for a in oouts[since(oouts, lo) : upto(oouts, ts)]:
         m = a.dst
         gathered = into_b.get(m)
-        if not gathered or m == b or a.usd < min_usd or _deg0(eng, m, ts) > hub:
+        if not gathered or m in (b, CASH) or a.usd < min_usd or _deg0(eng, m, ts) > hub:
             continue
         for z in gathered:
             if z.ts_ns >= a.ts_ns and _follows(a.usd, z.usd, keep, grow):

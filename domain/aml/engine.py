@@ -27,6 +27,7 @@ Guarantees
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,6 +39,7 @@ from domain.aml.model import CASH, AccountProfile, Txn
 from domain.aml.rates import USD_ONLY, RateTable
 from domain.aml.rules import DAY_S, DEFAULT_RULES, RuleDefinition
 from domain.aml.state import AccountState, add_sorted
+from domain.invariant import invariant
 
 NS_PER_S = 1_000_000_000
 DAY_NS = 86_400 * NS_PER_S
@@ -336,6 +338,20 @@ class Engine:
 
     def drain(self) -> list[Alert]:
         return self.alerts.drain()
+
+    def to_snapshot(self) -> bytes:
+        """The whole state (windows, open alerts, rules, rates, profiles) as bytes.
+
+        An internal cache format (``pickle``) for the projection's own snapshots, never an
+        exchange format: it is only read back by the process that wrote it or its peers.
+        """
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def from_snapshot(data: bytes) -> Engine:
+        engine = pickle.loads(data)  # noqa: S301 - our own snapshot (see to_snapshot)
+        invariant(isinstance(engine, Engine), "an engine snapshot holds an Engine")
+        return engine  # type: ignore[no-any-return]
 
     def observe_all(self, txns: Iterable[Txn]) -> list[Alert]:
         for t in txns:

@@ -127,9 +127,9 @@ _WARMUP = Param(
     "warmup_s",
     "int",
     31 * DAY_S,
-    "relationships first seen in this first stretch of monitoring count as history, not as "
-    "new (monthly payroll, rent and suppliers appear once a month); an account opened (KYC) "
-    "after monitoring started has no warm-up",
+    "for a business account or one without KYC, relationships first seen in this first "
+    "stretch of monitoring count as history, not as new (monthly payroll, rent and "
+    "suppliers first appear then); KYC individuals and accounts opened since have none",
     0,
     400 * DAY_S,
 )
@@ -287,10 +287,12 @@ DETECTORS: dict[str, DetectorSpec] = {
             "suspicious",
             "Many new senders into one account within the window: at least min_counterparties "
             "distinct senders (not hubs, relationships that started in the window) whose "
-            "transfers total at least min_total_usd_minor; the receiver is not a hub.",
+            "transfers of at least min_usd_minor (small gifts are not laundering) total at "
+            "least min_total_usd_minor; the receiver is not a hub.",
             (
                 _window(10 * DAY_S),
                 Param("min_counterparties", "int", 5, "distinct new senders", 2),
+                Param("min_usd_minor", "int", 25_000, "each transfer counted at least (cents)"),
                 Param("min_total_usd_minor", "int", 500_000, "their total at least (cents)"),
                 _WARMUP,
                 _HUB,
@@ -306,6 +308,7 @@ DETECTORS: dict[str, DetectorSpec] = {
             (
                 _window(10 * DAY_S),
                 Param("min_counterparties", "int", 5, "distinct new receivers", 2),
+                Param("min_usd_minor", "int", 25_000, "each transfer counted at least (cents)"),
                 Param("min_total_usd_minor", "int", 500_000, "their total at least (cents)"),
                 _WARMUP,
                 _HUB,
