@@ -17,9 +17,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledgerline.errors import LedgerlineError
+
+if TYPE_CHECKING:
+    from ledgerline.database import DatabaseUrls
 
 ENV_TOPIC_PREFIX = "LEDGERLINE_KAFKA_TOPIC_PREFIX"
 ENV_PARTITIONS = "LEDGERLINE_KAFKA_PARTITIONS"
@@ -82,13 +85,23 @@ def _stop_on_signals(stop: Any) -> None:
         signal.signal(sig, lambda *_: stop())
 
 
-def run_relay(url: str, kafka: KafkaSettings) -> int:
+def _open_store(urls: DatabaseUrls, pool_size: int) -> Any:
+    """The store over the runtime's login, migrating first when the owner's URL is at hand."""
     from eventstore.store import EventStore
-    from ledgerline.runtime import migrate_all
+    from ledgerline.runtime import migrate_all, require_migrated
+
+    if urls.owner is not None:
+        migrate_all(urls.owner, urls.app)
+    elif urls.app is not None:
+        require_migrated(urls.app)
+    return EventStore(urls.owner, app_url=urls.app, pool_size=pool_size, run_migrations=False)
+
+
+def run_relay(urls: DatabaseUrls, kafka: KafkaSettings) -> int:
+    from projections.registry import contexts
     from projections.relay import Relay, RelayConfig, TopicLayoutChanged
 
-    migrate_all(url)
-    with EventStore(url, pool_size=2, run_migrations=False) as store:
+    with _open_store(urls, 2) as store:
         relay = Relay(
             store.recorder,
             RelayConfig(
@@ -96,6 +109,7 @@ def run_relay(url: str, kafka: KafkaSettings) -> int:
                 topic_prefix=kafka.topic_prefix,
                 partitions=kafka.partitions,
                 replication_factor=kafka.replication_factor,
+                contexts=contexts(),
             ),
         )
         _stop_on_signals(relay.stop)
@@ -107,7 +121,9 @@ def run_relay(url: str, kafka: KafkaSettings) -> int:
     return 0
 
 
-def prepare_topics(kafka: KafkaSettings, topics: list[str], stop: threading.Event) -> int:
+def prepare_topics(
+    kafka: KafkaSettings, topics: list[str], stop: threading.Event
+) -> dict[str, int]:
     """Wait for the broker (with backoff), create missing topics; return their partitions."""
     from kafka import KafkaAdminClient, KafkaConsumer
 
@@ -125,45 +141,52 @@ def prepare_topics(kafka: KafkaSettings, topics: list[str], stop: threading.Even
         admin.close()
     consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","))
     try:
-        counts = {len(consumer.partitions_for_topic(t) or ()) for t in topics}
+        return {t: len(consumer.partitions_for_topic(t) or ()) for t in topics}
     finally:
         consumer.close()
-    return max(counts)
 
 
-def run_worker(url: str, kafka: KafkaSettings, data_dir: Path, *, loglevel: str = "info") -> int:
+def run_worker(
+    urls: DatabaseUrls, kafka: KafkaSettings, data_dir: Path, *, loglevel: str = "info"
+) -> int:
     import faust
 
-    from eventstore.store import EventStore
-    from ledgerline.runtime import migrate_all
     from projections.kafka_worker import KafkaApplier, WorkerConfig, build_app
-    from projections.ledger import LedgerProjection
+    from projections.registry import PROJECTIONS
     from projections.relay import RelayStopped
+    from readmodels.schema import SCHEMA as RM_SCHEMA
 
-    migrate_all(url)
-    topic = f"{kafka.topic_prefix}ledger"
+    topics_of = {
+        spec.name: [f"{kafka.topic_prefix}{c}" for c in spec.contexts]
+        for spec in PROJECTIONS.values()
+    }
+    topics = sorted({t for ts in topics_of.values() for t in ts})
     stop = threading.Event()
     _stop_on_signals(stop.set)
     try:
-        partitions = prepare_topics(kafka, [topic], stop)
+        partitions = prepare_topics(kafka, topics, stop)
     except RelayStopped:
         return 0
-    with EventStore(url, pool_size=4, run_migrations=False) as store:
-        applier = KafkaApplier(store.datastore.pool, LedgerProjection())
-        applier.init_tracking(topic, partitions)
+    with _open_store(urls, 4) as store:
+        appliers: dict[str, list[KafkaApplier]] = {t: [] for t in topics}
+        for spec in PROJECTIONS.values():
+            applier = KafkaApplier(store.datastore.pool, spec.create(RM_SCHEMA))
+            applier.init_tracking({t: partitions[t] for t in topics_of[spec.name]})
+            for t in topics_of[spec.name]:
+                appliers[t].append(applier)
         app = build_app(
             WorkerConfig(
                 bootstrap_servers=kafka.bootstrap_servers,
                 group_id=kafka.worker_group,
-                topics=(topic,),
+                topics=tuple(topics),
                 data_dir=data_dir,
                 session_timeout_s=kafka.session_timeout_s,
             ),
-            {topic: applier},
+            appliers,
         )
         print(
-            f"ledgerline: worker in group {kafka.worker_group} projecting {topic} "
-            f"({partitions} partitions)",
+            f"ledgerline: worker in group {kafka.worker_group} projecting {', '.join(topics)} "
+            f"({', '.join(str(partitions[t]) for t in topics)} partitions)",
             flush=True,
         )
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
