@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.evidence_routes import router as evidence_router
 from api.ledger_routes import router as ledger_router
+from commands import aml as aml_commands
 from commands import ledger as ledger_commands
 from commands.context import CommandContext
 
@@ -68,6 +69,7 @@ CONTEXTS: tuple[ContextModule, ...] = (
         duties=(Duty("expiry", 1.0, _sweep_expired),),
     ),
     ContextModule(name="evidence", command_context=None, routers=(evidence_router,)),
+    ContextModule(name="aml", command_context=aml_commands.build_context),
 )
 
 

@@ -30,7 +30,7 @@ import psycopg
 
 from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
-from projections import ledger
+from projections import aml, ledger
 from projections.runner import Projection
 
 
@@ -106,6 +106,13 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             tables=ledger.TABLE_KEYS,
             create=ledger.LedgerProjection,
             rebuilder=ledger.Rebuild,
+        ),
+        ProjectionSpec(
+            name=aml.NAME,
+            contexts=("aml", "ledger"),
+            tables=aml.TABLE_KEYS,
+            create=aml.AmlProjection,
+            rebuilder=aml.Rebuild,
         ),
     )
 }

@@ -1,0 +1,531 @@
+"""The AML projection: monitoring (detectors, alerts, the flow graph) and the case read model.
+
+Definition
+    :class:`AmlProjection` follows the AML context's events and the ledger's (every ledger
+    transfer is monitored: a single-phase one when created, a pending one when posted, with
+    the posted amount) in log position order. Each monitored transaction is converted to US
+    cents with the rates in force at its position, recorded in ``aml_transactions``, added to
+    the flow graph, and fed to the domain :class:`~domain.aml.engine.Engine`; rules, rates and
+    KYC profiles reach the engine at their positions too (and are journaled in
+    ``aml_inputs``). Alerts the engine raised or updated, sanctions hits, case rows and graph
+    deltas are written in the caller's transaction.
+
+    The engine's windows live in memory. The projection keeps ``aml_progress`` (the last
+    position it applied, written with the rows); when that differs from what its engine has
+    consumed (a restart, a rebuild swapped in under it, another Kafka worker sequenced), it
+    rebuilds the engine from the journal (``aml_transactions`` and ``aml_inputs``) first, so
+    every path ends in the same state as one run over the whole log.
+
+    Kafka: detection depends on the order across streams, so this projection is ``ordered``:
+    the worker hands it what it consumes (:meth:`receive`, into ``aml_inbox``), and applies the
+    inbox in position order up to the frontier every partition has reached (:meth:`advance`).
+
+Guarantees
+    * Replay reproduces ``aml_alerts``, ``aml_edges`` and every other table bit for bit.
+    * Every alert cites its rule id and version, its transactions, and the largest log
+      position among them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import psycopg
+
+from domain.aml.alerts import RISK_ORDER, score_of
+from domain.aml.cases import Case
+from domain.aml.engine import Engine
+from domain.aml.events import (
+    AccountProfileRecorded,
+    AmlEvent,
+    CaseOpened,
+    RatesSet,
+    RuleChanged,
+    SanctionsListLoaded,
+    TransactionRecorded,
+    decode_event,
+)
+from domain.aml.graph import FlowDeltas
+from domain.aml.model import Txn
+from domain.aml.rates import RateTable
+from domain.aml.reference import profile_of
+from domain.aml.rules import definition_of
+from domain.ledger.events import (
+    PendingTransferExpired,
+    PendingTransferPosted,
+    PendingTransferVoided,
+    TransferCreated,
+)
+from domain.ledger.events import decode_event as decode_ledger
+from eventstore.model import StoredEvent
+from projections.aml_screening import Screener
+from readmodels import aml as rm
+from readmodels.schema import SCHEMA
+
+NAME = "aml"
+TABLE_KEYS = {**rm.TABLE_KEYS, "aml_progress": ("id",)}
+LEDGER_PREFIX = "ledger:"
+MAX_USD_MINOR = 2**62  # a ledger amount beyond this (in cents) is not monitorable
+NAME_FIELDS = (("from_name", "src"), ("to_name", "dst"))
+
+
+def _loads(payload: bytes) -> dict[str, Any]:
+    value: dict[str, Any] = orjson.loads(payload)
+    if any(type(v) is float for v in value.values()):  # ids past 64 bits: read exactly
+        value = json.loads(payload)
+    return value
+
+
+class AmlProjection:
+    name = NAME
+    ordered = True  # the Kafka worker must apply its events in global position order
+
+    def __init__(self, schema: str = SCHEMA, *, fresh: bool = False) -> None:
+        self.schema = schema
+        self.fresh = fresh  # a rebuild into empty tables: defer edges and alerts to finish()
+        self.engine = Engine()
+        self.screener = Screener()
+        self.position = 0  # the last position this projection's engine has consumed
+        self.warm = fresh  # a fresh rebuild starts from nothing, as the tables do
+        self.unmonitored = 0  # ledger transfers that could not be converted to USD
+        self._deltas = FlowDeltas()
+        self._alerts: dict[str, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ the runner's entry
+
+    def apply(self, cur: psycopg.Cursor[Any], events: Sequence[StoredEvent]) -> None:
+        mine = [e for e in events if e.topic.startswith(("aml.", "ledger."))]
+        if not mine:
+            return
+        if not self.fresh:
+            done = self._progress(cur)
+            if not self.warm or done != self.position:
+                self.warm_up(cur, done)
+            mine = [e for e in mine if e.position > done]
+            if not mine:
+                return
+        tx_rows: list[tuple[Any, ...]] = []
+        cases: dict[str, tuple[Case, int]] = {}
+        for stored in mine:
+            self._one(cur, stored, tx_rows, cases)
+        rm.copy_transactions(cur, tx_rows, self.schema)
+        for case, position in cases.values():
+            rm.upsert_case(cur, _case_row(case, position), self.schema)
+        for alert in self.engine.drain():
+            self._alerts[alert.alert_id] = alert.to_row()
+        self.position = mine[-1].position
+        if not self.fresh:
+            rm.add_edges(cur, self._deltas.drain(), self.schema)
+            rm.upsert_alerts(cur, self._alerts.values(), self.schema)
+            self._alerts = {}
+            cur.execute(
+                f"UPDATE {self.schema}.aml_progress SET position = %s WHERE id = 1",
+                (self.position,),
+            )
+
+    def finish(self, cur: psycopg.Cursor[Any]) -> None:
+        """End of a fresh rebuild: the graph and the alerts, copied in once."""
+        rm.copy_edges(cur, self._deltas.drain(), self.schema)
+        rm.upsert_alerts(cur, self._alerts.values(), self.schema)
+        self._alerts = {}
+        cur.execute(
+            f"UPDATE {self.schema}.aml_progress SET position = %s WHERE id = 1", (self.position,)
+        )
+
+    # ------------------------------------------------------------------ Kafka, in order
+
+    def receive(self, cur: psycopg.Cursor[Any], events: Sequence[StoredEvent]) -> None:
+        """Keep events consumed from Kafka until every partition has reached them."""
+        rows = [
+            (e.position, e.stream_id, e.version, e.topic, e.payload, e.recorded_at_ns)
+            for e in events
+            if e.topic.startswith(("aml.", "ledger."))
+        ]
+        if not rows:
+            return
+        with cur.copy(
+            f"COPY {self.schema}.aml_inbox (position, stream_id, version, topic, payload,"
+            " recorded_at_ns) FROM STDIN"
+        ) as cp:
+            for r in rows:
+                cp.write_row(r)
+
+    def advance(self, cur: psycopg.Cursor[Any], after: int, frontier: int) -> None:
+        """Apply the kept events in ``(after, frontier]``, in position order."""
+        rows = cur.execute(
+            f"DELETE FROM {self.schema}.aml_inbox WHERE position > %s AND position <= %s"
+            " RETURNING position, stream_id, version, topic, payload, recorded_at_ns",
+            (after, frontier),
+        ).fetchall()
+        values = sorted(tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows)
+        events = [
+            StoredEvent(int(p), str(s), int(v), str(t), bytes(b), int(at), b"", b"", b"", b"")
+            for p, s, v, t, b, at in values
+        ]
+        self.apply(cur, events)
+
+    # ------------------------------------------------------------------ one event
+
+    def _one(
+        self,
+        cur: psycopg.Cursor[Any],
+        stored: StoredEvent,
+        tx_rows: list[tuple[Any, ...]],
+        cases: dict[str, tuple[Case, int]],
+    ) -> None:
+        topic = stored.topic
+        if topic.startswith("ledger."):
+            if topic in _LEDGER_TOPICS:
+                self._ledger(cur, stored, tx_rows)
+            return
+        event = decode_event(topic, _loads(stored.payload))
+        if isinstance(event, TransactionRecorded):
+            txn = Txn(
+                event.ts_ns,
+                event.tx_id,
+                event.from_account,
+                event.to_account,
+                self.engine.rates.to_usd_minor(event.amount_minor, event.currency),
+                event.amount_minor,
+                event.currency,
+                event.channel,
+                event.kind,
+                event.from_country,
+                event.to_country,
+                event.conducted_by,
+                event.branch,
+                stored.position,
+            )
+            self._monitor(txn, "aml", event.extra, tx_rows)
+            self._screen_counterparties(cur, txn, event.extra, stored)
+        elif isinstance(event, (RuleChanged, RatesSet, AccountProfileRecorded)):
+            self._reference(cur, stored.position, event)
+            if isinstance(event, AccountProfileRecorded) and event.name:
+                self._screen_name(cur, event.account, event.name, stored, [])
+        elif isinstance(event, SanctionsListLoaded):
+            rm.replace_sanctions(
+                cur, event.list_id, event.version, event.entries, stored.position, self.schema
+            )
+            self.screener.load(event.list_id, event.version, event.entries)
+            for account, name in sorted(rm.profile_names(cur, self.schema).items()):
+                self._screen_name(cur, account, name, stored, [])
+        elif topic.startswith("aml.Case") or isinstance(event, CaseOpened):
+            self._case(cur, stored, event, cases)
+
+    def _monitor(
+        self, txn: Txn, origin: str, extra: dict[str, Any], tx_rows: list[tuple[Any, ...]]
+    ) -> None:
+        if txn.usd >= MAX_USD_MINOR:
+            self.unmonitored += 1
+            return
+        tx_rows.append((*txn_row(txn, origin), extra))
+        self._deltas.add(txn)
+        self.engine.observe(txn)
+
+    def _ledger(
+        self, cur: psycopg.Cursor[Any], stored: StoredEvent, tx_rows: list[tuple[Any, ...]]
+    ) -> None:
+        event = decode_ledger(stored.topic, _loads(stored.payload))
+        if isinstance(event, TransferCreated):
+            debit, credit = str(event.debit_account_id), str(event.credit_account_id)
+            if event.pending:
+                rm.pending_put(
+                    cur,
+                    (event.transfer_id, debit, credit, event.currency, event.created_at_ns),
+                    self.schema,
+                )
+                return
+            self._ledger_txn(
+                event.transfer_id, debit, credit, event.amount, event.currency,
+                event.created_at_ns, stored.position, tx_rows,
+            )  # fmt: skip
+        elif isinstance(event, PendingTransferPosted):
+            pending = rm.pending_take(cur, event.transfer_id, self.schema)
+            if pending is not None:
+                debit, credit, currency, _ = pending
+                self._ledger_txn(
+                    event.transfer_id, debit, credit, event.amount, currency,
+                    event.posted_at_ns, stored.position, tx_rows,
+                )  # fmt: skip
+        elif isinstance(event, (PendingTransferVoided, PendingTransferExpired)):
+            rm.pending_take(cur, event.transfer_id, self.schema)
+
+    def _ledger_txn(
+        self,
+        transfer_id: int,
+        debit: str,
+        credit: str,
+        amount: int,
+        currency: str,
+        at_ns: int,
+        position: int,
+        tx_rows: list[tuple[Any, ...]],
+    ) -> None:
+        rates = self.engine.rates
+        if not rates.has(currency):
+            self.unmonitored += 1
+            return
+        txn = Txn(
+            at_ns,
+            f"{LEDGER_PREFIX}{transfer_id}",
+            debit,
+            credit,
+            rates.to_usd_minor(amount, currency),
+            amount,
+            currency,
+            "ledger",
+            "transfer",
+            "",
+            "",
+            "",
+            "",
+            position,
+        )
+        self._monitor(txn, "ledger", {}, tx_rows)
+
+    def _reference(self, cur: psycopg.Cursor[Any], position: int, event: AmlEvent) -> None:
+        payload = event.to_payload()
+        if isinstance(event, RuleChanged):
+            self.engine.set_rule(definition_of(event))
+            rm.upsert_rule(cur, payload, position, self.schema)
+            kind = "rule"
+        elif isinstance(event, RatesSet):
+            self.engine.set_rates(RateTable.of(event.rates))
+            rm.replace_rates(cur, event.rates, position, self.schema)
+            kind = "rates"
+        else:
+            assert isinstance(event, AccountProfileRecorded)
+            self.engine.set_profile(profile_of(event))
+            rm.upsert_profile(cur, payload, position, self.schema)
+            kind = "profile"
+        rm.insert_input(cur, position, kind, payload, self.schema)
+
+    # ------------------------------------------------------------------ sanctions
+
+    def _screen_counterparties(
+        self, cur: psycopg.Cursor[Any], txn: Txn, extra: dict[str, Any], stored: StoredEvent
+    ) -> None:
+        if self.screener.empty:
+            return
+        for field, side in NAME_FIELDS:
+            name = extra.get(field)
+            if isinstance(name, str) and name:
+                account = txn.src if side == "src" else txn.dst
+                self._screen_name(cur, account, name, stored, [txn])
+
+    def _screen_name(
+        self,
+        cur: psycopg.Cursor[Any],
+        account: str,
+        name: str,
+        stored: StoredEvent,
+        txns: list[Txn],
+    ) -> None:
+        cfg = self.engine.rule("sanctions")
+        if cfg is None or not cfg.enabled or self.screener.empty:
+            return
+        hit = self.screener.screen(name, cfg.min_similarity, cfg.min_name_length)
+        if hit is None:
+            return
+        alert_id = hashlib.sha256(
+            f"{cfg.rule_id}|{account}|{hit.list_id}:{hit.uid}".encode()
+        ).hexdigest()[:32]
+        row = self._alerts.get(alert_id) or _existing_alert(cur, alert_id, self.schema)
+        cited = sorted({*(row["transaction_ids"] if row else ()), *(t.tx_id for t in txns)})
+        at = max([t.ts_ns for t in txns] or [stored.recorded_at_ns])
+        profile = self.engine.profiles.get(account)
+        risk = profile.risk_rating if profile is not None else "low"
+        score, scoring = score_of(
+            cfg.weight, risk if risk in RISK_ORDER else "low", 0, self.engine.scoring
+        )
+        self._alerts[alert_id] = {
+            "alert_id": alert_id,
+            "typology": "sanctions",
+            "category": "sanctions",
+            "rule_id": cfg.rule_id,
+            "rule_version": row["rule_version"] if row else cfg.version,
+            "subject": account,
+            "episode": f"{hit.list_id}:{hit.uid}",
+            "score": score,
+            "account_ids": [account],
+            "transaction_ids": cited,
+            "features": {
+                "similarity": hit.similarity,
+                "screened_name": name,
+                "listed_name": hit.listed_name,
+                "list_id": hit.list_id,
+                "list_version": hit.version,
+                "entry_uid": hit.uid,
+                "labels": ["name_match"],
+                **scoring,
+            },
+            "raised_event_ts": row["raised_event_ts"] if row else at,
+            "updated_event_ts": max(at, row["updated_event_ts"]) if row else at,
+            "position": max(stored.position, row["position"]) if row else stored.position,
+            "status": "open",
+        }
+
+    # ------------------------------------------------------------------ cases
+
+    def _case(
+        self,
+        cur: psycopg.Cursor[Any],
+        stored: StoredEvent,
+        event: AmlEvent,
+        cases: dict[str, tuple[Case, int]],
+    ) -> None:
+        case_id = str(getattr(event, "case_id", ""))
+        known = cases.get(case_id)
+        case = known[0] if known else _load_case(cur, case_id, self.schema) or Case(case_id)
+        case.replay([event])
+        cases[case_id] = (case, stored.position)
+
+    # ------------------------------------------------------------------ warm-up
+
+    def _progress(self, cur: psycopg.Cursor[Any]) -> int:
+        row = cur.execute(
+            f"SELECT position FROM {self.schema}.aml_progress WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            return 0
+        return int(row["position"] if isinstance(row, dict) else row[0])
+
+    def warm_up(self, cur: psycopg.Cursor[Any], upto: int) -> None:
+        """Rebuild the engine from the journal up to ``upto`` (what the tables reflect)."""
+        engine = Engine()
+        for _, kind, item in rm.journal(cur, upto, self.schema):
+            if kind == "tx":
+                engine.observe(Txn(*_journal_txn(item)))
+            elif kind == "rule":
+                engine.set_rule(definition_of(RuleChanged(**_fields(RuleChanged, item))))
+            elif kind == "rates":
+                engine.set_rates(RateTable.of(item["rates"]))
+            elif kind == "profile":
+                engine.set_profile(
+                    profile_of(AccountProfileRecorded(**_fields(AccountProfileRecorded, item)))
+                )
+        engine.drain()  # those alerts are in the table already
+        self.engine = engine
+        self.screener = Screener()
+        self.screener.load_rows(rm.sanctions_entries(cur, self.schema))
+        self._deltas = FlowDeltas()
+        self._alerts = {}
+        self.position = upto
+        self.warm = True
+
+
+_LEDGER_TOPICS = frozenset(
+    {
+        TransferCreated.TOPIC,
+        PendingTransferPosted.TOPIC,
+        PendingTransferVoided.TOPIC,
+        PendingTransferExpired.TOPIC,
+    }
+)
+
+
+def txn_row(txn: Txn, origin: str) -> tuple[Any, ...]:
+    """``aml_transactions`` columns but ``extra``."""
+    return (
+        txn.position,
+        txn.tx_id,
+        txn.ts_ns,
+        txn.src,
+        txn.dst,
+        txn.usd,
+        txn.amount_minor,
+        txn.currency,
+        txn.channel,
+        txn.kind,
+        txn.from_country,
+        txn.to_country,
+        txn.conductor,
+        txn.branch,
+        origin,
+    )
+
+
+def _journal_txn(row: Sequence[Any]) -> tuple[Any, ...]:
+    (position, tx_id, ts, src, dst, usd, amount, currency, channel, kind, fc, tc, cond, br) = row[
+        :14
+    ]
+    return (
+        int(ts), str(tx_id), str(src), str(dst), int(usd), int(amount), str(currency),
+        str(channel), str(kind), str(fc), str(tc), str(cond), str(br), int(position),
+    )  # fmt: skip
+
+
+def _fields(cls: type[AmlEvent], payload: Any) -> dict[str, Any]:
+    data = payload if isinstance(payload, dict) else json.loads(payload)
+    names = cls.__dataclass_fields__
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _existing_alert(cur: psycopg.Cursor[Any], alert_id: str, schema: str) -> dict[str, Any] | None:
+    row = cur.execute(
+        f"SELECT rule_version, transaction_ids, raised_event_ts, updated_event_ts, position"
+        f" FROM {schema}.aml_alerts WHERE alert_id = %s",
+        (alert_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    values = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+    keys = ("rule_version", "transaction_ids", "raised_event_ts", "updated_event_ts", "position")
+    return dict(zip(keys, values, strict=True))
+
+
+def _case_row(case: Case, position: int) -> dict[str, Any]:
+    return {
+        "case_id": case.case_id,
+        "status": case.status,
+        "title": case.title,
+        "assignee": case.assignee,
+        "alert_ids": list(case.alert_ids),
+        "disposition": case.disposition,
+        "opened_by": case.opened_by,
+        "opened_at_ns": case.opened_at_ns,
+        "sar": case.sar,
+        "notes": list(case.notes),
+        "evidence": list(case.evidence),
+        "trail": list(case.trail),
+        "version": case.version,
+        "position": position,
+    }
+
+
+def _load_case(cur: psycopg.Cursor[Any], case_id: str, schema: str) -> Case | None:
+    row = cur.execute(
+        f"SELECT status, title, assignee, alert_ids, disposition, opened_by, opened_at_ns, sar,"
+        f" notes, evidence, trail, version FROM {schema}.aml_cases WHERE case_id = %s",
+        (case_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    v = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+    case = Case(case_id)
+    case.status, case.title, case.assignee = str(v[0]), str(v[1]), str(v[2])
+    case.alert_ids = tuple(v[3])
+    case.disposition, case.opened_by, case.opened_at_ns = str(v[4]), str(v[5]), int(v[6])
+    case.sar = v[7]
+    case.notes, case.evidence, case.trail = tuple(v[8]), tuple(v[9]), tuple(v[10])
+    case.version = int(v[11])
+    return case
+
+
+class Rebuild:
+    """A rebuild into a fresh schema: the same projection, with the graph and the alerts
+    copied in once at the end instead of upserted batch by batch."""
+
+    def __init__(self, cur: psycopg.Cursor[Any], schema: str) -> None:
+        self._cur = cur
+        self.projection = AmlProjection(schema, fresh=True)
+
+    def feed(self, events: Sequence[StoredEvent]) -> None:
+        self.projection.apply(self._cur, events)
+
+    def finish(self) -> None:
+        self.projection.finish(self._cur)

@@ -1,0 +1,603 @@
+"""The AML read models: monitored transactions, alerts, the flow graph, cases, reference data.
+
+Definition
+    ``aml_transactions``   every monitored transaction (ingested ones and ledger transfers) with
+                           its USD value: the evidence alerts and reports cite, and the
+                           monitoring engine's journal (it is rebuilt from it after a restart)
+    ``aml_inputs``         the reference data the engine consumed (rules, rates, profiles), by
+                           position: the other half of the journal
+    ``aml_alerts``         one row per alert (raised or updated in place)
+    ``aml_edges``          the flow graph: per (from, to, UTC day of business time) the number
+                           of transactions, their USD sum, first and last business time
+    ``aml_cases``          one row per case, its notes, evidence, trail and SAR
+    ``aml_rules``, ``aml_profiles``, ``aml_rates``, ``aml_sanctions``: current reference data
+    ``aml_pending_ledger`` ledger transfers created pending (monitored when posted)
+    ``aml_inbox``          (Kafka mode) events received but not yet in global order
+
+Guarantees
+    Edge rows are sums of per-batch deltas (counts and sums add, first/last take min/max), so
+    they do not depend on how the log was cut into batches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from eventstore.schema import APP_ROLE, Migration
+from readmodels.schema import SCHEMA, register
+
+_GRANT_DML = (
+    f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {{schema}} TO {APP_ROLE}"
+)
+
+MIGRATIONS = (
+    Migration(
+        300,
+        "aml: monitored transactions, journal, alerts, flow graph, cases, reference data",
+        (
+            "CREATE TABLE {schema}.aml_transactions ("
+            " position bigint PRIMARY KEY,"
+            " tx_id text NOT NULL UNIQUE,"
+            " ts_ns bigint NOT NULL,"
+            " src text NOT NULL,"
+            " dst text NOT NULL,"
+            " usd_minor bigint NOT NULL CHECK (usd_minor >= 0),"
+            " amount_minor numeric(39, 0) NOT NULL CHECK (amount_minor > 0),"
+            " currency text NOT NULL,"
+            " channel text NOT NULL,"
+            " kind text NOT NULL,"
+            " from_country text NOT NULL,"
+            " to_country text NOT NULL,"
+            " conducted_by text NOT NULL,"
+            " branch text NOT NULL,"
+            " origin text NOT NULL,"
+            " extra jsonb NOT NULL)",
+            "CREATE INDEX aml_transactions_src_idx ON {schema}.aml_transactions (src, ts_ns)",
+            "CREATE INDEX aml_transactions_dst_idx ON {schema}.aml_transactions (dst, ts_ns)",
+            "CREATE INDEX aml_transactions_ts_idx ON {schema}.aml_transactions (ts_ns)",
+            "CREATE TABLE {schema}.aml_inputs ("
+            " position bigint PRIMARY KEY, kind text NOT NULL, payload jsonb NOT NULL)",
+            "CREATE TABLE {schema}.aml_alerts ("
+            " alert_id text PRIMARY KEY,"
+            " typology text NOT NULL,"
+            " category text NOT NULL,"
+            " rule_id text NOT NULL,"
+            " rule_version integer NOT NULL,"
+            " subject text NOT NULL,"
+            " episode text NOT NULL,"
+            " score integer NOT NULL CHECK (score BETWEEN 0 AND 100),"
+            " account_ids text[] NOT NULL,"
+            " transaction_ids text[] NOT NULL,"
+            " features jsonb NOT NULL,"
+            " raised_event_ts bigint NOT NULL,"
+            " updated_event_ts bigint NOT NULL,"
+            " position bigint NOT NULL,"
+            " status text NOT NULL)",
+            "CREATE INDEX aml_alerts_typology_idx ON {schema}.aml_alerts (typology, position)",
+            "CREATE INDEX aml_alerts_subject_idx ON {schema}.aml_alerts (subject)",
+            "CREATE INDEX aml_alerts_accounts_idx ON {schema}.aml_alerts USING gin (account_ids)",
+            "CREATE TABLE {schema}.aml_edges ("
+            " src text NOT NULL,"
+            " dst text NOT NULL,"
+            " window_day integer NOT NULL,"
+            " tx_count bigint NOT NULL CHECK (tx_count > 0),"
+            " usd_minor bigint NOT NULL,"
+            " first_ts bigint NOT NULL,"
+            " last_ts bigint NOT NULL,"
+            " PRIMARY KEY (src, dst, window_day))",
+            "CREATE INDEX aml_edges_dst_idx ON {schema}.aml_edges (dst, window_day)",
+            "CREATE TABLE {schema}.aml_pending_ledger ("
+            " transfer_id numeric(39, 0) PRIMARY KEY,"
+            " debit text NOT NULL, credit text NOT NULL, currency text NOT NULL,"
+            " created_at_ns bigint NOT NULL)",
+            "CREATE TABLE {schema}.aml_cases ("
+            " case_id text PRIMARY KEY,"
+            " status text NOT NULL,"
+            " title text NOT NULL,"
+            " assignee text NOT NULL,"
+            " alert_ids text[] NOT NULL,"
+            " disposition text NOT NULL,"
+            " opened_by text NOT NULL,"
+            " opened_at_ns bigint NOT NULL,"
+            " sar jsonb,"
+            " notes jsonb NOT NULL,"
+            " evidence jsonb NOT NULL,"
+            " trail jsonb NOT NULL,"
+            " version integer NOT NULL,"
+            " position bigint NOT NULL)",
+            "CREATE TABLE {schema}.aml_rules ("
+            " rule_id text PRIMARY KEY, detector text NOT NULL, version integer NOT NULL,"
+            " enabled boolean NOT NULL, weight integer NOT NULL, params jsonb NOT NULL,"
+            " author text NOT NULL, reason text NOT NULL, position bigint NOT NULL)",
+            "CREATE TABLE {schema}.aml_profiles ("
+            " account text PRIMARY KEY, name text NOT NULL, country text NOT NULL,"
+            " segment text NOT NULL, business_type text NOT NULL, opened_ns bigint,"
+            " risk_rating text NOT NULL, last_activity_ns bigint, extra jsonb NOT NULL,"
+            " position bigint NOT NULL)",
+            "CREATE TABLE {schema}.aml_rates ("
+            " currency text PRIMARY KEY, rate text NOT NULL, position bigint NOT NULL)",
+            "CREATE TABLE {schema}.aml_sanctions ("
+            " list_id text NOT NULL, uid text NOT NULL, version integer NOT NULL,"
+            " name text NOT NULL, aliases text[] NOT NULL, kind text NOT NULL,"
+            " programs text[] NOT NULL, country text NOT NULL, position bigint NOT NULL,"
+            " PRIMARY KEY (list_id, uid))",
+            "CREATE TABLE {schema}.aml_progress ("
+            " id integer PRIMARY KEY CHECK (id = 1), position bigint NOT NULL)",
+            "INSERT INTO {schema}.aml_progress (id, position) VALUES (1, 0)",
+            "CREATE TABLE {schema}.aml_inbox ("
+            " position bigint PRIMARY KEY, stream_id text NOT NULL, version bigint NOT NULL,"
+            " topic text NOT NULL, payload bytea NOT NULL, recorded_at_ns bigint NOT NULL)",
+            _GRANT_DML,
+        ),
+    ),
+)
+register(MIGRATIONS)
+
+# Tables a replay rebuilds and compares (the inbox is transient transport state).
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "aml_transactions": ("position",),
+    "aml_inputs": ("position",),
+    "aml_alerts": ("alert_id",),
+    "aml_edges": ("src", "dst", "window_day"),
+    "aml_pending_ledger": ("transfer_id",),
+    "aml_cases": ("case_id",),
+    "aml_rules": ("rule_id",),
+    "aml_profiles": ("account",),
+    "aml_rates": ("currency",),
+    "aml_sanctions": ("list_id", "uid"),
+}
+
+TX_COLUMNS = (
+    "position",
+    "tx_id",
+    "ts_ns",
+    "src",
+    "dst",
+    "usd_minor",
+    "amount_minor",
+    "currency",
+    "channel",
+    "kind",
+    "from_country",
+    "to_country",
+    "conducted_by",
+    "branch",
+    "origin",
+    "extra",
+)
+ALERT_COLUMNS = (
+    "alert_id",
+    "typology",
+    "category",
+    "rule_id",
+    "rule_version",
+    "subject",
+    "episode",
+    "score",
+    "account_ids",
+    "transaction_ids",
+    "features",
+    "raised_event_ts",
+    "updated_event_ts",
+    "position",
+    "status",
+)
+EDGE_COLUMNS = ("src", "dst", "window_day", "tx_count", "usd_minor", "first_ts", "last_ts")
+CASE_COLUMNS = (
+    "case_id",
+    "status",
+    "title",
+    "assignee",
+    "alert_ids",
+    "disposition",
+    "opened_by",
+    "opened_at_ns",
+    "sar",
+    "notes",
+    "evidence",
+    "trail",
+    "version",
+    "position",
+)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# ------------------------------------------------------------------ writes (projection side)
+
+
+def copy_transactions(
+    cur: psycopg.Cursor[Any], rows: Sequence[tuple[Any, ...]], schema: str = SCHEMA
+) -> None:
+    """Append monitored transactions (``TX_COLUMNS`` order, ``extra`` as a dict)."""
+    if not rows:
+        return
+    with cur.copy(f"COPY {schema}.aml_transactions ({', '.join(TX_COLUMNS)}) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row((*r[:-1], _json(r[-1])))
+
+
+def insert_input(
+    cur: psycopg.Cursor[Any], position: int, kind: str, payload: dict[str, Any], schema: str
+) -> None:
+    cur.execute(
+        f"INSERT INTO {schema}.aml_inputs (position, kind, payload) VALUES (%s, %s, %s)",
+        (position, kind, _json(payload)),
+    )
+
+
+def upsert_alerts(
+    cur: psycopg.Cursor[Any], rows: Iterable[dict[str, Any]], schema: str = SCHEMA
+) -> None:
+    """Insert alerts, or replace them in place (an ongoing pattern updates its alert)."""
+    values = [tuple(_json(r[c]) if c == "features" else r[c] for c in ALERT_COLUMNS) for r in rows]
+    if not values:
+        return
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ALERT_COLUMNS if c != "alert_id")
+    cur.executemany(
+        f"INSERT INTO {schema}.aml_alerts ({', '.join(ALERT_COLUMNS)})"
+        f" VALUES ({', '.join(['%s'] * len(ALERT_COLUMNS))})"
+        f" ON CONFLICT (alert_id) DO UPDATE SET {updates}",
+        values,
+    )
+
+
+def add_edges(
+    cur: psycopg.Cursor[Any], rows: Sequence[tuple[Any, ...]], schema: str = SCHEMA
+) -> None:
+    """Add per-batch flow deltas to the edge rows."""
+    if not rows:
+        return
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    cur.execute(
+        f"INSERT INTO {schema}.aml_edges ({', '.join(EDGE_COLUMNS)})"
+        " SELECT * FROM unnest(%s::text[], %s::text[], %s::integer[], %s::bigint[],"
+        " %s::bigint[], %s::bigint[], %s::bigint[])"
+        " ON CONFLICT (src, dst, window_day) DO UPDATE SET"
+        f" tx_count = {schema}.aml_edges.tx_count + EXCLUDED.tx_count,"
+        f" usd_minor = {schema}.aml_edges.usd_minor + EXCLUDED.usd_minor,"
+        f" first_ts = LEAST({schema}.aml_edges.first_ts, EXCLUDED.first_ts),"
+        f" last_ts = GREATEST({schema}.aml_edges.last_ts, EXCLUDED.last_ts)",
+        columns,
+    )
+
+
+def copy_edges(
+    cur: psycopg.Cursor[Any], rows: Sequence[tuple[Any, ...]], schema: str = SCHEMA
+) -> None:
+    """Edges into an empty table (a rebuild): copied, not upserted."""
+    with cur.copy(f"COPY {schema}.aml_edges ({', '.join(EDGE_COLUMNS)}) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row(r)
+
+
+def upsert_case(cur: psycopg.Cursor[Any], row: dict[str, Any], schema: str = SCHEMA) -> None:
+    values = [
+        _json(row[c]) if c in ("sar", "notes", "evidence", "trail") and row[c] is not None
+        else row[c]
+        for c in CASE_COLUMNS
+    ]  # fmt: skip
+    cols = ", ".join(CASE_COLUMNS)
+    marks = ", ".join(["%s"] * len(CASE_COLUMNS))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in CASE_COLUMNS if c != "case_id")
+    cur.execute(
+        f"INSERT INTO {schema}.aml_cases ({cols}) VALUES ({marks})"
+        f" ON CONFLICT (case_id) DO UPDATE SET {updates}",
+        values,
+    )
+
+
+def upsert_rule(cur: psycopg.Cursor[Any], rule: dict[str, Any], position: int, schema: str) -> None:
+    cur.execute(
+        f"INSERT INTO {schema}.aml_rules"
+        " (rule_id, detector, version, enabled, weight, params, author, reason, position)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (rule_id) DO UPDATE SET"
+        " detector = EXCLUDED.detector, version = EXCLUDED.version, enabled = EXCLUDED.enabled,"
+        " weight = EXCLUDED.weight, params = EXCLUDED.params, author = EXCLUDED.author,"
+        " reason = EXCLUDED.reason, position = EXCLUDED.position",
+        (
+            rule["rule_id"],
+            rule["detector"],
+            rule["version"],
+            rule["enabled"],
+            rule["weight"],
+            _json(rule["params"]),
+            rule["author"],
+            rule["reason"],
+            position,
+        ),
+    )
+
+
+def upsert_profile(cur: psycopg.Cursor[Any], p: dict[str, Any], position: int, schema: str) -> None:
+    cols = (
+        "account", "name", "country", "segment", "business_type", "opened_ns", "risk_rating",
+        "last_activity_ns", "extra",
+    )  # fmt: skip
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*cols[1:], "position"))
+    cur.execute(
+        f"INSERT INTO {schema}.aml_profiles ({', '.join(cols)}, position)"
+        f" VALUES ({', '.join(['%s'] * (len(cols) + 1))})"
+        f" ON CONFLICT (account) DO UPDATE SET {updates}",
+        (*(_json(p[c]) if c == "extra" else p[c] for c in cols), position),
+    )
+
+
+def replace_rates(
+    cur: psycopg.Cursor[Any], rates: dict[str, str], position: int, schema: str
+) -> None:
+    cur.execute(f"DELETE FROM {schema}.aml_rates")
+    cur.executemany(
+        f"INSERT INTO {schema}.aml_rates (currency, rate, position) VALUES (%s, %s, %s)",
+        [(c, r, position) for c, r in sorted(rates.items())],
+    )
+
+
+def replace_sanctions(
+    cur: psycopg.Cursor[Any],
+    list_id: str,
+    version: int,
+    entries: Sequence[dict[str, Any]],
+    position: int,
+    schema: str,
+) -> None:
+    cur.execute(f"DELETE FROM {schema}.aml_sanctions WHERE list_id = %s", (list_id,))
+    with cur.copy(
+        f"COPY {schema}.aml_sanctions (list_id, uid, version, name, aliases, kind, programs,"
+        " country, position) FROM STDIN"
+    ) as cp:
+        for x in entries:
+            cp.write_row(
+                (
+                    list_id,
+                    x["uid"],
+                    version,
+                    x["name"],
+                    list(x["aliases"]),
+                    x["kind"],
+                    list(x["programs"]),
+                    x["country"],
+                    position,
+                )
+            )
+
+
+def pending_put(cur: psycopg.Cursor[Any], row: tuple[Any, ...], schema: str) -> None:
+    cur.execute(
+        f"INSERT INTO {schema}.aml_pending_ledger"
+        " (transfer_id, debit, credit, currency, created_at_ns) VALUES (%s, %s, %s, %s, %s)",
+        row,
+    )
+
+
+def pending_take(
+    cur: psycopg.Cursor[Any], transfer_id: int, schema: str
+) -> tuple[str, str, str, int] | None:
+    row = cur.execute(
+        f"DELETE FROM {schema}.aml_pending_ledger WHERE transfer_id = %s"
+        " RETURNING debit, credit, currency, created_at_ns",
+        (transfer_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    values = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+    return str(values[0]), str(values[1]), str(values[2]), int(values[3])
+
+
+# ------------------------------------------------------------------ the journal (warm-up)
+
+
+def journal(
+    cur: psycopg.Cursor[Any], upto: int, schema: str = SCHEMA, batch: int = 20_000
+) -> Iterator[tuple[int, str, Any]]:
+    """Every engine input up to ``upto`` in position order: ``(position, "tx", row)`` for
+    monitored transactions (``TX_COLUMNS``) and ``(position, kind, payload)`` for reference
+    data, merged."""
+    inputs = cur.execute(
+        f"SELECT position, kind, payload FROM {schema}.aml_inputs WHERE position <= %s"
+        " ORDER BY position",
+        (upto,),
+    ).fetchall()
+    refs = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in inputs]
+    i = 0
+    after = 0
+    cols = ", ".join(TX_COLUMNS)
+    while True:
+        rows = cur.execute(
+            f"SELECT {cols} FROM {schema}.aml_transactions WHERE position > %s AND position <= %s"
+            " ORDER BY position LIMIT %s",
+            (after, upto, batch),
+        ).fetchall()
+        txs = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows]
+        for tx in txs:
+            while i < len(refs) and refs[i][0] < tx[0]:
+                yield int(refs[i][0]), str(refs[i][1]), refs[i][2]
+                i += 1
+            yield int(tx[0]), "tx", tx
+        if len(txs) < batch:
+            break
+        after = int(txs[-1][0])
+    while i < len(refs):
+        yield int(refs[i][0]), str(refs[i][1]), refs[i][2]
+        i += 1
+
+
+def sanctions_entries(cur: psycopg.Cursor[Any], schema: str = SCHEMA) -> list[dict[str, Any]]:
+    cur.execute(
+        f"SELECT list_id, uid, version, name, aliases, kind, programs, country"
+        f" FROM {schema}.aml_sanctions ORDER BY list_id, uid"
+    )
+    keys = ("list_id", "uid", "version", "name", "aliases", "kind", "programs", "country")
+    return [
+        dict(zip(keys, tuple(r.values()) if isinstance(r, dict) else tuple(r), strict=True))
+        for r in cur.fetchall()
+    ]
+
+
+def profile_names(cur: psycopg.Cursor[Any], schema: str = SCHEMA) -> dict[str, str]:
+    cur.execute(f"SELECT account, name FROM {schema}.aml_profiles WHERE name <> ''")
+    return {
+        str(v[0]): str(v[1])
+        for v in (tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cur.fetchall())
+    }
+
+
+# ------------------------------------------------------------------ queries (API side)
+
+
+def _alert_out(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["account_ids"] = list(row["account_ids"])
+    out["transaction_ids"] = list(row["transaction_ids"])
+    return out
+
+
+def list_alerts(
+    conn: psycopg.Connection[Any],
+    *,
+    status: str | None = None,
+    typology: str | None = None,
+    account: str | None = None,
+    after_position: int = 0,
+    limit: int = 500,
+    schema: str = SCHEMA,
+) -> list[dict[str, Any]]:
+    where = ["position > %s"]
+    params: list[Any] = [after_position]
+    if status:
+        where.append("status = %s")
+        params.append(status)
+    if typology:
+        where.append("typology = %s")
+        params.append(typology)
+    if account:
+        where.append("(subject = %s OR account_ids @> ARRAY[%s]::text[])")
+        params.extend([account, account])
+    params.append(limit)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT {', '.join(ALERT_COLUMNS)} FROM {schema}.aml_alerts"
+            f" WHERE {' AND '.join(where)} ORDER BY position, alert_id LIMIT %s",
+            params,
+        )
+        return [_alert_out(r) for r in cur.fetchall()]
+
+
+def get_alerts(
+    conn: psycopg.Connection[Any], alert_ids: Sequence[str], schema: str = SCHEMA
+) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT {', '.join(ALERT_COLUMNS)} FROM {schema}.aml_alerts"
+            " WHERE alert_id = ANY(%s) ORDER BY position, alert_id",
+            (list(alert_ids),),
+        )
+        return [_alert_out(r) for r in cur.fetchall()]
+
+
+def get_transactions(
+    conn: psycopg.Connection[Any], tx_ids: Sequence[str], schema: str = SCHEMA
+) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT {', '.join(TX_COLUMNS)} FROM {schema}.aml_transactions"
+            " WHERE tx_id = ANY(%s) ORDER BY ts_ns, tx_id",
+            (list(tx_ids),),
+        )
+        return list(cur.fetchall())
+
+
+def cash_between(
+    conn: psycopg.Connection[Any], lo_ns: int, hi_ns: int, schema: str = SCHEMA
+) -> list[dict[str, Any]]:
+    """Cash transactions with business time in [lo, hi)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT {', '.join(TX_COLUMNS)} FROM {schema}.aml_transactions"
+            " WHERE ts_ns >= %s AND ts_ns < %s AND kind <> 'transfer' ORDER BY ts_ns, tx_id",
+            (lo_ns, hi_ns),
+        )
+        return list(cur.fetchall())
+
+
+def get_case(
+    conn: psycopg.Connection[Any], case_id: str, schema: str = SCHEMA
+) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT {', '.join(CASE_COLUMNS)} FROM {schema}.aml_cases WHERE case_id = %s",
+            (case_id,),
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    row["alert_ids"] = list(row["alert_ids"])
+    return dict(row)
+
+
+def list_cases(
+    conn: psycopg.Connection[Any], status: str | None = None, schema: str = SCHEMA
+) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT {', '.join(CASE_COLUMNS)} FROM {schema}.aml_cases"
+            + (" WHERE status = %s" if status else "")
+            + " ORDER BY opened_at_ns, case_id LIMIT 1000",
+            (status,) if status else (),
+        )
+        return [dict(r, alert_ids=list(r["alert_ids"])) for r in cur.fetchall()]
+
+
+def get_profiles(
+    conn: psycopg.Connection[Any], accounts: Sequence[str], schema: str = SCHEMA
+) -> dict[str, dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT * FROM {schema}.aml_profiles WHERE account = ANY(%s)", (list(accounts),)
+        )
+        return {r["account"]: dict(r) for r in cur.fetchall()}
+
+
+def list_rules(conn: psycopg.Connection[Any], schema: str = SCHEMA) -> dict[str, dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(f"SELECT * FROM {schema}.aml_rules ORDER BY rule_id")
+        return {r["rule_id"]: dict(r) for r in cur.fetchall()}
+
+
+def edges_touching(
+    conn: psycopg.Connection[Any],
+    accounts: Sequence[str],
+    since_day: int,
+    schema: str = SCHEMA,
+) -> list[dict[str, Any]]:
+    """Flows into or out of ``accounts`` in windows from ``since_day``, summed per pair."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT src, dst, sum(tx_count)::bigint AS tx_count, sum(usd_minor)::bigint AS"
+            " usd_minor, min(first_ts) AS first_ts, max(last_ts) AS last_ts"
+            f" FROM {schema}.aml_edges WHERE (src = ANY(%s) OR dst = ANY(%s))"
+            " AND window_day >= %s GROUP BY src, dst ORDER BY src, dst",
+            (list(accounts), list(accounts), since_day),
+        )
+        return list(cur.fetchall())
+
+
+def outgoing(
+    conn: psycopg.Connection[Any], accounts: Sequence[str], since_day: int, schema: str = SCHEMA
+) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT src, dst, sum(tx_count)::bigint AS tx_count, sum(usd_minor)::bigint AS"
+            " usd_minor, min(first_ts) AS first_ts, max(last_ts) AS last_ts"
+            f" FROM {schema}.aml_edges WHERE src = ANY(%s) AND window_day >= %s"
+            " GROUP BY src, dst ORDER BY src, dst",
+            (list(accounts), since_day),
+        )
+        return list(cur.fetchall())
