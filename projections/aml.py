@@ -157,11 +157,16 @@ class AmlProjection:
     def advance(self, cur: psycopg.Cursor[Any], after: int, frontier: int) -> None:
         """Apply the kept events in ``(after, frontier]``, in position order."""
         rows = cur.execute(
-            f"DELETE FROM {self.schema}.aml_inbox WHERE position > %s AND position <= %s"
+            f"DELETE FROM {self.schema}.aml_inbox WHERE position <= %s"
             " RETURNING position, stream_id, version, topic, payload, recorded_at_ns",
-            (after, frontier),
+            (frontier,),
         ).fetchall()
-        values = sorted(tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows)
+        # Anything at or before ``after`` was already applied (a rebuild moved past it).
+        values = sorted(
+            v
+            for v in (tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows)
+            if int(v[0]) > after
+        )
         events = [
             StoredEvent(int(p), str(s), int(v), str(t), bytes(b), int(at), b"", b"", b"", b"")
             for p, s, v, t, b, at in values

@@ -13,6 +13,17 @@ Definition
     otherwise an earlier message of this partition has not arrived (a reordered delivery):
     held, unacknowledged, until it does.
 
+    An **ordered** projection (``ordered = True``, one whose results depend on the order of
+    events across streams, such as monitoring) is not handed events partition by partition.
+    The worker passes what it consumes to ``projection.receive(cur, events)`` (which keeps
+    them, in the same transaction as the partition's position), and then, holding the
+    projection's ``kafka:ordered`` tracking row (``FOR UPDATE SKIP LOCKED``: one worker at a
+    time, whichever partitions it owns), calls ``projection.advance(cur, applied, frontier)``:
+    apply what was kept in ``(applied, frontier]``, where ``frontier`` is the lowest position
+    over all the projection's partitions (watermarks keep idle ones current), so every event
+    up to it has been received. The ``kafka:ordered`` row is the position the projection is
+    complete up to (and, being the lowest of its Kafka rows, what ``min_position`` waits on).
+
 Guarantees
     * Exactly-once effect without Kafka transactions: the tracking row is locked
       (``FOR UPDATE``) and moved in the transaction that writes the rows, so a redelivered
@@ -46,6 +57,7 @@ from readmodels.tracking import STORE_SOURCE, position_of
 log = logging.getLogger(__name__)
 
 Token = object  # whatever the transport acknowledges with (a Faust event in production)
+ORDERED_SOURCE = "kafka:ordered"  # an ordered projection's applied position
 
 
 def source_of(topic: str, partition: int) -> str:
@@ -99,6 +111,7 @@ class KafkaApplier:
         self.projection = projection
         self._schema = schema
         self._parts: dict[tuple[str, int], _Partition] = {}
+        self._ordered = bool(getattr(projection, "ordered", False))
 
     # ------------------------------------------------------------------ set-up
 
@@ -130,7 +143,8 @@ class KafkaApplier:
                     (name, source_of(t, p), start)
                     for t, count in sorted(layout.items())
                     for p in range(count)
-                ],
+                ]
+                + ([(name, ORDERED_SOURCE, start)] if self._ordered else []),
             )
             if row is not None:
                 log.info(
@@ -222,7 +236,7 @@ class KafkaApplier:
                 ]
                 events.sort(key=lambda e: e.position)  # each stream's order is kept
                 if events:
-                    self.projection.apply(cur, events)
+                    self._take(cur, events)
                 moved = [
                     (plan.steps[-1][1], self.projection.name, source_of(*tp))
                     for tp, plan in plans.items()
@@ -234,6 +248,8 @@ class KafkaApplier:
                         " WHERE projection = %s AND source = %s",
                         moved,
                     )
+                if self._ordered:
+                    self._sequence(cur)
         except psycopg.OperationalError:
             raise  # the database is away: the caller retries the batch
         except Exception:
@@ -255,7 +271,54 @@ class KafkaApplier:
                 if stop is not None:
                     self._record_failure(cur, tp, *stop)
                 results[tp] = (tokens, held, stop[1] if stop else None)
+            if self._ordered:
+                try:
+                    with conn.transaction():
+                        self._sequence(cur)
+                except psycopg.OperationalError:
+                    raise
+                except Exception as exc:  # stays behind, named, until the cause is fixed
+                    log.exception("ordered projection %s could not advance", self.projection.name)
+                    cur.execute(
+                        f"INSERT INTO {self._schema}.projection_failures"
+                        " (projection, source, reason) VALUES (%s, %s, %s)",
+                        (self.projection.name, ORDERED_SOURCE, f"{type(exc).__name__}: {exc}"),
+                    )
         return results
+
+    def _take(self, cur: psycopg.Cursor[Any], events: Sequence[Any]) -> None:
+        """Hand consumed events to the projection: applied now, or kept (ordered)."""
+        if self._ordered:
+            self.projection.receive(cur, events)  # type: ignore[attr-defined]
+        else:
+            self.projection.apply(cur, events)
+
+    def _sequence(self, cur: psycopg.Cursor[Any]) -> None:
+        """An ordered projection: apply what every partition has reached, in position order
+        (one worker at a time: the others skip the locked row and leave it to the holder)."""
+        name = self.projection.name
+        row = cur.execute(
+            f"SELECT position FROM {self._schema}.tracking"
+            " WHERE projection = %s AND source = %s FOR UPDATE SKIP LOCKED",
+            (name, ORDERED_SOURCE),
+        ).fetchone()
+        if row is None:
+            return
+        applied = int(str(row[0]))
+        found = cur.execute(
+            f"SELECT min(position) FROM {self._schema}.tracking"
+            " WHERE projection = %s AND source LIKE 'kafka:%%' AND source <> %s",
+            (name, ORDERED_SOURCE),
+        ).fetchone()
+        frontier = int(str(found[0])) if found is not None and found[0] is not None else applied
+        if frontier <= applied:
+            return
+        self.projection.advance(cur, applied, frontier)  # type: ignore[attr-defined]
+        cur.execute(
+            f"UPDATE {self._schema}.tracking SET position = %s, updated_at = now()"
+            " WHERE projection = %s AND source = %s",
+            (frontier, name, ORDERED_SOURCE),
+        )
 
     def _apply_partition(
         self, cur: psycopg.Cursor[Any], tp: tuple[str, int], pending: dict[int, Consumed]
@@ -292,7 +355,7 @@ class KafkaApplier:
             return steps, None
         try:
             with cur.connection.transaction():
-                self.projection.apply(cur, todo)
+                self._take(cur, todo)
             return steps, None
         except Exception:
             log.debug("batch failed; applying one by one", exc_info=True)
@@ -302,7 +365,7 @@ class KafkaApplier:
             if event is not None:
                 try:
                     with cur.connection.transaction():
-                        self.projection.apply(cur, [event])
+                        self._take(cur, [event])
                 except Exception as exc:
                     return applied, (item, f"{type(exc).__name__}: {exc}")
             applied.append((item, after))

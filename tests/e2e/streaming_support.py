@@ -112,13 +112,14 @@ class Streaming:
 
 
 def applied_position(db_url: str) -> int:
-    """The global position the Kafka-fed ledger read model is complete up to."""
+    """The global position every Kafka-fed read model is complete up to: the lowest Kafka
+    tracking row of any projection (an ordered projection's ``kafka:ordered`` row included)."""
     with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "SELECT coalesce(min(position), 0), count(*) FROM readmodels.tracking"
-            " WHERE projection = 'ledger' AND source LIKE 'kafka:%'"
-        ).fetchone()
-    return int(row[0]) if row and row[1] else 0
+        rows = conn.execute(
+            "SELECT projection, min(position) FROM readmodels.tracking"
+            " WHERE source LIKE 'kafka:%' GROUP BY projection"
+        ).fetchall()
+    return min((int(r[1]) for r in rows), default=0)
 
 
 def live_digests(db_url: str) -> dict[str, str]:
