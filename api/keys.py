@@ -26,6 +26,7 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     REGULATOR = "regulator"
     ADMIN = "admin"
+    ANALYST = "analyst"  # AML: works alerts and cases
 
 
 MIGRATIONS = (
@@ -41,6 +42,15 @@ MIGRATIONS = (
             " created_at timestamptz NOT NULL DEFAULT now(),"
             " revoked_at timestamptz)",
             f"GRANT SELECT ON {{schema}}.api_keys TO {APP_ROLE}",
+        ),
+    ),
+    Migration(
+        2,
+        "the analyst role (AML alerts and cases)",
+        (
+            "ALTER TABLE {schema}.api_keys DROP CONSTRAINT api_keys_role_check",
+            "ALTER TABLE {schema}.api_keys ADD CONSTRAINT api_keys_role_check"
+            " CHECK (role IN ('operator', 'auditor', 'regulator', 'admin', 'analyst'))",
         ),
     ),
 )

@@ -15,8 +15,21 @@ bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: B
 OPERATORS = frozenset({Role.OPERATOR, Role.ADMIN})
 READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.ADMIN})
 REGULATORS = frozenset({Role.REGULATOR, Role.ADMIN})
+# AML: analysts work alerts and cases, auditors read them, only admins change rules.
+ANALYSTS = frozenset({Role.ANALYST, Role.ADMIN})
+CASE_READERS = frozenset({Role.ANALYST, Role.AUDITOR, Role.ADMIN})
+AML_READERS = frozenset({Role.OPERATOR, Role.ANALYST, Role.AUDITOR, Role.ADMIN})
+RULE_CHANGERS = frozenset({Role.ADMIN})
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ledgerline"'}
+
+
+def actor(request: Request, role: Role) -> str:
+    """Who acts, as recorded in events: ``<role>:<key id>`` of the bearer token."""
+    header = request.headers.get("authorization", "")
+    token = header.split(" ", 1)[1] if " " in header else ""
+    key_id = token.split("_", 2)[1] if token.count("_") >= 2 else "unknown"
+    return f"{role.value}:{key_id}"
 
 
 def require(allowed: frozenset[Role]) -> Callable[..., Awaitable[Role]]:

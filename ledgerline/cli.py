@@ -497,7 +497,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p = sub.add_parser("keys", help="manage API keys")
     keys = p.add_subparsers(dest="keys_command", required=True, parser_class=Parser)
     k = keys.add_parser("create", help="create an API key and print its token once")
-    k.add_argument("--role", required=True, choices=["operator", "auditor", "regulator", "admin"])
+    k.add_argument(
+        "--role",
+        required=True,
+        choices=["operator", "auditor", "regulator", "admin", "analyst"],
+    )
     k.add_argument("--label", help="a note stored with the key")
     add_db_options(k)
     k.set_defaults(func=cmd_keys)

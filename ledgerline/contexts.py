@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from api.aml_routes import router as aml_router
 from api.evidence_routes import router as evidence_router
 from api.ledger_routes import router as ledger_router
 from commands import aml as aml_commands
@@ -69,7 +70,7 @@ CONTEXTS: tuple[ContextModule, ...] = (
         duties=(Duty("expiry", 1.0, _sweep_expired),),
     ),
     ContextModule(name="evidence", command_context=None, routers=(evidence_router,)),
-    ContextModule(name="aml", command_context=aml_commands.build_context),
+    ContextModule(name="aml", command_context=aml_commands.build_context, routers=(aml_router,)),
 )
 
 

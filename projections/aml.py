@@ -42,10 +42,18 @@ from domain.aml.engine import Engine
 from domain.aml.events import (
     AccountProfileRecorded,
     AmlEvent,
+    CaseAlertsAdded,
+    CaseAssigned,
+    CaseClosed,
+    CaseEscalated,
+    CaseEvidenceAttached,
+    CaseNoteAdded,
     CaseOpened,
+    CaseReopened,
     RatesSet,
     RuleChanged,
     SanctionsListLoaded,
+    SarFiled,
     TransactionRecorded,
     decode_event,
 )
@@ -218,7 +226,7 @@ class AmlProjection:
             self.screener.load(event.list_id, event.version, event.entries)
             for account, name in sorted(rm.profile_names(cur, self.schema).items()):
                 self._screen_name(cur, account, name, stored, [])
-        elif topic.startswith("aml.Case") or isinstance(event, CaseOpened):
+        elif isinstance(event, CASE_EVENTS):
             self._case(cur, stored, event, cases)
 
     def _monitor(
@@ -423,6 +431,17 @@ class AmlProjection:
         self.warm = True
 
 
+CASE_EVENTS = (
+    CaseOpened,
+    CaseAlertsAdded,
+    CaseAssigned,
+    CaseNoteAdded,
+    CaseEvidenceAttached,
+    CaseEscalated,
+    CaseClosed,
+    CaseReopened,
+    SarFiled,
+)
 _LEDGER_TOPICS = frozenset(
     {
         TransferCreated.TOPIC,

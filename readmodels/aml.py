@@ -601,3 +601,94 @@ def outgoing(
             (list(accounts), since_day),
         )
         return list(cur.fetchall())
+
+
+# ------------------------------------------------------------------ graph queries
+
+MAX_NODES = 500  # a neighbourhood stops growing here (a hub's neighbourhood is the bank)
+MAX_PATHS = 100
+
+
+def neighbourhood(
+    conn: psycopg.Connection[Any],
+    account: str,
+    hops: int,
+    since_day: int,
+    schema: str = SCHEMA,
+) -> tuple[list[str], list[dict[str, Any]], bool]:
+    """The nodes within ``hops`` of ``account`` (either direction) and the flows among them
+    since ``since_day``; ``True`` when the node cap cut it short."""
+    seen = {account}
+    frontier = [account]
+    edges: dict[tuple[str, str], dict[str, Any]] = {}
+    truncated = False
+    for _ in range(hops):
+        if not frontier:
+            break
+        found = edges_touching(conn, frontier, since_day, schema)
+        grown: list[str] = []
+        for e in found:
+            edges[(e["src"], e["dst"])] = e
+            for node in (e["src"], e["dst"]):
+                if node not in seen:
+                    if len(seen) >= MAX_NODES:
+                        truncated = True
+                        continue
+                    seen.add(node)
+                    grown.append(node)
+        frontier = sorted(grown)
+    kept = [e for (s, d), e in sorted(edges.items()) if s in seen and d in seen]
+    return sorted(seen), kept, truncated
+
+
+def _adjacency(
+    conn: psycopg.Connection[Any], start: str, depth: int, since_day: int, schema: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Outgoing flows of every node reachable from ``start`` within ``depth`` hops."""
+    adj: dict[str, list[dict[str, Any]]] = {}
+    frontier = [start]
+    for _ in range(depth):
+        todo = [n for n in frontier if n not in adj]
+        if not todo or len(adj) >= MAX_NODES:
+            break
+        for n in todo:
+            adj[n] = []
+        for e in outgoing(conn, todo, since_day, schema):
+            adj[e["src"]].append(e)
+        frontier = sorted({e["dst"] for n in todo for e in adj[n]})
+    return adj
+
+
+def paths(
+    conn: psycopg.Connection[Any],
+    source: str,
+    target: str,
+    max_hops: int,
+    since_day: int,
+    schema: str = SCHEMA,
+) -> list[list[dict[str, Any]]]:
+    """Simple directed paths of flows from ``source`` to ``target`` (shortest first)."""
+    adj = _adjacency(conn, source, max_hops, since_day, schema)
+    found: list[list[dict[str, Any]]] = []
+    stack: list[tuple[str, list[dict[str, Any]], frozenset[str]]] = [
+        (source, [], frozenset({source}))
+    ]
+    while stack and len(found) < MAX_PATHS:
+        node, path, seen = stack.pop()
+        for e in adj.get(node, ()):
+            if e["dst"] == target:
+                found.append([*path, e])
+            elif e["dst"] not in seen and len(path) + 1 < max_hops:
+                stack.append((e["dst"], [*path, e], seen | {e["dst"]}))
+    return sorted(found, key=lambda p: (len(p), [(e["src"], e["dst"]) for e in p]))
+
+
+def cycles(
+    conn: psycopg.Connection[Any],
+    account: str,
+    max_hops: int,
+    since_day: int,
+    schema: str = SCHEMA,
+) -> list[list[dict[str, Any]]]:
+    """Simple directed cycles of flows through ``account`` (its money coming back)."""
+    return paths(conn, account, account, max_hops, since_day, schema)

@@ -1,0 +1,555 @@
+"""HTTP routes of AML monitoring: ingest, reference data, rules, alerts, the graph, cases, reports.
+
+Roles: ``operator`` ingests transactions and reference data and reads alerts and the graph
+(never rules: only ``admin`` changes them); ``analyst`` works alerts and cases; ``auditor``
+reads alerts, cases and reports; ``admin`` may do everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.keys import Role
+from api.ledger_routes import COMMAND_RESPONSES, wait_for_position
+from api.problems import Problem
+from api.security import (
+    AML_READERS,
+    ANALYSTS,
+    CASE_READERS,
+    OPERATORS,
+    RULE_CHANGERS,
+    actor,
+    require,
+)
+from commands.aml import (
+    MAX_BATCH,
+    CaseAction,
+    ChangeRule,
+    LoadSanctions,
+    OpenCase,
+    accounts_command,
+    batch_command,
+    case_action_command,
+    open_case_command,
+    rates_command,
+    rule_command,
+    sanctions_command,
+    transaction_command,
+)
+from domain.aml.sanctions import parse_json_list, parse_sdn_csv
+from readmodels import aml as rm
+from replay import aml_reports
+
+router = APIRouter(prefix="/v1/aml", tags=["aml"])
+Operator = Depends(require(OPERATORS))
+Reader = Depends(require(AML_READERS))
+Analyst = Depends(require(ANALYSTS))
+CaseReader = Depends(require(CASE_READERS))
+RuleChanger = Depends(require(RULE_CHANGERS))
+MinPosition = Query(None, ge=1, description="wait until the read model has applied this")
+NS = 1_000_000_000
+
+# Rejection code -> HTTP status; others (shape and reference rules) are 422.
+STATUS_OF = {
+    "case_not_found": 404,
+    "case_exists": 409,
+    "case_closed": 409,
+    "case_not_closed": 409,
+    "case_already_escalated": 409,
+    "case_not_escalated": 409,
+    "sar_already_filed": 409,
+    "already_assigned": 409,
+    "rule_exists": 409,
+    "rule_unchanged": 409,
+    "unknown_rule": 404,
+    "exists_with_different_payload": 409,
+}
+
+
+def _status(code: str) -> int:
+    if code.startswith("exists_with_different_"):
+        return 409
+    return STATUS_OF.get(code, 422)
+
+
+def _problem(result: dict[str, Any]) -> Problem:
+    code = str(result.get("code", "rejected"))
+    extra = {k: v for k, v in result.items() if k not in {"code", "detail"}}
+    return Problem(_status(code), code, str(result.get("detail", code)), **extra)
+
+
+async def _run(request: Request, command: Any) -> Any:
+    services = request.app.state.services
+    outcome = await asyncio.wrap_future(services.extra["processor"].submit(command))
+    services.metrics.commands.labels(
+        command.command_type,
+        outcome.result.get("status", "accepted")
+        if outcome.accepted
+        else outcome.result.get("code", "rejected"),
+    ).inc()
+    if not outcome.accepted:
+        raise _problem(outcome.result)
+    return outcome
+
+
+def _read(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    with request.app.state.services.store.datastore.get_connection() as conn:
+        return fn(conn, *args, **kwargs)
+
+
+def _applied(request: Request) -> int:
+    return int(request.app.state.services.extra["applied_position"]())
+
+
+# ------------------------------------------------------------------ models
+
+
+class TransactionsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    transactions: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class AccountsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accounts: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class RatesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rates: dict[str, str] = Field(min_length=1, description='USD per unit: {"EUR": "1.0842"}')
+    source: str = ""
+
+
+class RuleChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request_id: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=1)
+    detector: str | None = Field(None, description="define a new rule running this detector")
+    params: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool | None = None
+    weight: int | None = Field(None, ge=0, le=100)
+
+
+class SanctionsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str = ""
+    entries: list[dict[str, Any]] | None = None
+    sdn_csv: str | None = Field(None, description="OFAC SDN.CSV content")
+
+
+class CaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    case_id: str = Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")
+    alert_ids: list[str] = Field(min_length=1)
+    title: str = ""
+
+
+class CaseActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request_id: str = Field(min_length=1, max_length=128)
+    action: str = Field(
+        description="assign, note, evidence, add_alerts, escalate, close, reopen, file_sar"
+    )
+    assignee: str = ""
+    text: str = Field("", description="the note, or the reason, or the SAR narrative")
+    kind: str = ""
+    reference: str = ""
+    sha256: str = ""
+    disposition: str = ""
+    alert_ids: list[str] = Field(default_factory=list)
+    filing_reference: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ ingest and reference data
+
+
+def _created(response: Response, outcome: Any, created: bool) -> None:
+    response.status_code = 201 if created and not outcome.replayed else 200
+
+
+@router.post(
+    "/transactions",
+    status_code=201,
+    responses=COMMAND_RESPONSES,
+    summary="Ingest one transaction (idempotent by id)",
+)
+async def post_transaction(
+    body: dict[str, Any], request: Request, response: Response, _: Any = Operator
+) -> dict[str, Any]:
+    if not isinstance(body.get("id"), str | int) or isinstance(body.get("id"), bool):
+        raise Problem(422, "invalid_transaction_id", "the body needs an id (string or integer)")
+    outcome = await _run(request, transaction_command(body))
+    item = outcome.result["results"][0]
+    _created(response, outcome, item["status"] == "created")
+    return {"id": item["id"], "status": item["status"], "position": outcome.position}
+
+
+@router.post(
+    "/transaction-batches",
+    status_code=201,
+    responses=COMMAND_RESPONSES,
+    summary="Ingest many transactions; each is recorded once by its id",
+)
+async def post_transaction_batch(
+    body: TransactionsIn, request: Request, response: Response, _: Any = Operator
+) -> dict[str, Any]:
+    outcome = await _run(request, batch_command(body.transactions))
+    response.status_code = 200 if outcome.replayed else 201
+    return {
+        "created": outcome.result["created"],
+        "results": outcome.result["results"],
+        "position": outcome.position,
+    }
+
+
+@router.post("/accounts", status_code=201, responses=COMMAND_RESPONSES, summary="A KYC record")
+async def post_account(
+    body: dict[str, Any], request: Request, response: Response, _: Any = Operator
+) -> dict[str, Any]:
+    outcome = await _run(request, accounts_command([body]))
+    item = outcome.result["results"][0]
+    _created(response, outcome, item["status"] == "recorded")
+    return {**item, "position": outcome.position}
+
+
+@router.post(
+    "/account-batches", status_code=201, responses=COMMAND_RESPONSES, summary="KYC records"
+)
+async def post_account_batch(
+    body: AccountsIn, request: Request, response: Response, _: Any = Operator
+) -> dict[str, Any]:
+    outcome = await _run(request, accounts_command(body.accounts))
+    response.status_code = 200 if outcome.replayed else 201
+    return {"results": outcome.result["results"], "position": outcome.position}
+
+
+@router.post("/rates", status_code=201, responses=COMMAND_RESPONSES, summary="Load USD rates")
+async def post_rates(
+    body: RatesIn, request: Request, response: Response, _: Any = Operator
+) -> dict[str, Any]:
+    outcome = await _run(request, rates_command(body.rates, body.source))
+    _created(response, outcome, outcome.result["status"] == "loaded")
+    return {**outcome.result, "position": outcome.position}
+
+
+@router.post(
+    "/sanctions-lists/{list_id}",
+    status_code=201,
+    responses=COMMAND_RESPONSES,
+    summary="Load a version of a sanctions list (JSON entries or OFAC SDN CSV)",
+)
+async def post_sanctions(
+    body: SanctionsIn,
+    request: Request,
+    response: Response,
+    list_id: str = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+    _: Any = Operator,
+) -> dict[str, Any]:
+    if (body.entries is None) == (body.sdn_csv is None):
+        raise Problem(422, "invalid_request", "send either entries or sdn_csv")
+    try:
+        entries = (
+            parse_sdn_csv(body.sdn_csv)
+            if body.sdn_csv is not None
+            else parse_json_list(body.entries)
+        )
+    except Exception as exc:
+        raise Problem(422, "invalid_sanctions_entry", str(exc)) from None
+    if not entries:
+        raise Problem(422, "sanctions_list_empty", "the list holds no entries")
+    cmd = LoadSanctions(list_id=list_id, source=body.source, entries=tuple(entries))
+    outcome = await _run(request, sanctions_command(cmd))
+    _created(response, outcome, outcome.result["status"] == "loaded")
+    return {**outcome.result, "position": outcome.position}
+
+
+# ------------------------------------------------------------------ rules
+
+
+@router.get("/rules", summary="Every rule's current version")
+async def get_rules(
+    request: Request, min_position: int | None = MinPosition, _: Any = Reader
+) -> dict[str, Any]:
+    from domain.aml.rules import DEFAULT_RULES
+
+    await wait_for_position(request, min_position)
+    stored = await asyncio.to_thread(_read, request, rm.list_rules)
+    rules: dict[str, Any] = {k: {**v.to_payload(), "position": 0} for k, v in DEFAULT_RULES.items()}
+    for rule_id, row in stored.items():
+        rules[rule_id] = {
+            k: row[k]
+            for k in (
+                "rule_id", "detector", "version", "enabled", "weight", "params", "author",
+                "reason", "position",
+            )
+        }  # fmt: skip
+    return {"rules": rules, "position": _applied(request)}
+
+
+@router.put(
+    "/rules/{rule_id}",
+    status_code=201,
+    responses=COMMAND_RESPONSES,
+    summary="Change (or define) a rule: a new version from this position on",
+)
+async def put_rule(
+    body: RuleChangeIn,
+    request: Request,
+    response: Response,
+    rule_id: str = Path(pattern=r"^[a-z0-9_]{1,64}$"),
+    role: Role = RuleChanger,
+) -> dict[str, Any]:
+    cmd = ChangeRule(
+        rule_id=rule_id,
+        request_id=body.request_id,
+        detector=body.detector,
+        params=body.params,
+        enabled=body.enabled,
+        weight=body.weight,
+        author=actor(request, role),
+        reason=body.reason,
+    )
+    outcome = await _run(request, rule_command(cmd))
+    response.status_code = 200 if outcome.replayed else 201
+    return {**outcome.result, "position": outcome.position}
+
+
+# ------------------------------------------------------------------ alerts and the graph
+
+
+@router.get("/alerts", summary="Alerts, oldest first; filter by status, typology, account")
+async def get_alerts(
+    request: Request,
+    status: str | None = None,
+    typology: str | None = None,
+    account: str | None = None,
+    after_position: int = Query(0, ge=0),
+    limit: int = Query(500, ge=1, le=10_000),
+    min_position: int | None = MinPosition,
+    _: Any = Reader,
+) -> dict[str, Any]:
+    await wait_for_position(request, min_position)
+    alerts = await asyncio.to_thread(
+        _read,
+        request,
+        rm.list_alerts,
+        status=status,
+        typology=typology,
+        account=account,
+        after_position=after_position,
+        limit=limit,
+    )
+    return {"alerts": alerts, "position": _applied(request)}
+
+
+@router.get("/alerts/{alert_id}", summary="One alert")
+async def get_alert(
+    request: Request, alert_id: str, min_position: int | None = MinPosition, _: Any = Reader
+) -> dict[str, Any]:
+    await wait_for_position(request, min_position)
+    found = await asyncio.to_thread(_read, request, rm.get_alerts, [alert_id])
+    if not found:
+        raise Problem(404, "alert_not_found", f"no alert {alert_id}")
+    return {**found[0], "evidence": await _transactions(request, found[0]["transaction_ids"])}
+
+
+async def _transactions(request: Request, tx_ids: list[str]) -> list[dict[str, Any]]:
+    rows = await asyncio.to_thread(_read, request, rm.get_transactions, tx_ids)
+    return [aml_reports._tx_out(r) for r in rows]
+
+
+def _since_day(since: str | None) -> int:
+    if not since:
+        return 0
+    try:
+        moment = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        raise Problem(422, "invalid_since", f"since {since!r} is not an RFC 3339 date") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp()) // 86_400
+
+
+def _edge(e: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "from": e["src"],
+        "to": e["dst"],
+        "count": int(e["tx_count"]),
+        "sum_usd": aml_reports._usd(int(e["usd_minor"])),
+        "first": aml_reports._iso(int(e["first_ts"])),
+        "last": aml_reports._iso(int(e["last_ts"])),
+    }
+
+
+@router.get("/graph/paths", summary="Paths of flows from one account to another")
+async def get_paths(
+    request: Request,
+    source: str = Query(alias="from", min_length=1),
+    target: str = Query(alias="to", min_length=1),
+    max_hops: int = Query(4, ge=1, le=8),
+    since: str | None = None,
+    min_position: int | None = MinPosition,
+    _: Any = Reader,
+) -> dict[str, Any]:
+    await wait_for_position(request, min_position)
+    found = await asyncio.to_thread(
+        _read, request, rm.paths, source, target, max_hops, _since_day(since)
+    )
+    return {
+        "from": source,
+        "to": target,
+        "paths": [[_edge(e) for e in p] for p in found],
+        "position": _applied(request),
+    }
+
+
+@router.get("/graph/{account}", summary="The k-hop neighbourhood of an account, with flows")
+async def get_neighbourhood(
+    request: Request,
+    account: str,
+    hops: int = Query(2, ge=1, le=4),
+    since: str | None = None,
+    min_position: int | None = MinPosition,
+    _: Any = Reader,
+) -> dict[str, Any]:
+    await wait_for_position(request, min_position)
+    nodes, edges, truncated = await asyncio.to_thread(
+        _read, request, rm.neighbourhood, account, hops, _since_day(since)
+    )
+    return {
+        "account": account,
+        "hops": hops,
+        "nodes": nodes,
+        "edges": [_edge(e) for e in edges],
+        "truncated": truncated,
+        "position": _applied(request),
+    }
+
+
+@router.get("/graph/{account}/cycles", summary="Flows that return to an account")
+async def get_cycles(
+    request: Request,
+    account: str,
+    max_hops: int = Query(7, ge=2, le=8),
+    since: str | None = None,
+    min_position: int | None = MinPosition,
+    _: Any = Reader,
+) -> dict[str, Any]:
+    await wait_for_position(request, min_position)
+    found = await asyncio.to_thread(_read, request, rm.cycles, account, max_hops, _since_day(since))
+    return {
+        "account": account,
+        "cycles": [[_edge(e) for e in c] for c in found],
+        "position": _applied(request),
+    }
+
+
+# ------------------------------------------------------------------ cases and reports
+
+
+@router.post("/cases", status_code=201, responses=COMMAND_RESPONSES, summary="Open a case")
+async def post_case(
+    body: CaseIn, request: Request, response: Response, role: Role = Analyst
+) -> dict[str, Any]:
+    cmd = OpenCase(
+        case_id=body.case_id,
+        alert_ids=tuple(body.alert_ids),
+        title=body.title,
+        by=actor(request, role),
+    )
+    outcome = await _run(request, open_case_command(cmd))
+    response.status_code = 200 if outcome.replayed else 201
+    return {**outcome.result["case"], "position": outcome.position}
+
+
+@router.post(
+    "/cases/{case_id}/actions",
+    status_code=201,
+    responses=COMMAND_RESPONSES,
+    summary="Assign, note, attach evidence, escalate, close, reopen or file the SAR",
+)
+async def post_case_action(
+    body: CaseActionIn,
+    request: Request,
+    response: Response,
+    case_id: str,
+    role: Role = Analyst,
+) -> dict[str, Any]:
+    cmd = CaseAction(
+        case_id=case_id,
+        by=actor(request, role),
+        **{**body.model_dump(), "alert_ids": tuple(body.alert_ids)},
+    )
+    outcome = await _run(request, case_action_command(cmd))
+    response.status_code = 200 if outcome.replayed else 201
+    return {**outcome.result["case"], "position": outcome.position}
+
+
+@router.get("/cases", summary="Cases")
+async def get_cases(
+    request: Request,
+    status: str | None = None,
+    min_position: int | None = MinPosition,
+    _: Any = CaseReader,
+) -> dict[str, Any]:
+    await wait_for_position(request, min_position)
+    cases = await asyncio.to_thread(_read, request, rm.list_cases, status)
+    return {"cases": cases, "position": _applied(request)}
+
+
+@router.get("/cases/{case_id}", summary="A case with its notes, evidence and trail")
+async def get_case(
+    request: Request, case_id: str, min_position: int | None = MinPosition, _: Any = CaseReader
+) -> dict[str, Any]:
+    await wait_for_position(request, min_position)
+    case = await asyncio.to_thread(_read, request, rm.get_case, case_id)
+    if case is None:
+        raise Problem(404, "case_not_found", f"no case {case_id}")
+    return {**case, "position": _applied(request)}
+
+
+def _report(request: Request, fn: Any, *args: Any) -> dict[str, Any]:
+    services = request.app.state.services
+    with services.store.datastore.get_connection() as conn:
+        try:
+            result: dict[str, Any] = fn(conn, services.store.recorder, *args)
+        except aml_reports.ReportError as exc:
+            raise Problem(404, "report_not_available", str(exc)) from None
+    return result
+
+
+@router.get("/cases/{case_id}/sar", summary="The SAR draft of a case (JSON or ?format=html)")
+async def get_sar(
+    request: Request,
+    case_id: str,
+    format: Annotated[str, Query(pattern="^(json|html)$")] = "json",
+    min_position: int | None = MinPosition,
+    _: Any = CaseReader,
+) -> Any:
+    await wait_for_position(request, min_position)
+    report = await asyncio.to_thread(_report, request, aml_reports.sar_draft, case_id)
+    if format == "html":
+        return HTMLResponse(aml_reports.render_html(report))
+    return report
+
+
+@router.get("/reports/ctr", summary="The CTR drafts of one business day (JSON or ?format=html)")
+async def get_ctr(
+    request: Request,
+    date: str = Query(pattern=r"^\d{4}-\d{2}-\d{2}$"),
+    format: Annotated[str, Query(pattern="^(json|html)$")] = "json",
+    min_position: int | None = MinPosition,
+    _: Any = CaseReader,
+) -> Any:
+    await wait_for_position(request, min_position)
+    report = await asyncio.to_thread(_report, request, aml_reports.ctr_draft, date)
+    if format == "html":
+        return HTMLResponse(aml_reports.render_html(report))
+    return report
