@@ -479,7 +479,7 @@ async def post_case_action(
     body: CaseActionIn,
     request: Request,
     response: Response,
-    case_id: str,
+    case_id: str = Path(max_length=128, pattern=r"^[!-~]+$"),
     role: Role = Analyst,
 ) -> dict[str, Any]:
     cmd = CaseAction(

@@ -58,6 +58,18 @@ class ContextModule:
     )
 
 
+def _aml_cli(sub: Any) -> None:
+    from ledgerline import cli_aml
+
+    cli_aml.register(sub)
+
+
+def _aml_bench(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_aml
+
+    return bench_aml.run_from_args(args)
+
+
 def _sweep_expired(runtime: Runtime) -> int:
     return runtime.sweep_expired()
 
@@ -70,7 +82,13 @@ CONTEXTS: tuple[ContextModule, ...] = (
         duties=(Duty("expiry", 1.0, _sweep_expired),),
     ),
     ContextModule(name="evidence", command_context=None, routers=(evidence_router,)),
-    ContextModule(name="aml", command_context=aml_commands.build_context, routers=(aml_router,)),
+    ContextModule(
+        name="aml",
+        command_context=aml_commands.build_context,
+        routers=(aml_router,),
+        cli=_aml_cli,
+        benches={"aml": _aml_bench},
+    ),
 )
 
 

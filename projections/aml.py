@@ -102,6 +102,8 @@ class AmlProjection:
         self.unmonitored = 0  # ledger transfers that could not be converted to USD
         self._deltas = FlowDeltas()
         self._alerts: dict[str, dict[str, Any]] = {}
+        self._inputs: list[tuple[int, str, dict[str, Any]]] = []
+        self._profiles: dict[str, tuple[dict[str, Any], int]] = {}
 
     # ------------------------------------------------------------------ the runner's entry
 
@@ -118,9 +120,13 @@ class AmlProjection:
                 return
         tx_rows: list[tuple[Any, ...]] = []
         cases: dict[str, tuple[Case, int]] = {}
+        self._inputs = []
+        self._profiles = {}
         for stored in mine:
             self._one(cur, stored, tx_rows, cases)
         rm.copy_transactions(cur, tx_rows, self.schema)
+        rm.upsert_profiles(cur, self._profiles.values(), self.schema)
+        rm.copy_inputs(cur, self._inputs, self.schema)
         for case, position in cases.values():
             rm.upsert_case(cur, _case_row(case, position), self.schema)
         for alert in self.engine.drain():
@@ -313,9 +319,9 @@ class AmlProjection:
         else:
             assert isinstance(event, AccountProfileRecorded)
             self.engine.set_profile(profile_of(event))
-            rm.upsert_profile(cur, payload, position, self.schema)
+            self._profiles[event.account] = (payload, position)  # written once per batch
             kind = "profile"
-        rm.insert_input(cur, position, kind, payload, self.schema)
+        self._inputs.append((position, kind, payload))
 
     # ------------------------------------------------------------------ sanctions
 

@@ -224,13 +224,15 @@ def copy_transactions(
             cp.write_row((*r[:-1], _json(r[-1])))
 
 
-def insert_input(
-    cur: psycopg.Cursor[Any], position: int, kind: str, payload: dict[str, Any], schema: str
+def copy_inputs(
+    cur: psycopg.Cursor[Any], inputs: Sequence[tuple[int, str, dict[str, Any]]], schema: str
 ) -> None:
-    cur.execute(
-        f"INSERT INTO {schema}.aml_inputs (position, kind, payload) VALUES (%s, %s, %s)",
-        (position, kind, _json(payload)),
-    )
+    """Journal reference data the engine consumed: ``(position, kind, payload)``."""
+    if not inputs:
+        return
+    with cur.copy(f"COPY {schema}.aml_inputs (position, kind, payload) FROM STDIN") as cp:
+        for position, kind, payload in inputs:
+            cp.write_row((position, kind, _json(payload)))
 
 
 def upsert_alerts(
@@ -316,17 +318,26 @@ def upsert_rule(cur: psycopg.Cursor[Any], rule: dict[str, Any], position: int, s
     )
 
 
-def upsert_profile(cur: psycopg.Cursor[Any], p: dict[str, Any], position: int, schema: str) -> None:
+def upsert_profiles(
+    cur: psycopg.Cursor[Any], profiles: Iterable[tuple[dict[str, Any], int]], schema: str
+) -> None:
+    """KYC profiles (the event payloads) with the position each was recorded at."""
     cols = (
         "account", "name", "country", "segment", "business_type", "opened_ns", "risk_rating",
         "last_activity_ns", "extra",
     )  # fmt: skip
+    rows = [
+        (*(_json(p[c]) if c == "extra" else p[c] for c in cols), position)
+        for p, position in profiles
+    ]
+    if not rows:
+        return
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*cols[1:], "position"))
-    cur.execute(
+    cur.executemany(
         f"INSERT INTO {schema}.aml_profiles ({', '.join(cols)}, position)"
         f" VALUES ({', '.join(['%s'] * (len(cols) + 1))})"
         f" ON CONFLICT (account) DO UPDATE SET {updates}",
-        (*(_json(p[c]) if c == "extra" else p[c] for c in cols), position),
+        rows,
     )
 
 

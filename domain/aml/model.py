@@ -75,6 +75,18 @@ class AccountProfile:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+def float_free(value: Any) -> Any:
+    """An extra field made fit for an event payload: every float becomes its decimal string
+    (``1.5`` -> ``"1.5"``); strings, integers, booleans, null, lists and objects are kept."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list):
+        return [float_free(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): float_free(v) for k, v in value.items()}
+    return value
+
+
 def check_reference(value: str, what: str) -> str:
     if not isinstance(value, str) or _REF.fullmatch(value) is None:
         raise e.InvalidAccountReference(
@@ -103,21 +115,44 @@ def parse_rfc3339_ns(text: str, what: str = "timestamp") -> int:
             f"{what} {text!r} is not an RFC 3339 date-time such as 2025-03-01T09:30:00Z",
             field=what,
         )
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    fraction = (match.group(7) or "").ljust(9, "0")
-    try:
-        base = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
-    except ValueError:
-        raise e.InvalidTimestamp(f"{what} {text!r} is not a valid date-time", field=what) from None
+    year, month, day, hour, minute, second = map(int, match.group(1, 2, 3, 4, 5, 6))
+    fraction = match.group(7)
+    nanos = int(fraction.ljust(9, "0")) if fraction else 0
+    if not (
+        1 <= month <= 12
+        and 1 <= day <= _days_in_month(year, month)
+        and hour <= 23
+        and minute <= 59
+        and second <= 60
+    ):
+        raise e.InvalidTimestamp(f"{what} {text!r} is not a valid date-time", field=what)
     offset_s = 0
     if not match.group(8):
-        sign = 1 if match.group(9) == "+" else -1
         hours, minutes = int(match.group(10)), int(match.group(11))
         if hours > 23 or minutes > 59:
             raise e.InvalidTimestamp(f"{what} {text!r} has an invalid offset", field=what)
-        offset_s = sign * (hours * 3600 + minutes * 60)
-    seconds = int(base.timestamp()) + max(second - 59, 0) - offset_s
-    return seconds * NS_PER_S + int(fraction)
+        offset_s = (hours * 3600 + minutes * 60) * (1 if match.group(9) == "+" else -1)
+    seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+    return (seconds - offset_s) * NS_PER_S + nanos
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return _MONTH_DAYS[month - 1]
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (integer arithmetic only)."""
+    year -= month <= 2
+    era = (year if year >= 0 else year - 399) // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146_097 + doe - 719_468
 
 
 def parse_date_or_time_ns(text: str, what: str) -> int:

@@ -33,6 +33,7 @@ from domain.aml.model import (
     AccountProfile,
     check_country,
     check_reference,
+    float_free,
     parse_date_or_time_ns,
 )
 from domain.aml.rates import RateTable
@@ -96,7 +97,7 @@ def parse_profile(record: Mapping[str, Any]) -> AccountProfile:
     business_type = record.get("business_type") or ""
     if not isinstance(name, str) or not isinstance(business_type, str):
         raise e.InvalidAccountReference("name and business_type are strings", **ids)
-    extra = {k: v for k, v in record.items() if k not in PROFILE_FIELDS}
+    extra = {k: float_free(v) for k, v in record.items() if k not in PROFILE_FIELDS}
     return AccountProfile(
         account,
         name,

@@ -5,7 +5,8 @@ Definition
     ``timestamp`` (RFC 3339, the business time), ``from_account``, ``to_account``, ``amount``
     (decimal string in major units), ``currency``, ``channel``, ``kind``, ``from_country``,
     ``to_country`` and, for cash, ``conducted_by`` and ``branch``. Unknown extra fields are
-    kept as they are (``extra``). Stream: ``aml-tx:<id>``.
+    kept (``extra``; a float in them is kept as its decimal string, as payloads hold no
+    floats). Stream: ``aml-tx:<id>``.
 
 Guarantees
     * A transaction id is recorded at most once; re-sending the same record answers
@@ -41,6 +42,7 @@ from domain.aml.model import (
     Txn,
     check_country,
     check_reference,
+    float_free,
     parse_rfc3339_ns,
 )
 from domain.aml.rates import RateTable
@@ -145,7 +147,7 @@ def parse_record(record: Mapping[str, Any]) -> TransactionSpec:
     except e.AmlRejection as exc:
         exc.ids.update(ids)
         raise
-    extra = {k: v for k, v in record.items() if k not in KNOWN_FIELDS}
+    extra = {k: float_free(v) for k, v in record.items() if k not in KNOWN_FIELDS}
     return TransactionSpec(
         tx_id,
         ts_ns,
