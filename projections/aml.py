@@ -82,9 +82,12 @@ NAME_FIELDS = (("from_name", "src"), ("to_name", "dst"))
 
 
 def _loads(payload: bytes) -> dict[str, Any]:
+    """A flat payload, exactly: orjson reads integers past 64 bits as floats, and these
+    payloads hold no floats (extras are float-free), so a float means "reparse"."""
     value: dict[str, Any] = orjson.loads(payload)
-    if any(type(v) is float for v in value.values()):  # ids past 64 bits: read exactly
-        value = json.loads(payload)
+    for v in value.values():
+        if type(v) is float:
+            return json.loads(payload)  # type: ignore[no-any-return]
     return value
 
 

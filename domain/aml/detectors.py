@@ -54,15 +54,29 @@ def _novel_from(eng: Engine, cfg: Cfg, account: str) -> int:
     business (payroll, rent collected, suppliers) first show up during the first month of
     monitoring, so for a business account, or one we hold no KYC for, relationships count
     as new only after the warm-up. A KYC individual, or an account opened during
-    monitoring, has no warm-up."""
+    monitoring, has no warm-up. A relationship is new only if it is new for both parties."""
+    cache = eng.novelty.get(cfg.rule_id)
+    if cache is None:
+        cache = eng.novelty[cfg.rule_id] = {}
+    found = cache.get(account)
+    if found is not None:
+        return found
     profile = eng.profiles.get(account)
     if profile is not None and (
         profile.segment == "individual"
         or (profile.opened_ns is not None and profile.opened_ns > eng.stream_start)
     ):
-        return eng.stream_start
-    warmup_ns: int = cfg.warmup_s * NS
-    return eng.stream_start + warmup_ns
+        found = eng.stream_start
+    else:
+        warmup_ns: int = cfg.warmup_s * NS
+        found = eng.stream_start + warmup_ns
+    cache[account] = found
+    return found
+
+
+def _new_from(eng: Engine, cfg: Cfg, a: str, b: str, lo: int) -> int:
+    """The earliest first-seen time at which the relationship of ``a`` and ``b`` is new."""
+    return max(lo, _novel_from(eng, cfg, a), _novel_from(eng, cfg, b))
 
 
 def _cash_holder(t: Txn) -> tuple[str, str] | None:
@@ -506,7 +520,11 @@ def fan_in(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
     rels = dst.cp_in
     new_from = max(lo, _novel_from(eng, cfg, t.dst))
     min_usd = cfg.min_usd_minor
-    if t.usd < min_usd or rels[t.src][0] < new_from or _deg0(eng, t.src, ts) > hub:
+    if (
+        t.usd < min_usd
+        or rels[t.src][0] < max(new_from, _novel_from(eng, cfg, t.src))
+        or _deg0(eng, t.src, ts) > hub
+    ):
         return  # this transfer cannot add a sender: nothing new to find
     ins = dst.ins
     i, j = since(ins, lo), upto(ins, ts)
@@ -518,6 +536,8 @@ def fan_in(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
     for x in ins[i:j]:
         s = x.src
         if x.usd < min_usd or s == CASH or rels[s][0] < new_from or _deg0(eng, s, ts) > hub:
+            continue
+        if rels[s][0] < _novel_from(eng, cfg, s):
             continue
         senders.add(s)
         txns.append(x)
@@ -543,7 +563,11 @@ def fan_out(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
     rels = src.cp_out
     new_from = max(lo, _novel_from(eng, cfg, t.src))
     min_usd = cfg.min_usd_minor
-    if t.usd < min_usd or rels[t.dst][0] < new_from or _deg0(eng, t.dst, ts) > hub:
+    if (
+        t.usd < min_usd
+        or rels[t.dst][0] < max(new_from, _novel_from(eng, cfg, t.dst))
+        or _deg0(eng, t.dst, ts) > hub
+    ):
         return  # this transfer cannot add a receiver: nothing new to find
     outs = src.outs
     i, j = since(outs, lo), upto(outs, ts)
@@ -555,6 +579,8 @@ def fan_out(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
     for x in outs[i:j]:
         r = x.dst
         if x.usd < min_usd or r == CASH or rels[r][0] < new_from or _deg0(eng, r, ts) > hub:
+            continue
+        if rels[r][0] < _novel_from(eng, cfg, r):
             continue
         receivers.add(r)
         txns.append(x)
@@ -755,7 +781,7 @@ def gather_scatter(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> Non
         if st.degree0() > hub or other == CASH:
             continue
         new_from = max(lo, _novel_from(eng, cfg, h))
-        if rels[other][0] < new_from or _deg0(eng, other, ts) > hub:
+        if rels[other][0] < _new_from(eng, cfg, h, other, lo) or _deg0(eng, other, ts) > hub:
             continue  # this transfer adds neither a new sender nor a new receiver
         ins, outs = st.ins, st.outs
         i_in, j_in = since(ins, lo), upto(ins, ts)
@@ -769,6 +795,8 @@ def gather_scatter(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> Non
         for x in ins[i_in:j_in]:
             s = x.src
             if s == CASH or st.cp_in[s][0] < new_from or _deg0(eng, s, ts) > hub:
+                continue
+            if st.cp_in[s][0] < _novel_from(eng, cfg, s):
                 continue
             senders.add(s)
             gathered.append(x)
@@ -785,6 +813,7 @@ def gather_scatter(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> Non
                 or r == CASH
                 or st.cp_out[r][0] < new_from
                 or _deg0(eng, r, ts) > hub
+                or st.cp_out[r][0] < _novel_from(eng, cfg, r)
             ):
                 continue
             receivers.add(r)
@@ -823,7 +852,7 @@ def _block_at(
             x.usd >= min_usd
             and s != CASH
             and _deg0(eng, s, ts) <= hub
-            and rels[s][0] >= max(lo, _novel_from(eng, cfg, s))
+            and rels[s][0] >= _new_from(eng, cfg, s, r, lo)
         ):
             senders.add(s)
     if len(senders) < 2:
@@ -834,7 +863,8 @@ def _block_at(
         souts = sst.outs
         new_from = max(lo, _novel_from(eng, cfg, s))
         for y in souts[since(souts, lo) : upto(souts, ts)]:
-            if y.usd >= min_usd and y.dst != CASH and sst.cp_out[y.dst][0] >= new_from:
+            first = sst.cp_out.get(y.dst, (0,))[0] if y.dst != CASH else 0
+            if y.usd >= min_usd and first >= new_from and first >= _novel_from(eng, cfg, y.dst):
                 paid.setdefault(y.dst, {}).setdefault(s, []).append(y)
     shared = {r2: by for r2, by in paid.items() if len(by) >= 2 and _deg0(eng, r2, ts) <= hub}
     counts: dict[str, int] = {}
@@ -864,7 +894,7 @@ def _fed_by_two(eng: Engine, cfg: Cfg, st: AccountState, account: str, ts: int, 
         s = x.src
         if x.usd < min_usd or s in (CASH, first):
             continue
-        if rels[s][0] < max(lo, _novel_from(eng, cfg, s)) or _deg0(eng, s, ts) > hub:
+        if rels[s][0] < _new_from(eng, cfg, s, account, lo) or _deg0(eng, s, ts) > hub:
             continue
         if first is None:
             first = s
@@ -881,7 +911,7 @@ def bipartite(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
         return
     ts = t.ts_ns
     lo = ts - cfg.window_s * NS
-    if len(dst.cp_in) < 2 or src.cp_out[t.dst][0] < max(lo, _novel_from(eng, cfg, t.src)):
+    if len(dst.cp_in) < 2 or src.cp_out[t.dst][0] < _new_from(eng, cfg, t.src, t.dst, lo):
         return
     if not _fed_by_two(eng, cfg, dst, t.dst, ts, lo):
         return
@@ -918,7 +948,7 @@ def stack(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
     ts = t.ts_ns
     lo = ts - cfg.window_s * NS
     min_usd = cfg.min_usd_minor
-    if len(dst.cp_in) < 2 or src.cp_out[t.dst][0] < max(lo, _novel_from(eng, cfg, t.src)):
+    if len(dst.cp_in) < 2 or src.cp_out[t.dst][0] < _new_from(eng, cfg, t.src, t.dst, lo):
         return
     if not _fed_by_two(eng, cfg, dst, t.dst, ts, lo):
         return
@@ -953,7 +983,7 @@ def _stack_at(eng: Engine, cfg: Cfg, r: str, ts: int, lo: int) -> None:
                 x.usd >= min_usd
                 and x.src != CASH
                 and _deg0(eng, x.src, ts) <= hub
-                and mst.cp_in[x.src][0] >= max(lo, _novel_from(eng, cfg, x.src))
+                and mst.cp_in[x.src][0] >= _new_from(eng, cfg, x.src, m, lo)
             ):
                 fed.setdefault(x.src, {}).setdefault(m, []).append(x)
     senders = {s for s, ms in fed.items() if len(ms) >= 2}

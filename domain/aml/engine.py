@@ -176,6 +176,8 @@ class Engine:
         self.accounts: dict[str, AccountState] = {}
         self.last_seen: dict[str, int] = {}  # account -> newest business time, kept forever
         self.stream_start = -1  # the oldest business time monitored (the start of monitoring)
+        # rule id -> account -> from when its relationships count as new (see detectors)
+        self.novelty: dict[str, dict[str, int]] = {}
         self.alerts = AlertBook(self)
         self.cfgs: dict[str, Cfg] = {}
         self.scoring: dict[str, int] = dict(DEFAULT_RULES["scoring"].params)
@@ -192,6 +194,7 @@ class Engine:
 
     def set_rule(self, definition: RuleDefinition) -> None:
         """Apply a rule version from now on (the caller's log position)."""
+        self.novelty.pop(definition.rule_id, None)
         self._install(definition)
         self._rebuild_pipeline()
 
@@ -226,6 +229,8 @@ class Engine:
 
     def set_profile(self, profile: AccountProfile) -> None:
         self.profiles[profile.account] = profile
+        for cache in self.novelty.values():
+            cache.pop(profile.account, None)
 
     def rule(self, rule_id: str) -> Cfg | None:
         return self.cfgs.get(rule_id)
@@ -238,6 +243,7 @@ class Engine:
         ts = t.ts_ns
         if ts < self.stream_start or self.stream_start < 0:
             self.stream_start = ts
+            self.novelty = {}
         day = ts // DAY_NS
         if day > self.sweep_day:
             self._sweep(day, ts)

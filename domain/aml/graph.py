@@ -39,7 +39,8 @@ class FlowDeltas:
             edge[3] = max(edge[3], t.ts_ns)
 
     def drain(self) -> list[tuple[str, str, int, int, int, int, int]]:
-        """``(src, dst, window, count, usd, first_ts, last_ts)`` rows, sorted; then empty."""
-        rows = [(s, d, w, *v) for (s, d, w), v in sorted(self.edges.items())]
+        """``(src, dst, window, count, usd, first_ts, last_ts)`` rows (in the order the
+        edges were first touched); then empty."""
+        rows = [(s, d, w, v[0], v[1], v[2], v[3]) for (s, d, w), v in self.edges.items()]
         self.edges = {}
-        return rows  # type: ignore[return-value]
+        return rows

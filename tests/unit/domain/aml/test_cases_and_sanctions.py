@@ -198,4 +198,4 @@ def test_flow_deltas_do_not_depend_on_batching_or_order() -> None:
             row[0] += n
             row[1] += usd
             row[2], row[3] = min(row[2], first), max(row[3], last)
-    assert [(s, d, w, *v) for (s, d, w), v in sorted(merged.items())] == whole.drain()
+    assert [(s, d, w, *v) for (s, d, w), v in sorted(merged.items())] == sorted(whole.drain())

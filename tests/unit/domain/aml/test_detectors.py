@@ -493,10 +493,20 @@ FAN.append(
 )
 FAN.append(
     Case(
-        "a KYC individual receiving from six new senders in the first month is a fan-in",
+        "KYC individuals paying one in the first month of monitoring are a fan-in",
         ("fan_in",),
         lambda: [tx(f"f{i}", T0 + i * HOUR, f"S{i}", "H", "1500.00") for i in range(6)],
         {"fan_in": {"H"}},
+        profiles=tuple(_p(a, segment="individual") for a in ["H", *(f"S{i}" for i in range(6))]),
+        monitored_since=None,
+    )
+)
+FAN.append(
+    Case(
+        "senders without KYC in the first month of monitoring may be old relationships",
+        ("fan_in",),
+        lambda: [tx(f"f{i}", T0 + i * HOUR, f"S{i}", "H", "1500.00") for i in range(6)],
+        {"fan_in": set()},
         profiles=(_p("H", segment="individual"),),
         monitored_since=None,
     )
@@ -517,7 +527,10 @@ FAN.append(
         ("fan_in",),
         lambda: [tx(f"f{i}", T0 + i * HOUR, f"S{i}", "NEW", "1500.00") for i in range(6)],
         {"fan_in": {"NEW"}},
-        profiles=(_p("NEW", opened_ns=T0 - DAY),),
+        profiles=(
+            _p("NEW", opened_ns=T0 - DAY),
+            *(_p(f"S{i}", segment="individual") for i in range(6)),
+        ),
         monitored_since=T0 - 2 * DAY,  # the warm-up is not over, but NEW opened since
     )
 )
