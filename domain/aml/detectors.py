@@ -510,88 +510,57 @@ def _via_same_time(eng: Engine, cfg: Cfg, t: Txn, b: AccountState, from_c: str) 
 
 
 def fan_in(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
-    if dst is None or t.src == CASH or len(dst.cp_in) < cfg.min_counterparties:
-        return
-    hub = cfg.hub_degree
-    if dst.degree0() > hub:
-        return
-    ts = t.ts_ns
-    lo = ts - cfg.window_s * NS
-    rels = dst.cp_in
-    new_from = max(lo, _novel_from(eng, cfg, t.dst))
-    min_usd = cfg.min_usd_minor
-    if (
-        t.usd < min_usd
-        or rels[t.src][0] < max(new_from, _novel_from(eng, cfg, t.src))
-        or _deg0(eng, t.src, ts) > hub
-    ):
-        return  # this transfer cannot add a sender: nothing new to find
-    ins = dst.ins
-    i, j = since(ins, lo), upto(ins, ts)
-    if j - i < cfg.min_counterparties:
-        return
-    senders: set[str] = set()
-    txns: list[Txn] = []
-    total = 0
-    for x in ins[i:j]:
-        s = x.src
-        if x.usd < min_usd or s == CASH or rels[s][0] < new_from or _deg0(eng, s, ts) > hub:
-            continue
-        if rels[s][0] < _novel_from(eng, cfg, s):
-            continue
-        senders.add(s)
-        txns.append(x)
-        total += x.usd
-    if len(senders) >= cfg.min_counterparties and total >= cfg.min_total_usd_minor:
-        eng.alerts.upsert(
-            cfg,
-            t.dst,
-            txns,
-            senders | {t.dst},
-            {"counterparties": len(senders), "window_total_usd_minor": total},
-        )
+    if dst is not None and t.src != CASH:
+        _fan(eng, cfg, t, t.dst, dst, t.src, incoming=True)
 
 
 def fan_out(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
-    if src is None or t.dst == CASH or len(src.cp_out) < cfg.min_counterparties:
-        return
+    if src is not None and t.dst != CASH:
+        _fan(eng, cfg, t, t.src, src, t.dst, incoming=False)
+
+
+def _fan(
+    eng: Engine, cfg: Cfg, t: Txn, hub_id: str, st: AccountState, other: str, incoming: bool
+) -> None:
+    """Distinct new counterparties of ``hub_id`` within the window: senders into it
+    (``incoming``) or receivers from it, each relationship new for both parties."""
+    rels = st.cp_in if incoming else st.cp_out
     hub = cfg.hub_degree
-    if src.degree0() > hub:
+    if len(rels) < cfg.min_counterparties or st.degree0() > hub:
         return
     ts = t.ts_ns
     lo = ts - cfg.window_s * NS
-    rels = src.cp_out
-    new_from = max(lo, _novel_from(eng, cfg, t.src))
+    new_from = max(lo, _novel_from(eng, cfg, hub_id))
     min_usd = cfg.min_usd_minor
     if (
         t.usd < min_usd
-        or rels[t.dst][0] < max(new_from, _novel_from(eng, cfg, t.dst))
-        or _deg0(eng, t.dst, ts) > hub
+        or rels[other][0] < max(new_from, _novel_from(eng, cfg, other))
+        or _deg0(eng, other, ts) > hub
     ):
-        return  # this transfer cannot add a receiver: nothing new to find
-    outs = src.outs
-    i, j = since(outs, lo), upto(outs, ts)
+        return  # this transfer cannot add a counterparty: nothing new to find
+    flows = st.ins if incoming else st.outs
+    i, j = since(flows, lo), upto(flows, ts)
     if j - i < cfg.min_counterparties:
         return
-    receivers: set[str] = set()
+    parties: set[str] = set()
     txns: list[Txn] = []
     total = 0
-    for x in outs[i:j]:
-        r = x.dst
-        if x.usd < min_usd or r == CASH or rels[r][0] < new_from or _deg0(eng, r, ts) > hub:
+    for x in flows[i:j]:
+        cp = x.src if incoming else x.dst
+        if x.usd < min_usd or cp == CASH or rels[cp][0] < new_from or _deg0(eng, cp, ts) > hub:
             continue
-        if rels[r][0] < _novel_from(eng, cfg, r):
+        if rels[cp][0] < _novel_from(eng, cfg, cp):
             continue
-        receivers.add(r)
+        parties.add(cp)
         txns.append(x)
         total += x.usd
-    if len(receivers) >= cfg.min_counterparties and total >= cfg.min_total_usd_minor:
+    if len(parties) >= cfg.min_counterparties and total >= cfg.min_total_usd_minor:
         eng.alerts.upsert(
             cfg,
-            t.src,
+            hub_id,
             txns,
-            receivers | {t.src},
-            {"counterparties": len(receivers), "window_total_usd_minor": total},
+            parties | {hub_id},
+            {"counterparties": len(parties), "window_total_usd_minor": total},
         )
 
 

@@ -66,6 +66,8 @@ def loaded(server: Server) -> dict[str, Any]:
             },
         )
     )
+    senders = [{"account": f"S{i}", "segment": "individual"} for i in range(6)]
+    ok(op.post("/v1/aml/account-batches", json={"accounts": senders}))
     fan_in = [tx(f"f{i}", f"1{i}:00:00", f"S{i}", "H", "1500.00") for i in range(6)]
     cash = [
         deposit("d1", "10:00:00", "K", "6000.00", "BR1"),
