@@ -58,7 +58,6 @@ from domain.aml.transactions import (
     COMPARED_FIELDS,
     MonitoredTransaction,
     parse_record,
-    spec_of,
 )
 from domain.aml.transactions import stream_id as tx_stream
 from eventstore.model import RecordedCommand, StoredEvent
@@ -521,5 +520,3 @@ def build_context(clock: Callable[[], int]) -> CommandContext:
         on_payload_mismatch=on_payload_mismatch,
     )
 
-
-__all__ = ["build_context", "spec_of"]

@@ -62,8 +62,9 @@ from eventstore.store import EventStore
 from ledgerline.bench_append import fresh_database
 from ledgerline.errors import LedgerlineError
 from ledgerline.runtime import migrate_all
-from projections.ledger import LedgerProjection
+from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
+from readmodels.schema import SCHEMA as RM_SCHEMA
 from replay.replay import replay, schema_digests
 
 ACCOUNTS = 1000
@@ -390,7 +391,10 @@ def _in_process(admin_url: str, transfers: int, rate: float) -> tuple[dict[str, 
     migrate_all(url)
     with EventStore(url, pool_size=8, run_migrations=False) as store:
         processor = build_ledger_processor(store.recorder, time.time_ns).start()
-        runner = ProjectionRunner(store.recorder, [LedgerProjection()]).start()
+        # Every registered projection, as `serve` runs them (their tables are all checked).
+        runner = ProjectionRunner(
+            store.recorder, [spec.create(RM_SCHEMA) for spec in PROJECTIONS.values()]
+        ).start()
         try:
             _open_accounts(processor)
             with Watcher(url, _APPLIED_IN_PROCESS) as watcher:

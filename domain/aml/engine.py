@@ -181,7 +181,10 @@ class Engine:
         self.alerts = AlertBook(self)
         self.cfgs: dict[str, Cfg] = {}
         self.scoring: dict[str, int] = dict(DEFAULT_RULES["scoring"].params)
-        self.pipeline: list[tuple[Any, Cfg]] = []
+        self.p_all: list[tuple[Any, Cfg]] = []
+        self.p_cash: list[tuple[Any, Cfg]] = []
+        self.p_novel: list[tuple[Any, Cfg]] = []
+        self.p_net: list[tuple[Any, Cfg]] = []
         self.horizon_ns = MIN_HORIZON_S * NS_PER_S
         self.sweep_day = -1
         self.touched_days: dict[int, set[str]] = {}
@@ -212,7 +215,6 @@ class Engine:
         """Group the enabled rules by the cheap test that decides whether they can see
         anything in a transaction (cash, a new relationship, a large non-hub transfer)."""
         enabled = [c for _, c in sorted(self.cfgs.items()) if c.enabled and c.detector in DETECT]
-        self.pipeline = [(DETECT[c.detector], c) for c in enabled]
         groups: dict[str, list[tuple[Any, Cfg]]] = {g: [] for g in ("all", "cash", "novel", "net")}
         for c in enabled:
             groups[GATES.get(c.detector, "all")].append((DETECT[c.detector], c))
@@ -358,8 +360,3 @@ class Engine:
         engine = pickle.loads(data)  # noqa: S301 - our own snapshot (see to_snapshot)
         invariant(isinstance(engine, Engine), "an engine snapshot holds an Engine")
         return engine  # type: ignore[no-any-return]
-
-    def observe_all(self, txns: Iterable[Txn]) -> list[Alert]:
-        for t in txns:
-            self.observe(t)
-        return self.drain()

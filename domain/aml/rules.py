@@ -129,7 +129,8 @@ _WARMUP = Param(
     31 * DAY_S,
     "for a business account or one without KYC, relationships first seen in this first "
     "stretch of monitoring count as history, not as new (monthly payroll, rent and "
-    "suppliers first appear then); KYC individuals and accounts opened since have none",
+    "suppliers first appear then); KYC individuals and accounts opened since have none; a "
+    "relationship is new only when new for both parties",
     0,
     400 * DAY_S,
 )

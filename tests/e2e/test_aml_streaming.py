@@ -3,7 +3,6 @@ alerts as the in-process engine, because the worker applies its events in global
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,8 +51,13 @@ def _comparable(a: dict[str, Any]) -> tuple[Any, ...]:
 def test_the_kafka_path_raises_the_same_alerts_as_in_process(
     streaming: Streaming, store: EventStore, db_url: str, tmp_path: Path
 ) -> None:
-    sim = tmp_path / "sim"
-    simulate(sim, seed=5, accounts=2_000, days=60, patterns_per_typology=3)
+    full, sim = tmp_path / "full", tmp_path / "sim"
+    simulate(full, seed=5, accounts=2_000, days=60, patterns_per_typology=3)
+    sim.mkdir()  # the first 8,000 transactions (about four weeks) are enough to compare
+    for name in ("accounts.jsonl", "rates.json", "truth.json"):
+        (sim / name).write_bytes((full / name).read_bytes())
+    lines = (full / "transactions.jsonl").read_text().splitlines(keepends=True)
+    (sim / "transactions.jsonl").write_text("".join(lines[:8000]))
     streaming.start("relay")
     streaming.start("worker")
     processor = build_processor(store.recorder, command_contexts(time.time_ns)).start()
@@ -76,4 +80,3 @@ def test_the_kafka_path_raises_the_same_alerts_as_in_process(
     assert {t: d for t, d in live.items() if t.startswith("aml_")} == {
         t: d for t, d in replayed.items() if t.startswith("aml_")
     }
-    assert json.dumps(via_kafka)  # the alerts are plain JSON-ready rows
