@@ -519,4 +519,3 @@ def build_context(clock: Callable[[], int]) -> CommandContext:
         to_outcome=_to_outcome,
         on_payload_mismatch=on_payload_mismatch,
     )
-
