@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.keys import Role
-from api.ledger_routes import COMMAND_RESPONSES, wait_for_position
+from api.ledger_routes import COMMAND_RESPONSES, PROBLEM, QUERY_RESPONSES, wait_for_position
 from api.problems import Problem
 from api.security import (
     AML_READERS,
@@ -170,6 +170,22 @@ class CaseActionIn(BaseModel):
 # ------------------------------------------------------------------ ingest and reference data
 
 
+# Writes answer 201 when they changed something and 200 for a retry or an unchanged record; a
+# body that is not readable JSON text (not UTF-8, say) is FastAPI's 400 problem.
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "a retry with the same body, or nothing to change"},
+    400: PROBLEM,
+    **COMMAND_RESPONSES,
+}
+
+
+# A report is JSON, or HTML with ?format=html.
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the draft", "content": {"application/json": {}, "text/html": {}}},
+    **QUERY_RESPONSES,
+}
+
+
 def _created(response: Response, outcome: Any, created: bool) -> None:
     response.status_code = 201 if created and not outcome.replayed else 200
 
@@ -177,7 +193,7 @@ def _created(response: Response, outcome: Any, created: bool) -> None:
 @router.post(
     "/transactions",
     status_code=201,
-    responses=COMMAND_RESPONSES,
+    responses=WRITE_RESPONSES,
     summary="Ingest one transaction (idempotent by id)",
 )
 async def post_transaction(
@@ -194,7 +210,7 @@ async def post_transaction(
 @router.post(
     "/transaction-batches",
     status_code=201,
-    responses=COMMAND_RESPONSES,
+    responses=WRITE_RESPONSES,
     summary="Ingest many transactions; each is recorded once by its id",
 )
 async def post_transaction_batch(
@@ -209,7 +225,7 @@ async def post_transaction_batch(
     }
 
 
-@router.post("/accounts", status_code=201, responses=COMMAND_RESPONSES, summary="A KYC record")
+@router.post("/accounts", status_code=201, responses=WRITE_RESPONSES, summary="A KYC record")
 async def post_account(
     body: dict[str, Any], request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
@@ -219,9 +235,7 @@ async def post_account(
     return {**item, "position": outcome.position}
 
 
-@router.post(
-    "/account-batches", status_code=201, responses=COMMAND_RESPONSES, summary="KYC records"
-)
+@router.post("/account-batches", status_code=201, responses=WRITE_RESPONSES, summary="KYC records")
 async def post_account_batch(
     body: AccountsIn, request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
@@ -230,7 +244,7 @@ async def post_account_batch(
     return {"results": outcome.result["results"], "position": outcome.position}
 
 
-@router.post("/rates", status_code=201, responses=COMMAND_RESPONSES, summary="Load USD rates")
+@router.post("/rates", status_code=201, responses=WRITE_RESPONSES, summary="Load USD rates")
 async def post_rates(
     body: RatesIn, request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
@@ -242,7 +256,7 @@ async def post_rates(
 @router.post(
     "/sanctions-lists/{list_id}",
     status_code=201,
-    responses=COMMAND_RESPONSES,
+    responses=WRITE_RESPONSES,
     summary="Load a version of a sanctions list (JSON entries or OFAC SDN CSV)",
 )
 async def post_sanctions(
@@ -273,7 +287,7 @@ async def post_sanctions(
 # ------------------------------------------------------------------ rules
 
 
-@router.get("/rules", summary="Every rule's current version")
+@router.get("/rules", summary="Every rule's current version", responses=QUERY_RESPONSES)
 async def get_rules(
     request: Request, min_position: int | None = MinPosition, _: Any = Reader
 ) -> dict[str, Any]:
@@ -296,7 +310,7 @@ async def get_rules(
 @router.put(
     "/rules/{rule_id}",
     status_code=201,
-    responses=COMMAND_RESPONSES,
+    responses=WRITE_RESPONSES,
     summary="Change (or define) a rule: a new version from this position on",
 )
 async def put_rule(
@@ -324,7 +338,11 @@ async def put_rule(
 # ------------------------------------------------------------------ alerts and the graph
 
 
-@router.get("/alerts", summary="Alerts, oldest first; filter by status, typology, account")
+@router.get(
+    "/alerts",
+    summary="Alerts, oldest first; filter by status, typology, account",
+    responses=QUERY_RESPONSES,
+)
 async def get_alerts(
     request: Request,
     status: str | None = None,
@@ -349,7 +367,7 @@ async def get_alerts(
     return {"alerts": alerts, "position": _applied(request)}
 
 
-@router.get("/alerts/{alert_id}", summary="One alert")
+@router.get("/alerts/{alert_id}", summary="One alert", responses=QUERY_RESPONSES)
 async def get_alert(
     request: Request, alert_id: str, min_position: int | None = MinPosition, _: Any = Reader
 ) -> dict[str, Any]:
@@ -388,7 +406,9 @@ def _edge(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/graph/paths", summary="Paths of flows from one account to another")
+@router.get(
+    "/graph/paths", summary="Paths of flows from one account to another", responses=QUERY_RESPONSES
+)
 async def get_paths(
     request: Request,
     source: str = Query(alias="from", min_length=1),
@@ -410,7 +430,11 @@ async def get_paths(
     }
 
 
-@router.get("/graph/{account}", summary="The k-hop neighbourhood of an account, with flows")
+@router.get(
+    "/graph/{account}",
+    summary="The k-hop neighbourhood of an account, with flows",
+    responses=QUERY_RESPONSES,
+)
 async def get_neighbourhood(
     request: Request,
     account: str,
@@ -433,7 +457,9 @@ async def get_neighbourhood(
     }
 
 
-@router.get("/graph/{account}/cycles", summary="Flows that return to an account")
+@router.get(
+    "/graph/{account}/cycles", summary="Flows that return to an account", responses=QUERY_RESPONSES
+)
 async def get_cycles(
     request: Request,
     account: str,
@@ -454,7 +480,7 @@ async def get_cycles(
 # ------------------------------------------------------------------ cases and reports
 
 
-@router.post("/cases", status_code=201, responses=COMMAND_RESPONSES, summary="Open a case")
+@router.post("/cases", status_code=201, responses=WRITE_RESPONSES, summary="Open a case")
 async def post_case(
     body: CaseIn, request: Request, response: Response, role: Role = Analyst
 ) -> dict[str, Any]:
@@ -472,7 +498,7 @@ async def post_case(
 @router.post(
     "/cases/{case_id}/actions",
     status_code=201,
-    responses=COMMAND_RESPONSES,
+    responses=WRITE_RESPONSES,
     summary="Assign, note, attach evidence, escalate, close, reopen or file the SAR",
 )
 async def post_case_action(
@@ -492,7 +518,7 @@ async def post_case_action(
     return {**outcome.result["case"], "position": outcome.position}
 
 
-@router.get("/cases", summary="Cases")
+@router.get("/cases", summary="Cases", responses=QUERY_RESPONSES)
 async def get_cases(
     request: Request,
     status: str | None = None,
@@ -504,7 +530,11 @@ async def get_cases(
     return {"cases": cases, "position": _applied(request)}
 
 
-@router.get("/cases/{case_id}", summary="A case with its notes, evidence and trail")
+@router.get(
+    "/cases/{case_id}",
+    summary="A case with its notes, evidence and trail",
+    responses=QUERY_RESPONSES,
+)
 async def get_case(
     request: Request, case_id: str, min_position: int | None = MinPosition, _: Any = CaseReader
 ) -> dict[str, Any]:
@@ -525,7 +555,11 @@ def _report(request: Request, fn: Any, *args: Any) -> dict[str, Any]:
     return result
 
 
-@router.get("/cases/{case_id}/sar", summary="The SAR draft of a case (JSON or ?format=html)")
+@router.get(
+    "/cases/{case_id}/sar",
+    summary="The SAR draft of a case (JSON or ?format=html)",
+    responses=REPORT_RESPONSES,
+)
 async def get_sar(
     request: Request,
     case_id: str,
@@ -540,7 +574,11 @@ async def get_sar(
     return report
 
 
-@router.get("/reports/ctr", summary="The CTR drafts of one business day (JSON or ?format=html)")
+@router.get(
+    "/reports/ctr",
+    summary="The CTR drafts of one business day (JSON or ?format=html)",
+    responses=REPORT_RESPONSES,
+)
 async def get_ctr(
     request: Request,
     date: str = Query(pattern=r"^\d{4}-\d{2}-\d{2}$"),
@@ -548,6 +586,10 @@ async def get_ctr(
     min_position: int | None = MinPosition,
     _: Any = CaseReader,
 ) -> Any:
+    try:
+        dt.date.fromisoformat(date)
+    except ValueError:
+        raise Problem(422, "invalid_date", f"date {date!r} is not a calendar date") from None
     await wait_for_position(request, min_position)
     report = await asyncio.to_thread(_report, request, aml_reports.ctr_draft, date)
     if format == "html":
