@@ -139,18 +139,22 @@ class AmlProjection:
             rm.add_edges(cur, self._deltas.drain(), self.schema)
             rm.upsert_alerts(cur, self._alerts.values(), self.schema)
             self._alerts = {}
-            cur.execute(
-                f"UPDATE {self.schema}.aml_progress SET position = %s WHERE id = 1",
-                (self.position,),
-            )
+            self._save_progress(cur)
 
     def finish(self, cur: psycopg.Cursor[Any]) -> None:
         """End of a fresh rebuild: the graph and the alerts, copied in once."""
         rm.copy_edges(cur, self._deltas.drain(), self.schema)
         rm.upsert_alerts(cur, self._alerts.values(), self.schema)
         self._alerts = {}
+        if self.position:  # as live: no row until an event was applied
+            self._save_progress(cur)
+
+    def _save_progress(self, cur: psycopg.Cursor[Any]) -> None:
+        # One row, written on the first applied event (no row: nothing applied yet).
         cur.execute(
-            f"UPDATE {self.schema}.aml_progress SET position = %s WHERE id = 1", (self.position,)
+            f"INSERT INTO {self.schema}.aml_progress (id, position) VALUES (1, %s)"
+            " ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position",
+            (self.position,),
         )
 
     # ------------------------------------------------------------------ Kafka, in order

@@ -129,7 +129,6 @@ MIGRATIONS = (
             " PRIMARY KEY (list_id, uid))",
             "CREATE TABLE {schema}.aml_progress ("
             " id integer PRIMARY KEY CHECK (id = 1), position bigint NOT NULL)",
-            "INSERT INTO {schema}.aml_progress (id, position) VALUES (1, 0)",
             "CREATE TABLE {schema}.aml_inbox ("
             " position bigint PRIMARY KEY, stream_id text NOT NULL, version bigint NOT NULL,"
             " topic text NOT NULL, payload bytea NOT NULL, recorded_at_ns bigint NOT NULL)",
