@@ -115,25 +115,10 @@ async def handle_http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _database_down(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database is unreachable or refused to work (not a bug)."""
-    from eventsourcing.persistence import InterfaceError, OperationalError
-    from psycopg import OperationalError as PgOperationalError
-    from psycopg_pool import PoolTimeout
-
-    from eventstore.errors import DatabaseUnavailable
-
-    down = (DatabaseUnavailable, PoolTimeout, PgOperationalError, OperationalError, InterfaceError)
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, down):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    if _database_down(exc):
+    from eventstore.errors import is_outage
+
+    if is_outage(exc):
         log.warning("database unavailable while serving %s: %s", request.url.path, exc)
         return problem_response(
             Problem(
