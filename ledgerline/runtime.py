@@ -29,7 +29,7 @@ from ledgerline import contexts
 from projections.manage import complete_position
 from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
-from projections.sessions import try_lock
+from projections.sessions import AdvisoryLock
 from readmodels.schema import SCHEMA as RM_SCHEMA
 from readmodels.schema import migrate_readmodels
 from replay.log import latest_checkpoint, make_checkpoint
@@ -90,7 +90,7 @@ class Runtime:
     clock: Callable[[], int]
     _stop: threading.Event = field(default_factory=threading.Event)
     _duty_lock: threading.Lock = field(default_factory=threading.Lock)
-    _duty_conn: Any = None
+    _duties: AdvisoryLock | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def applied_position(self) -> int:
@@ -135,8 +135,8 @@ class Runtime:
             t.join(5)
         if self.projector is not None:
             self.projector.stop()
-        if self._duty_conn is not None:
-            self._duty_conn.close()
+        if self._duties is not None:
+            self._duties.release()
         self.processor.stop()
         self.store.close()
 
@@ -167,9 +167,9 @@ class Runtime:
         if self.projector is not None:
             return self.projector.is_leader
         with self._duty_lock:
-            if self._duty_conn is None or self._duty_conn.closed:
-                self._duty_conn = try_lock(self.store.recorder, DUTIES_LOCK_KEY)
-            return self._duty_conn is not None
+            if self._duties is None:
+                self._duties = AdvisoryLock(self.store.recorder, DUTIES_LOCK_KEY)
+            return self._duties.try_acquire()
 
     def _checkpointer(
         self, key: Ed25519PrivateKey, interval_s: float, every_events: int, poll_s: float = 1.0
