@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import problems
+from api.fast import FastCommandRoutes
 from api.keys import KeyStore
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import to_openapi_30
@@ -47,6 +48,9 @@ def create_app(services: ApiServices, *, routers: list[Any] | None = None) -> Fa
     app.add_exception_handler(RequestValidationError, problems.handle_validation)
     app.add_exception_handler(StarletteHTTPException, problems.handle_http)
     app.add_exception_handler(Exception, problems.handle_unexpected)
+    # Innermost first: the hot command routes answered without the framework's layers, then
+    # metrics around everything.
+    app.add_middleware(FastCommandRoutes, services=services)
     app.add_middleware(MetricsMiddleware, metrics=services.metrics)
     # Outermost: a body refused for its size, type or syntax never reaches a route.
     app.add_middleware(

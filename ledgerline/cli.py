@@ -314,6 +314,7 @@ def _bench_api(args: argparse.Namespace) -> dict[str, Any]:
         clients=args.clients,
         baseline_seconds=min(args.seconds, 5.0),
         workers=args.workers,
+        idle_seconds=min(5.0, max(1.0, args.seconds)),
     )
 
 
