@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Self
 
+_UNSET = object()
+
 
 class Aggregate:
     """An event-sourced object identified by its stream id, at a version (events applied).
@@ -47,10 +49,9 @@ class Aggregate:
         cls = type(self)
         twin = cls.__new__(cls)
         for name in cls._all_slots():
-            try:
-                setattr(twin, name, getattr(self, name))
-            except AttributeError:  # a slot never assigned stays unassigned in the copy
-                pass
+            value = getattr(self, name, _UNSET)
+            if value is not _UNSET:  # a slot never assigned stays unassigned in the copy
+                setattr(twin, name, value)
         return twin
 
     def has_pending_events(self) -> bool:
