@@ -116,11 +116,11 @@ def _as_of_position(recorder: Any, args: argparse.Namespace) -> int | None:
 def cmd_replay(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_url
-    from ledgerline.runtime import migrate_all
+    from ledgerline.runtime import require_migrated
     from replay.replay import replay
 
-    with database_url(settings_from_args(args)) as url:
-        migrate_all(url)
+    with database_url(settings_from_args(args), existing=True) as url:
+        require_migrated(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
             report = replay(
                 store.recorder,
@@ -174,12 +174,12 @@ def _reports_at(url: str, store: Any, position: int | None) -> tuple[Any, dict[s
 def cmd_report(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_url
-    from ledgerline.runtime import migrate_all
+    from ledgerline.runtime import require_migrated
     from replay import reports
     from replay.log import latest_checkpoint
 
-    with database_url(settings_from_args(args)) as url:
-        migrate_all(url)
+    with database_url(settings_from_args(args), existing=True) as url:
+        require_migrated(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
             result, tables = _reports_at(url, store, _as_of_position(store.recorder, args))
             cp = latest_checkpoint(store.recorder)
@@ -200,13 +200,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_url
-    from ledgerline.runtime import migrate_all
+    from ledgerline.runtime import require_migrated
     from replay.export import ExportError, export_bundle
 
     settings = settings_from_args(args)
     key = _signing_key(args, settings)
-    with database_url(settings) as url:
-        migrate_all(url)
+    with database_url(settings, existing=True) as url:
+        require_migrated(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
             _, tables = _reports_at(url, store, args.to_position)
             try:
@@ -261,9 +261,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from eventstore.verify import verify_store
     from ledgerline.database import database_url
+    from ledgerline.runtime import require_migrated
 
-    with database_url(settings_from_args(args)) as url, EventStore(url, pool_size=1) as store:
-        report = verify_store(store.recorder)
+    with database_url(settings_from_args(args), existing=True) as url:
+        require_migrated(url)
+        with EventStore(url, pool_size=1, run_migrations=False) as store:
+            report = verify_store(store.recorder)
     if report.first_break is not None:
         print(f"ledgerline: verify FAILED: first broken {report.first_break}", file=sys.stderr)
         return EXIT_BROKEN
@@ -392,15 +395,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_projections_status(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_urls
-    from ledgerline.runtime import migrate_all, require_migrated
+    from ledgerline.runtime import require_migrated
     from projections.manage import status
     from projections.relay import relay_positions
 
-    with database_urls(settings_from_args(args)) as urls:
-        if urls.owner is not None:
-            migrate_all(urls.owner, urls.app)
-        elif urls.app is not None:
-            require_migrated(urls.app)
+    with database_urls(settings_from_args(args), existing=True) as urls:
+        require_migrated(urls.app or urls.owner or "")
         with (
             EventStore(urls.owner, app_url=urls.app, pool_size=1, run_migrations=False) as store,
             store.datastore.get_connection() as c,

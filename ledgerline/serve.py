@@ -113,6 +113,9 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
             app_url = app_url or runtime_url(urls.owner)
         assert app_url is not None
         os.environ[WORKER_URL_ENV] = app_url
+        # Every setting the workers need, whether it came from a flag, the environment or the
+        # config file: each worker reads its settings from its environment.
+        os.environ.update(settings.as_environment())
         uvicorn.run(
             "ledgerline.serve:worker_app",
             factory=True,
