@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
+from api.metrics import note
 from api.problems import COMMAND_ERRORS, QUERY_ERRORS, Problem, problem_responses
 from api.security import OPERATORS, READERS, require
 from api.types import (
@@ -352,12 +353,13 @@ async def _run(request: Request, command: Any) -> Any:
     services = request.app.state.services
     ledger = services.extra["ledger"]
     outcome = await asyncio.wrap_future(ledger.submit(command))
-    services.metrics.commands.labels(
-        command.command_type,
+    result = (
         outcome.result.get("status", "accepted")
         if outcome.accepted
-        else outcome.result.get("code", "rejected"),
-    ).inc()
+        else outcome.result.get("code", "rejected")
+    )
+    services.metrics.commands.labels(command.command_type, result).inc()
+    note(command_id=command.command_id, outcome=result, position=outcome.position)
     return outcome
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
+import logging
+import re
 import time
+import uuid
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -71,8 +76,25 @@ class Metrics:
         )
 
 
+# What a request did, for its access-log line: the command it submitted and the outcome.
+request_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "ledgerline_request", default=None
+)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+access_log = logging.getLogger("ledgerline.access")
+
+
+def note(**fields: Any) -> None:
+    """Add ``fields`` to the current request's access-log line (no-op outside a request)."""
+    current = request_context.get()
+    if current is not None:
+        current.update(fields)
+
+
 class MetricsMiddleware:
-    """Pure ASGI middleware (no per-request task or stream): counts and times every request."""
+    """Pure ASGI middleware (no per-request task or stream): counts and times every request,
+    gives it a request id (the caller's ``X-Request-Id`` if well formed) and writes its access
+    log line: request id, method, route, status, latency, and the command and its outcome."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -84,18 +106,45 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode(
+            "latin-1"
+        )
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        context: dict[str, Any] = {}
+        token = request_context.set(context)
 
         async def send_and_record(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_record)
         finally:
+            request_context.reset(token)
+            elapsed = time.perf_counter() - start
             route = scope.get("route")
             path = str(getattr(route, "path", "unmatched"))
             method = str(scope.get("method", ""))
-            self.metrics.latency.labels(path, method).observe(time.perf_counter() - start)
+            self.metrics.latency.labels(path, method).observe(elapsed)
             self.metrics.requests.labels(path, method, str(status)).inc()
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %d",
+                    method,
+                    scope.get("path", ""),
+                    status,
+                    extra={
+                        "request_id": request_id,
+                        "method": method,
+                        "route": path,
+                        "status": status,
+                        "latency_ms": round(elapsed * 1000, 2),
+                        **context,
+                    },
+                )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from ledgerline.cli_common import (
     EXIT_USAGE,
     Parser,
     add_db_options,
+    add_log_options,
     settings_from_args,
 )
 from ledgerline.config import Settings
@@ -469,7 +469,15 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
+    from importlib.metadata import PackageNotFoundError, version
+
     parser = Parser(prog="ledgerline", description="Event-sourced, hash-chained ledger core.")
+    try:
+        installed = version("ledgerline")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        installed = "unknown"
+    parser.add_argument("--version", action="version", version=f"ledgerline {installed}")
+    add_db_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("migrate", help="create or upgrade the schema, then exit")
@@ -560,6 +568,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("verify-bundle", help="verify an evidence bundle offline")
+    add_log_options(p)
     p.add_argument("bundle")
     p.add_argument("--public-key", help="the log's verifier key (or a file holding it)")
     p.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
@@ -624,9 +633,32 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     return parser
 
 
+LONG_RUNNING = frozenset({"serve", "relay", "worker"})
+
+
+def _configure_logs(args: argparse.Namespace) -> None:
+    from ledgerline.logs import ENV_LOG_FORMAT, ENV_LOG_LEVEL, FORMATS, LEVELS, configure
+
+    default = "info" if getattr(args, "command", None) in LONG_RUNNING else "warning"
+    level = getattr(args, "log_level", None) or os.environ.get(ENV_LOG_LEVEL) or default
+    fmt = getattr(args, "log_format", None) or os.environ.get(ENV_LOG_FORMAT) or None
+    if level not in LEVELS:
+        raise LedgerlineError(f"{ENV_LOG_LEVEL}: {level!r} is not one of {', '.join(LEVELS)}")
+    if fmt is not None and fmt not in FORMATS:
+        raise LedgerlineError(f"{ENV_LOG_FORMAT}: {fmt!r} is not one of {', '.join(FORMATS)}")
+    configure(level, fmt)
+    # Children (serve's HTTP workers) log the same way.
+    os.environ[ENV_LOG_LEVEL] = level
+    if fmt:
+        os.environ[ENV_LOG_FORMAT] = fmt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    try:
+        _configure_logs(args)
+    except LedgerlineError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -78,8 +78,10 @@ def worker_app() -> Any:
     import atexit
 
     from ledgerline.config import load_settings
+    from ledgerline.logs import ENV_LOG_FORMAT, ENV_LOG_LEVEL, configure
     from ledgerline.runtime import build_runtime
 
+    configure(os.environ.get(ENV_LOG_LEVEL, "info"), os.environ.get(ENV_LOG_FORMAT))
     app_url = os.environ[WORKER_URL_ENV]
     settings = load_settings()
     runtime = build_runtime(
@@ -123,6 +125,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
             host=settings.host,
             port=settings.port,
             log_level="warning",
+            log_config=None,  # keep ledgerline's one-line logs; access lines come from the app
             access_log=False,
         )
         return 0
@@ -141,6 +144,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
             host=settings.host,
             port=settings.port,
             log_level="warning",
+            log_config=None,
             access_log=False,
             lifespan="off",
         )
