@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import re
 import time
 import uuid
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess() -> bool:
+    """Whether this process is one of several serving one API (``serve --workers N``): its
+    metrics then go to files the scrape adds up across the live workers."""
+    return bool(os.environ.get(MULTIPROCESS_ENV))
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        if not multiprocess():
+            from prometheus_client import PlatformCollector, ProcessCollector
+
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
         self.requests = Counter(
             "ledgerline_http_requests_total",
             "HTTP requests by route, method and status",
@@ -40,27 +61,32 @@ class Metrics:
             "Events committed to the store but not yet applied to the read model",
             ["projection"],
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.cache_entries = Gauge(
             "ledgerline_aggregate_cache_entries",
-            "Aggregates held by the command processor's cache",
+            "Aggregates held by the command processors' caches (all workers)",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.cache_bytes = Gauge(
             "ledgerline_aggregate_cache_bytes",
-            "Approximate memory held by the command processor's cache (bounded)",
+            "Approximate memory held by the command processors' caches (bounded per worker)",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.cache_lookups = Gauge(
             "ledgerline_aggregate_cache_lookups",
             "Cache lookups since start, by result (hit ratio = hit / (hit + miss))",
             ["result"],
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.cache_evictions = Gauge(
             "ledgerline_aggregate_cache_evictions",
             "Aggregates evicted from the cache since start (settled transfers first)",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.snapshots = Gauge(
             "ledgerline_snapshots",
@@ -68,12 +94,51 @@ class Metrics:
             "not match the chain and were ignored)",
             ["event"],
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.head_position = Gauge(
             "ledgerline_event_store_head_position",
             "Position of the last committed event",
             registry=self.registry,
+            multiprocess_mode="max",
         )
+        if multiprocess():
+            # Each worker's own CPU and memory (ProcessCollector cannot see the others).
+            self.process_cpu = Gauge(
+                "ledgerline_process_cpu_seconds",
+                "CPU seconds a serve worker process has used",
+                registry=self.registry,
+                multiprocess_mode="all",
+            )
+            self.process_rss = Gauge(
+                "ledgerline_process_resident_memory_bytes",
+                "Resident memory of a serve worker process",
+                registry=self.registry,
+                multiprocess_mode="all",
+            )
+
+    def refresh_process(self) -> None:
+        if multiprocess():
+            import resource
+
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            self.process_cpu.set(usage.ru_utime + usage.ru_stime)
+            with open("/proc/self/statm") as statm:
+                pages = int(statm.read().split()[1])
+            self.process_rss.set(pages * os.sysconf("SC_PAGE_SIZE"))
+
+    def exposition(self) -> bytes:
+        """Every metric, added up across the live workers in ``serve --workers N``."""
+        if multiprocess():
+            from prometheus_client import multiprocess as mp
+
+            registry = CollectorRegistry()
+            mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+EXPOSITION_TYPE = CONTENT_TYPE_LATEST
 
 
 # What a request did, for its access-log line: the command it submitted and the outcome.

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
+import httpx
 import pytest
 
 from ledgerline.logs import JsonFormatter
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, free_port
+from tests.faults.harness import Cluster
 
 
 def test_every_request_gets_an_access_line_with_its_id_command_and_outcome(
@@ -57,3 +60,40 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_answered_without_o
     errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
     assert errors and errors[0].exc_info is not None
     assert "the secret internals" in JsonFormatter().format(errors[0])
+
+
+def test_metrics_add_up_across_the_workers_of_serve(db_url: str, tmp_path: Path) -> None:
+    cluster = Cluster(db_url, tmp_path, free_port(), workers=2)
+    cluster.start("serve")
+    try:
+        token = cluster.token()
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=cluster.url, headers=headers, timeout=10) as c:
+            for account_id in range(1, 41):  # spread over both workers by the kernel
+                r = c.post(
+                    "/v1/accounts",
+                    json={"id": account_id, "ledger": 1, "currency": "USD", "code": 1},
+                )
+                assert r.status_code == 201
+            scrapes = [c.get("/metrics").text for _ in range(6)]
+        for text in scrapes:  # whichever worker answers, it counts all of them
+            created = _sample(
+                text,
+                'ledgerline_command_outcomes_total{command="create_account",outcome="created"}',
+            )
+            assert created == 40
+            pids = {
+                line.split('pid="')[1].split('"')[0]
+                for line in text.splitlines()
+                if line.startswith("ledgerline_process_resident_memory_bytes{")
+            }
+            assert len(pids) == 2  # each worker's own process figures
+    finally:
+        cluster.stop()
+
+
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} missing from /metrics")
