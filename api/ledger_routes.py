@@ -19,6 +19,7 @@ from api.security import OPERATORS, READERS, require
 from api.types import (
     Amount,
     Code,
+    CodeParam,
     Id128,
     IdParam,
     Ledger,
@@ -522,6 +523,43 @@ def _read(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
     services = request.app.state.services
     with services.store.datastore.get_connection() as conn:
         return fn(conn, *args, **kwargs)
+
+
+class AccountPage(BaseModel):
+    items: list[AccountOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+@router.get(
+    "/accounts",
+    response_model=AccountPage,
+    responses=QUERY_RESPONSES,
+    summary="Accounts in id order, by ledger and code",
+)
+async def list_accounts(
+    request: Request,
+    ledger: Annotated[LedgerParam | None, Query()] = None,
+    code: Annotated[CodeParam | None, Query()] = None,
+    limit: Annotated[PageLimit, Query()] = 50,
+    cursor: Annotated[IdParam | None, Query(description="the last id of the previous page")] = None,
+    reversed: Annotated[bool, Query(description="newest ids first")] = False,
+    min_position: Annotated[Position | None, Query()] = None,
+    _: Any = Reader,
+) -> AccountPage:
+    await wait_for_position(request, min_position)
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.list_accounts,
+        ledger=ledger,
+        code=code,
+        after_id=cursor,
+        limit=limit + 1,
+        reversed_order=reversed,
+    )
+    items = [account_out(_row_account(r), int(r["last_position"])) for r in rows[:limit]]
+    next_cursor = str(rows[limit - 1]["account_id"]) if len(rows) > limit else None
+    return AccountPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(

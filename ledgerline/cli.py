@@ -257,6 +257,49 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from api.keys import list_keys
+    from eventstore.store import connect_owner
+    from ledgerline.database import database_url
+
+    with database_url(settings_from_args(args), existing=True) as url, connect_owner(url) as conn:
+        keys = list_keys(conn)
+    if args.json:
+        print(json.dumps([vars(k) for k in keys], indent=2))
+        return 0
+    from ledgerline.cli_client import _table
+
+    print(
+        _table(
+            [
+                (k.key_id, k.role, k.label or "-", k.created_at[:19], k.revoked_at or "live")
+                for k in keys
+            ],
+            ("key", "role", "label", "created", "revoked"),
+        )
+    )
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from api.keys import revoke_key
+    from eventstore.store import connect_owner
+    from ledgerline.database import database_url
+
+    with database_url(settings_from_args(args), existing=True) as url, connect_owner(url) as conn:
+        if not revoke_key(conn, args.key_id):
+            raise LedgerlineError(f"no live API key {args.key_id!r} (ledgerline keys list)")
+    print(f"key {args.key_id} revoked; servers stop accepting it within 30 s", file=sys.stderr)
+    return 0
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from ledgerline.completion import script
+
+    print(script(build_parser(), args.shell))
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from eventstore.verify import verify_store
@@ -517,6 +560,14 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     k.add_argument("--label", help="a note stored with the key")
     add_db_options(k)
     k.set_defaults(func=cmd_keys)
+    k = keys.add_parser("list", help="every API key: id, role, label, created, revoked")
+    k.add_argument("--json", action="store_true")
+    add_db_options(k)
+    k.set_defaults(func=cmd_keys_list)
+    k = keys.add_parser("revoke", help="revoke an API key for good")
+    k.add_argument("key_id", help="the key's id (the part after ll_ in its token)")
+    add_db_options(k)
+    k.set_defaults(func=cmd_keys_revoke)
     k = keys.add_parser("signing-create", help="create the Ed25519 checkpoint signing key")
     k.add_argument(
         "--key-file",
@@ -625,8 +676,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     add_db_options(k)
     k.set_defaults(func=cmd_projections_rebuild)
 
+    from ledgerline import cli_client
     from ledgerline.contexts import CONTEXTS
 
+    cli_client.register(sub)
+    p = sub.add_parser("completion", help="a shell completion script: eval it in your shell")
+    p.add_argument("shell", choices=["bash", "zsh"])
+    p.set_defaults(func=cmd_completion)
     for module in CONTEXTS:
         if module.cli is not None:
             module.cli(sub)
