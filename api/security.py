@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.keys import KeyStore, Role
 from api.problems import Problem
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ll_...`")
+
+_BEARER = Depends(bearer)  # declared, so the OpenAPI document names the scheme (Authorize)
 
 OPERATORS = frozenset({Role.OPERATOR, Role.ADMIN})
 READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.ADMIN})
@@ -46,8 +48,9 @@ def authorize(authorization: str | None, keys: KeyStore, allowed: frozenset[Role
 def require(allowed: frozenset[Role]) -> Callable[..., Awaitable[Role]]:
     """A dependency that admits only tokens whose role is in ``allowed``."""
 
-    async def check(request: Request) -> Role:
-        credentials: HTTPAuthorizationCredentials | None = await bearer(request)
+    async def check(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = _BEARER
+    ) -> Role:
         header = f"Bearer {credentials.credentials}" if credentials is not None else None
         return authorize(header, request.app.state.keys, allowed)
 
