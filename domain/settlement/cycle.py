@@ -279,38 +279,37 @@ class Cycle(Aggregate):
 
     def submit(self, spec: ObligationSpec, limits: LimitsOf, now_ns: int) -> str:
         """Accept or queue the obligation: one event. Returns ``accepted``, ``queued``, or
-        ``released`` (RTGS: queued, then released at once with the queued ones it offsets)."""
+        ``released`` (RTGS: queued, then released at once with the queued ones it offsets).
+
+        O(1) when nothing is queued that the obligation could unblock; otherwise the cascade
+        (DNS) or the release search (RTGS) of :mod:`domain.settlement.release`.
+        """
         self.check_takes(spec)
         currency = spec.currency
         book = self.books[currency]
         queue = self.queues[currency]
         payer, payee, amount = spec.payer_id, spec.payee_id, spec.amount_minor
-        low, high = bounds(self.mode, limits, currency)
         payer_now, payee_now = book.position(payer), book.position(payee)
-        low_payer, high_payee = low(payer), high(payee)
         reason = ""
-        if low_payer is not None and payer_now - amount < low_payer:
-            reason = "net_debit_cap" if self.mode == "dns" else "minimum_position"
-        elif high_payee is not None and payee_now + amount > high_payee:
-            reason = "maximum_position"
-        item = r.Queued(spec.obligation_id, payer, payee, amount, self.arrivals)
+        if self.mode == "dns":
+            cap = limits(payer, currency).cap_minor
+            if cap is not None and payer_now - amount < -cap:
+                reason = "net_debit_cap"
+        else:
+            payer_limits, payee_limits = limits(payer, currency), limits(payee, currency)
+            high_payee = payee_limits.max_position_minor
+            if payer_now - amount < payer_limits.min_position_minor:
+                reason = "minimum_position"
+            elif high_payee is not None and payee_now + amount > high_payee:
+                reason = "maximum_position"
         released: list[r.Queued] = []
-        if not reason:
-
-            def after(pid: int) -> int:
-                moved = -amount if pid == payer else amount if pid == payee else 0
-                return book.position(pid) + moved
-
-            if self.mode == "dns":
-                if queue.has_outgoing(payee):
-                    released = r.cascade(queue, [payee], after, low, high)
-            elif queue.has_outgoing(payee) or queue.has_incoming(payer):
-                released = r.search(queue, after, low, high)
-        elif self.mode == "rtgs":
-            released = r.search([*queue, item], book.position, low, high)
+        if len(queue):
+            released = self._unblocked(spec, reason, limits)
         ids = [q.obligation_id for q in released]
+        before = {payer: payer_now, payee: payee_now}
+        if released:
+            before.update(self._positions_of(currency, released))
         value_date = spec.value_date or self.value_date
-        before = self._positions_of(currency, [item, *released])
         if reason:
             self._trigger(
                 ObligationQueued(
@@ -344,10 +343,35 @@ class Cycle(Aggregate):
                     ids,
                 )
             )
-        self._check_bounds(currency, before, low, high)
+        if released or not reason:
+            # Paired check of the decision: whoever the event moved stays within bounds.
+            low, high = bounds(self.mode, limits, currency)
+            self._check_bounds(currency, before, low, high)
         if not reason:
             return "accepted"
         return "released" if spec.obligation_id in ids else "queued"
+
+    def _unblocked(self, spec: ObligationSpec, reason: str, limits: LimitsOf) -> list[r.Queued]:
+        """The queued obligations a new one releases (it may be one of them when queued)."""
+        currency = spec.currency
+        book, queue = self.books[currency], self.queues[currency]
+        payer, payee, amount = spec.payer_id, spec.payee_id, spec.amount_minor
+        low, high = bounds(self.mode, limits, currency)
+        if reason:
+            if self.mode == "dns":
+                return []  # positions did not move: nothing new fits (on demand: release)
+            item = r.Queued(spec.obligation_id, payer, payee, amount, self.arrivals)
+            return r.search([*queue, item], book.position, low, high)
+
+        def after(pid: int) -> int:
+            moved = -amount if pid == payer else amount if pid == payee else 0
+            return book.position(pid) + moved
+
+        if self.mode == "dns":
+            return r.cascade(queue, [payee], after, low, high) if queue.has_outgoing(payee) else []
+        if queue.has_outgoing(payee) or queue.has_incoming(payer):
+            return r.search(queue, after, low, high)
+        return []
 
     def release(
         self, limits: LimitsOf, now_ns: int, trigger: str = "on_demand"
