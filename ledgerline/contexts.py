@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from api.evidence_routes import router as evidence_router
 from api.ledger_routes import router as ledger_router
+from api.settlement_routes import router as settlement_router
 from commands import ledger as ledger_commands
+from commands import settlement as settlement_commands
 from commands.context import CommandContext
 
 if TYPE_CHECKING:
@@ -60,6 +62,18 @@ def _sweep_expired(runtime: Runtime) -> int:
     return runtime.sweep_expired()
 
 
+def _cut_off_due(runtime: Runtime) -> int:
+    """The scheduled cut-offs: every open cycle whose cut-off time has come on the clock."""
+    from readmodels.settlement import due_cut_offs
+
+    return runtime.submit_due(
+        due_cut_offs,
+        lambda due: settlement_commands.cut_off_command(
+            settlement_commands.CutOff(scheme_id=due[0], seq=due[1], trigger="scheduled")
+        ),
+    )
+
+
 CONTEXTS: tuple[ContextModule, ...] = (
     ContextModule(
         name="ledger",
@@ -68,6 +82,12 @@ CONTEXTS: tuple[ContextModule, ...] = (
         duties=(Duty("expiry", 1.0, _sweep_expired),),
     ),
     ContextModule(name="evidence", command_context=None, routers=(evidence_router,)),
+    ContextModule(
+        name="settlement",
+        command_context=settlement_commands.build_context,
+        routers=(settlement_router,),
+        duties=(Duty("cut-off", 1.0, _cut_off_due),),
+    ),
 )
 
 

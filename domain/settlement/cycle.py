@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 from domain.aggregate import Aggregate
 from domain.invariant import invariant
@@ -132,7 +132,7 @@ def bounds(mode: str, limits: LimitsOf, currency: str) -> tuple[r.Bound, r.Bound
 
 
 class Cycle(Aggregate):
-    MUTATES_IN_PLACE: ClassVar[bool] = True
+    MUTATES_IN_PLACE = True
 
     __slots__ = (
         "arrivals",
@@ -277,9 +277,10 @@ class Cycle(Aggregate):
                 obligation_id=spec.obligation_id,
             )
 
-    def submit(self, spec: ObligationSpec, limits: LimitsOf, now_ns: int) -> str:
+    def submit(self, spec: ObligationSpec, limits: LimitsOf, now_ns: int) -> tuple[str, list[int]]:
         """Accept or queue the obligation: one event. Returns ``accepted``, ``queued``, or
-        ``released`` (RTGS: queued, then released at once with the queued ones it offsets).
+        ``released`` (RTGS: queued, then released at once with the queued ones it offsets),
+        and the queued obligations the event released.
 
         O(1) when nothing is queued that the obligation could unblock; otherwise the cascade
         (DNS) or the release search (RTGS) of :mod:`domain.settlement.release`.
@@ -348,8 +349,8 @@ class Cycle(Aggregate):
             low, high = bounds(self.mode, limits, currency)
             self._check_bounds(currency, before, low, high)
         if not reason:
-            return "accepted"
-        return "released" if spec.obligation_id in ids else "queued"
+            return "accepted", ids
+        return ("released" if spec.obligation_id in ids else "queued"), ids
 
     def _unblocked(self, spec: ObligationSpec, reason: str, limits: LimitsOf) -> list[r.Queued]:
         """The queued obligations a new one releases (it may be one of them when queued)."""

@@ -108,6 +108,7 @@ class Submitted:
 
     status: str  # accepted | queued | released
     cycle: Cycle
+    released: list[int]  # queued obligations this one released (it may be one of them)
     late_cut_off: CycleCutOff | None  # the scheduled cut-off this late obligation triggered
 
 
@@ -357,8 +358,8 @@ def submit_obligation(src: SettlementSource, spec: ObligationSpec, now_ns: int) 
         late_cut, cycle = _roll(src, scheme, cycle, now_ns, "scheduled")
     else:
         cycle.check_takes(spec)
-    status = cycle.submit(spec, limits_of(src), now_ns)
-    return Submitted(status, cycle, late_cut)
+    status, released = cycle.submit(spec, limits_of(src), now_ns)
+    return Submitted(status, cycle, released, late_cut)
 
 
 # ------------------------------------------------------------------ cycle life
