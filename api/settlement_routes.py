@@ -161,6 +161,7 @@ STATUS_OF: dict[str, int] = {
             "nothing_to_unwind",
             "participant_already_unwound",
             "rtgs_payments_are_final",
+            "obligation_exists",
             "funding_shortfall",
             "settlement_posting_failed",
             "value_date_mismatch",
@@ -639,36 +640,35 @@ async def submit_obligation(
     status_code=201,
     response_model=BatchOut,
     responses=COMMAND_RESPONSES,
-    summary="Submit many obligations in order; each has its own outcome",
+    summary="Submit many obligations in order as one command; each has its own outcome",
 )
-async def submit_batch(body: ObligationBatchIn, request: Request, _: Any = Operator) -> BatchOut:
-    # Submitted in list order (each coroutine submits before its first await), so the
-    # decider sees them in that order: queue order within a batch is the list order.
-    outcomes = await asyncio.gather(
-        *(_run(request, sc.obligation_command(_obligation_cmd(o))) for o in body.obligations)
-    )
+async def submit_batch(
+    body: ObligationBatchIn, request: Request, response: Response, _: Any = Operator
+) -> BatchOut:
+    cmd = sc.SubmitObligationBatch(obligations=tuple(_obligation_cmd(o) for o in body.obligations))
+    outcome = await _run(request, sc.obligation_batch_command(cmd))
+    if not outcome.accepted:  # the batch's id (its obligation ids) reused with other bodies
+        raise rejection(outcome.result)
+    response.status_code = 200 if outcome.replayed else 201
     items = []
-    for index, (o, out) in enumerate(zip(body.obligations, outcomes, strict=True)):
-        if out.accepted:
+    for o, r in zip(body.obligations, outcome.result["results"], strict=True):
+        if "status" in r:
             items.append(
                 ItemOutcome(
-                    index=index,
-                    id=o.id,
-                    status=out.result["status"],
-                    obligation=_obligation_out(out.result, o),
+                    index=r["index"], id=o.id, status=r["status"], obligation=_obligation_out(r, o)
                 )
             )
         else:
+            problem = {k: v for k, v in r.items() if k != "index"}
             items.append(
                 ItemOutcome(
-                    index=index,
+                    index=r["index"],
                     id=o.id,
-                    status=str(out.result.get("code")),
-                    problem=rejection(out.result).body(),
+                    status=str(r["code"]),
+                    problem=rejection(problem).body(),
                 )
             )
-    positions = [o.position for o in outcomes if o.position]
-    return BatchOut(results=items, position=max(positions) if positions else None)
+    return BatchOut(results=items, position=outcome.position)
 
 
 @router.get(

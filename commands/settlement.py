@@ -2,7 +2,8 @@
 
 Command ids (idempotency keys), all prefixed ``settlement:`` so they never meet the ledger's:
 ``participant:<id>``, ``limits:<id>:<request>``, ``status:<id>:<request>``, ``scheme:<id>``,
-``admit:<scheme>:<participant>``, ``obligation:<id>``, ``cut-off:<cycle id>``,
+``admit:<scheme>:<participant>``, ``obligation:<id>``, ``obligation-batch:<digest of the
+ids>``, ``cut-off:<cycle id>``,
 ``release:<scheme>:<request>``, ``unwind:<cycle id>:<participant>``, ``settle:<cycle id>``.
 A retry with the same body gets the first outcome; the same id with another body gets
 ``exists_with_different_<field>`` (the first field that differs) or ``id_already_failed``.
@@ -21,6 +22,7 @@ currencies together or nothing. Instruction transfer ids come from
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -112,6 +114,10 @@ class SubmitObligation(_Cmd):
     value_date: str | None = None
     reference: str = Field(default="", max_length=200)
     cycle_id: str | None = None
+
+
+class SubmitObligationBatch(_Cmd):
+    obligations: tuple[SubmitObligation, ...]
 
 
 class CutOff(_Cmd):
@@ -224,6 +230,19 @@ def obligation_command(cmd: SubmitObligation) -> Command:
     return Command.create(
         f"settlement:obligation:{cmd.id}",
         "settlement.submit_obligation",
+        cmd,
+        cmd.model_dump(),
+    )
+
+
+def obligation_batch_command(cmd: SubmitObligationBatch) -> Command:
+    """One command for many obligations (a clearing file): one event per obligation, one
+    command-log entry for the batch, keyed by a digest of its obligation ids."""
+    ids = ",".join(str(o.id) for o in cmd.obligations)
+    digest = hashlib.sha256(ids.encode()).hexdigest()[:32]
+    return Command.create(
+        f"settlement:obligation-batch:{digest}",
+        "settlement.submit_obligation_batch",
         cmd,
         cmd.model_dump(),
     )
@@ -522,7 +541,7 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Any]:
         scheme = service.admit_participant(_Source(uow), cmd.scheme_id, cmd.participant_id, clock())
         return {"status": "admitted", "scheme": scheme_view(scheme)}
 
-    def submit(uow: UnitOfWork, cmd: SubmitObligation) -> dict[str, Any]:
+    def submit(uow: UnitOfWork, cmd: SubmitObligation, now: int | None = None) -> dict[str, Any]:
         amount = parse_signed(cmd.amount, cmd.currency, obligation_id=cmd.id)
         spec = ObligationSpec(
             cmd.id,
@@ -535,7 +554,7 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Any]:
             cmd.reference,
             cmd.cycle_id,
         )
-        done = service.submit_obligation(_Source(uow), spec, clock())
+        done = service.submit_obligation(_Source(uow), spec, clock() if now is None else now)
         late = done.late_cut_off
         return {
             "status": done.status,
@@ -546,6 +565,18 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Any]:
             "released": done.released,
             "late_cut_off": cycle_id(late.scheme_id, late.seq) if late else None,
         }
+
+    def submit_batch(uow: UnitOfWork, cmd: SubmitObligationBatch) -> dict[str, Any]:
+        """Each obligation in order with its own outcome; a refused one changes nothing."""
+        now = clock()
+        results: list[dict[str, Any]] = []
+        for index, item in enumerate(cmd.obligations):
+            try:
+                results.append({"index": index, **submit(uow, item, now)})
+            except (e.SettlementRejection, NotRecorded) as exc:
+                outcome = exc.outcome if isinstance(exc, NotRecorded) else exc.to_outcome()
+                results.append({"index": index, "obligation_id": item.id, **outcome})
+        return {"status": "submitted", "results": results}
 
     def cut_off(uow: UnitOfWork, cmd: CutOff) -> dict[str, Any]:
         event, following = service.cut_off(
@@ -599,6 +630,7 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Any]:
         "settlement.create_scheme": guarded(create_scheme),
         "settlement.admit_participant": guarded(admit),
         "settlement.submit_obligation": guarded(submit, record=True),
+        "settlement.submit_obligation_batch": guarded(submit_batch),
         "settlement.cut_off": guarded(cut_off),
         "settlement.release": guarded(release),
         "settlement.unwind": guarded(unwind),
@@ -623,6 +655,13 @@ def _streams_of(command: Command) -> list[str]:
             participant_stream(body.payer_id),
             participant_stream(body.payee_id),
         ]
+    if isinstance(body, SubmitObligationBatch):
+        streams: dict[str, None] = {}
+        for o in body.obligations:
+            streams[scheme_stream(o.scheme_id)] = None
+            streams[participant_stream(o.payer_id)] = None
+            streams[participant_stream(o.payee_id)] = None
+        return list(streams)
     if isinstance(body, CutOff | Settle):
         return [scheme_stream(body.scheme_id), cycle_stream(body.scheme_id, body.seq)]
     if isinstance(body, Unwind):

@@ -25,6 +25,7 @@ from api.settlement_routes import router as settlement_router
 from commands import ledger as ledger_commands
 from commands import settlement as settlement_commands
 from commands.context import CommandContext
+from ledgerline import cli_settlement
 
 if TYPE_CHECKING:
     from ledgerline.runtime import Runtime
@@ -62,6 +63,17 @@ def _sweep_expired(runtime: Runtime) -> int:
     return runtime.sweep_expired()
 
 
+def _bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_settlement
+    from ledgerline.cli_common import settings_from_args
+    from ledgerline.database import database_url
+
+    with database_url(settings_from_args(args)) as url:
+        return bench_settlement.run(
+            url, obligations=args.events or 1_000_000, rate=args.rate or 10_000.0
+        )
+
+
 def _cut_off_due(runtime: Runtime) -> int:
     """The scheduled cut-offs: every open cycle whose cut-off time has come on the clock."""
     from readmodels.settlement import due_cut_offs
@@ -87,6 +99,8 @@ CONTEXTS: tuple[ContextModule, ...] = (
         command_context=settlement_commands.build_context,
         routers=(settlement_router,),
         duties=(Duty("cut-off", 1.0, _cut_off_due),),
+        cli=cli_settlement.register,
+        benches={"settlement": _bench_settlement},
     ),
 )
 

@@ -11,8 +11,9 @@ Guarantees
     * Incremental: an obligation changes two positions, one pair and the cycle's totals, from
       their current values (B and M by the change of |b| and of the debits), never by
       recomputing from all obligations.
-    * Every change adds history rows holding the values right after it, at its position, so
-      a cycle, its positions, pairs and queue at any past position are indexed reads.
+    * Each obligation row records when it was netted (``decided_position``) and when queued,
+      so a cycle, its positions, pairs and queue at any past position are computed from the
+      obligation rows by then (see :mod:`readmodels.settlement`), not from per-change copies.
     * Paired checks: at a cut-off and an unwind the projected totals (and, for an unwind, each
       survivor's new position) must equal what the event recorded; a difference stops the
       projection (``projection_failures``) instead of serving wrong numbers.
@@ -23,6 +24,7 @@ Guarantees
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,22 +64,17 @@ def _j(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def _has_float(value: Any) -> bool:
-    if type(value) is float:
-        return True
-    if isinstance(value, list):
-        return any(_has_float(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_float(v) for v in value.values())
-    return False
+_LONG_INT = re.compile(rb"[0-9]{20}")
 
 
 def loads_deep_exact(payload: bytes) -> dict[str, Any]:
-    """orjson, unless a value anywhere came back as a float (an int past 64 bits: ids go up
-    to 2^127, and settlement payloads never hold floats): then the exact parser."""
-    value: dict[str, Any] = orjson.loads(payload)
-    if _has_float(value):
-        value = json.loads(payload)
+    """orjson when every number fits 64 bits; the exact parser when a number has 20 digits or
+    more (ids go up to 2^127: orjson would read those as floats). Settlement payloads hold
+    no floats, and no digits inside strings other than dates, references and currencies."""
+    if _LONG_INT.search(payload):
+        value: dict[str, Any] = json.loads(payload)
+    else:
+        value = orjson.loads(payload)
     return value
 
 
@@ -194,30 +191,16 @@ class _Fold:
 
     def _totals_changed(self, row: rm.TotalsRow, pos: int, at: int) -> None:
         row.last_position = pos
-        key = (row.scheme_id, row.seq, row.currency)
-        self.changes.totals[key] = row
-        self.changes.totals_history[(*key, pos)] = (
-            *key,
-            pos,
-            row.gross,
-            row.bilateral,
-            row.multilateral,
-            row.accepted,
-            row.queued,
-            at,
-        )
+        self.changes.totals[(row.scheme_id, row.seq, row.currency)] = row
 
     def _position_changed(self, row: rm.PositionRow, pos: int, at: int) -> None:
         row.last_position = pos
-        key = (row.scheme_id, row.seq, row.currency, row.participant_id)
-        self.changes.positions[key] = row
-        self.changes.position_history[(*key, pos)] = (*key, pos, row.sent, row.received, at)
+        self.changes.positions[(row.scheme_id, row.seq, row.currency, row.participant_id)] = row
 
     def _pair_changed(self, row: rm.PairRow, pos: int, at: int) -> None:
         row.last_position = pos
         key = (row.scheme_id, row.seq, row.currency, row.payer_id, row.payee_id)
         self.changes.pairs[key] = row
-        self.changes.pair_history[(*key, pos)] = (*key, pos, row.gross, at)
 
     def _cycle_changed(self, row: rm.CycleRow, pos: int) -> None:
         row.last_position = pos

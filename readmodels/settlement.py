@@ -16,11 +16,12 @@ Definition (one row per key; amounts in minor units, ids as numeric(39,0))
                                        (pending after cut-off, superseded by an unwind, posted
                                        at settlement with their ledger transfer ids)
     ``settlement_unwinds``             each unwind: what it removed and whose position moved
-    ``*_history``                      for totals, positions and pairs: one row per change,
-                                       holding the values right after it, at its position
 
-    Anything at a past position is one indexed read of the history (the last row at or
-    before the point), never a replay; "now" reads the current tables.
+    "Now" reads the current tables, which the projection keeps incrementally. A cycle, its
+    positions, pairs and totals at a past position are computed from the obligation rows
+    netted by then (``decided_position`` <= the point, an index range scan), without the
+    participants unwound by then; the queue from when each obligation was queued and
+    decided; instructions from their validity range. Never a replay of events.
 """
 
 from __future__ import annotations
@@ -104,16 +105,6 @@ MIGRATIONS = (
             " queued bigint NOT NULL,"
             " last_position bigint NOT NULL,"
             " PRIMARY KEY (scheme_id, seq, currency))",
-            "CREATE TABLE {schema}.settlement_totals_history ("
-            + _CYCLE_KEY
-            + " position bigint NOT NULL,"
-            " gross numeric(39, 0) NOT NULL,"
-            " bilateral numeric(39, 0) NOT NULL,"
-            " multilateral numeric(39, 0) NOT NULL,"
-            " accepted bigint NOT NULL,"
-            " queued bigint NOT NULL,"
-            " recorded_at_ns bigint NOT NULL,"
-            " PRIMARY KEY (scheme_id, seq, currency, position))",
             "CREATE TABLE {schema}.settlement_positions ("
             + _CYCLE_KEY
             + " participant_id numeric(39, 0) NOT NULL,"
@@ -123,14 +114,6 @@ MIGRATIONS = (
             " PRIMARY KEY (scheme_id, seq, currency, participant_id))",
             "CREATE INDEX settlement_positions_participant_idx"
             " ON {schema}.settlement_positions (participant_id)",
-            "CREATE TABLE {schema}.settlement_position_history ("
-            + _CYCLE_KEY
-            + " participant_id numeric(39, 0) NOT NULL,"
-            " position bigint NOT NULL,"
-            " sent numeric(39, 0) NOT NULL,"
-            " received numeric(39, 0) NOT NULL,"
-            " recorded_at_ns bigint NOT NULL,"
-            " PRIMARY KEY (scheme_id, seq, currency, participant_id, position))",
             "CREATE TABLE {schema}.settlement_pairs ("
             + _CYCLE_KEY
             + " payer_id numeric(39, 0) NOT NULL,"
@@ -140,14 +123,6 @@ MIGRATIONS = (
             " PRIMARY KEY (scheme_id, seq, currency, payer_id, payee_id))",
             "CREATE INDEX settlement_pairs_payee_idx"
             " ON {schema}.settlement_pairs (scheme_id, seq, currency, payee_id)",
-            "CREATE TABLE {schema}.settlement_pair_history ("
-            + _CYCLE_KEY
-            + " payer_id numeric(39, 0) NOT NULL,"
-            " payee_id numeric(39, 0) NOT NULL,"
-            " position bigint NOT NULL,"
-            " gross numeric(39, 0) NOT NULL,"
-            " recorded_at_ns bigint NOT NULL,"
-            " PRIMARY KEY (scheme_id, seq, currency, payer_id, payee_id, position))",
             "CREATE TABLE {schema}.settlement_obligations ("
             " obligation_id numeric(39, 0) PRIMARY KEY,"
             " scheme_id numeric(39, 0) NOT NULL,"
@@ -164,6 +139,10 @@ MIGRATIONS = (
             " submitted_at_ns bigint NOT NULL,"
             " decided_position bigint)",
             # Obligations that were ever queued: the queue, now or at a past position.
+            # The netted obligations of a cycle in position order: any past position.
+            "CREATE INDEX settlement_obligations_netted_idx"
+            " ON {schema}.settlement_obligations (scheme_id, seq, decided_position)"
+            " WHERE status IN ('accepted', 'released')",
             "CREATE INDEX settlement_obligations_queued_idx"
             " ON {schema}.settlement_obligations (scheme_id, seq, submitted_position)"
             " WHERE reason <> ''",
@@ -203,18 +182,8 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "settlement_members": ("scheme_id", "participant_id"),
     "settlement_cycles": ("scheme_id", "seq"),
     "settlement_totals": ("scheme_id", "seq", "currency"),
-    "settlement_totals_history": ("scheme_id", "seq", "currency", "position"),
     "settlement_positions": ("scheme_id", "seq", "currency", "participant_id"),
-    "settlement_position_history": ("scheme_id", "seq", "currency", "participant_id", "position"),
     "settlement_pairs": ("scheme_id", "seq", "currency", "payer_id", "payee_id"),
-    "settlement_pair_history": (
-        "scheme_id",
-        "seq",
-        "currency",
-        "payer_id",
-        "payee_id",
-        "position",
-    ),
     "settlement_obligations": ("obligation_id",),
     "settlement_instructions": ("scheme_id", "seq", "currency", "participant_id", "valid_from"),
     "settlement_unwinds": ("scheme_id", "seq", "participant_id"),
@@ -379,10 +348,6 @@ class Changes:
     obligations: dict[int, ObligationRow] = field(default_factory=dict)
     instructions: dict[Key, InstructionRow] = field(default_factory=dict)
     unwinds: dict[Key, UnwindRow] = field(default_factory=dict)
-    # (key, position) -> the values right after the last change at that position
-    totals_history: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
-    position_history: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
-    pair_history: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
 
 
 _TABLES: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
@@ -514,94 +479,49 @@ _TABLE_NAME = {
     "instructions": "settlement_instructions",
     "unwinds": "settlement_unwinds",
 }
-_HISTORY: dict[str, tuple[str, tuple[str, ...]]] = {
-    "totals_history": (
-        "settlement_totals_history",
-        (
-            "scheme_id",
-            "seq",
-            "currency",
-            "position",
-            "gross",
-            "bilateral",
-            "multilateral",
-            "accepted",
-            "queued",
-            "recorded_at_ns",
-        ),
-    ),
-    "position_history": (
-        "settlement_position_history",
-        (
-            "scheme_id",
-            "seq",
-            "currency",
-            "participant_id",
-            "position",
-            "sent",
-            "received",
-            "recorded_at_ns",
-        ),
-    ),
-    "pair_history": (
-        "settlement_pair_history",
-        (
-            "scheme_id",
-            "seq",
-            "currency",
-            "payer_id",
-            "payee_id",
-            "position",
-            "gross",
-            "recorded_at_ns",
-        ),
-    ),
-}
 
 
 def _columns_of(row_type: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(row_type))
 
 
-def _upsert_sql(
-    table: str, columns: Sequence[str], types: Sequence[str], key: Sequence[str]
-) -> str:
+def _upsert_sql(table: str, columns: Sequence[str], key: Sequence[str]) -> tuple[str, str, str]:
+    """(create the staging table, COPY into it, move its rows into the table)."""
     cols = ", ".join(columns)
-    arrays = ", ".join(f"%s::{'text' if t == 'jsonb' else t}[]" for t in types)
-    select = ", ".join(
-        f"{c}::jsonb" if t == "jsonb" else c for c, t in zip(columns, types, strict=True)
-    )
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    stage = f"pg_temp.stage_{table}"
     return (
-        f"INSERT INTO {{schema}}.{table} ({cols}) SELECT {select} FROM unnest({arrays})"
-        f" AS t({cols}) ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        f"CREATE TEMP TABLE IF NOT EXISTS stage_{table}"
+        f" (LIKE {{schema}}.{table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+        f"COPY {stage} ({cols}) FROM STDIN",
+        f"INSERT INTO {{schema}}.{table} ({cols}) SELECT {cols} FROM {stage}"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
     )
 
 
 _UPSERTS = {
     attr: (
-        _upsert_sql(_TABLE_NAME[attr], _columns_of(row_type), types, key),
+        _upsert_sql(_TABLE_NAME[attr], _columns_of(row_type), key),
         operator.attrgetter(*_columns_of(row_type)),
-        len(types),
     )
-    for attr, (row_type, types, key) in _TABLES.items()
+    for attr, (row_type, _types, key) in _TABLES.items()
 }
 
 
 def write_changes(cur: psycopg.Cursor[Any], changes: Changes, schema: str = SCHEMA) -> None:
-    """One ``unnest`` upsert per current table, one COPY per history table."""
-    for attr, (sql, row_of, width) in _UPSERTS.items():
+    """Per table: COPY the batch's final rows into a staging table (cleared at commit), then
+    one INSERT ... ON CONFLICT DO UPDATE from it. COPY formats rows in C: much cheaper than
+    binding one array per column."""
+    for attr, ((create, copy_sql, move), row_of) in _UPSERTS.items():
         rows: dict[Any, Any] = getattr(changes, attr)
         if not rows:
             continue
-        arrays = [list(c) for c in zip(*map(row_of, rows.values()), strict=True)]
-        cur.execute(sql.format(schema=schema), arrays or [[] for _ in range(width)])
-    for attr, (table, columns) in _HISTORY.items():
-        history: dict[Key, tuple[Any, ...]] = getattr(changes, attr)
-        if history:
-            with cur.copy(f"COPY {schema}.{table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in history.values():
-                    copy.write_row(row)
+        cur.execute(create.format(schema=schema))
+        cur.execute(f"TRUNCATE {copy_sql.split()[1]}")  # a staging table of an aborted batch
+        with cur.copy(copy_sql) as copy:
+            for row in rows.values():
+                copy.write_row(row_of(row))
+        cur.execute(move.format(schema=schema))
 
 
 # ------------------------------------------------------------------ loading (projection side)
@@ -690,21 +610,27 @@ def load_totals(cur: psycopg.Cursor[Any], keys: Iterable[Key], schema: str) -> d
     return {(r.scheme_id, r.seq, r.currency): r for r in rows}
 
 
+def _by_cycle_currency(keys: Iterable[Key]) -> dict[Key, list[Key]]:
+    groups: dict[Key, list[Key]] = {}
+    for k in keys:
+        groups.setdefault(k[:3], []).append(k[3:])
+    return groups
+
+
 def load_positions(
     cur: psycopg.Cursor[Any], keys: Iterable[Key], schema: str
 ) -> dict[Key, PositionRow]:
-    wanted = set(keys)
-    if not wanted:
-        return {}
-    rows = _load(
-        cur,
-        schema,
-        "positions",
-        "(scheme_id, seq, currency, participant_id) IN"
-        " (SELECT * FROM unnest(%s::numeric[], %s::bigint[], %s::text[], %s::numeric[]))",
-        _keyed(wanted, 4),
-    )
-    return {(r.scheme_id, r.seq, r.currency, r.participant_id): r for r in rows}
+    out: dict[Key, PositionRow] = {}
+    for (scheme_id, seq, currency), rest in _by_cycle_currency(set(keys)).items():
+        rows = _load(
+            cur,
+            schema,
+            "positions",
+            "scheme_id = %s AND seq = %s AND currency = %s AND participant_id = ANY(%s)",
+            (scheme_id, seq, currency, [k[0] for k in rest]),
+        )
+        out.update({(r.scheme_id, r.seq, r.currency, r.participant_id): r for r in rows})
+    return out
 
 
 def load_cycle_positions(
@@ -806,6 +732,59 @@ def get_scheme(conn: psycopg.Connection[Any], scheme_id: int) -> dict[str, Any] 
         return rows[0]
 
 
+def _netted_pairs_at(scheme_id: int, seq: int, p: int) -> tuple[str, list[Any]]:
+    """CTE ``pairs``: o(i->j) per currency of what was netted at position ``p``."""
+    sql = (
+        f"WITH gone AS (SELECT participant_id FROM {SCHEMA}.settlement_unwinds"
+        " WHERE scheme_id = %s AND seq = %s AND position <= %s),"
+        " pairs AS (SELECT currency, payer_id, payee_id, sum(amount) AS gross"
+        f" FROM {SCHEMA}.settlement_obligations"
+        " WHERE scheme_id = %s AND seq = %s AND status IN ('accepted', 'released')"
+        " AND decided_position <= %s"
+        " AND payer_id NOT IN (SELECT participant_id FROM gone)"
+        " AND payee_id NOT IN (SELECT participant_id FROM gone)"
+        " GROUP BY currency, payer_id, payee_id)"
+    )
+    return sql, [scheme_id, seq, p, scheme_id, seq, p]
+
+
+_POSITIONS_FROM_PAIRS = (
+    " SELECT currency, participant_id, sum(sent) AS sent, sum(received) AS received FROM ("
+    " SELECT currency, payer_id AS participant_id, gross AS sent, 0 AS received FROM pairs"
+    " UNION ALL SELECT currency, payee_id, 0, gross FROM pairs) x"
+    " GROUP BY currency, participant_id"
+)
+
+
+def _totals_at(cur: psycopg.Cursor[Any], scheme_id: int, seq: int, p: int) -> list[dict[str, Any]]:
+    cte, params = _netted_pairs_at(scheme_id, seq, p)
+    cur.execute(
+        cte + ", pos AS (" + _POSITIONS_FROM_PAIRS + "),"
+        " g AS (SELECT a.currency, sum(a.gross) AS gross, sum(CASE"
+        "   WHEN b.gross IS NULL THEN a.gross"
+        "   WHEN a.payer_id < a.payee_id THEN abs(a.gross - b.gross) ELSE 0 END) AS bilateral"
+        "   FROM pairs a LEFT JOIN pairs b ON b.currency = a.currency"
+        "   AND b.payer_id = a.payee_id AND b.payee_id = a.payer_id GROUP BY a.currency),"
+        " m AS (SELECT currency, sum(greatest(sent - received, 0)) AS multilateral"
+        "   FROM pos GROUP BY currency),"
+        " c AS (SELECT currency,"
+        "   count(*) FILTER (WHERE status IN ('accepted', 'released')"
+        "     AND decided_position <= %s) AS accepted,"
+        "   count(*) FILTER (WHERE reason <> '' AND submitted_position <= %s"
+        "     AND (decided_position IS NULL OR decided_position > %s)) AS queued"
+        f"   FROM {SCHEMA}.settlement_obligations WHERE scheme_id = %s AND seq = %s"
+        "   GROUP BY currency)"
+        " SELECT t.currency, coalesce(g.gross, 0) AS gross, coalesce(g.bilateral, 0) AS bilateral,"
+        " coalesce(m.multilateral, 0) AS multilateral, coalesce(c.accepted, 0) AS accepted,"
+        " coalesce(c.queued, 0) AS queued"
+        f" FROM {SCHEMA}.settlement_totals t LEFT JOIN g USING (currency)"
+        " LEFT JOIN m USING (currency) LEFT JOIN c USING (currency)"
+        " WHERE t.scheme_id = %s AND t.seq = %s ORDER BY t.currency",
+        [*params, p, p, p, scheme_id, seq, scheme_id, seq],
+    )
+    return _rows(cur)
+
+
 def get_cycle(
     conn: psycopg.Connection[Any], scheme_id: int, seq: int, as_of_position: int | None = None
 ) -> dict[str, Any] | None:
@@ -824,20 +803,14 @@ def get_cycle(
             if p < cycle["opened_position"]:
                 return None
             _cycle_at(cur, cycle, p)
-        if p is None:
+            cycle["totals"] = _totals_at(cur, scheme_id, seq, p)
+        else:
             cur.execute(
                 f"SELECT * FROM {SCHEMA}.settlement_totals WHERE scheme_id = %s AND seq = %s"
                 " ORDER BY currency",
                 (scheme_id, seq),
             )
-        else:
-            cur.execute(
-                f"SELECT DISTINCT ON (currency) * FROM {SCHEMA}.settlement_totals_history"
-                " WHERE scheme_id = %s AND seq = %s AND position <= %s"
-                " ORDER BY currency, position DESC",
-                (scheme_id, seq, p),
-            )
-        cycle["totals"] = _rows(cur)
+            cycle["totals"] = _rows(cur)
         cycle["as_of_position"] = p if p is not None else cycle["last_position"]
         return cycle
 
@@ -870,20 +843,14 @@ def cycle_positions(
     with conn.cursor(row_factory=dict_row) as cur:
         if as_of_position is None:
             cur.execute(
-                f"SELECT currency, participant_id, sent, received, last_position"
+                f"SELECT currency, participant_id, sent, received"
                 f" FROM {SCHEMA}.settlement_positions WHERE scheme_id = %s AND seq = %s"
                 " ORDER BY currency, participant_id",
                 (scheme_id, seq),
             )
         else:
-            cur.execute(
-                f"SELECT DISTINCT ON (currency, participant_id) currency, participant_id, sent,"
-                f" received, position AS last_position"
-                f" FROM {SCHEMA}.settlement_position_history"
-                " WHERE scheme_id = %s AND seq = %s AND position <= %s"
-                " ORDER BY currency, participant_id, position DESC",
-                (scheme_id, seq, as_of_position),
-            )
+            cte, params = _netted_pairs_at(scheme_id, seq, as_of_position)
+            cur.execute(cte + _POSITIONS_FROM_PAIRS + " ORDER BY currency, participant_id", params)
         return [r for r in _rows(cur) if r["sent"] or r["received"]]
 
 
@@ -900,13 +867,8 @@ def cycle_pairs(
                 (scheme_id, seq),
             )
         else:
-            cur.execute(
-                f"SELECT * FROM (SELECT DISTINCT ON (currency, payer_id, payee_id) currency,"
-                f" payer_id, payee_id, gross FROM {SCHEMA}.settlement_pair_history"
-                " WHERE scheme_id = %s AND seq = %s AND position <= %s"
-                " ORDER BY currency, payer_id, payee_id, position DESC) p WHERE gross > 0",
-                (scheme_id, seq, as_of_position),
-            )
+            cte, params = _netted_pairs_at(scheme_id, seq, as_of_position)
+            cur.execute(cte + " SELECT * FROM pairs ORDER BY currency, payer_id, payee_id", params)
         return _rows(cur)
 
 
@@ -1015,12 +977,11 @@ def participant_positions(
                     (s["scheme_id"], seq, participant_id),
                 )
             else:
+                cte, params = _netted_pairs_at(s["scheme_id"], seq, as_of_position)
                 cur.execute(
-                    f"SELECT DISTINCT ON (currency) currency, sent, received"
-                    f" FROM {SCHEMA}.settlement_position_history"
-                    " WHERE scheme_id = %s AND seq = %s AND participant_id = %s AND position <= %s"
-                    " ORDER BY currency, position DESC",
-                    (s["scheme_id"], seq, participant_id, as_of_position),
+                    cte + " SELECT * FROM (" + _POSITIONS_FROM_PAIRS + ") q"
+                    " WHERE participant_id = %s",
+                    [*params, participant_id],
                 )
             by_currency = {r["currency"]: r for r in _rows(cur)}
         for currency in s["currencies"]:

@@ -5,6 +5,7 @@ Reports (each as of a position; each records the checkpoint it rests on):
     ``statements``      per account: every balance change with its transfer and balances after
     ``large_value``     transfers at or above a threshold (major units, per currency)
     ``daily_totals``    per ledger, currency and UTC day: transfer count and amount
+    ``netting``, ``unwind``   clearing and settlement (see :mod:`replay.settlement_reports`)
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-REPORTS = ("trial_balance", "statements", "large_value", "daily_totals")
+LEDGER_REPORTS = ("trial_balance", "statements", "large_value", "daily_totals")
+REPORTS = (*LEDGER_REPORTS, "netting", "unwind")
 
 _SQL = {
     "trial_balance": """
@@ -81,7 +83,12 @@ def compute(
         }
     )
     db.register("thresholds", thresholds)
-    return {name: db.sql(_SQL[name]).to_arrow_table() for name in REPORTS}
+    from replay import settlement_reports
+
+    return {
+        **{name: db.sql(_SQL[name]).to_arrow_table() for name in LEDGER_REPORTS},
+        **settlement_reports.compute(conn, schema),
+    }
 
 
 def write(report: pa.Table, path: Path, fmt: str, meta: dict[str, Any]) -> Path:

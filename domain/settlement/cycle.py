@@ -38,7 +38,8 @@ Guarantees
       ``_trigger``; the processor then hands out the cached cycle itself instead of a copy.
 
 Rejections (in precedence order)
-    Obligation: ``cycle_closed``, ``currency_not_cleared`` (the scheme checks these first).
+    Obligation: ``obligation_exists`` (its id is already in this cycle), ``cycle_closed``,
+    ``currency_not_cleared`` (the service checks the scheme's rules first).
     Release: ``cycle_not_open``. Cut-off: ``cycle_not_open``.
     Unwind: ``cycle_already_settled``, ``cycle_not_cut_off``, ``participant_already_unwound``,
     ``nothing_to_unwind``. Settle: ``cycle_already_settled``, ``cycle_not_cut_off``.
@@ -145,6 +146,7 @@ class Cycle(Aggregate):
         "dropped_count",
         "instructions",
         "mode",
+        "obligation_ids",
         "opened_at_ns",
         "queues",
         "released_count",
@@ -169,6 +171,7 @@ class Cycle(Aggregate):
         self.books: dict[str, NettingBook] = {}
         self.queues: dict[str, r.ObligationQueue] = {}
         self.arrivals = 0
+        self.obligation_ids: set[int] = set()  # every obligation the cycle took (duplicates)
         self.released_count = 0
         self.dropped_count = 0
         self.unwound: list[int] = []
@@ -207,6 +210,7 @@ class Cycle(Aggregate):
     def approx_bytes(self) -> int:
         return (
             2_000
+            + 64 * len(self.obligation_ids)
             + sum(b.approx_bytes() for b in self.books.values())
             + sum(q.approx_bytes() for q in self.queues.values())
             + 300 * len(self.instructions)
@@ -264,6 +268,12 @@ class Cycle(Aggregate):
 
     def check_takes(self, spec: ObligationSpec) -> None:
         """The cycle's own rules for a new obligation (the service checks the rest first)."""
+        if spec.obligation_id in self.obligation_ids:
+            raise e.ObligationExists(
+                f"obligation {spec.obligation_id} is already in cycle {self.cycle_id}",
+                cycle_id=self.cycle_id,
+                obligation_id=spec.obligation_id,
+            )
         if self.state != "open":
             raise e.CycleClosed(
                 f"cycle {self.cycle_id} is {self.state}: it takes no obligations",
@@ -344,10 +354,12 @@ class Cycle(Aggregate):
                     ids,
                 )
             )
-        if released or not reason:
+        if released:
             # Paired check of the decision: whoever the event moved stays within bounds.
             low, high = bounds(self.mode, limits, currency)
             self._check_bounds(currency, before, low, high)
+        elif not reason:  # the same check, for the two parties of a plain acceptance
+            self._check_pair(payer, payee, currency, payer_now, payee_now, limits)
         if not reason:
             return "accepted", ids
         return ("released" if spec.obligation_id in ids else "queued"), ids
@@ -588,6 +600,32 @@ class Cycle(Aggregate):
             out.setdefault(q.payee_id, book.position(q.payee_id))
         return out
 
+    def _check_pair(
+        self,
+        payer: int,
+        payee: int,
+        currency: str,
+        payer_was: int,
+        payee_was: int,
+        limits: LimitsOf,
+    ) -> None:
+        book = self.books[currency]
+        payer_now, payee_now = book.position(payer), book.position(payee)
+        if self.mode == "dns":
+            cap = limits(payer, currency).cap_minor
+            invariant(
+                cap is None or payer_now >= min(-cap, payer_was),
+                f"participant {payer} went past its {currency} net debit cap",
+            )
+            return
+        low = limits(payer, currency).min_position_minor
+        high = limits(payee, currency).max_position_minor
+        invariant(payer_now >= min(low, payer_was), f"{payer} fell below its {currency} minimum")
+        invariant(
+            high is None or payee_now <= max(high, payee_was),
+            f"participant {payee} rose above its {currency} maximum",
+        )
+
     def _check_bounds(
         self, currency: str, before: dict[int, int], low: r.Bound, high: r.Bound
     ) -> None:
@@ -626,6 +664,7 @@ class Cycle(Aggregate):
 
     def _apply_accepted(self, event: ObligationAccepted) -> None:
         self.books[event.currency].add(event.payer_id, event.payee_id, event.amount_minor)
+        self.obligation_ids.add(event.obligation_id)
         self.arrivals += 1
         if event.released:
             self._net_released(event.currency, event.released)
@@ -640,6 +679,7 @@ class Cycle(Aggregate):
                 self.arrivals,
             )
         )
+        self.obligation_ids.add(event.obligation_id)
         self.arrivals += 1
         if event.released:
             self._net_released(event.currency, event.released)
@@ -692,6 +732,7 @@ class Cycle(Aggregate):
             "books": {c: self.books[c].to_snapshot() for c in self.currencies},
             "queues": {c: [q.to_row() for q in self.queues[c]] for c in self.currencies},
             "arrivals": self.arrivals,
+            "obligation_ids": sorted(self.obligation_ids),
             "released_count": self.released_count,
             "dropped_count": self.dropped_count,
             "unwound": list(self.unwound),
@@ -721,6 +762,7 @@ class Cycle(Aggregate):
                 queue.push(r.Queued.from_row(row))
             cycle.queues[c] = queue
         cycle.arrivals = int(state["arrivals"])
+        cycle.obligation_ids = {int(i) for i in state["obligation_ids"]}
         cycle.released_count = int(state["released_count"])
         cycle.dropped_count = int(state["dropped_count"])
         cycle.unwound = [int(p) for p in state["unwound"]]

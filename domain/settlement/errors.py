@@ -144,6 +144,11 @@ ValueDateMismatch = _rule(
     "value_date_mismatch",
     "The obligation's value date is not the value date of the cycle it would join.",
 )
+ObligationExists = _rule(
+    "ObligationExists",
+    "obligation_exists",
+    "An obligation with this id is already in the cycle (accepted or queued).",
+)
 CycleNotOpen = _rule(
     "CycleNotOpen", "cycle_not_open", "Only an open cycle can be cut off or released."
 )

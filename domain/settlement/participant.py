@@ -11,7 +11,7 @@ Guarantees
     * Limits only name currencies the participant has an account in; caps are >= 0 and RTGS
       bounds satisfy min <= 0 <= max, so a fresh position (0) is always within them.
     * ``defaulted`` is final: a defaulter is never reinstated.
-    * State fields are replaced, never mutated, so a shallow clone is a safe copy.
+    * ``MUTATES_IN_PLACE``: every command method raises, if at all, before its event.
 
 Rejections (in precedence order)
     Registering: ``id_must_not_be_zero``, ``name_must_not_be_empty``, ``unknown_currency``,
@@ -99,7 +99,12 @@ def check_limits(
 
 
 class Participant(Aggregate):
+    # Read by every obligation: handed out as the cached object, not a copy (its commands
+    # validate before their one event, so a rejection changes nothing).
+    MUTATES_IN_PLACE = True
+
     __slots__ = (
+        "_limits",
         "accounts",
         "caps_minor",
         "max_positions_minor",
@@ -120,15 +125,19 @@ class Participant(Aggregate):
         self.max_positions_minor: dict[str, int] = {}
         self.status = "active"
         self.registered_at_ns = 0
+        self._limits: dict[str, Limits] = {}  # derived from the fields above, per currency
 
     # ------------------------------------------------------------------ reading
 
     def limits(self, currency: str) -> Limits:
-        return Limits(
-            self.caps_minor.get(currency),
-            self.min_positions_minor.get(currency, 0),
-            self.max_positions_minor.get(currency),
-        )
+        found = self._limits.get(currency)
+        if found is None:
+            found = self._limits[currency] = Limits(
+                self.caps_minor.get(currency),
+                self.min_positions_minor.get(currency, 0),
+                self.max_positions_minor.get(currency),
+            )
+        return found
 
     def account(self, currency: str) -> int | None:
         return self.accounts.get(currency)
@@ -203,6 +212,7 @@ class Participant(Aggregate):
     # ------------------------------------------------------------------ apply: assign only
 
     def apply(self, event: object) -> None:
+        self._limits = {}
         if isinstance(event, ParticipantRegistered):
             self.name = event.name
             self.accounts = dict(event.accounts)
@@ -247,4 +257,5 @@ class Participant(Aggregate):
         }
         participant.status = state["status"]
         participant.registered_at_ns = int(state["registered_at_ns"])
+        participant._limits = {}
         return participant

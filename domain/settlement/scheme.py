@@ -14,7 +14,7 @@ Guarantees
     * The scheduled cut-off of a cycle opened at t is the first schedule point strictly after
       t, on the injected clock (``next_cut_off_ns``); its value date is that point's UTC date
       (the opening date when there is no schedule).
-    * State fields are replaced, never mutated, so a shallow clone is a safe copy.
+    * ``MUTATES_IN_PLACE``: every command method raises, if at all, before its event.
 
 Rejections (in precedence order)
     Creating: ``id_must_not_be_zero``, ``name_must_not_be_empty``, ``unknown_mode``,
@@ -94,6 +94,8 @@ class SchemeSpec:
 
 
 class Scheme(Aggregate):
+    MUTATES_IN_PLACE = True  # read by every obligation; commands validate before their event
+
     __slots__ = (
         "created_at_ns",
         "currencies",

@@ -16,6 +16,7 @@ Submit obligation (``SUBMIT_OBLIGATION_ORDER``)
    13. ``cycle_not_found``                a named cycle the scheme does not have (yet)
    14. ``cycle_closed``                   a named cycle that no longer takes obligations
    15. ``value_date_mismatch``            not the value date of the cycle it would join
+   16. ``obligation_exists``              its id is already in that cycle
     Then the cycle accepts or queues it (never a rejection). When the open cycle's scheduled
     cut-off has passed, the obligation is late: the open cycle is cut off first (trigger
     ``scheduled``) and the obligation joins the next cycle, all in the same unit of work.
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -67,6 +68,7 @@ SUBMIT_OBLIGATION_ORDER: tuple[str, ...] = (
     "cycle_not_found",
     "cycle_closed",
     "value_date_mismatch",
+    "obligation_exists",
 )
 CUT_OFF_ORDER: tuple[str, ...] = ("scheme_not_found", "cycle_not_found", "cycle_not_open")
 RELEASE_ORDER: tuple[str, ...] = ("scheme_not_found",)
@@ -112,9 +114,9 @@ class Submitted:
     late_cut_off: CycleCutOff | None  # the scheduled cut-off this late obligation triggered
 
 
-def limits_of(src: SettlementSource) -> LimitsOf:
+def limits_of(src: SettlementSource, known: Sequence[Participant] = ()) -> LimitsOf:
     """Participants' limits, read through the source once per participant."""
-    seen: dict[int, Participant | None] = {}
+    seen: dict[int, Participant | None] = {p.participant_id: p for p in known}
 
     def lookup(participant_id: int, currency: str) -> Limits:
         if participant_id not in seen:
@@ -284,7 +286,9 @@ def _check_shape(spec: ObligationSpec) -> None:
         raise e.ValueDateInvalid(f"value date {spec.value_date!r} is not YYYY-MM-DD", **ids)
 
 
-def _check_parties(src: SettlementSource, scheme: Scheme, spec: ObligationSpec) -> None:
+def _check_parties(
+    src: SettlementSource, scheme: Scheme, spec: ObligationSpec
+) -> list[Participant]:
     ids = {"obligation_id": spec.obligation_id, "scheme_id": spec.scheme_id}
     roles = (("payer", spec.payer_id), ("payee", spec.payee_id))
     found: list[Participant] = []
@@ -316,6 +320,7 @@ def _check_parties(src: SettlementSource, scheme: Scheme, spec: ObligationSpec) 
                 currency=spec.currency,
                 **ids,
             )
+    return found
 
 
 def submit_obligation(src: SettlementSource, spec: ObligationSpec, now_ns: int) -> Submitted:
@@ -328,7 +333,7 @@ def submit_obligation(src: SettlementSource, spec: ObligationSpec, now_ns: int) 
             currency=spec.currency,
             **ids,
         )
-    _check_parties(src, scheme, spec)
+    parties = _check_parties(src, scheme, spec)
     cycle = _cycle(src, scheme, scheme.open_seq)
     late = bool(cycle.cut_off_at_ns) and now_ns >= cycle.cut_off_at_ns
     target_seq = scheme.open_seq + 1 if late else scheme.open_seq
@@ -358,8 +363,25 @@ def submit_obligation(src: SettlementSource, spec: ObligationSpec, now_ns: int) 
         late_cut, cycle = _roll(src, scheme, cycle, now_ns, "scheduled")
     else:
         cycle.check_takes(spec)
-    status, released = cycle.submit(spec, limits_of(src), now_ns)
+    status, released = cycle.submit(spec, limits_of(src, parties), now_ns)
     return Submitted(status, cycle, released, late_cut)
+
+
+def submit_obligations(
+    src: SettlementSource, specs: list[ObligationSpec], now_ns: int
+) -> list[Submitted | e.SettlementRejection]:
+    """Each obligation in order, each with its own outcome (one event each, as for one).
+
+    A rejected item changes nothing (each is validated before its event); later items see
+    the earlier ones, as consecutive single submissions would.
+    """
+    outcomes: list[Submitted | e.SettlementRejection] = []
+    for spec in specs:
+        try:
+            outcomes.append(submit_obligation(src, spec, now_ns))
+        except e.SettlementRejection as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 # ------------------------------------------------------------------ cycle life

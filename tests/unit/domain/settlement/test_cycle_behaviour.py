@@ -431,3 +431,20 @@ def test_every_accepted_event_replays_into_the_same_cycle() -> None:
     kinds = [type(ev).__name__ for ev in src.history[stream]]
     assert kinds[:2] == ["CycleOpened", "ObligationQueued"]
     assert isinstance(src.history[stream][2], ObligationAccepted)
+
+
+def test_a_batch_answers_each_obligation_and_later_ones_see_earlier_ones() -> None:
+    src = world(participant(X, caps={"USD": 5}), participant(Y), participant(Z))
+    specs = [ob(1, X, Y, 5), ob(2, X, Y, 1), ob(3, X, X, 1), ob(1, Y, Z, 1), ob(4, Y, X, 1)]
+    outcomes = service.submit_obligations(src, specs, T0)
+    src.commit()
+    described = [o.code if isinstance(o, Exception) else o.status for o in outcomes]  # type: ignore[union-attr]
+    assert described == [
+        "accepted",
+        "queued",
+        "payer_must_differ_from_payee",
+        "obligation_exists",
+        "accepted",  # credits X by 1, which releases obligation 2
+    ]
+    assert outcomes[4].released == [2]  # type: ignore[union-attr]
+    assert open_cycle(src).books["USD"].positions() == {X: -5, Y: 5}

@@ -148,6 +148,7 @@ OBLIGATION_CASES = [
     Case("cycle_not_found", submitting(cycle_id="one")),
     Case("cycle_closed", submitting(cycle_id="1-1"), given=cut_first),
     Case("value_date_mismatch", submitting(value_date="2023-11-15")),
+    Case("obligation_exists", submitting(obligation_id=500), why="500 is in the open cycle"),
     # precedence: the earlier rule wins
     Case("amount_must_be_positive", submitting(amount=0, payee=A)),
     Case("payer_must_differ_from_payee", submitting(payee=A, scheme_id=UNKNOWN)),
