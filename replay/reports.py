@@ -53,6 +53,12 @@ def _arrow(conn: psycopg.Connection[Any], schema: str, table: str) -> pa.Table:
         cur.execute(f'SELECT * FROM "{schema}".{table}')
         names = [d.name for d in cur.description or ()]
         rows = [[int(v) if isinstance(v, Decimal) else v for v in row] for row in cur.fetchall()]
+    # Ids go up to 2^127 (settlement instructions use 2^126 and above): a column holding an
+    # integer past 64 bits is carried as decimal text, the rest stay integers.
+    for k in range(len(names)):
+        if any(type(r[k]) is int and not -(2**63) <= r[k] < 2**63 for r in rows):
+            for r in rows:
+                r[k] = None if r[k] is None else str(r[k])
     return (
         pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows])
         if rows
