@@ -202,6 +202,7 @@ Operator = Depends(require(OPERATORS))
 Reader = Depends(require(READERS))
 COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": CommandOut, "description": "a retry with the same body: the first outcome"},
+    400: PROBLEM,  # a body that is not JSON at all
     401: PROBLEM,
     403: PROBLEM,
     404: PROBLEM,
