@@ -12,6 +12,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from psycopg.conninfo import conninfo_to_dict
 
 from api.app import ApiServices, create_app
 from api.evidence_routes import TreeCache
@@ -20,7 +21,9 @@ from api.metrics import Metrics
 from api.problems import Problem
 from commands.context import build_processor
 from commands.ledger import ExpirePendingTransfer, expire_command
-from commands.processor import CommandProcessor
+from commands.processor import AggregateCache, CommandProcessor
+from eventstore.errors import ConfigurationRefused
+from eventstore.schema import ensure_runtime_login, migrate
 from eventstore.store import EventStore, connect_owner
 from ledgerline import contexts
 from projections.manage import complete_position
@@ -37,14 +40,44 @@ READY_MAX_LAG_EVENTS = 10_000
 DUTIES_LOCK_KEY = 0x6475746965  # "duties": the API process that sweeps and checkpoints
 
 
-def migrate_all(url: str) -> None:
-    """Event store, read models and API keys: every schema, up to date."""
+def migrate_all(url: str, app_url: str | None = None) -> None:
+    """Event store, read models and API keys: every schema up to date, and the runtime's
+    login in place (the one ``app_url`` names, or the database's own)."""
     with connect_owner(url) as conn:
-        from eventstore.schema import migrate
-
         migrate(conn)
         migrate_readmodels(conn)
         migrate_keys(conn)
+        if app_url is None:
+            ensure_runtime_login(conn)
+        else:
+            params = conninfo_to_dict(app_url)
+            ensure_runtime_login(
+                conn,
+                login=str(params.get("user") or ""),
+                password=str(params.get("password") or ""),
+            )
+
+
+def require_migrated(app_url: str) -> None:
+    """A process without the owner's credential checks that ``migrate`` has run."""
+    from eventstore.schema import LATEST_VERSION, applied_versions
+    from readmodels.schema import SCHEMA as READMODELS
+    from readmodels.schema import all_migrations
+
+    with connect_owner(app_url) as conn:
+        stale = [
+            schema
+            for schema, latest in (
+                ("ledgerline", LATEST_VERSION),
+                (READMODELS, all_migrations()[-1].version),
+            )
+            if max(applied_versions(conn, schema), default=0) < latest
+        ]
+    if stale:
+        raise ConfigurationRefused(
+            f"schema(s) {', '.join(stale)} are not up to date: run `ledgerline migrate` with "
+            "the owner's DATABASE_URL first"
+        )
 
 
 @dataclass
@@ -78,6 +111,18 @@ class Runtime:
         return True
 
     def refresh_metrics(self) -> None:
+        cache = self.processor.cache
+        self.metrics.cache_entries.set(len(cache))
+        self.metrics.cache_bytes.set(cache.bytes)
+        self.metrics.cache_lookups.labels("hit").set(cache.hits)
+        self.metrics.cache_lookups.labels("miss").set(cache.misses)
+        self.metrics.cache_evictions.set(cache.evictions)
+        for event, count in (
+            ("written", self.processor.snapshots_written),
+            ("loaded", self.processor.snapshots_loaded),
+            ("refused", self.processor.snapshots_refused),
+        ):
+            self.metrics.snapshots.labels(event).set(count)
         head = self.store.recorder.head().position
         self.metrics.head_position.set(head)
         lag = head - self.applied_position()
@@ -141,15 +186,22 @@ class Runtime:
                 self._duty_conn = try_lock(self.store.recorder, DUTIES_LOCK_KEY)
             return self._duty_conn is not None
 
-    def _checkpointer(self, key: Ed25519PrivateKey, interval_s: float) -> None:
-        """Sign a checkpoint on a schedule whenever the log has grown."""
-        while not self._stop.wait(interval_s):
+    def _checkpointer(
+        self, key: Ed25519PrivateKey, interval_s: float, every_events: int, poll_s: float = 1.0
+    ) -> None:
+        """Sign a checkpoint when the log has grown for ``interval_s`` or by ``every_events``
+        events, whichever comes first; look at the head every ``poll_s``."""
+        signed_at = time.monotonic()
+        while not self._stop.wait(min(poll_s, interval_s)):
             if not self._leads_duties():
                 continue
             try:
                 latest = latest_checkpoint(self.store.recorder)
-                if self.store.recorder.head().position > (latest.size if latest else 0):
+                grown = self.store.recorder.head().position - (latest.size if latest else 0)
+                due = time.monotonic() - signed_at >= interval_s
+                if grown >= every_events or (grown > 0 and due):
                     make_checkpoint(self.store.recorder, key)
+                    signed_at = time.monotonic()
             except Exception:  # the next round retries
                 log.exception("scheduled checkpoint failed")
 
@@ -171,18 +223,31 @@ class Runtime:
 
 
 def build_runtime(
-    url: str,
+    url: str | None,
     *,
+    app_url: str | None = None,
     in_process_projection: bool = True,
     clock: Callable[[], int] = time.time_ns,
     sweep_interval_s: float | None = 1.0,
     pool_size: int = 8,
     signing_key: Ed25519PrivateKey | None = None,
-    checkpoint_interval_s: float | None = 60.0,
+    checkpoint_interval_s: float | None = 10.0,
+    checkpoint_every_events: int = 10_000,
+    cache_max_bytes: int = 512 << 20,
+    snapshot_every: int = 1000,
+    api_options: dict[str, object] | None = None,
 ) -> Runtime:
-    migrate_all(url)
-    store = EventStore(url, pool_size=pool_size, run_migrations=False, clock=clock)
-    processor = build_processor(store.recorder, contexts.command_contexts(clock)).start()
+    if url is not None:
+        migrate_all(url, app_url)
+    elif app_url is not None:
+        require_migrated(app_url)
+    store = EventStore(url, app_url=app_url, pool_size=pool_size, run_migrations=False, clock=clock)
+    processor = build_processor(
+        store.recorder,
+        contexts.command_contexts(clock),
+        cache=AggregateCache(max_bytes=cache_max_bytes),
+        snapshot_every=snapshot_every,
+    ).start()
     projector = (
         ProjectionRunner(
             store.recorder, [spec.create(RM_SCHEMA) for spec in PROJECTIONS.values()]
@@ -209,6 +274,7 @@ def build_runtime(
             "applied_position": runtime.applied_position,
             "read_wait_s": 2.0,
             "refresh_metrics": runtime.refresh_metrics,
+            **(api_options or {}),
         },
     )
     services.extra["merkle"] = TreeCache(store.recorder)
@@ -248,7 +314,7 @@ def build_runtime(
     if signing_key is not None and checkpoint_interval_s:
         t = threading.Thread(
             target=runtime._checkpointer,
-            args=(signing_key, checkpoint_interval_s),
+            args=(signing_key, checkpoint_interval_s, checkpoint_every_events),
             daemon=True,
             name="ledgerline-checkpoints",
         )

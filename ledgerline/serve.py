@@ -8,6 +8,7 @@ import socket
 from typing import Any
 
 from ledgerline.config import Settings
+from ledgerline.database import DatabaseUrls
 from ledgerline.errors import LedgerlineError
 
 
@@ -37,14 +38,32 @@ def check_port_free(host: str, port: int) -> None:
 WORKER_URL_ENV = "LEDGERLINE_WORKER_DATABASE_URL"
 
 
-def optional_signing_key(settings: Settings) -> Any:
-    """The checkpoint signing key if one was created; the API then signs and exports."""
-    from replay.log import signing_key_path
-    from replay.signing import KeyFileError, load_signing_key
+def ensure_signing_key(settings: Settings) -> Any:
+    """The checkpoint signing key, made on the first ``serve`` or ``demo`` of a data dir.
+
+    Protection is the default: without a key, the hash chains are unkeyed between
+    checkpoints. A key named by ``LEDGERLINE_SIGNING_KEY`` must exist (a missing secret is a
+    mistake to report, not to paper over with a new identity); the default key under
+    ``<data dir>/keys/`` is created (0600, outside the database) when absent.
+    """
+    from replay.log import ENV_SIGNING_KEY, origin, signing_key_path
+    from replay.signing import KeyFileError, generate_signing_key, load_signing_key
 
     path = signing_key_path(settings.data_dir)
-    if not path.exists():
-        return None
+    if not path.exists() and not os.environ.get(ENV_SIGNING_KEY):
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            verifier = generate_signing_key(path, origin())
+        except KeyFileError:
+            pass  # another process created it meanwhile: load that one
+        except OSError as exc:
+            raise LedgerlineError(f"cannot create the signing key {path}: {exc}") from None
+        else:
+            print(
+                f"ledgerline: created the checkpoint signing key {path}; its verifier key "
+                f"(publish it): {verifier.encode()}",
+                flush=True,
+            )
     try:
         return load_signing_key(path)
     except KeyFileError as exc:
@@ -52,35 +71,48 @@ def optional_signing_key(settings: Settings) -> Any:
 
 
 def worker_app() -> Any:
-    """App factory for ``serve --workers N``: each worker process builds its own runtime."""
+    """App factory for ``serve --workers N``: each worker process builds its own runtime.
+
+    Workers get the runtime's URL only: the parent ran the migrations with the owner's.
+    """
     import atexit
 
     from ledgerline.config import load_settings
     from ledgerline.runtime import build_runtime
 
-    url = os.environ[WORKER_URL_ENV]
+    app_url = os.environ[WORKER_URL_ENV]
     settings = load_settings()
     runtime = build_runtime(
-        url,
+        None,
+        app_url=app_url,
         in_process_projection=not settings.kafka_bootstrap_servers,
-        signing_key=optional_signing_key(settings),
+        signing_key=ensure_signing_key(settings),
+        api_options=settings.api_options(),
+        cache_max_bytes=settings.cache_max_mb << 20,
+        snapshot_every=settings.snapshot_every,
     )
     atexit.register(runtime.close)
     return runtime.app
 
 
-def serve(url: str, settings: Settings, workers: int = 1) -> int:
+def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
     import uvicorn
 
+    from eventstore.store import runtime_url
     from ledgerline.runtime import build_runtime, migrate_all
 
     check_port_free(settings.host, settings.port)
+    signing_key = ensure_signing_key(settings)  # once, before any worker process starts
     print(f"ledgerline: serving on http://{settings.host}:{settings.port}", flush=True)
     if workers > 1:
         # Several processes share the store: each decides under the writers' lock, one of them
         # (elected by an advisory lock) runs the projector and the expiry sweeper.
-        migrate_all(url)
-        os.environ[WORKER_URL_ENV] = url
+        app_url = urls.app
+        if urls.owner is not None:
+            migrate_all(urls.owner, urls.app)
+            app_url = app_url or runtime_url(urls.owner)
+        assert app_url is not None
+        os.environ[WORKER_URL_ENV] = app_url
         uvicorn.run(
             "ledgerline.serve:worker_app",
             factory=True,
@@ -92,9 +124,13 @@ def serve(url: str, settings: Settings, workers: int = 1) -> int:
         )
         return 0
     runtime = build_runtime(
-        url,
+        urls.owner,
+        app_url=urls.app,
         in_process_projection=not settings.kafka_bootstrap_servers,
-        signing_key=optional_signing_key(settings),
+        signing_key=signing_key,
+        api_options=settings.api_options(),
+        cache_max_bytes=settings.cache_max_mb << 20,
+        snapshot_every=settings.snapshot_every,
     )
     try:
         config = uvicorn.Config(
