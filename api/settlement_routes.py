@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.ledger_routes import PROBLEM, parse_as_of, wait_for_position
-from api.problems import Problem
+from api.ledger_routes import parse_as_of, wait_for_position
+from api.problems import COMMAND_ERRORS, QUERY_ERRORS, Problem, problem_responses
 from api.security import OPERATORS, READERS, require
+from api.types import Id128, IdParam, Position
 from commands import settlement as sc
 from domain.money import format_major, is_currency
 from domain.settlement.netting import efficiency, efficiency_text, fraction_text
@@ -27,29 +27,15 @@ from domain.settlement.scheme import cycle_id as make_cycle_id
 from readmodels import settlement as rm
 from replay.replay import position_as_of
 
-ID_MAX = 2**127 - 1
 SEQ_MAX = 2**63 - 1
-_CANONICAL = re.compile(r"[1-9][0-9]{0,38}")
-
-
-def _id(value: Any) -> Any:
-    """A JSON integer or a canonical decimal string; never a boolean or a float."""
-    if isinstance(value, (bool, float)):
-        raise ValueError("an id is an integer or a decimal string of digits")
-    if isinstance(value, str):
-        if not _CANONICAL.fullmatch(value):
-            raise ValueError("an id string is digits only, no sign and no leading zeros")
-        return int(value)
-    return value
-
-
-Id = Annotated[int, BeforeValidator(_id), Field(ge=1, le=ID_MAX)]
+Id = Id128
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Text = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 SIGNED_DECIMAL = r"^-?(0|[1-9][0-9]{0,30})(\.[0-9]{1,18})?$"
 Amount = Annotated[str, Field(pattern=SIGNED_DECIMAL, description='major units, e.g. "12.34"')]
 RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 CYCLE_PATH = Path(pattern=r"^[1-9][0-9]{0,38}-[1-9][0-9]{0,18}$", description="<scheme>-<seq>")
+IdPath = Annotated[IdParam, Path()]
 
 
 class _In(BaseModel):
@@ -202,24 +188,13 @@ Operator = Depends(require(OPERATORS))
 Reader = Depends(require(READERS))
 COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": CommandOut, "description": "a retry with the same body: the first outcome"},
-    400: PROBLEM,  # a body that is not JSON at all
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    409: PROBLEM,
-    422: PROBLEM,
-    503: PROBLEM,
+    **COMMAND_ERRORS,
+    **problem_responses(404),
 }
-QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    422: PROBLEM,
-    503: PROBLEM,
-}
-AsOfPosition = Annotated[int | None, Query(ge=0, le=SEQ_MAX)]
+QUERY_RESPONSES: dict[int | str, dict[str, Any]] = QUERY_ERRORS
+AsOfPosition = Annotated[Position | None, Query()]
 AsOf = Annotated[str | None, Query(max_length=64, description="RFC 3339 time")]
-MinPosition = Annotated[int | None, Query(ge=0, le=SEQ_MAX)]
+MinPosition = Annotated[Position | None, Query()]
 
 
 async def _run(request: Request, command: Any) -> Any:
@@ -248,7 +223,7 @@ def _answer(
 
 def _cycle_key(cycle_id: str) -> tuple[int, int]:
     parsed = sc.parse_cycle(cycle_id)
-    if parsed is None or not 0 < parsed[0] <= ID_MAX or not 0 < parsed[1] <= SEQ_MAX:
+    if parsed is None or not 0 < parsed[1] <= SEQ_MAX:
         raise Problem(404, "cycle_not_found", f"no cycle {cycle_id!r}", cycle_id=cycle_id)
     return parsed
 
@@ -320,7 +295,7 @@ async def register_participant(
     summary="Change a participant's caps and RTGS bounds (replaces them)",
 )
 async def change_limits(
-    participant_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    participant_id: IdPath,
     body: LimitsIn,
     request: Request,
     response: Response,
@@ -344,7 +319,7 @@ async def change_limits(
     summary="Suspend, reinstate or declare a participant in default",
 )
 async def change_status(
-    participant_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    participant_id: IdPath,
     body: StatusIn,
     request: Request,
     response: Response,
@@ -367,7 +342,7 @@ async def change_status(
     summary="A participant: accounts, limits, status and schemes",
 )
 async def get_participant(
-    participant_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    participant_id: IdPath,
     request: Request,
     min_position: MinPosition = None,
     _: Any = Reader,
@@ -401,7 +376,7 @@ async def get_participant(
     summary="Live position in each scheme's open cycle, with cap and bound headroom",
 )
 async def participant_position(
-    participant_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    participant_id: IdPath,
     request: Request,
     as_of_position: AsOfPosition = None,
     as_of: AsOf = None,
@@ -490,7 +465,7 @@ async def create_scheme(
     summary="Admit a registered participant to the scheme",
 )
 async def admit_participant(
-    scheme_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    scheme_id: IdPath,
     body: AdmitIn,
     request: Request,
     response: Response,
@@ -507,7 +482,7 @@ async def admit_participant(
     summary="A scheme: mode, currencies, hub accounts, schedule, members, open cycle",
 )
 async def get_scheme(
-    scheme_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    scheme_id: IdPath,
     request: Request,
     min_position: MinPosition = None,
     _: Any = Reader,
@@ -540,7 +515,7 @@ async def get_scheme(
     summary="Run the release search on the open cycle's queue now",
 )
 async def release(
-    scheme_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    scheme_id: IdPath,
     request: Request,
     response: Response,
     body: ReleaseIn | None = None,
@@ -559,7 +534,7 @@ async def release(
     summary="The queued obligations of the scheme's open cycle, in arrival order",
 )
 async def scheme_queue(
-    scheme_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    scheme_id: IdPath,
     request: Request,
     as_of_position: AsOfPosition = None,
     as_of: AsOf = None,
@@ -679,7 +654,7 @@ async def submit_batch(
     summary="An obligation and its state (accepted, queued, netted, settled, unwound, ...)",
 )
 async def get_obligation(
-    obligation_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    obligation_id: IdPath,
     request: Request,
     min_position: MinPosition = None,
     _: Any = Reader,

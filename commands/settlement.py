@@ -56,8 +56,7 @@ from domain.settlement.scheme import Scheme, SchemeSpec, cycle_id, parse_cycle_i
 from domain.settlement.scheme import stream_id as scheme_stream
 from eventstore.model import RecordedCommand, StoredEvent
 
-ID_MAX = 2**127 - 1
-Id = Field(ge=1, le=ID_MAX)
+Id = Field(ge=1)  # the domain refuses 2^128-1 and above by name (id_must_not_be_int_max)
 PAY_IN_CODE = 9101  # ledger transfer code of a pay-in (net debtor -> hub)
 PAY_OUT_CODE = 9102  # ledger transfer code of a pay-out (hub -> net creditor)
 
@@ -154,6 +153,7 @@ class NotRecorded(Exception):
 SHAPE_RULES = frozenset(
     {
         "id_must_not_be_zero",
+        "id_must_not_be_int_max",
         "amount_must_be_positive",
         "amount_too_large",
         "payer_must_differ_from_payee",

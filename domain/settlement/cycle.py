@@ -134,6 +134,10 @@ def bounds(mode: str, limits: LimitsOf, currency: str) -> tuple[r.Bound, r.Bound
 
 class Cycle(Aggregate):
     MUTATES_IN_PLACE = True
+    # A snapshot costs O(pairs + obligations) to build: at most one per 100,000 events (the
+    # processor's default, one per 1,000, would rebuild a million-obligation cycle's snapshot
+    # a thousand times).
+    SNAPSHOT_EVERY = 100_000
 
     __slots__ = (
         "arrivals",
@@ -180,6 +184,10 @@ class Cycle(Aggregate):
         self.cut_at_ns = 0
         self.settled_at_ns = 0
         self.instructions: list[dict[str, Any]] = []
+
+    @property
+    def is_final(self) -> bool:
+        return self.state == "settled"
 
     @property
     def cycle_id(self) -> str:

@@ -30,7 +30,12 @@ def _rule(name: str, code: str, doc: str) -> type[SettlementRejection]:
 
 # ------------------------------------------------------------------ shape of the request
 IdMustNotBeZero = _rule(
-    "IdMustNotBeZero", "id_must_not_be_zero", "Ids (and ledger account ids) are 1..2^127-1."
+    "IdMustNotBeZero", "id_must_not_be_zero", "Ids (and ledger account ids) are positive."
+)
+IdMustNotBeIntMax = _rule(
+    "IdMustNotBeIntMax",
+    "id_must_not_be_int_max",
+    "Ids are unsigned 128-bit; 2^128-1 and above are refused, as by the ledger.",
 )
 AmountMustBePositive = _rule(
     "AmountMustBePositive",
@@ -189,3 +194,14 @@ ALL_RULES: tuple[type[SettlementRejection], ...] = tuple(
     for v in globals().values()
     if isinstance(v, type) and issubclass(v, SettlementRejection) and v is not SettlementRejection
 )
+
+
+ID_INT_MAX = 2**128 - 1  # reserved, as in TigerBeetle and the ledger
+
+
+def check_ids(detail: str, *values: int, **context: object) -> None:
+    """``id_must_not_be_zero`` for a value below 1, ``id_must_not_be_int_max`` from 2^128-1."""
+    if any(v < 1 for v in values):
+        raise IdMustNotBeZero(f"{detail} must be positive", **context)
+    if any(v >= ID_INT_MAX for v in values):
+        raise IdMustNotBeIntMax(f"{detail} must be below 2^128-1", **context)

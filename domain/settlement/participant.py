@@ -14,7 +14,8 @@ Guarantees
     * ``MUTATES_IN_PLACE``: every command method raises, if at all, before its event.
 
 Rejections (in precedence order)
-    Registering: ``id_must_not_be_zero``, ``name_must_not_be_empty``, ``unknown_currency``,
+    Registering: ``id_must_not_be_zero``, ``id_must_not_be_int_max``,
+    ``name_must_not_be_empty``, ``unknown_currency``,
     ``cap_must_not_be_negative``, ``position_bounds_must_include_zero``,
     ``limit_without_account``, ``participant_exists``.
     Changing limits: the same shape rules, then ``participant_defaulted``.
@@ -36,7 +37,6 @@ from domain.settlement.events import (
     ParticipantStatusChanged,
 )
 
-ID_MAX = 2**127 - 1
 STATUSES = ("active", "suspended", "defaulted")
 
 
@@ -149,10 +149,9 @@ class Participant(Aggregate):
         cls, spec: ParticipantSpec, existing: Participant | None, now_ns: int
     ) -> Participant:
         ids = {"participant_id": spec.participant_id}
-        if not 0 < spec.participant_id <= ID_MAX or not all(
-            0 < a <= ID_MAX for a in spec.accounts.values()
-        ):
-            raise e.IdMustNotBeZero("participant and account ids are 1..2^127-1", **ids)
+        e.check_ids(
+            "participant and account ids", spec.participant_id, *spec.accounts.values(), **ids
+        )
         if not spec.name.strip():
             raise e.NameMustNotBeEmpty("a participant needs a name", **ids)
         check_limits(

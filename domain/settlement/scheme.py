@@ -17,7 +17,8 @@ Guarantees
     * ``MUTATES_IN_PLACE``: every command method raises, if at all, before its event.
 
 Rejections (in precedence order)
-    Creating: ``id_must_not_be_zero``, ``name_must_not_be_empty``, ``unknown_mode``,
+    Creating: ``id_must_not_be_zero``, ``id_must_not_be_int_max``, ``name_must_not_be_empty``,
+    ``unknown_mode``,
     ``currencies_must_not_be_empty``, ``unknown_currency``, ``cut_off_time_invalid``,
     ``scheme_exists``; then, per listed participant in order,
     ``participant_not_found``, ``participant_defaulted``, ``participant_lacks_account``.
@@ -37,7 +38,6 @@ from domain.money import is_currency
 from domain.settlement import errors as e
 from domain.settlement.events import CycleAdvanced, ParticipantAdmitted, SchemeCreated
 
-ID_MAX = 2**127 - 1
 MODES = ("dns", "rtgs")
 NS_PER_S = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_S
@@ -136,10 +136,13 @@ class Scheme(Aggregate):
     @staticmethod
     def check_spec(spec: SchemeSpec) -> None:
         ids = {"scheme_id": spec.scheme_id}
-        if not 0 < spec.scheme_id <= ID_MAX or not all(
-            0 < a <= ID_MAX for a in (*spec.settlement_accounts.values(), *spec.participants)
-        ):
-            raise e.IdMustNotBeZero("scheme, account and participant ids are 1..2^127-1", **ids)
+        e.check_ids(
+            "scheme, account and participant ids",
+            spec.scheme_id,
+            *spec.settlement_accounts.values(),
+            *spec.participants,
+            **ids,
+        )
         if not spec.name.strip():
             raise e.NameMustNotBeEmpty("a scheme needs a name", **ids)
         if spec.mode not in MODES:

@@ -1,7 +1,7 @@
 """Clearing and settlement rules that span aggregates, checked in a documented order.
 
 Submit obligation (``SUBMIT_OBLIGATION_ORDER``)
-    1. ``id_must_not_be_zero``            obligation, scheme, payer and payee ids in 1..2^127-1
+    1. ``id_must_not_be_zero``, ``id_must_not_be_int_max``   ids are 1..2^128-2
     2. ``amount_must_be_positive``        zero or negative amounts
     3. ``amount_too_large``               more than 10^18 minor units
     4. ``payer_must_differ_from_payee``
@@ -46,13 +46,14 @@ from domain.money import is_currency
 from domain.settlement import errors as e
 from domain.settlement.cycle import NO_LIMITS, Cycle, Instruction, LimitsOf, ObligationSpec
 from domain.settlement.events import CycleCutOff, ParticipantUnwound
-from domain.settlement.participant import ID_MAX, Limits, Participant, ParticipantSpec
+from domain.settlement.participant import Limits, Participant, ParticipantSpec
 from domain.settlement.scheme import Scheme, SchemeSpec, parse_cycle_id, value_date_of
 
 MAX_AMOUNT_MINOR = 10**18
 
 SUBMIT_OBLIGATION_ORDER: tuple[str, ...] = (
     "id_must_not_be_zero",
+    "id_must_not_be_int_max",
     "amount_must_be_positive",
     "amount_too_large",
     "payer_must_differ_from_payee",
@@ -268,10 +269,14 @@ def _valid_date(text: str) -> bool:
 
 def _check_shape(spec: ObligationSpec) -> None:
     ids = {"obligation_id": spec.obligation_id}
-    if not all(
-        0 < x <= ID_MAX for x in (spec.obligation_id, spec.scheme_id, spec.payer_id, spec.payee_id)
-    ):
-        raise e.IdMustNotBeZero("obligation, scheme and participant ids are 1..2^127-1", **ids)
+    e.check_ids(
+        "obligation, scheme and participant ids",
+        spec.obligation_id,
+        spec.scheme_id,
+        spec.payer_id,
+        spec.payee_id,
+        **ids,
+    )
     if spec.amount_minor <= 0:
         raise e.AmountMustBePositive(f"amount {spec.amount_minor} is not positive", **ids)
     if spec.amount_minor > MAX_AMOUNT_MINOR:

@@ -304,8 +304,10 @@ def test_bad_input_gets_a_named_rejection_and_changes_nothing(day: Server) -> No
             assert_problem(response, status, code)
         # A recorded rejection: the same id never succeeds, whatever the body.
         assert_problem(obligation(c, 101, DNS, A, 999, "2"), 409, "id_already_failed")
-        for bad_id in (True, 1.5, "007", "-3", 2**127):
+        for bad_id in (True, 1.5, "007", "-3", "1e3", 0):
             assert_problem(obligation(c, bad_id, DNS, A, B, "1"), 422, "invalid_request")  # type: ignore[arg-type]
+        assert_problem(obligation(c, 2**128 - 1, DNS, A, B, "1"), 422, "id_must_not_be_int_max")
+        assert_problem(obligation(c, str(2**127), DNS, A, 999, "1"), 422, "participant_not_found")  # type: ignore[arg-type]
         assert day.runtime.store.recorder.head().position == head  # no event for any of them
 
         ok(c.post("/v1/cycles/1-1/cut-off"), 200)

@@ -124,7 +124,8 @@ def creating(**kw: Any) -> Callable[[FakeSettlement], Any]:
 
 OBLIGATION_CASES = [
     Case("id_must_not_be_zero", submitting(obligation_id=0)),
-    Case("id_must_not_be_zero", submitting(payer=2**127), why="ids are at most 2^127-1"),
+    Case("id_must_not_be_int_max", submitting(payer=2**128 - 1), why="2^128-1 is reserved"),
+    Case("id_must_not_be_int_max", submitting(obligation_id=2**130)),
     Case("amount_must_be_positive", submitting(amount=0)),
     Case("amount_must_be_positive", submitting(amount=-5)),
     Case("amount_too_large", submitting(amount=10**18 + 1)),
@@ -206,7 +207,9 @@ PARTICIPANT_CASES = [
 
 SCHEME_CASES = [
     Case("id_must_not_be_zero", creating(scheme_id=0)),
-    Case("id_must_not_be_zero", creating(accounts={"USD": 2**127})),
+    Case("id_must_not_be_int_max", creating(accounts={"USD": 2**128 - 1})),
+    Case("id_must_not_be_zero", creating(participants=(0,))),
+    Case("id_must_not_be_int_max", registering(participant_id=2**128 - 1)),
     Case("name_must_not_be_empty", creating(name="")),
     Case("unknown_mode", creating(mode="gross")),
     Case("currencies_must_not_be_empty", creating(accounts={})),
