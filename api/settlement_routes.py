@@ -34,6 +34,10 @@ Text = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 SIGNED_DECIMAL = r"^-?(0|[1-9][0-9]{0,30})(\.[0-9]{1,18})?$"
 Amount = Annotated[str, Field(pattern=SIGNED_DECIMAL, description='major units, e.g. "12.34"')]
 RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+# Maps keyed by currency accept any key: a key that is not an ISO 4217 code is the rule
+# ``unknown_currency`` (409), which the schema does not try to express.
+AccountsByCurrency = dict[str, Id]
+AmountsByCurrency = dict[str, Amount]
 CYCLE_PATH = Path(pattern=r"^[1-9][0-9]{0,38}-[1-9][0-9]{0,18}$", description="<scheme>-<seq>")
 IdPath = Annotated[IdParam, Path()]
 
@@ -45,16 +49,16 @@ class _In(BaseModel):
 class ParticipantIn(_In):
     id: Id
     name: Text
-    accounts: dict[Currency, Id] = Field(description="settlement account per currency")
-    caps: dict[Currency, Amount] = Field(default_factory=dict, description="net debit caps")
-    min_positions: dict[Currency, Amount] = Field(default_factory=dict)
-    max_positions: dict[Currency, Amount] = Field(default_factory=dict)
+    accounts: AccountsByCurrency = Field(description="settlement account per currency")
+    caps: AmountsByCurrency = Field(default_factory=dict, description="net debit caps")
+    min_positions: AmountsByCurrency = Field(default_factory=dict)
+    max_positions: AmountsByCurrency = Field(default_factory=dict)
 
 
 class LimitsIn(_In):
-    caps: dict[Currency, Amount] = Field(default_factory=dict)
-    min_positions: dict[Currency, Amount] = Field(default_factory=dict)
-    max_positions: dict[Currency, Amount] = Field(default_factory=dict)
+    caps: AmountsByCurrency = Field(default_factory=dict)
+    min_positions: AmountsByCurrency = Field(default_factory=dict)
+    max_positions: AmountsByCurrency = Field(default_factory=dict)
     request_id: RequestId | None = None
 
 
@@ -68,7 +72,7 @@ class SchemeIn(_In):
     id: Id
     name: Text
     mode: Annotated[str, Field(max_length=10, description="dns | rtgs")]
-    settlement_accounts: dict[Currency, Id] = Field(description="the hub account per currency")
+    settlement_accounts: AccountsByCurrency = Field(description="the hub account per currency")
     cut_off_times: list[Annotated[str, Field(pattern=r"^[0-9]{2}:[0-9]{2}(:[0-9]{2})?$")]] = Field(
         default_factory=list, max_length=48, description="UTC times of day, HH:MM[:SS]"
     )
@@ -131,47 +135,16 @@ class QueryOut(BaseModel):
 
 # ------------------------------------------------------------------ rejection -> HTTP status
 
-STATUS_OF: dict[str, int] = {
-    **dict.fromkeys(
-        (
-            "participant_exists",
-            "scheme_exists",
-            "participant_already_member",
-            "participant_defaulted",
-            "participant_suspended",
-            "status_unchanged",
-            "cycle_closed",
-            "cycle_not_open",
-            "cycle_not_cut_off",
-            "cycle_already_settled",
-            "nothing_to_unwind",
-            "participant_already_unwound",
-            "rtgs_payments_are_final",
-            "obligation_exists",
-            "funding_shortfall",
-            "settlement_posting_failed",
-            "value_date_mismatch",
-            "id_already_failed",
-            "exists_with_different_payload",
-        ),
-        409,
-    ),
-}
-
 
 def rejection(result: dict[str, Any], not_found: frozenset[str] = frozenset()) -> Problem:
-    """A recorded or refused outcome as problem+json. ``not_found``: codes naming the
-    resource in the path, answered 404."""
+    """A recorded or refused outcome as problem+json. A request its schema allows is never
+    answered 400 or 422: what the settlement rules refuse after reading it is 409 with the
+    rule's code; only the command's own target named in the path (``not_found``) is 404."""
     code = str(result.get("code", "rejected"))
-    status = (
-        404
-        if code in not_found
-        else 409
-        if code.startswith("exists_with_different_")
-        else STATUS_OF.get(code, 422)
-    )
     extra = {k: _jsonable(v) for k, v in result.items() if k not in {"code", "detail"}}
-    return Problem(status, code, str(result.get("detail", code)), **extra)
+    return Problem(
+        404 if code in not_found else 409, code, str(result.get("detail", code)), **extra
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -259,7 +232,7 @@ def _seconds(text: str) -> int:
     hours, minutes, seconds = (*parts, 0)[:3]
     if hours > 23 or minutes > 59 or seconds > 59:
         raise Problem(
-            422, "cut_off_time_invalid", f"{text} is not a time of day", cut_off_time=text
+            409, "cut_off_time_invalid", f"{text} is not a time of day", cut_off_time=text
         )
     return hours * 3600 + minutes * 60 + seconds
 
@@ -615,7 +588,10 @@ async def submit_obligation(
     "/obligation-batches",
     status_code=201,
     response_model=BatchOut,
-    responses=COMMAND_RESPONSES,
+    responses={
+        **COMMAND_RESPONSES,
+        200: {"model": BatchOut, "description": "a retry with the same body: the first outcome"},
+    },
     summary="Submit many obligations in order as one command; each has its own outcome",
 )
 async def submit_batch(

@@ -248,17 +248,17 @@ def test_bad_input_gets_a_named_rejection_and_changes_nothing(day: Server) -> No
         assert ok(obligation(c, 1, DNS, A, B, "10"))["status"] == "accepted"
         head = day.runtime.store.recorder.head().position
         cases = [
-            (obligation(c, 101, DNS, A, 999, "1"), 422, "participant_not_found"),
-            (obligation(c, 102, DNS, 999, A, "1"), 422, "participant_not_found"),
-            (obligation(c, 103, DNS, A, A, "1"), 422, "payer_must_differ_from_payee"),
-            (obligation(c, 104, DNS, A, B, "0"), 422, "amount_must_be_positive"),
-            (obligation(c, 105, DNS, A, B, "0.00"), 422, "amount_must_be_positive"),
-            (obligation(c, 106, DNS, A, B, "-5.00"), 422, "amount_must_be_positive"),
-            (obligation(c, 107, DNS, A, B, "1", currency="GBP"), 422, "currency_not_cleared"),
-            (obligation(c, 108, DNS, A, B, "1", currency="XXQ"), 422, "unknown_currency"),
-            (obligation(c, 109, DNS, A, B, "1.001"), 422, "amount_precision_exceeded"),
-            (obligation(c, 110, 77, A, B, "1"), 422, "scheme_not_found"),
-            (obligation(c, 111, DNS, A, B, "1", cycle_id="1-9"), 422, "cycle_not_found"),
+            (obligation(c, 101, DNS, A, 999, "1"), 409, "participant_not_found"),
+            (obligation(c, 102, DNS, 999, A, "1"), 409, "participant_not_found"),
+            (obligation(c, 103, DNS, A, A, "1"), 409, "payer_must_differ_from_payee"),
+            (obligation(c, 104, DNS, A, B, "0"), 409, "amount_must_be_positive"),
+            (obligation(c, 105, DNS, A, B, "0.00"), 409, "amount_must_be_positive"),
+            (obligation(c, 106, DNS, A, B, "-5.00"), 409, "amount_must_be_positive"),
+            (obligation(c, 107, DNS, A, B, "1", currency="GBP"), 409, "currency_not_cleared"),
+            (obligation(c, 108, DNS, A, B, "1", currency="XXQ"), 409, "unknown_currency"),
+            (obligation(c, 109, DNS, A, B, "1.001"), 409, "amount_precision_exceeded"),
+            (obligation(c, 110, 77, A, B, "1"), 409, "scheme_not_found"),
+            (obligation(c, 111, DNS, A, B, "1", cycle_id="1-9"), 409, "cycle_not_found"),
             (
                 obligation(c, 112, DNS, A, B, "1", value_date="2001-01-01"),
                 409,
@@ -274,7 +274,7 @@ def test_bad_input_gets_a_named_rejection_and_changes_nothing(day: Server) -> No
                     "/v1/participants",
                     json={"id": 50, "name": "x", "accounts": {"USD": 1}, "caps": {"USD": "-1"}},
                 ),
-                422,
+                409,
                 "cap_must_not_be_negative",
             ),
             (
@@ -282,7 +282,7 @@ def test_bad_input_gets_a_named_rejection_and_changes_nothing(day: Server) -> No
                     "/v1/schemes",
                     json={"id": 5, "name": "x", "mode": "gross", "settlement_accounts": HUB},
                 ),
-                422,
+                409,
                 "unknown_mode",
             ),
             (
@@ -296,7 +296,7 @@ def test_bad_input_gets_a_named_rejection_and_changes_nothing(day: Server) -> No
                         "cut_off_times": ["25:00"],
                     },
                 ),
-                422,
+                409,
                 "cut_off_time_invalid",
             ),
         ]
@@ -306,8 +306,8 @@ def test_bad_input_gets_a_named_rejection_and_changes_nothing(day: Server) -> No
         assert_problem(obligation(c, 101, DNS, A, 999, "2"), 409, "id_already_failed")
         for bad_id in (True, 1.5, "007", "-3", "1e3", 0):
             assert_problem(obligation(c, bad_id, DNS, A, B, "1"), 422, "invalid_request")  # type: ignore[arg-type]
-        assert_problem(obligation(c, 2**128 - 1, DNS, A, B, "1"), 422, "id_must_not_be_int_max")
-        assert_problem(obligation(c, str(2**127), DNS, A, 999, "1"), 422, "participant_not_found")  # type: ignore[arg-type]
+        assert_problem(obligation(c, 2**128 - 1, DNS, A, B, "1"), 409, "id_must_not_be_int_max")
+        assert_problem(obligation(c, str(2**127), DNS, A, 999, "1"), 409, "participant_not_found")  # type: ignore[arg-type]
         assert day.runtime.store.recorder.head().position == head  # no event for any of them
 
         ok(c.post("/v1/cycles/1-1/cut-off"), 200)
@@ -317,7 +317,7 @@ def test_bad_input_gets_a_named_rejection_and_changes_nothing(day: Server) -> No
             (c.post("/v1/cycles/1-1/unwind", json={"participant_id": D}), 409, "nothing_to_unwind"),
             (
                 c.post("/v1/cycles/1-1/unwind", json={"participant_id": 999}),
-                422,
+                409,
                 "participant_not_found",
             ),
             (
