@@ -369,7 +369,7 @@ def _bench_projections(args: argparse.Namespace) -> dict[str, Any]:
     from ledgerline.database import database_url
 
     with database_url(settings_from_args(args)) as url:
-        return bench_projections.run(url, events=args.events or 5000, rate=args.rate)
+        return bench_projections.run(url, events=args.events or 5000, rate=args.rate or 1000.0)
 
 
 # name -> (run, the least --events it accepts)
@@ -394,7 +394,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         (args.events is not None and args.events < min_events)
         or args.seconds <= 0
         or args.clients < 1
-        or args.rate <= 0
+        or (args.rate is not None and args.rate <= 0)
     ):
         raise LedgerlineError(
             f"--events must be at least {min_events}, --seconds and --rate positive and "
@@ -596,7 +596,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("report", help="a regulator report computed from a replay")
-    p.add_argument("name", choices=["trial_balance", "statements", "large_value", "daily_totals"])
+    from replay.reports import REPORTS
+
+    p.add_argument("name", choices=list(REPORTS))
     p.add_argument("--to-position", type=int)
     p.add_argument("--as-of", help="RFC 3339 time")
     p.add_argument("--format", choices=["parquet", "csv", "json"], default="parquet")
@@ -634,8 +636,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         "--events",
         type=int,
         default=None,
-        help="events per batched run (append: 20,000), to replay (replay: 200,000), or "
-        "transfers per run (projections: 5,000)",
+        help="events per batched run (append: 20,000), to replay (replay: 200,000), "
+        "transfers per run (projections: 5,000), or obligations (settlement: 1,000,000)",
     )
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per concurrent run")
     p.add_argument(
@@ -647,8 +649,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.add_argument(
         "--rate",
         type=float,
-        default=1000.0,
-        help="store events/s offered (projections: 1,000; a transfer commits 3)",
+        default=None,
+        help="offered per second: store events (projections: 1,000; a transfer commits 3), "
+        "obligations in the lag run (settlement: 10,000)",
     )
     add_db_options(p)
     p.set_defaults(func=cmd_bench)

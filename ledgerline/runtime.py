@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,23 +145,38 @@ class Runtime:
         self.processor.stop()
         self.store.close()
 
-    def sweep_expired(self) -> int:
-        """Submit an expiry for every pending transfer past its deadline; return how many."""
+    def submit_due(
+        self,
+        find: Callable[[Any, int], Sequence[Any]],
+        command_of: Callable[[Any], Any],
+    ) -> int:
+        """One round of a clock-driven duty: ``find(conn, now_ns)`` lists what is due in the
+        read models, ``command_of(item)`` makes its idempotent command; submit them all and
+        return how many acted (accepted now, not a replay). A duplicate (a read model behind,
+        another process leading a moment ago) answers the first outcome: nothing is done
+        twice."""
         now = self.clock()
         with self.store.datastore.get_connection() as conn:
+            due = find(conn, now)
+        futures = [self.processor.submit(command_of(item)) for item in due]
+        outcomes = [f.result(30) for f in futures]
+        return sum(1 for o in outcomes if o.accepted and not o.replayed)
+
+    def sweep_expired(self) -> int:
+        """Submit an expiry for every pending transfer past its deadline; return how many."""
+
+        def expired(conn: Any, now: int) -> list[int]:
             rows = conn.execute(
                 f"SELECT transfer_id FROM {RM_SCHEMA}.transfers"
                 " WHERE state = 'pending' AND expires_at_ns IS NOT NULL AND expires_at_ns <= %s"
                 " ORDER BY expires_at_ns LIMIT 1000",
                 (now,),
             ).fetchall()
-        futures = [
-            self.processor.submit(
-                expire_command(ExpirePendingTransfer(transfer_id=int(r["transfer_id"])))
-            )
-            for r in rows
-        ]
-        return sum(1 for f in futures if f.result(30).accepted)
+            return [int(r["transfer_id"]) for r in rows]
+
+        return self.submit_due(
+            expired, lambda tid: expire_command(ExpirePendingTransfer(transfer_id=tid))
+        )
 
     def _leads_duties(self) -> bool:
         """Whether this process runs the scheduled duties (expiry sweeps, checkpoints).
