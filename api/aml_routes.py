@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.keys import Role
-from api.ledger_routes import COMMAND_RESPONSES, PROBLEM, QUERY_RESPONSES, wait_for_position
-from api.problems import Problem
+from api.ledger_routes import wait_for_position
+from api.problems import COMMAND_ERRORS, QUERY_ERRORS, Problem, problem_responses
 from api.security import (
     AML_READERS,
     ANALYSTS,
@@ -27,6 +27,7 @@ from api.security import (
     actor,
     require,
 )
+from api.types import AlertLimit, CycleHops, NeighbourHops, PathHops, Position
 from commands.aml import (
     MAX_BATCH,
     CaseAction,
@@ -52,10 +53,11 @@ Reader = Depends(require(AML_READERS))
 Analyst = Depends(require(ANALYSTS))
 CaseReader = Depends(require(CASE_READERS))
 RuleChanger = Depends(require(RULE_CHANGERS))
-MinPosition = Query(None, ge=1, description="wait until the read model has applied this")
+MinPosition = Query(None, description="wait until the read model has applied this position")
 NS = 1_000_000_000
 
-# Rejection code -> HTTP status; others (shape and reference rules) are 422.
+# Rejection code -> HTTP status; every other rule is 409 (a request the schema allows is never
+# 400 or 422: those are the body's and the schema's own refusals).
 STATUS_OF = {
     "case_not_found": 404,
     "case_exists": 409,
@@ -75,7 +77,7 @@ STATUS_OF = {
 def _status(code: str) -> int:
     if code.startswith("exists_with_different_"):
         return 409
-    return STATUS_OF.get(code, 422)
+    return STATUS_OF.get(code, 409)
 
 
 def _problem(result: dict[str, Any]) -> Problem:
@@ -174,9 +176,10 @@ class CaseActionIn(BaseModel):
 # body that is not readable JSON text (not UTF-8, say) is FastAPI's 400 problem.
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "a retry with the same body, or nothing to change"},
-    400: PROBLEM,
-    **COMMAND_RESPONSES,
+    **COMMAND_ERRORS,
+    **problem_responses(404),
 }
+QUERY_RESPONSES = QUERY_ERRORS
 
 
 # A report is JSON, or HTML with ?format=html.
@@ -199,8 +202,14 @@ def _created(response: Response, outcome: Any, created: bool) -> None:
 async def post_transaction(
     body: dict[str, Any], request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
+    """Record one transaction from outside the ledger (card, ACH, instant, wire, cash) for
+    monitoring. The body has `id`, `timestamp` (RFC 3339 business time), `from_account`,
+    `to_account`, `amount` (decimal string), `currency`, `channel`, `kind`, `from_country`,
+    `to_country`, and for cash `conducted_by` and `branch`; unknown fields are kept. A retry
+    with the same body answers 200; the same id with another body is 409
+    `exists_with_different_<field>`; a refused field is 409 naming the rule."""
     if not isinstance(body.get("id"), str | int) or isinstance(body.get("id"), bool):
-        raise Problem(422, "invalid_transaction_id", "the body needs an id (string or integer)")
+        raise Problem(409, "invalid_transaction_id", "the body needs an id (string or integer)")
     outcome = await _run(request, transaction_command(body))
     item = outcome.result["results"][0]
     _created(response, outcome, item["status"] == "created")
@@ -216,6 +225,9 @@ async def post_transaction(
 async def post_transaction_batch(
     body: TransactionsIn, request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
+    """Record many transactions in one command: each is recorded once by its id, and the
+    answer lists every item's outcome in order (`created`, the first outcome again for a
+    retry, or the code of the rule that refused it); the valid items are recorded."""
     outcome = await _run(request, batch_command(body.transactions))
     response.status_code = 200 if outcome.replayed else 201
     return {
@@ -229,6 +241,8 @@ async def post_transaction_batch(
 async def post_account(
     body: dict[str, Any], request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
+    """Record an account's KYC profile (`account`, `country`, `segment`, `business_type`,
+    `opened`, `risk_rating`); detectors use it from this position on."""
     outcome = await _run(request, accounts_command([body]))
     item = outcome.result["results"][0]
     _created(response, outcome, item["status"] == "recorded")
@@ -239,6 +253,7 @@ async def post_account(
 async def post_account_batch(
     body: AccountsIn, request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
+    """Record many KYC profiles in one command (all or nothing)."""
     outcome = await _run(request, accounts_command(body.accounts))
     response.status_code = 200 if outcome.replayed else 201
     return {"results": outcome.result["results"], "position": outcome.position}
@@ -248,6 +263,8 @@ async def post_account_batch(
 async def post_rates(
     body: RatesIn, request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
+    """Load USD conversion rates (`{"EUR": "1.0842"}`: USD per unit), in force from this
+    position on; a transaction in a currency without a rate is refused (`unknown_currency`)."""
     outcome = await _run(request, rates_command(body.rates, body.source))
     _created(response, outcome, outcome.result["status"] == "loaded")
     return {**outcome.result, "position": outcome.position}
@@ -266,8 +283,11 @@ async def post_sanctions(
     list_id: str = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
     _: Any = Operator,
 ) -> dict[str, Any]:
+    """Load a new version of a sanctions list: `entries` (JSON: `uid`, `name`, `aliases`,
+    `kind`, `programs`, `country`) or `sdn_csv` (the content of OFAC's SDN.CSV). Account
+    holders and counterparties are screened against it by fuzzy name matching."""
     if (body.entries is None) == (body.sdn_csv is None):
-        raise Problem(422, "invalid_request", "send either entries or sdn_csv")
+        raise Problem(409, "invalid_request", "send either entries or sdn_csv")
     try:
         entries = (
             parse_sdn_csv(body.sdn_csv)
@@ -275,9 +295,9 @@ async def post_sanctions(
             else parse_json_list(body.entries)
         )
     except Exception as exc:
-        raise Problem(422, "invalid_sanctions_entry", str(exc)) from None
+        raise Problem(409, "invalid_sanctions_entry", str(exc)) from None
     if not entries:
-        raise Problem(422, "sanctions_list_empty", "the list holds no entries")
+        raise Problem(409, "sanctions_list_empty", "the list holds no entries")
     cmd = LoadSanctions(list_id=list_id, source=body.source, entries=tuple(entries))
     outcome = await _run(request, sanctions_command(cmd))
     _created(response, outcome, outcome.result["status"] == "loaded")
@@ -289,8 +309,10 @@ async def post_sanctions(
 
 @router.get("/rules", summary="Every rule's current version", responses=QUERY_RESPONSES)
 async def get_rules(
-    request: Request, min_position: int | None = MinPosition, _: Any = Reader
+    request: Request, min_position: Position | None = MinPosition, _: Any = Reader
 ) -> dict[str, Any]:
+    """Every detection rule's current version: detector, thresholds and windows (`params`),
+    enabled, weight, author, reason and the position it took effect."""
     from domain.aml.rules import DEFAULT_RULES
 
     await wait_for_position(request, min_position)
@@ -320,6 +342,9 @@ async def put_rule(
     rule_id: str = Path(pattern=r"^[a-z0-9_]{1,64}$"),
     role: Role = RuleChanger,
 ) -> dict[str, Any]:
+    """Change a rule (thresholds, windows, enabled, weight) or define a new one running a
+    detector: a new version with its author and reason, applied from its position on (admin
+    only). `request_id` makes a retry idempotent."""
     cmd = ChangeRule(
         rule_id=rule_id,
         request_id=body.request_id,
@@ -348,11 +373,15 @@ async def get_alerts(
     status: str | None = None,
     typology: str | None = None,
     account: str | None = None,
-    after_position: int = Query(0, ge=0),
-    limit: int = Query(500, ge=1, le=10_000),
-    min_position: int | None = MinPosition,
+    after_position: Annotated[
+        Position, Query(description="alerts written after this position")
+    ] = 0,
+    limit: Annotated[AlertLimit, Query()] = 500,
+    min_position: Position | None = MinPosition,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Alerts in the order they were written, filtered by `status`, `typology` and `account`;
+    page with `after_position` (the last alert's `position`)."""
     await wait_for_position(request, min_position)
     alerts = await asyncio.to_thread(
         _read,
@@ -369,8 +398,10 @@ async def get_alerts(
 
 @router.get("/alerts/{alert_id}", summary="One alert", responses=QUERY_RESPONSES)
 async def get_alert(
-    request: Request, alert_id: str, min_position: int | None = MinPosition, _: Any = Reader
+    request: Request, alert_id: str, min_position: Position | None = MinPosition, _: Any = Reader
 ) -> dict[str, Any]:
+    """One alert with its rule id and version, score and features, and the transactions it
+    cites (the evidence)."""
     await wait_for_position(request, min_position)
     found = await asyncio.to_thread(_read, request, rm.get_alerts, [alert_id])
     if not found:
@@ -413,11 +444,13 @@ async def get_paths(
     request: Request,
     source: str = Query(alias="from", min_length=1),
     target: str = Query(alias="to", min_length=1),
-    max_hops: int = Query(4, ge=1, le=8),
+    max_hops: Annotated[PathHops, Query()] = 4,
     since: str | None = None,
-    min_position: int | None = MinPosition,
+    min_position: Position | None = MinPosition,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Paths of aggregated flows from one account to another, at most `max_hops` long,
+    through flows last seen on or after `since`."""
     await wait_for_position(request, min_position)
     found = await asyncio.to_thread(
         _read, request, rm.paths, source, target, max_hops, _since_day(since)
@@ -438,11 +471,13 @@ async def get_paths(
 async def get_neighbourhood(
     request: Request,
     account: str,
-    hops: int = Query(2, ge=1, le=4),
+    hops: Annotated[NeighbourHops, Query()] = 2,
     since: str | None = None,
-    min_position: int | None = MinPosition,
+    min_position: Position | None = MinPosition,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """The accounts within `hops` flows of an account and the flows between them (count, sum
+    in USD, first and last time), through flows last seen on or after `since`."""
     await wait_for_position(request, min_position)
     nodes, edges, truncated = await asyncio.to_thread(
         _read, request, rm.neighbourhood, account, hops, _since_day(since)
@@ -463,11 +498,12 @@ async def get_neighbourhood(
 async def get_cycles(
     request: Request,
     account: str,
-    max_hops: int = Query(7, ge=2, le=8),
+    max_hops: Annotated[CycleHops, Query()] = 7,
     since: str | None = None,
-    min_position: int | None = MinPosition,
+    min_position: Position | None = MinPosition,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Cycles of flows that leave an account and return to it within `max_hops` hops."""
     await wait_for_position(request, min_position)
     found = await asyncio.to_thread(_read, request, rm.cycles, account, max_hops, _since_day(since))
     return {
@@ -484,6 +520,7 @@ async def get_cycles(
 async def post_case(
     body: CaseIn, request: Request, response: Response, role: Role = Analyst
 ) -> dict[str, Any]:
+    """Open a case from one or more alerts (analyst)."""
     cmd = OpenCase(
         case_id=body.case_id,
         alert_ids=tuple(body.alert_ids),
@@ -508,6 +545,9 @@ async def post_case_action(
     case_id: str = Path(max_length=128, pattern=r"^[!-~]+$"),
     role: Role = Analyst,
 ) -> dict[str, Any]:
+    """Work a case (analyst): `assign`, `note`, `evidence`, `add_alerts`, `escalate`,
+    `close` (with a disposition), `reopen` or `file_sar`; every action is kept in the case's
+    trail. `request_id` makes a retry idempotent."""
     cmd = CaseAction(
         case_id=case_id,
         by=actor(request, role),
@@ -522,9 +562,10 @@ async def post_case_action(
 async def get_cases(
     request: Request,
     status: str | None = None,
-    min_position: int | None = MinPosition,
+    min_position: Position | None = MinPosition,
     _: Any = CaseReader,
 ) -> dict[str, Any]:
+    """Cases, filtered by `status`."""
     await wait_for_position(request, min_position)
     cases = await asyncio.to_thread(_read, request, rm.list_cases, status)
     return {"cases": cases, "position": _applied(request)}
@@ -536,8 +577,9 @@ async def get_cases(
     responses=QUERY_RESPONSES,
 )
 async def get_case(
-    request: Request, case_id: str, min_position: int | None = MinPosition, _: Any = CaseReader
+    request: Request, case_id: str, min_position: Position | None = MinPosition, _: Any = CaseReader
 ) -> dict[str, Any]:
+    """A case with its alerts, notes, evidence and trail."""
     await wait_for_position(request, min_position)
     case = await asyncio.to_thread(_read, request, rm.get_case, case_id)
     if case is None:
@@ -564,9 +606,11 @@ async def get_sar(
     request: Request,
     case_id: str,
     format: Annotated[str, Query(pattern="^(json|html)$")] = "json",
-    min_position: int | None = MinPosition,
+    min_position: Position | None = MinPosition,
     _: Any = CaseReader,
 ) -> Any:
+    """The SAR draft of a case (subject, amounts, dates, activity, narrative skeleton), citing
+    its transactions, log positions and signed checkpoint: JSON, or HTML with `format=html`."""
     await wait_for_position(request, min_position)
     report = await asyncio.to_thread(_report, request, aml_reports.sar_draft, case_id)
     if format == "html":
@@ -583,9 +627,11 @@ async def get_ctr(
     request: Request,
     date: str = Query(pattern=r"^\d{4}-\d{2}-\d{2}$"),
     format: Annotated[str, Query(pattern="^(json|html)$")] = "json",
-    min_position: int | None = MinPosition,
+    min_position: Position | None = MinPosition,
     _: Any = CaseReader,
 ) -> Any:
+    """The CTR drafts of one business day (cash over 10,000 USD per person), citing their
+    transactions, log positions and signed checkpoint: JSON, or HTML with `format=html`."""
     try:
         dt.date.fromisoformat(date)
     except ValueError:

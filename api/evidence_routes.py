@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.keys import Role
-from api.problems import Problem
+from api.problems import QUERY_ERRORS, Problem
 from api.security import REGULATORS, require
+from api.types import PositiveParam
 from eventstore.recorder import HashChainRecorder
 from replay.log import checkpoints, leaf_of
 from replay.merkle import MerkleTree
@@ -26,14 +28,7 @@ EVIDENCE_READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.REGULATOR, Role.
 router = APIRouter(prefix="/v1", tags=["evidence"])
 Reader = Depends(require(EVIDENCE_READERS))
 Regulator = Depends(require(REGULATORS))
-PROBLEM = {"description": "RFC 9457 problem+json", "content": {"application/problem+json": {}}}
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    422: PROBLEM,
-    503: PROBLEM,
-}
+RESPONSES = QUERY_ERRORS
 
 
 class CheckpointOut(BaseModel):
@@ -103,6 +98,9 @@ def _trees(request: Request) -> TreeCache:
     summary="The newest signed checkpoint (C2SP tlog-checkpoint note)",
 )
 async def latest(request: Request, _: Any = Reader) -> CheckpointOut:
+    """The newest signed checkpoint: a C2SP tlog-checkpoint note (origin, tree size, root)
+    signed by the log's key.
+    """
     found = await asyncio.to_thread(checkpoints, _recorder(request))
     if not found:
         raise Problem(404, "checkpoint_not_found", "no checkpoint has been signed yet")
@@ -115,7 +113,10 @@ async def latest(request: Request, _: Any = Reader) -> CheckpointOut:
     responses=RESPONSES,
     summary="The signed checkpoint of a tree size",
 )
-async def at_size(size: int, request: Request, _: Any = Reader) -> CheckpointOut:
+async def at_size(
+    size: Annotated[PositiveParam, PathParam()], request: Request, _: Any = Reader
+) -> CheckpointOut:
+    """The signed checkpoint of one tree size, if one was signed at that size."""
     found = await asyncio.to_thread(checkpoints, _recorder(request))
     match = next((c for c in found if c.size == size), None)
     if match is None:
@@ -131,10 +132,13 @@ async def at_size(size: int, request: Request, _: Any = Reader) -> CheckpointOut
 )
 async def inclusion(
     request: Request,
-    position: Annotated[int, Query(ge=1)],
-    size: Annotated[int, Query(ge=1)],
+    position: Annotated[PositiveParam, Query()],
+    size: Annotated[PositiveParam, Query()],
     _: Any = Reader,
 ) -> InclusionOut:
+    """An RFC 9162 inclusion proof of the event at `position` in the tree of `size` events
+    (verify it against a checkpoint of that size).
+    """
     tree = await asyncio.to_thread(_trees(request).tree)
     if size > tree.size or position > size:
         raise Problem(
@@ -162,10 +166,13 @@ async def inclusion(
 )
 async def consistency(
     request: Request,
-    from_size: Annotated[int, Query(alias="from", ge=1)],
-    to_size: Annotated[int, Query(alias="to", ge=1)],
+    from_size: Annotated[PositiveParam, Query(alias="from")],
+    to_size: Annotated[PositiveParam, Query(alias="to")],
     _: Any = Reader,
 ) -> ConsistencyOut:
+    """An RFC 9162 consistency proof from the tree of `from` events to the tree of `to` events:
+    a verifier holding the first checkpoint checks the second extends it.
+    """
     tree = await asyncio.to_thread(_trees(request).tree)
     if not from_size <= to_size <= tree.size:
         raise Problem(422, "proof_out_of_range", f"need 1 <= from <= to <= {tree.size}")
@@ -189,11 +196,15 @@ async def consistency(
 )
 async def export(
     request: Request,
-    from_position: Annotated[int, Query(ge=1)] = 1,
-    to_position: Annotated[int | None, Query(ge=1)] = None,
-    trusted_size: Annotated[list[int] | None, Query()] = None,
+    from_position: Annotated[PositiveParam, Query()] = 1,
+    to_position: Annotated[PositiveParam | None, Query()] = None,
+    trusted_size: Annotated[list[PositiveParam] | None, Query()] = None,
     _: Any = Regulator,
 ) -> Response:
+    """A signed evidence bundle (`.tar.gz`) of positions `from_position`..`to_position`: events
+    as Parquet, a signed manifest, the checkpoint, consistency proofs to the sizes you hold
+    (`trusted_size`). Verify it offline with `replay/verifier.py`.
+    """
     from replay.export import ExportError, export_bundle
 
     services = request.app.state.services

@@ -7,14 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
-from api.problems import Problem
+from api.metrics import note
+from api.problems import COMMAND_ERRORS, QUERY_ERRORS, Problem, problem_responses
 from api.security import OPERATORS, READERS, require
+from api.types import (
+    Amount,
+    Code,
+    CodeParam,
+    Id128,
+    IdParam,
+    Ledger,
+    LedgerParam,
+    PageLimit,
+    Position,
+    StrictFlag,
+    TimeoutSeconds,
+)
 from commands.ledger import (
     CreateAccount,
     CreateLinkedTransfers,
@@ -27,27 +41,62 @@ from commands.ledger import (
     transfer_command,
     void_command,
 )
-from domain.money import format_major
+from domain.money import CURRENCIES, format_major
 from readmodels import ledger as rm
 
-ID_MAX = 2**127 - 1
-AccountId = Annotated[int, Field(ge=1, le=ID_MAX, description="client-chosen id, 1..2^127-1")]
-DECIMAL_PATTERN = r"^(0|[1-9][0-9]{0,30})(\.[0-9]{1,18})?$"
+
+def _known_currency(value: Any) -> Any:
+    if not isinstance(value, str) or value not in CURRENCIES:
+        raise PydanticCustomError(
+            "unknown_currency", "{value!r} is not an active ISO 4217 code", {"value": value}
+        )
+    return value
 
 
 class Flags(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    debits_must_not_exceed_credits: bool = False
-    credits_must_not_exceed_debits: bool = False
-    closed: bool = False
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            # The two limits exclude each other (flags_are_mutually_exclusive).
+            "not": {
+                "required": ["debits_must_not_exceed_credits", "credits_must_not_exceed_debits"],
+                "properties": {
+                    "debits_must_not_exceed_credits": {"const": True},
+                    "credits_must_not_exceed_debits": {"const": True},
+                },
+            }
+        },
+    )
+    debits_must_not_exceed_credits: StrictFlag = False
+    credits_must_not_exceed_debits: StrictFlag = False
+    closed: StrictFlag = False
+
+    @model_validator(mode="after")
+    def _exclusive(self) -> Flags:
+        if self.debits_must_not_exceed_credits and self.credits_must_not_exceed_debits:
+            raise PydanticCustomError(
+                "flags_are_mutually_exclusive",
+                "an account cannot limit both its debits and its credits",
+            )
+        return self
+
+
+Currency = Annotated[
+    str,
+    BeforeValidator(_known_currency),
+    WithJsonSchema(
+        {"type": "string", "enum": sorted(CURRENCIES), "description": "an active ISO 4217 code"}
+    ),
+]
 
 
 class AccountIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    id: AccountId
-    ledger: int = Field(ge=1, le=2**32 - 1)
-    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
-    code: int = Field(ge=1, le=65535)
+    id: Id128
+    ledger: Ledger
+    currency: Currency
+    code: Code
     flags: Flags = Flags()
 
 
@@ -70,24 +119,14 @@ class AccountOut(BaseModel):
 
 class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    id: AccountId
-    debit_account_id: AccountId
-    credit_account_id: AccountId
-    amount: str = Field(pattern=DECIMAL_PATTERN, description='major units, e.g. "12.34"')
-    ledger: int = Field(ge=1, le=2**32 - 1)
-    code: int = Field(ge=1, le=65535)
-    pending: bool = False
-    timeout_s: int = Field(default=0, ge=0, le=2**32 - 1)
-
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, v: str) -> str:
-        try:
-            if Decimal(v) <= 0:
-                raise ValueError("amount must be positive")
-        except InvalidOperation:
-            raise ValueError("amount must be a decimal string") from None
-        return v
+    id: Id128
+    debit_account_id: Id128
+    credit_account_id: Id128
+    amount: Amount
+    ledger: Ledger
+    code: Code
+    pending: StrictFlag = False
+    timeout_s: TimeoutSeconds = 0
 
 
 class TransferOut(BaseModel):
@@ -107,7 +146,7 @@ class TransferOut(BaseModel):
 
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    linked: bool = False
+    linked: StrictFlag = False
     transfers: list[TransferIn] = Field(min_length=1, max_length=8189)
 
 
@@ -127,7 +166,7 @@ class BatchOut(BaseModel):
 
 class PostIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    amount: str | None = Field(None, pattern=DECIMAL_PATTERN)
+    amount: Amount | None = None
 
 
 class TrialBalanceLine(BaseModel):
@@ -170,6 +209,21 @@ def parse_as_of(value: str) -> int:
     return int(moment.timestamp() * 1_000_000) * 1000
 
 
+async def require_committed(request: Request, position: int | None, name: str) -> None:
+    """A point in history must exist: a position past the head is refused, never echoed."""
+    if position is None:
+        return
+    services = request.app.state.services
+    head = (await asyncio.to_thread(services.store.recorder.head)).position
+    if position > head:
+        raise Problem(
+            422,
+            f"{name}_not_committed",
+            f"position {position} has not been committed (the store is at {head})",
+            **{name: position, "head_position": head},
+        )
+
+
 async def wait_for_position(request: Request, min_position: int | None) -> None:
     """Read-your-writes: wait (bounded) until the read model has applied ``min_position``."""
     if min_position is None:
@@ -199,34 +253,14 @@ async def wait_for_position(request: Request, min_position: int | None) -> None:
 
 # ------------------------------------------------------------------ rejection -> HTTP status
 
-STATUS_OF: dict[str, int] = {
-    "exists_with_different_flags": 409,
-    "exists_with_different_timeout": 409,
-    "exists_with_different_debit_account_id": 409,
-    "exists_with_different_credit_account_id": 409,
-    "exists_with_different_amount": 409,
-    "exists_with_different_ledger": 409,
-    "exists_with_different_currency": 409,
-    "exists_with_different_code": 409,
-    "exists_with_different_payload": 409,
-    "id_already_failed": 409,
-    "exceeds_credits": 409,
-    "exceeds_debits": 409,
-    "account_closed": 409,
-    "pending_transfer_not_pending": 409,
-    "pending_transfer_already_posted": 409,
-    "pending_transfer_already_voided": 409,
-    "pending_transfer_expired": 409,
-    "pending_transfer_not_expired": 409,
-    "exceeds_pending_transfer_amount": 409,
-    "linked_event_failed": 409,
-    "pending_transfer_not_found": 404,
-}
-"""HTTP status per rejection code; codes not listed (shape and reference rules) are 422."""
+# A request that matches the schema is never answered 400 or 422: what the ledger refuses
+# after reading it is a rule of the ledger or a conflict with its state, answered 409 with
+# the rule's code. Only a command's own target named in the path answers 404.
+NOT_FOUND_CODES = frozenset({"pending_transfer_not_found"})
 
 
 def status_of(code: str) -> int:
-    return STATUS_OF.get(code, 422)
+    return 404 if code in NOT_FOUND_CODES else 409
 
 
 def rejection(result: dict[str, Any]) -> Problem:
@@ -305,19 +339,8 @@ def _row_transfer(row: dict[str, Any]) -> dict[str, Any]:
 router = APIRouter(prefix="/v1", tags=["ledger"])
 Operator = Depends(require(OPERATORS))
 Reader = Depends(require(READERS))
-PROBLEM = {
-    "model": dict[str, Any],
-    "description": "RFC 9457 problem+json",
-    "content": {"application/problem+json": {}},
-}
-COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    409: PROBLEM,
-    422: PROBLEM,
-    503: PROBLEM,
-}
+COMMAND_RESPONSES = COMMAND_ERRORS
+PATH_COMMAND_RESPONSES = {**COMMAND_ERRORS, **problem_responses(404)}
 
 
 def _created(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
@@ -331,12 +354,13 @@ async def _run(request: Request, command: Any) -> Any:
     services = request.app.state.services
     ledger = services.extra["ledger"]
     outcome = await asyncio.wrap_future(ledger.submit(command))
-    services.metrics.commands.labels(
-        command.command_type,
+    result = (
         outcome.result.get("status", "accepted")
         if outcome.accepted
-        else outcome.result.get("code", "rejected"),
-    ).inc()
+        else outcome.result.get("code", "rejected")
+    )
+    services.metrics.commands.labels(command.command_type, result).inc()
+    note(command_id=command.command_id, outcome=result, position=outcome.position)
     return outcome
 
 
@@ -356,6 +380,12 @@ def _created_or_replayed(response: Response, outcome: Any) -> None:
 async def create_account(
     body: AccountIn, request: Request, response: Response, _: Any = Operator
 ) -> AccountOut:
+    """Open an account on a ledger, in one currency, with optional balance limits.
+
+    The id is yours and is the idempotency key: the same body again answers 200 with the first
+    outcome; another body under the same id is `exists_with_different_*`. Example:
+    `{"id": "1001", "ledger": 1, "currency": "USD", "code": 10,
+    "flags": {"debits_must_not_exceed_credits": true}}`."""
     cmd = CreateAccount(
         id=body.id,
         ledger=body.ledger,
@@ -384,6 +414,12 @@ def _transfer_cmd(body: TransferIn) -> Any:
 async def create_transfer(
     body: TransferIn, request: Request, response: Response, _: Any = Operator
 ) -> TransferOut:
+    """Move an amount from the debit account to the credit account, or reserve it (`pending`).
+
+    Both accounts must exist on the transfer's ledger, in one currency. A pending transfer
+    holds the amount until it is posted (in full or in part), voided, or expires after
+    `timeout_s`. The id is the idempotency key (see *Open an account*). Answers 201 with the
+    transfer and the log `position` of its events."""
     outcome = await _run(request, transfer_command(_transfer_cmd(body)))
     if not outcome.accepted:
         raise rejection(outcome.result)
@@ -401,6 +437,11 @@ async def create_transfer(
 async def create_batch(
     body: BatchIn, request: Request, response: Response, _: Any = Operator
 ) -> BatchOut:
+    """Many transfers in one request.
+
+    `linked: true`: all are applied or none is (the failing one is named, the others are
+    `linked_event_failed`); otherwise each stands alone. Every item gets its own outcome, in
+    order."""
     if body.linked:
         cmd = CreateLinkedTransfers(transfers=tuple(_transfer_cmd(t) for t in body.transfers))
         outcome = await _run(request, linked_command(cmd))
@@ -459,16 +500,18 @@ async def create_batch(
 @router.post(
     "/transfers/{transfer_id}/post",
     response_model=TransferOut,
-    responses=COMMAND_RESPONSES,
+    responses=PATH_COMMAND_RESPONSES,
     summary="Post a pending transfer, in full or in part",
 )
 async def post_transfer(
-    transfer_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    transfer_id: Annotated[IdParam, Path()],
     request: Request,
     response: Response,
     body: PostIn | None = None,
     _: Any = Operator,
 ) -> TransferOut:
+    """Post a pending transfer: move all of its amount, or the `amount` given (the rest is
+    released). A transfer is posted or voided once."""
     cmd = PostPendingTransfer(transfer_id=transfer_id, amount=body.amount if body else None)
     outcome = await _run(request, post_command(cmd))
     if not outcome.accepted:
@@ -480,31 +523,65 @@ async def post_transfer(
 @router.post(
     "/transfers/{transfer_id}/void",
     response_model=TransferOut,
-    responses=COMMAND_RESPONSES,
+    responses=PATH_COMMAND_RESPONSES,
     summary="Void a pending transfer",
 )
 async def void_transfer(
-    transfer_id: Annotated[int, Path(ge=1, le=ID_MAX)], request: Request, _: Any = Operator
+    transfer_id: Annotated[IdParam, Path()], request: Request, _: Any = Operator
 ) -> TransferOut:
+    """Void a pending transfer: release all of its reserved amount."""
     outcome = await _run(request, void_command(VoidPendingTransfer(transfer_id=transfer_id)))
     if not outcome.accepted:
         raise rejection(outcome.result)
     return transfer_out(outcome.result["transfer"], outcome.position or 0)
 
 
-QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    422: PROBLEM,
-    503: PROBLEM,
-}
+QUERY_RESPONSES = QUERY_ERRORS
 
 
 def _read(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
     services = request.app.state.services
     with services.store.datastore.get_connection() as conn:
         return fn(conn, *args, **kwargs)
+
+
+class AccountPage(BaseModel):
+    items: list[AccountOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+@router.get(
+    "/accounts",
+    response_model=AccountPage,
+    responses=QUERY_RESPONSES,
+    summary="Accounts in id order, by ledger and code",
+)
+async def list_accounts(
+    request: Request,
+    ledger: Annotated[LedgerParam | None, Query()] = None,
+    code: Annotated[CodeParam | None, Query()] = None,
+    limit: Annotated[PageLimit, Query()] = 50,
+    cursor: Annotated[IdParam | None, Query(description="the last id of the previous page")] = None,
+    reversed: Annotated[bool, Query(description="newest ids first")] = False,
+    min_position: Annotated[Position | None, Query()] = None,
+    _: Any = Reader,
+) -> AccountPage:
+    """Accounts in id order (`reversed`: highest first), by ledger and code, a page at a
+    time (`next_cursor`)."""
+    await wait_for_position(request, min_position)
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.list_accounts,
+        ledger=ledger,
+        code=code,
+        after_id=cursor,
+        limit=limit + 1,
+        reversed_order=reversed,
+    )
+    items = [account_out(_row_account(r), int(r["last_position"])) for r in rows[:limit]]
+    next_cursor = str(rows[limit - 1]["account_id"]) if len(rows) > limit else None
+    return AccountPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(
@@ -514,15 +591,18 @@ def _read(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
     summary="An account and its balances, now or at a past position or time",
 )
 async def get_account(
-    account_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    account_id: Annotated[IdParam, Path()],
     request: Request,
-    as_of_position: Annotated[int | None, Query(ge=0)] = None,
+    as_of_position: Annotated[Position | None, Query()] = None,
     as_of: Annotated[str | None, Query(description="RFC 3339 time")] = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> AccountOut:
+    """An account and its four balances now, or as they were at a log position
+    (`as_of_position`) or a time (`as_of`, RFC 3339)."""
     if as_of_position is not None and as_of is not None:
         raise Problem(422, "conflicting_as_of", "give as_of_position or as_of, not both")
+    await require_committed(request, as_of_position, "as_of_position")
     await wait_for_position(request, min_position)
     as_of_ns = parse_as_of(as_of) if as_of is not None else None
     row = await asyncio.to_thread(
@@ -546,13 +626,15 @@ async def get_account(
     summary="The account's transfers, newest first",
 )
 async def list_account_transfers(
-    account_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    account_id: Annotated[IdParam, Path()],
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: Annotated[PageLimit, Query()] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> HistoryPage:
+    """Every change to the account's balances, newest first, with its transfer and the
+    balances right after it."""
     await wait_for_position(request, min_position)
     account = await asyncio.to_thread(_read, request, rm.get_account, account_id)
     if account is None:
@@ -613,11 +695,13 @@ async def list_account_transfers(
     summary="A transfer",
 )
 async def get_transfer(
-    transfer_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    transfer_id: Annotated[IdParam, Path()],
     request: Request,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TransferOut:
+    """A transfer: its accounts, amount, state (pending, posted, voided, expired) and the
+    position of its latest event."""
     await wait_for_position(request, min_position)
     row = await asyncio.to_thread(_read, request, rm.get_transfer, transfer_id)
     if row is None:
@@ -637,12 +721,15 @@ async def get_transfer(
     summary="Sums of every balance per currency",
 )
 async def trial_balance(
-    ledger: Annotated[int, Path(ge=1, le=2**32 - 1)],
+    ledger: Annotated[LedgerParam, Path()],
     request: Request,
-    as_of_position: Annotated[int | None, Query(ge=0)] = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    as_of_position: Annotated[Position | None, Query()] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TrialBalanceOut:
+    """Per currency on the ledger: the sums of every account's balances, and whether debits
+    equal credits (they always do; this is how you check)."""
+    await require_committed(request, as_of_position, "as_of_position")
     await wait_for_position(request, min_position)
     rows = await asyncio.to_thread(
         _read, request, rm.trial_balance, ledger, as_of_position=as_of_position

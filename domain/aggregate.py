@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from typing import Any, Self
+
+_UNSET = object()
 
 
 class Aggregate:
@@ -32,6 +33,27 @@ class Aggregate:
         self.version += 1
         self._pending.append(event)
 
+    @property
+    def is_final(self) -> bool:
+        """No command can change this aggregate any more (a settled transfer): a cache keeps
+        such aggregates last and evicts them first."""
+        return False
+
+    def approx_bytes(self) -> int:
+        """Roughly how much memory the aggregate holds (for a cache bounded by memory)."""
+        return 120 + 64 * len(self._state_slots())
+
+    def __copy__(self) -> Self:
+        # Slot by slot: several times faster than copy.copy's generic __reduce_ex__ path,
+        # and the processor clones an aggregate for every command that touches it.
+        cls = type(self)
+        twin = cls.__new__(cls)
+        for name in cls._all_slots():
+            value = getattr(self, name, _UNSET)
+            if value is not _UNSET:  # a slot never assigned stays unassigned in the copy
+                setattr(twin, name, value)
+        return twin
+
     def has_pending_events(self) -> bool:
         return bool(self._pending)
 
@@ -47,6 +69,46 @@ class Aggregate:
 
     def clone(self) -> Self:
         """A shallow copy with no pending events: state fields are immutable values."""
-        twin = copy.copy(self)
+        twin = self.__copy__()
         twin._pending = []
         return twin
+
+    # ------------------------------------------------------------------ snapshots
+
+    @classmethod
+    def _state_slots(cls) -> tuple[str, ...]:
+        """The slots holding the aggregate's state (its own and its bases', in order)."""
+        cached: tuple[str, ...] | None = cls.__dict__.get("_STATE_SLOTS")
+        if cached is None:
+            names: list[str] = []
+            for klass in reversed(cls.__mro__):
+                if klass is Aggregate or klass is object:
+                    continue
+                for name in getattr(klass, "__slots__", ()):
+                    if name not in names:
+                        names.append(name)
+            cached = tuple(names)
+            type.__setattr__(cls, "_STATE_SLOTS", cached)
+        return cached
+
+    @classmethod
+    def _all_slots(cls) -> tuple[str, ...]:
+        return ("_pending", "id", "version", *cls._state_slots())
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """The aggregate's state as JSON-safe values (every state slot, by name).
+
+        The default suits aggregates whose state is flat immutable values (numbers, text,
+        booleans); an aggregate with nested state overrides this and :meth:`from_snapshot`.
+        """
+        return {name: getattr(self, name) for name in self._state_slots()}
+
+    @classmethod
+    def from_snapshot(cls, stream_id: str, version: int, state: dict[str, Any]) -> Self:
+        """The aggregate as :meth:`to_snapshot` saw it at ``version``."""
+        aggregate = cls.__new__(cls)
+        Aggregate.__init__(aggregate, stream_id)
+        for name in cls._state_slots():
+            setattr(aggregate, name, state[name])
+        aggregate.version = version
+        return aggregate

@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING, Any
 from api.aml_routes import router as aml_router
 from api.evidence_routes import router as evidence_router
 from api.ledger_routes import router as ledger_router
+from api.settlement_routes import router as settlement_router
 from commands import aml as aml_commands
 from commands import ledger as ledger_commands
+from commands import settlement as settlement_commands
 from commands.context import CommandContext
+from ledgerline import cli_settlement
 
 if TYPE_CHECKING:
     from ledgerline.runtime import Runtime
@@ -74,6 +77,29 @@ def _sweep_expired(runtime: Runtime) -> int:
     return runtime.sweep_expired()
 
 
+def _bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_settlement
+    from ledgerline.cli_common import settings_from_args
+    from ledgerline.database import database_url
+
+    with database_url(settings_from_args(args)) as url:
+        return bench_settlement.run(
+            url, obligations=args.events or 1_000_000, rate=args.rate or 10_000.0
+        )
+
+
+def _cut_off_due(runtime: Runtime) -> int:
+    """The scheduled cut-offs: every open cycle whose cut-off time has come on the clock."""
+    from readmodels.settlement import due_cut_offs
+
+    return runtime.submit_due(
+        due_cut_offs,
+        lambda due: settlement_commands.cut_off_command(
+            settlement_commands.CutOff(scheme_id=due[0], seq=due[1], trigger="scheduled")
+        ),
+    )
+
+
 CONTEXTS: tuple[ContextModule, ...] = (
     ContextModule(
         name="ledger",
@@ -88,6 +114,14 @@ CONTEXTS: tuple[ContextModule, ...] = (
         routers=(aml_router,),
         cli=_aml_cli,
         benches={"aml": _aml_bench},
+    ),
+    ContextModule(
+        name="settlement",
+        command_context=settlement_commands.build_context,
+        routers=(settlement_router,),
+        duties=(Duty("cut-off", 1.0, _cut_off_due),),
+        cli=cli_settlement.register,
+        benches={"settlement": _bench_settlement},
     ),
 )
 

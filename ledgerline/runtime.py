@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +18,10 @@ from api.app import ApiServices, create_app
 from api.evidence_routes import TreeCache
 from api.keys import KeyStore, lookup_sql, migrate_keys
 from api.metrics import Metrics
-from api.problems import Problem
+from api.problems import Problem, problem_responses
 from commands.context import build_processor
 from commands.ledger import ExpirePendingTransfer, expire_command
-from commands.processor import CommandProcessor
+from commands.processor import AggregateCache, CommandProcessor
 from eventstore.errors import ConfigurationRefused
 from eventstore.schema import ensure_runtime_login, migrate
 from eventstore.store import EventStore, connect_owner
@@ -29,7 +29,7 @@ from ledgerline import contexts
 from projections.manage import complete_position
 from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
-from projections.sessions import try_lock
+from projections.sessions import AdvisoryLock
 from readmodels.schema import SCHEMA as RM_SCHEMA
 from readmodels.schema import migrate_readmodels
 from replay.log import latest_checkpoint, make_checkpoint
@@ -59,12 +59,17 @@ def migrate_all(url: str, app_url: str | None = None) -> None:
 
 
 def require_migrated(app_url: str) -> None:
-    """A process without the owner's credential checks that ``migrate`` has run."""
+    """A process without the owner's credential, or a command that only reads, checks that a
+    store exists and ``migrate`` has brought it up to date (it changes nothing itself)."""
     from eventstore.schema import LATEST_VERSION, applied_versions
     from readmodels.schema import SCHEMA as READMODELS
     from readmodels.schema import all_migrations
 
     with connect_owner(app_url) as conn:
+        if not applied_versions(conn, "ledgerline"):
+            raise ConfigurationRefused(
+                "no Ledgerline store in this database (`ledgerline migrate` creates one)"
+            )
         stale = [
             schema
             for schema, latest in (
@@ -90,7 +95,7 @@ class Runtime:
     clock: Callable[[], int]
     _stop: threading.Event = field(default_factory=threading.Event)
     _duty_lock: threading.Lock = field(default_factory=threading.Lock)
-    _duty_conn: Any = None
+    _duties: AdvisoryLock | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def applied_position(self) -> int:
@@ -111,6 +116,18 @@ class Runtime:
         return True
 
     def refresh_metrics(self) -> None:
+        cache = self.processor.cache
+        self.metrics.cache_entries.set(len(cache))
+        self.metrics.cache_bytes.set(cache.bytes)
+        self.metrics.cache_lookups.labels("hit").set(cache.hits)
+        self.metrics.cache_lookups.labels("miss").set(cache.misses)
+        self.metrics.cache_evictions.set(cache.evictions)
+        for event, count in (
+            ("written", self.processor.snapshots_written),
+            ("loaded", self.processor.snapshots_loaded),
+            ("refused", self.processor.snapshots_refused),
+        ):
+            self.metrics.snapshots.labels(event).set(count)
         head = self.store.recorder.head().position
         self.metrics.head_position.set(head)
         lag = head - self.applied_position()
@@ -123,28 +140,43 @@ class Runtime:
             t.join(5)
         if self.projector is not None:
             self.projector.stop()
-        if self._duty_conn is not None:
-            self._duty_conn.close()
+        if self._duties is not None:
+            self._duties.release()
         self.processor.stop()
         self.store.close()
 
-    def sweep_expired(self) -> int:
-        """Submit an expiry for every pending transfer past its deadline; return how many."""
+    def submit_due(
+        self,
+        find: Callable[[Any, int], Sequence[Any]],
+        command_of: Callable[[Any], Any],
+    ) -> int:
+        """One round of a clock-driven duty: ``find(conn, now_ns)`` lists what is due in the
+        read models, ``command_of(item)`` makes its idempotent command; submit them all and
+        return how many acted (accepted now, not a replay). A duplicate (a read model behind,
+        another process leading a moment ago) answers the first outcome: nothing is done
+        twice."""
         now = self.clock()
         with self.store.datastore.get_connection() as conn:
+            due = find(conn, now)
+        futures = [self.processor.submit(command_of(item)) for item in due]
+        outcomes = [f.result(30) for f in futures]
+        return sum(1 for o in outcomes if o.accepted and not o.replayed)
+
+    def sweep_expired(self) -> int:
+        """Submit an expiry for every pending transfer past its deadline; return how many."""
+
+        def expired(conn: Any, now: int) -> list[int]:
             rows = conn.execute(
                 f"SELECT transfer_id FROM {RM_SCHEMA}.transfers"
                 " WHERE state = 'pending' AND expires_at_ns IS NOT NULL AND expires_at_ns <= %s"
                 " ORDER BY expires_at_ns LIMIT 1000",
                 (now,),
             ).fetchall()
-        futures = [
-            self.processor.submit(
-                expire_command(ExpirePendingTransfer(transfer_id=int(r["transfer_id"])))
-            )
-            for r in rows
-        ]
-        return sum(1 for f in futures if f.result(30).accepted)
+            return [int(r["transfer_id"]) for r in rows]
+
+        return self.submit_due(
+            expired, lambda tid: expire_command(ExpirePendingTransfer(transfer_id=tid))
+        )
 
     def _leads_duties(self) -> bool:
         """Whether this process runs the scheduled duties (expiry sweeps, checkpoints).
@@ -155,19 +187,26 @@ class Runtime:
         if self.projector is not None:
             return self.projector.is_leader
         with self._duty_lock:
-            if self._duty_conn is None or self._duty_conn.closed:
-                self._duty_conn = try_lock(self.store.recorder, DUTIES_LOCK_KEY)
-            return self._duty_conn is not None
+            if self._duties is None:
+                self._duties = AdvisoryLock(self.store.recorder, DUTIES_LOCK_KEY)
+            return self._duties.try_acquire()
 
-    def _checkpointer(self, key: Ed25519PrivateKey, interval_s: float) -> None:
-        """Sign a checkpoint on a schedule whenever the log has grown."""
-        while not self._stop.wait(interval_s):
+    def _checkpointer(
+        self, key: Ed25519PrivateKey, interval_s: float, every_events: int, poll_s: float = 1.0
+    ) -> None:
+        """Sign a checkpoint when the log has grown for ``interval_s`` or by ``every_events``
+        events, whichever comes first; look at the head every ``poll_s``."""
+        signed_at = time.monotonic()
+        while not self._stop.wait(min(poll_s, interval_s)):
             if not self._leads_duties():
                 continue
             try:
                 latest = latest_checkpoint(self.store.recorder)
-                if self.store.recorder.head().position > (latest.size if latest else 0):
+                grown = self.store.recorder.head().position - (latest.size if latest else 0)
+                due = time.monotonic() - signed_at >= interval_s
+                if grown >= every_events or (grown > 0 and due):
                     make_checkpoint(self.store.recorder, key)
+                    signed_at = time.monotonic()
             except Exception:  # the next round retries
                 log.exception("scheduled checkpoint failed")
 
@@ -197,7 +236,10 @@ def build_runtime(
     sweep_interval_s: float | None = 1.0,
     pool_size: int = 8,
     signing_key: Ed25519PrivateKey | None = None,
-    checkpoint_interval_s: float | None = 60.0,
+    checkpoint_interval_s: float | None = 10.0,
+    checkpoint_every_events: int = 10_000,
+    cache_max_bytes: int = 512 << 20,
+    snapshot_every: int = 1000,
     api_options: dict[str, object] | None = None,
 ) -> Runtime:
     if url is not None:
@@ -205,7 +247,12 @@ def build_runtime(
     elif app_url is not None:
         require_migrated(app_url)
     store = EventStore(url, app_url=app_url, pool_size=pool_size, run_migrations=False, clock=clock)
-    processor = build_processor(store.recorder, contexts.command_contexts(clock)).start()
+    processor = build_processor(
+        store.recorder,
+        contexts.command_contexts(clock),
+        cache=AggregateCache(max_bytes=cache_max_bytes),
+        snapshot_every=snapshot_every,
+    ).start()
     projector = (
         ProjectionRunner(
             store.recorder, [spec.create(RM_SCHEMA) for spec in PROJECTIONS.values()]
@@ -239,8 +286,15 @@ def build_runtime(
     services.extra["signing_key"] = signing_key
     app = create_app(services, routers=contexts.routers())
 
-    @app.get("/readyz", tags=["operations"], summary="Database reachable, projections caught up")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Database reachable, projections caught up",
+        responses=problem_responses(503),
+    )
     async def readyz(request: Request) -> JSONResponse:
+        """200 when the database answers and the read models are within 10,000 events of the
+        head (a readiness probe); 503 with the reason otherwise."""
         try:
             head = store.recorder.head().position
             applied = runtime.applied_position()
@@ -272,7 +326,7 @@ def build_runtime(
     if signing_key is not None and checkpoint_interval_s:
         t = threading.Thread(
             target=runtime._checkpointer,
-            args=(signing_key, checkpoint_interval_s),
+            args=(signing_key, checkpoint_interval_s, checkpoint_every_events),
             daemon=True,
             name="ledgerline-checkpoints",
         )

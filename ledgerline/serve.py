@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
+from pathlib import Path
 from typing import Any
 
+from api.metrics import MULTIPROCESS_ENV, multiprocess
 from ledgerline.config import Settings
 from ledgerline.database import DatabaseUrls
 from ledgerline.errors import LedgerlineError
@@ -38,18 +41,43 @@ def check_port_free(host: str, port: int) -> None:
 WORKER_URL_ENV = "LEDGERLINE_WORKER_DATABASE_URL"
 
 
-def optional_signing_key(settings: Settings) -> Any:
-    """The checkpoint signing key if one was created; the API then signs and exports."""
-    from replay.log import signing_key_path
-    from replay.signing import KeyFileError, load_signing_key
+def ensure_signing_key(settings: Settings) -> Any:
+    """The checkpoint signing key, made on the first ``serve`` or ``demo`` of a data dir.
+
+    Protection is the default: without a key, the hash chains are unkeyed between
+    checkpoints. A key named by ``LEDGERLINE_SIGNING_KEY`` must exist (a missing secret is a
+    mistake to report, not to paper over with a new identity); the default key under
+    ``<data dir>/keys/`` is created (0600, outside the database) when absent.
+    """
+    from replay.log import ENV_SIGNING_KEY, origin, signing_key_path
+    from replay.signing import KeyFileError, generate_signing_key, load_signing_key
 
     path = signing_key_path(settings.data_dir)
-    if not path.exists():
-        return None
+    if not path.exists() and not os.environ.get(ENV_SIGNING_KEY):
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            verifier = generate_signing_key(path, origin())
+        except KeyFileError:
+            pass  # another process created it meanwhile: load that one
+        except OSError as exc:
+            raise LedgerlineError(f"cannot create the signing key {path}: {exc}") from None
+        else:
+            print(
+                f"ledgerline: created the checkpoint signing key {path}; its verifier key "
+                f"(publish it): {verifier.encode()}",
+                flush=True,
+            )
     try:
         return load_signing_key(path)
     except KeyFileError as exc:
         raise LedgerlineError(str(exc)) from None
+
+
+def _fresh_metrics_dir(settings: Settings) -> Path:
+    path = settings.data_dir.resolve() / "metrics" / str(os.getpid())
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def worker_app() -> Any:
@@ -60,16 +88,24 @@ def worker_app() -> Any:
     import atexit
 
     from ledgerline.config import load_settings
+    from ledgerline.logs import ENV_LOG_FORMAT, ENV_LOG_LEVEL, configure
     from ledgerline.runtime import build_runtime
 
+    configure(os.environ.get(ENV_LOG_LEVEL, "info"), os.environ.get(ENV_LOG_FORMAT))
     app_url = os.environ[WORKER_URL_ENV]
     settings = load_settings()
+    if multiprocess():
+        from prometheus_client import multiprocess as mp
+
+        atexit.register(lambda: mp.mark_process_dead(os.getpid()))  # type: ignore[no-untyped-call]
     runtime = build_runtime(
         None,
         app_url=app_url,
         in_process_projection=not settings.kafka_bootstrap_servers,
-        signing_key=optional_signing_key(settings),
+        signing_key=ensure_signing_key(settings),
         api_options=settings.api_options(),
+        cache_max_bytes=settings.cache_max_mb << 20,
+        snapshot_every=settings.snapshot_every,
     )
     atexit.register(runtime.close)
     return runtime.app
@@ -82,6 +118,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
     from ledgerline.runtime import build_runtime, migrate_all
 
     check_port_free(settings.host, settings.port)
+    signing_key = ensure_signing_key(settings)  # once, before any worker process starts
     print(f"ledgerline: serving on http://{settings.host}:{settings.port}", flush=True)
     if workers > 1:
         # Several processes share the store: each decides under the writers' lock, one of them
@@ -92,6 +129,11 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
             app_url = app_url or runtime_url(urls.owner)
         assert app_url is not None
         os.environ[WORKER_URL_ENV] = app_url
+        # The workers' metrics go to files that a scrape of any worker adds up.
+        os.environ[MULTIPROCESS_ENV] = str(_fresh_metrics_dir(settings))
+        # Every setting the workers need, whether it came from a flag, the environment or the
+        # config file: each worker reads its settings from its environment.
+        os.environ.update(settings.as_environment())
         uvicorn.run(
             "ledgerline.serve:worker_app",
             factory=True,
@@ -99,6 +141,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
             host=settings.host,
             port=settings.port,
             log_level="warning",
+            log_config=None,  # keep ledgerline's one-line logs; access lines come from the app
             access_log=False,
         )
         return 0
@@ -106,8 +149,10 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
         urls.owner,
         app_url=urls.app,
         in_process_projection=not settings.kafka_bootstrap_servers,
-        signing_key=optional_signing_key(settings),
+        signing_key=signing_key,
         api_options=settings.api_options(),
+        cache_max_bytes=settings.cache_max_mb << 20,
+        snapshot_every=settings.snapshot_every,
     )
     try:
         config = uvicorn.Config(
@@ -115,6 +160,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
             host=settings.host,
             port=settings.port,
             log_level="warning",
+            log_config=None,
             access_log=False,
             lifespan="off",
         )

@@ -5,6 +5,7 @@ Reports (each as of a position; each records the checkpoint it rests on):
     ``statements``      per account: every balance change with its transfer and balances after
     ``large_value``     transfers at or above a threshold (major units, per currency)
     ``daily_totals``    per ledger, currency and UTC day: transfer count and amount
+    ``netting``, ``unwind``   clearing and settlement (see :mod:`replay.settlement_reports`)
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-REPORTS = ("trial_balance", "statements", "large_value", "daily_totals")
+LEDGER_REPORTS = ("trial_balance", "statements", "large_value", "daily_totals")
+REPORTS = (*LEDGER_REPORTS, "netting", "unwind")
 
 _SQL = {
     "trial_balance": """
@@ -51,6 +53,12 @@ def _arrow(conn: psycopg.Connection[Any], schema: str, table: str) -> pa.Table:
         cur.execute(f'SELECT * FROM "{schema}".{table}')
         names = [d.name for d in cur.description or ()]
         rows = [[int(v) if isinstance(v, Decimal) else v for v in row] for row in cur.fetchall()]
+    # Ids go up to 2^127 (settlement instructions use 2^126 and above): a column holding an
+    # integer past 64 bits is carried as decimal text, the rest stay integers.
+    for k in range(len(names)):
+        if any(type(r[k]) is int and not -(2**63) <= r[k] < 2**63 for r in rows):
+            for r in rows:
+                r[k] = None if r[k] is None else str(r[k])
     return (
         pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows])
         if rows
@@ -81,7 +89,12 @@ def compute(
         }
     )
     db.register("thresholds", thresholds)
-    return {name: db.sql(_SQL[name]).to_arrow_table() for name in REPORTS}
+    from replay import settlement_reports
+
+    return {
+        **{name: db.sql(_SQL[name]).to_arrow_table() for name in LEDGER_REPORTS},
+        **settlement_reports.compute(conn, schema),
+    }
 
 
 def write(report: pa.Table, path: Path, fmt: str, meta: dict[str, Any]) -> Path:

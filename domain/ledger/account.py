@@ -16,7 +16,8 @@ Constraints
     credits; reservations made before closing can still be posted or released.
 
 Rejections (in precedence order)
-    Opening: ``id_must_not_be_zero``, ``flags_are_mutually_exclusive``, ``unknown_currency``,
+    Opening: ``id_must_not_be_zero``, ``id_must_not_be_int_max``,
+    ``flags_are_mutually_exclusive``, ``unknown_currency``,
     ``exists_with_different_flags``, ``exists_with_different_ledger``,
     ``exists_with_different_currency``, ``exists_with_different_code``, ``exists``.
     Debiting or crediting: ``account_closed``, ``exceeds_credits`` / ``exceeds_debits``.
@@ -37,9 +38,9 @@ from domain.ledger.events import (
     ReservationPosted,
     ReservationReleased,
 )
-from domain.money import is_currency
+from domain.money import format_major, is_currency
 
-ID_MAX = 2**127 - 1
+ID_INT_MAX = 2**128 - 1  # ids are unsigned 128-bit; this one is reserved (TigerBeetle)
 
 
 def stream_id(account_id: int) -> str:
@@ -92,10 +93,12 @@ class Account(Aggregate):
 
     @classmethod
     def open(cls, spec: AccountSpec, existing: Account | None, now_ns: int) -> Account:
-        if not 0 < spec.account_id <= ID_MAX or spec.ledger <= 0 or spec.code <= 0:
+        if spec.account_id <= 0 or spec.ledger <= 0 or spec.code <= 0:
             raise e.IdMustNotBeZero(
                 "account id, ledger and code must be positive", account_id=spec.account_id
             )
+        if spec.account_id == ID_INT_MAX:
+            raise e.IdMustNotBeIntMax("account id 2^128-1 is reserved", account_id=spec.account_id)
         if spec.debits_must_not_exceed_credits and spec.credits_must_not_exceed_debits:
             raise e.FlagsAreMutuallyExclusive(
                 "an account cannot limit both its debits and its credits",
@@ -153,8 +156,8 @@ class Account(Aggregate):
             and self.debits_pending + self.debits_posted + amount > self.credits_posted
         ):
             raise e.ExceedsCredits(
-                f"debiting {amount} would take account {self.account_id}'s debits past its "
-                f"credits ({self.credits_posted} posted)",
+                f"debiting {self._major(amount)} would take account {self.account_id}'s debits "
+                f"past its credits ({self._major(self.credits_posted)} posted)",
                 **ids,
             )
         if (
@@ -163,10 +166,14 @@ class Account(Aggregate):
             and self.credits_pending + self.credits_posted + amount > self.debits_posted
         ):
             raise e.ExceedsDebits(
-                f"crediting {amount} would take account {self.account_id}'s credits past "
-                f"its debits ({self.debits_posted} posted)",
+                f"crediting {self._major(amount)} would take account {self.account_id}'s "
+                f"credits past its debits ({self._major(self.debits_posted)} posted)",
                 **ids,
             )
+
+    def _major(self, amount_minor: int) -> str:
+        """An amount as people read it: major units and the currency (``900.00 USD``)."""
+        return f"{format_major(amount_minor, self.currency)} {self.currency}"
 
     def post_amount(self, side: str, transfer_id: int, amount: int, now_ns: int) -> None:
         self.check_can_take(side, amount, transfer_id)

@@ -219,7 +219,7 @@ def test_only_an_admin_changes_a_rule_and_the_new_version_applies_from_then_on(
         admin.put(
             "/v1/aml/rules/ctr", json={"request_id": "r2", "reason": "x", "params": {"nope": 1}}
         ),
-        422,
+        409,
         "unknown_rule_parameter",
     )
 
@@ -241,21 +241,21 @@ def test_bad_input_gets_a_named_problem_and_changes_nothing(server: Server) -> N
         op.post(
             "/v1/aml/transactions", json=tx("t2", "09:00:00", "A", "B", "5.00", currency="GBP")
         ),
-        422,
+        409,
         "currency_without_rate",
     )
     future = {**tx("t3", "09:00:00", "A", "B", "5.00"), "timestamp": "2099-01-01T00:00:00Z"}
-    problem(op.post("/v1/aml/transactions", json=future), 422, "timestamp_in_future")
+    problem(op.post("/v1/aml/transactions", json=future), 409, "timestamp_in_future")
     problem(
         op.post(
             "/v1/aml/transactions", json=tx("t4", "09:00:00", "A", "B", "5.00", currency="XYZ")
         ),
-        422,
+        409,
         "unknown_currency",
     )
     problem(
         op.post("/v1/aml/transactions", json=tx("t5", "09:00:00", "A", "B", "5.00", kind="gift")),
-        422,
+        409,
         "invalid_kind",
     )
     # The rejected ids were not recorded: fixed, they go through.
@@ -279,10 +279,10 @@ def test_bad_input_gets_a_named_problem_and_changes_nothing(server: Server) -> N
         "exists_with_different_amount",
         "accounts_must_be_different",
     ]
-    problem(op.post("/v1/aml/rates", json={"rates": {"EUR": "-1"}}), 422, "invalid_rate")
+    problem(op.post("/v1/aml/rates", json={"rates": {"EUR": "-1"}}), 409, "invalid_rate")
     problem(
         op.post("/v1/aml/accounts", json={"account": "A", "risk_rating": "extreme"}),
-        422,
+        409,
         "invalid_risk_rating",
     )
     analyst = server.client("analyst")
