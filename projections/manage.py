@@ -43,6 +43,7 @@ from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
 from projections.kafka_rebuild import KafkaFillError, KafkaSource, fill_from_kafka
+from projections.kafka_worker import ORDERED_SOURCE
 from projections.messages import partition_for
 from projections.registry import PROJECTIONS, ProjectionSpec, rebuild_into
 from projections.relay import relay_positions
@@ -134,22 +135,25 @@ class Applied:
     In-process, that is every event up to one position. Through Kafka, each partition is at
     its own position: an event is applied when its stream's partition (the relay's own
     murmur2 of the stream id) has reached it. ``replay --check`` rebuilds exactly this set,
-    so it compares like with like while partitions stand at different positions.
+    so it compares like with like while partitions stand at different positions. An ordered
+    projection (its ``kafka:ordered`` row) applies in global position order, so through Kafka
+    too it has applied every event up to one position.
     """
 
     mode: Mode
     store_position: int = 0
     # context -> positions of its topic's partitions, by partition number
     partitions: dict[str, list[int]] = field(default_factory=dict)
+    ordered: bool = False  # Kafka-fed, but in position order: everything up to store_position
 
     @property
     def upto(self) -> int:
-        if self.mode == "kafka":
+        if self.mode == "kafka" and not self.ordered:
             return max((max(p) for p in self.partitions.values() if p), default=0)
         return self.store_position
 
     def __call__(self, event: StoredEvent) -> bool:
-        if self.mode != "kafka":
+        if self.mode != "kafka" or self.ordered:
             return event.position <= self.store_position
         positions = self.partitions.get(event.topic.split(".", 1)[0])
         if not positions:
@@ -162,6 +166,8 @@ def applied(cur: psycopg.Cursor[Any], name: str) -> Applied:
     mode, position = watermark(sources)
     if mode != "kafka":
         return Applied(mode, position)
+    if ORDERED_SOURCE in sources:
+        return Applied("kafka", sources[ORDERED_SOURCE], ordered=True)
     by_context: dict[str, dict[int, int]] = {}
     for source, pos in sources.items():
         if source.startswith(KAFKA_PREFIX):
