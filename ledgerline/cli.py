@@ -307,7 +307,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ledgerline.runtime import require_migrated
 
     with database_url(settings_from_args(args), existing=True) as url:
-        require_migrated(url)
+        require_migrated(url, read_models=False)
         with EventStore(url, pool_size=1, run_migrations=False) as store:
             report = verify_store(store.recorder)
     if report.first_break is not None:

@@ -58,9 +58,10 @@ def migrate_all(url: str, app_url: str | None = None) -> None:
             )
 
 
-def require_migrated(app_url: str) -> None:
+def require_migrated(app_url: str, *, read_models: bool = True) -> None:
     """A process without the owner's credential, or a command that only reads, checks that a
-    store exists and ``migrate`` has brought it up to date (it changes nothing itself)."""
+    store exists and ``migrate`` has brought it up to date (it changes nothing itself).
+    ``read_models=False`` checks the event store alone (``verify`` reads nothing else)."""
     from eventstore.schema import LATEST_VERSION, applied_versions
     from readmodels.schema import SCHEMA as READMODELS
     from readmodels.schema import all_migrations
@@ -76,6 +77,7 @@ def require_migrated(app_url: str) -> None:
                 ("ledgerline", LATEST_VERSION),
                 (READMODELS, all_migrations()[-1].version),
             )
+            if schema == "ledgerline" or read_models
             if max(applied_versions(conn, schema), default=0) < latest
         ]
     if stale:
