@@ -1,0 +1,148 @@
+"""The event store keeps its Merkle tree as C2SP tiles, written with the events that fill them."""
+
+from __future__ import annotations
+
+import random
+
+import psycopg
+import pytest
+from psycopg.rows import tuple_row
+
+from eventstore import canonical
+from eventstore.model import NewEvent, Submission
+from eventstore.store import EventStore
+from eventstore.tiles import (
+    TileBuilder,
+    builder_at,
+    catch_up,
+    iter_tile_keys,
+    load_builder,
+    read_tiles,
+    split_hashes,
+)
+from eventstore.verify import verify_store
+from replay.merkle import MerkleTree
+from replay.tiles import MemoryTiles, TiledTree
+
+
+def append_events(store: EventStore, count: int, *, seed: int = 1, tag: str = "a") -> None:
+    """``count`` events over a few streams, in batches of random sizes (1 to 700)."""
+    rng = random.Random(seed)
+    versions: dict[str, int] = {}
+    written = 0
+    batch_no = 0
+    while written < count:
+        size = min(count - written, rng.randint(1, 700))
+        events = []
+        for _ in range(size):
+            stream = f"{tag}-{rng.randrange(20)}"
+            versions[stream] = versions.get(stream, 0) + 1
+            events.append(NewEvent(stream, versions[stream], "t.Ev.v1", f"p{written}".encode()))
+            written += 1
+        store.recorder.append([Submission(f"{tag}-{batch_no}", "t", b"", True, b"{}", events)])
+        batch_no += 1
+
+
+def log_leaves(store: EventStore) -> list[bytes]:
+    return [
+        canonical.merkle_leaf_hash(
+            canonical.encode_event(
+                e.position, e.stream_id, e.version, e.topic, e.recorded_at_ns, e.payload
+            )
+        )
+        for batch in store.recorder.iter_all(10_000)
+        for e in batch
+    ]
+
+
+def stored(store: EventStore) -> dict[tuple[int, int], tuple[bytes, bytes]]:
+    with store.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute("SELECT level, idx FROM ledgerline.merkle_tiles")
+        keys = [(int(r[0]), int(r[1])) for r in cur.fetchall()]
+        return read_tiles(cur, "ledgerline", keys)
+
+
+def test_every_commit_leaves_exactly_the_full_tiles_its_events_imply(store: EventStore) -> None:
+    append_events(store, 1800)
+    leaves = log_leaves(store)
+    memory = MemoryTiles(leaves)
+    tiles = stored(store)
+    assert sorted(tiles) == list(iter_tile_keys(len(leaves)))
+    for (level, index), (hashes, _root) in tiles.items():
+        assert split_hashes(hashes) == memory.full_tile(level, index)
+    tiled = TiledTree.of_store(store.recorder)
+    reference = MerkleTree(leaves)
+    for size in (1, 255, 256, 257, 1000, 1800):
+        assert tiled.root(size) == reference.root(size)
+        assert tiled.inclusion_proof(size - 1, size) == reference.inclusion_proof(size - 1, size)
+        assert tiled.consistency_proof(size, 1800) == reference.consistency_proof(size, 1800)
+
+
+def test_the_builder_loaded_from_the_table_equals_the_one_built_in_memory(
+    store: EventStore,
+) -> None:
+    append_events(store, 1300)
+    leaves = log_leaves(store)
+    with store.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+        for size in (0, 1, 255, 256, 511, 512, 1300):
+            expected = TileBuilder()
+            expected.extend(leaves[:size], [])
+            loaded = load_builder(cur, "ledgerline", size)
+            assert (loaded.size, loaded.levels) == (expected.size, expected.levels)
+
+
+def test_two_stores_writing_alternately_keep_one_consistent_tree(db_url: str) -> None:
+    with EventStore(db_url, pool_size=2) as first, EventStore(db_url, pool_size=2) as second:
+        for round_no in range(6):
+            append_events(first, 97, seed=round_no, tag=f"f{round_no}")
+            append_events(second, 131, seed=round_no, tag=f"s{round_no}")
+        leaves = log_leaves(first)
+        assert sorted(stored(first)) == list(iter_tile_keys(len(leaves)))
+        assert TiledTree.of_store(first.recorder).root() == MerkleTree(leaves).root()
+
+
+def test_a_store_written_without_tiles_is_caught_up_in_batches(db_url: str) -> None:
+    with EventStore(db_url, pool_size=2, maintain_tiles=False) as old:
+        append_events(old, 1500)
+        assert stored(old) == {}
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert catch_up(conn, "ledgerline", batch_size=300) == 5
+        assert catch_up(conn, "ledgerline", batch_size=300) == 0
+    with EventStore(db_url, pool_size=2) as store:
+        append_events(store, 600, tag="b")  # the writer continues from the caught-up tiles
+        leaves = log_leaves(store)
+        assert sorted(stored(store)) == list(iter_tile_keys(len(leaves)))
+        assert TiledTree.of_store(store.recorder).root() == MerkleTree(leaves).root()
+        assert verify_store(store.recorder).ok
+
+
+def test_a_writer_fills_the_missing_tiles_itself_if_nobody_caught_up(db_url: str) -> None:
+    with EventStore(db_url, pool_size=2, maintain_tiles=False) as old:
+        append_events(old, 900)
+    with EventStore(db_url, pool_size=2) as store:
+        append_events(store, 10, tag="b")
+        leaves = log_leaves(store)
+        assert sorted(stored(store)) == list(iter_tile_keys(len(leaves)))
+        with store.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
+            builder, inserted = builder_at(c, "ledgerline", len(leaves))
+        assert inserted == 0 and builder.size == len(leaves)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledgerline.merkle_tiles SET root = sha256(root)",
+        "DELETE FROM ledgerline.merkle_tiles",
+        "TRUNCATE ledgerline.merkle_tiles",
+    ],
+)
+def test_tiles_are_append_only_for_everyone(
+    statement: str, store: EventStore, superuser: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    append_events(store, 300)
+    with store.datastore.get_connection() as conn, pytest.raises(psycopg.Error) as info:
+        conn.execute(statement.encode())
+    assert "permission denied" in str(info.value) or "append-only" in str(info.value)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        superuser.execute(statement.encode())
+    assert len(stored(store)) == 1
