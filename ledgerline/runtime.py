@@ -14,10 +14,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.app import ApiServices, create_app
-from api.evidence_routes import TreeCache
 from api.evidence_routes import router as evidence_router
 from api.keys import KeyStore, lookup_sql, migrate_keys
 from api.ledger_routes import router as ledger_router
+from api.log_routes import router as log_router
 from api.metrics import Metrics
 from api.problems import Problem
 from commands.ledger import ExpirePendingTransfer, build_ledger_processor, expire_command
@@ -26,9 +26,12 @@ from eventstore.store import EventStore, connect_owner
 from projections.ledger import LedgerProjection
 from projections.runner import ProjectionRunner
 from projections.sessions import try_lock
+from readmodels.ledger import due_holds
 from readmodels.schema import SCHEMA as RM_SCHEMA
 from readmodels.schema import migrate_readmodels
+from replay.keys import Keyring
 from replay.log import latest_checkpoint, make_checkpoint
+from replay.witness import collect_cosignatures
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +40,16 @@ DUTIES_LOCK_KEY = 0x6475746965  # "duties": the API process that sweeps and chec
 
 
 def migrate_all(url: str) -> None:
-    """Event store, read models and API keys: every schema, up to date."""
+    """Event store, read models and API keys: every schema, up to date; and the Merkle tiles
+    of a store written before they existed (a no-op once they are current)."""
     with connect_owner(url) as conn:
-        from eventstore.schema import migrate
+        from eventstore.schema import DEFAULT_SCHEMA, migrate
+        from eventstore.tiles import catch_up
 
         migrate(conn)
         migrate_readmodels(conn)
         migrate_keys(conn)
+        catch_up(conn, DEFAULT_SCHEMA)
 
 
 @dataclass
@@ -99,17 +105,10 @@ class Runtime:
         """Submit an expiry for every pending transfer past its deadline; return how many."""
         now = self.clock()
         with self.store.datastore.get_connection() as conn:
-            rows = conn.execute(
-                f"SELECT transfer_id FROM {RM_SCHEMA}.transfers"
-                " WHERE state = 'pending' AND expires_at_ns IS NOT NULL AND expires_at_ns <= %s"
-                " ORDER BY expires_at_ns LIMIT 1000",
-                (now,),
-            ).fetchall()
+            due = due_holds(conn, now, limit=1000)
         futures = [
-            self.processor.submit(
-                expire_command(ExpirePendingTransfer(transfer_id=int(r["transfer_id"])))
-            )
-            for r in rows
+            self.processor.submit(expire_command(ExpirePendingTransfer(transfer_id=transfer_id)))
+            for transfer_id in due
         ]
         return sum(1 for f in futures if f.result(30).accepted)
 
@@ -126,15 +125,17 @@ class Runtime:
                 self._duty_conn = try_lock(self.store.recorder, DUTIES_LOCK_KEY)
             return self._duty_conn is not None
 
-    def _checkpointer(self, key: Ed25519PrivateKey, interval_s: float) -> None:
-        """Sign a checkpoint on a schedule whenever the log has grown."""
+    def _checkpointer(self, key: Ed25519PrivateKey | Keyring, interval_s: float) -> None:
+        """Sign a checkpoint on a schedule whenever the log has grown, and have the witnesses
+        cosign it."""
         while not self._stop.wait(interval_s):
             if not self._leads_duties():
                 continue
             try:
                 latest = latest_checkpoint(self.store.recorder)
                 if self.store.recorder.head().position > (latest.size if latest else 0):
-                    make_checkpoint(self.store.recorder, key)
+                    signed = make_checkpoint(self.store.recorder, key)
+                    collect_cosignatures(self.store.recorder, signed)
             except Exception:  # the next round retries
                 log.exception("scheduled checkpoint failed")
 
@@ -155,7 +156,7 @@ def build_runtime(
     clock: Callable[[], int] = time.time_ns,
     sweep_interval_s: float | None = 1.0,
     pool_size: int = 8,
-    signing_key: Ed25519PrivateKey | None = None,
+    signing_key: Ed25519PrivateKey | Keyring | None = None,
     checkpoint_interval_s: float | None = 60.0,
 ) -> Runtime:
     migrate_all(url)
@@ -186,9 +187,8 @@ def build_runtime(
             "refresh_metrics": runtime.refresh_metrics,
         },
     )
-    services.extra["merkle"] = TreeCache(store.recorder)
     services.extra["signing_key"] = signing_key
-    app = create_app(services, routers=[ledger_router, evidence_router])
+    app = create_app(services, routers=[ledger_router, evidence_router, log_router])
 
     @app.get("/readyz", tags=["operations"], summary="Database reachable, projections caught up")
     async def readyz(request: Request) -> JSONResponse:

@@ -38,17 +38,22 @@ WORKER_URL_ENV = "LEDGERLINE_WORKER_DATABASE_URL"
 
 
 def optional_signing_key(settings: Settings) -> Any:
-    """The checkpoint signing key if one was created; the API then signs and exports."""
-    from replay.log import signing_key_path
-    from replay.signing import KeyFileError, load_signing_key
+    """The log's keyring if a signing key was created; the API then signs and exports.
+
+    The keyring follows key rotations (``ledgerline keys rotate``) without a restart."""
+    from replay.keys import Keyring
+    from replay.log import origin, signing_key_path
+    from replay.signing import KeyFileError
 
     path = signing_key_path(settings.data_dir)
     if not path.exists():
         return None
+    keyring = Keyring(path, origin())
     try:
-        return load_signing_key(path)
+        keyring.base_signers()
     except KeyFileError as exc:
         raise LedgerlineError(str(exc)) from None
+    return keyring
 
 
 def worker_app() -> Any:

@@ -146,3 +146,76 @@ def test_tiles_are_append_only_for_everyone(
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
         superuser.execute(statement.encode())
     assert len(stored(store)) == 1
+
+
+def _without_triggers(conn: psycopg.Connection[tuple[object, ...]], statement: str) -> None:
+    with conn.transaction():
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute(statement.encode())
+
+
+@pytest.mark.parametrize(
+    ("statement", "position", "reason"),
+    [
+        (
+            "UPDATE ledgerline.merkle_tiles SET hashes = overlay(hashes placing"
+            " sha256(substring(hashes from 321 for 32)) from 321) WHERE level = 0 AND idx = 1",
+            256 + 11,
+            "Merkle tile 0/1 does not match the events (hash 10 differs)",
+        ),
+        (
+            "DELETE FROM ledgerline.merkle_tiles WHERE level = 0 AND idx = 2",
+            513,
+            "Merkle tile 0/2 is missing",
+        ),
+        (
+            "UPDATE ledgerline.merkle_tiles SET root = sha256(root) WHERE level = 0 AND idx = 0",
+            1,
+            "wrong root column",
+        ),
+        (
+            "INSERT INTO ledgerline.merkle_tiles SELECT 0, 99, hashes, root"
+            " FROM ledgerline.merkle_tiles WHERE level = 0 AND idx = 0",
+            1001,
+            "tiles were added outside the store",
+        ),
+    ],
+    ids=["edited hash", "deleted tile", "edited root", "extra tile"],
+)
+def test_verify_names_a_tampered_tile(
+    statement: str,
+    position: int,
+    reason: str,
+    store: EventStore,
+    superuser: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    append_events(store, 1000)
+    assert verify_store(store.recorder).tiles_checked == 3
+    _without_triggers(superuser, statement)
+    report = verify_store(store.recorder)
+    assert report.first_break is not None
+    assert report.first_break.position == position
+    assert reason in report.first_break.reason
+
+
+def test_verify_holds_only_a_bounded_cache_of_streams_and_still_checks_every_link(
+    store: EventStore, superuser: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    append_events(store, 2000, tag="x")  # 20 streams, ~100 events each
+    report = verify_store(store.recorder, batch_size=97, cache_streams=3)
+    assert report.ok and report.events_checked == 2000 and report.streams_checked == 20
+    # A stream link broken far from the cache's reach is still found (position 1500's stream).
+    row = superuser.execute(
+        "SELECT originator_id, originator_version FROM ledgerline.events"
+        " WHERE notification_id = 1500"
+    ).fetchone()
+    assert row is not None
+    _without_triggers(
+        superuser,
+        "UPDATE ledgerline.events SET prev_stream_hash = sha256(prev_stream_hash)"
+        " WHERE notification_id = 1500",
+    )
+    report = verify_store(store.recorder, batch_size=97, cache_streams=3)
+    assert report.first_break is not None
+    assert report.first_break.position == 1500
+    assert report.first_break.stream_id == row[0]

@@ -304,7 +304,13 @@ def test_a_generated_key_file_is_private_and_its_verifier_key_is_beside_it(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert public_key_path(path) == tmp_path / "checkpoint.key.pub"
     assert parse_verifier_key(public_key_path(path).read_text()) == vkey
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.key", "checkpoint.key.pub"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint.key",
+        "checkpoint.key.pub",
+        "checkpoint.mldsa65.key",  # the post-quantum co-signing key, created with it
+        "checkpoint.mldsa65.key.pub",
+    ]
+    assert stat.S_IMODE((tmp_path / "checkpoint.mldsa65.key").stat().st_mode) == 0o600
     loaded = load_signing_key(path)
     note = sign_checkpoint(ORIGIN, 3, ROOT, vkey.name, loaded)
     assert verify_checkpoint(note, ORIGIN, vkey.name, vkey.public_key) == (3, ROOT)
