@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ledgerline.cli_common import Parser, add_db_options, settings_from_args
 from ledgerline.errors import LedgerlineError
-
-
-def _settings(args: argparse.Namespace) -> Any:
-    from ledgerline.cli import _settings as settings_of
-
-    return settings_of(args)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -99,7 +93,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     key = args.public_key
     if Path(key).exists():
         key = Path(key).read_text(encoding="ascii").strip()
-    with database_url(_settings(args)) as url:
+    with database_url(settings_from_args(args)) as url:
         migrate_all(url)
         with EventStore(url, pool_size=1, run_migrations=False) as store:
             try:
@@ -116,7 +110,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from ledgerline.runtime import migrate_all
     from replay.keys import KeyConfigError, remove_witness
 
-    with database_url(_settings(args)) as url:
+    with database_url(settings_from_args(args)) as url:
         migrate_all(url)
         with EventStore(url, pool_size=1, run_migrations=False) as store:
             try:
@@ -133,7 +127,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ledgerline.runtime import migrate_all
     from replay.keys import witnesses
 
-    with database_url(_settings(args)) as url:
+    with database_url(settings_from_args(args)) as url:
         migrate_all(url)
         with EventStore(url, pool_size=1, run_migrations=False) as store:
             for w in witnesses(store.recorder):
@@ -141,14 +135,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(
-    sub: Any, add_db_options: Callable[[argparse.ArgumentParser], None]
-) -> argparse.ArgumentParser:
+def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "witness", help="witnesses: run one, or tell the log which ones to ask for cosignatures"
     )
-    parser_class = type(p)
-    commands = p.add_subparsers(dest="witness_command", required=True, parser_class=parser_class)
+    commands = p.add_subparsers(dest="witness_command", required=True, parser_class=Parser)
 
     k = commands.add_parser("init", help="create a witness key (Ed25519, cosignature/v1)")
     k.add_argument("--dir", required=True, help="the witness's directory (key and state)")
@@ -181,4 +172,3 @@ def register(
     k = commands.add_parser("list", help="the witnesses the log asks")
     add_db_options(k)
     k.set_defaults(func=cmd_list)
-    return p

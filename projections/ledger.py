@@ -33,7 +33,6 @@ from domain.ledger.events import (
 )
 from domain.ledger.transfer import NS_PER_S
 from eventstore.model import StoredEvent
-from eventstore.recorder import HashChainRecorder
 from readmodels.ledger import (
     AccountRow,
     Changes,
@@ -46,8 +45,12 @@ from readmodels.ledger import (
 
 Decoded = tuple[StoredEvent, LedgerEvent]
 
-# The read-model tables this projection owns (all in one schema), as a rebuild swaps them.
-TABLES = ("accounts", "account_history", "transfers")
+# The read-model tables this projection owns (all in one schema) and their key columns.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id",),
+    "account_history": ("account_id", "position"),
+    "transfers": ("transfer_id",),
+}
 
 
 def loads_exact(payload: bytes) -> dict[str, Any]:
@@ -220,38 +223,31 @@ class _WriteBack:
         self.stored.intersection_update(self.rows)
 
 
-def rebuild(
-    recorder: HashChainRecorder,
-    cur: psycopg.Cursor[Any],
-    schema: str,
-    upto: int,
-    batch_size: int = 50_000,
-    *,
-    max_rows: int = 100_000,
-) -> int:
-    """Rebuild the ledger read models into ``schema`` with the projection's pure function.
+class Rebuild:
+    """Rebuild the ledger read models into a fresh schema with the projection's pure function.
 
     The same :func:`project` as the live runner, fed every event in order; only the writing
     differs: a fresh schema needs no upserts, so history rows are copied in batch by batch and
-    account and transfer rows are copied in when first written. Memory is bounded: when more
-    than ``max_rows`` account and transfer rows are held, the changed ones are written (new
-    rows copied, rows already in the table updated) and the transfers that can no longer
-    change, then if need be every row, are dropped; a later event that needs a dropped row
-    reads it back. Returns the number of events read.
+    account and transfer rows are copied in when first written.
+
+    Memory is bounded, whatever the log's length: when more than ``max_rows`` account and
+    transfer rows are held, the changed ones are written (new rows copied, rows already in the
+    table updated), the transfers that can no longer change are dropped and, if that is not
+    enough, every row; a later event that needs a dropped row reads it back (one query per
+    batch for all of them).
     """
-    accounts, transfers = _WriteBack(), _WriteBack()
-    events = 0
 
-    def flush() -> None:
-        new_a, old_a = accounts.split()
-        new_t, old_t = transfers.split()
-        write_changes(cur, Changes(accounts=new_a, transfers=new_t), schema, fresh=True)
-        write_changes(cur, Changes(accounts=old_a, transfers=old_t), schema)
-        accounts.written()
-        transfers.written()
+    def __init__(self, cur: psycopg.Cursor[Any], schema: str, *, max_rows: int = 100_000) -> None:
+        self._cur = cur
+        self._schema = schema
+        self._max_rows = max_rows
+        self._accounts = _WriteBack()
+        self._transfers = _WriteBack()
 
-    for batch in recorder.iter_all(batch_size, upto_position=upto):
-        decoded = decode(batch)
+    def feed(self, events: Sequence[StoredEvent]) -> None:
+        cur, schema = self._cur, self._schema
+        accounts, transfers = self._accounts, self._transfers
+        decoded = decode(events)
         account_ids, transfer_ids = touched(decoded)
         missing = [a for a in account_ids if a not in accounts.rows]
         if missing:  # dropped earlier (or new in this batch: then not in the table either)
@@ -267,12 +263,20 @@ def rebuild(
         accounts.dirty.update(changes.accounts)
         transfers.dirty.update(changes.transfers)
         write_changes(cur, Changes(history=changes.history), schema)
-        events += len(batch)
-        if len(accounts.rows) + len(transfers.rows) > max_rows:
-            flush()
+        if len(accounts.rows) + len(transfers.rows) > self._max_rows:
+            self._flush()
             transfers.evict(keep=lambda t: t.state == "pending")
-            if len(accounts.rows) + len(transfers.rows) > max_rows // 2:
+            if len(accounts.rows) + len(transfers.rows) > self._max_rows // 2:
                 transfers.evict()
                 accounts.evict()
-    flush()
-    return events
+
+    def _flush(self) -> None:
+        new_a, old_a = self._accounts.split()
+        new_t, old_t = self._transfers.split()
+        write_changes(self._cur, Changes(accounts=new_a, transfers=new_t), self._schema, fresh=True)
+        write_changes(self._cur, Changes(accounts=old_a, transfers=old_t), self._schema)
+        self._accounts.written()
+        self._transfers.written()
+
+    def finish(self) -> None:
+        self._flush()

@@ -45,6 +45,7 @@ from eventstore.schema import LATEST_VERSION
 from replay.keys import Keyring, witnesses
 from replay.log import latest_cosigned, log_tree, make_checkpoint, origin, published
 from replay.verifier import BUNDLE_FORMAT, ED25519
+from replay.witness import collect_cosignatures
 
 TOOL_VERSION = "ledgerline 0.1.0"
 BATCH_SIZE = 20_000
@@ -98,6 +99,7 @@ def export_bundle(  # noqa: PLR0915 - one linear sequence of files
     trusted_sizes: Sequence[int] = (),
     reports: dict[str, pa.Table] | None = None,
     batch_size: int = BATCH_SIZE,
+    witness_timeout_s: float = 5.0,
 ) -> dict[str, Any]:
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} is not empty; export into a new directory")
@@ -142,6 +144,12 @@ def export_bundle(  # noqa: PLR0915 - one linear sequence of files
     ]
     witnessed: dict[str, Any] | None = None
     cosigned = latest_cosigned(recorder, last)
+    if cosigned is None and witnesses(recorder):
+        # No witness has seen this much of the log yet: show them the head now (witnesses only
+        # move forward, so the newest checkpoint is the one they can all cosign).
+        at_head = make_checkpoint(recorder, keyring, log_origin=name, size=tree.size, tree=tree)
+        collect_cosignatures(recorder, at_head, timeout_s=witness_timeout_s)
+        cosigned = latest_cosigned(recorder, last)
     if cosigned is not None and cosigned.size <= tree.size:
         (out / "witnessed-checkpoint").write_text(published(recorder, cosigned))
         witnessed = {

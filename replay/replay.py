@@ -33,18 +33,15 @@ from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
 from eventstore.verify import ChainBreak, ChainVerifier, stream_lookup
-from projections.ledger import rebuild
+from projections.registry import all_tables, rebuild_into
 from readmodels.schema import SCHEMA as LIVE_SCHEMA
 from readmodels.schema import all_migrations
 from readmodels.tracking import position_of
 from replay.log import checkpoint_at_or_below
 from replay.merkle import Frontier
 
-TABLES: dict[str, tuple[str, ...]] = {
-    "accounts": ("account_id",),
-    "account_history": ("account_id", "position"),
-    "transfers": ("transfer_id",),
-}
+# Every read-model table of every registered projection, with its key columns.
+TABLES: dict[str, tuple[str, ...]] = all_tables()
 
 
 @dataclass
@@ -125,20 +122,35 @@ def _row_text(row: Sequence[Any]) -> str:
     )
 
 
+def _key_text(value: Any) -> str:
+    return str(int(value)) if isinstance(value, Decimal) else str(value)
+
+
+def _key_value(value: Any) -> Any:
+    return int(value) if isinstance(value, Decimal) else value
+
+
+_TEXT_TYPES = {25, 1043}  # text, varchar: ordered byte-wise ("C"), as Python orders str
+
+
 def _keyed_rows(
     conn: psycopg.Connection[Any], schema: str, table: str, batch: int = 10_000
-) -> Iterator[tuple[tuple[int, ...], str, str]]:
+) -> Iterator[tuple[tuple[Any, ...], str, str]]:
     """(sort key, printable key, canonical row text) of every row, in primary-key order,
     streamed through a server-side cursor."""
     keys = TABLES[table]
+    with conn.cursor() as probe:
+        probe.execute(f'SELECT {", ".join(keys)} FROM "{schema}".{table} LIMIT 0')
+        text_keys = {d.name for d in probe.description or () if d.type_code in _TEXT_TYPES}
+    order = ", ".join(f'{k} COLLATE "C"' if k in text_keys else k for k in keys)
     with conn.transaction(), conn.cursor(name=f"rows_{table}") as cur:
         cur.itersize = batch
-        cur.execute(f'SELECT * FROM "{schema}".{table} ORDER BY {", ".join(keys)}')
+        cur.execute(f'SELECT * FROM "{schema}".{table} ORDER BY {order}')
         names = [d.name for d in cur.description or ()]
         key_index = [names.index(k) for k in keys]
         for row in cur:
-            key = tuple(int(row[i]) for i in key_index)
-            yield key, "/".join(str(k) for k in key), _row_text(row)
+            key = tuple(_key_value(row[i]) for i in key_index)
+            yield key, "/".join(_key_text(row[i]) for i in key_index), _row_text(row)
 
 
 def table_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, str]:
@@ -265,7 +277,7 @@ def replay(
         migrate(conn, scratch, all_migrations())
         try:
             with conn.transaction(), conn.cursor() as cur:
-                rebuild(recorder, cur, scratch, upto, batch_size)
+                rebuild_into(recorder, cur, scratch, upto, batch_size=batch_size)
             digests: dict[str, str] = {}
             live_digests: dict[str, str] | None = {} if check else None
             differences: list[TableDiff] = []

@@ -366,7 +366,9 @@ SIGNATURE_TYPES: dict[str, bytes] = {
     COSIGNATURE_V1: bytes([SIGNATURE_TYPE_COSIGNATURE]),
 }
 PUBLIC_KEY_LEN = {ED25519: ED25519_PUBLIC_KEY_LEN, ML_DSA_65: 1952, COSIGNATURE_V1: 32}
-SIGNATURE_LEN = {ED25519: ED25519_SIGNATURE_LEN, ML_DSA_65: 3309, COSIGNATURE_V1: 8 + 64}
+# The signature proper (a cosignature line carries an 8-byte timestamp before it).
+SIGNATURE_LEN = {ED25519: ED25519_SIGNATURE_LEN, ML_DSA_65: 3309, COSIGNATURE_V1: 64}
+COSIGNATURE_TIMESTAMP_LEN = 8
 LOG_ALGORITHMS = (ED25519, ML_DSA_65)  # what a log signs checkpoints and manifests with
 
 
@@ -560,12 +562,12 @@ def verify_note_keys(note_text: str, keys: Sequence[VerifierKey]) -> tuple[str, 
         if key is None:
             continue  # unknown key: C2SP says ignore
         if key.algorithm == COSIGNATURE_V1:
-            if len(sig.signature) != SIGNATURE_LEN[COSIGNATURE_V1]:
+            if len(sig.signature) != COSIGNATURE_TIMESTAMP_LEN + SIGNATURE_LEN[COSIGNATURE_V1]:
                 raise NoteError(f"cosignature by {key.name} is not 8 + 64 bytes")
-            timestamp = int.from_bytes(sig.signature[:8], "big")
+            timestamp = int.from_bytes(sig.signature[:COSIGNATURE_TIMESTAMP_LEN], "big")
             if timestamp > MAX_TREE_SIZE:
                 raise NoteError(f"cosignature by {key.name} has an out-of-range timestamp")
-            key.verify(sig.signature[8:], cosigned_message(text, timestamp))
+            key.verify(sig.signature[COSIGNATURE_TIMESTAMP_LEN:], cosigned_message(text, timestamp))
         else:
             key.verify(sig.signature, message)
         if key not in verified:

@@ -34,7 +34,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,7 +141,7 @@ class WitnessService:
     def __init__(
         self,
         directory: Path,
-        logs: dict[str, Sequence[VerifierKey]],
+        logs: Mapping[str, Sequence[VerifierKey]],
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
