@@ -139,10 +139,12 @@ class HashChainRecorder(PostgresApplicationRecorder):
             "SELECT command_id, command_type, payload, payload_digest, accepted, outcome,"
             " first_position, last_position, recorded_at_ns FROM {} WHERE command_id = ANY(%s)"
         ).format(self._t_commands)
+        # One backward primary-key probe per stream (LIMIT 1), not a scan of each stream's
+        # versions: the cost of reading a tip does not grow with the stream.
         self._select_tips = SQL(
-            "SELECT DISTINCT ON (originator_id) originator_id, originator_version, stream_hash"
-            " FROM {} WHERE originator_id = ANY(%s)"
-            " ORDER BY originator_id, originator_version DESC"
+            "SELECT s.id, e.originator_version, e.stream_hash FROM unnest(%s::text[]) AS s(id)"
+            " CROSS JOIN LATERAL (SELECT originator_version, stream_hash FROM {}"
+            " WHERE originator_id = s.id ORDER BY originator_version DESC LIMIT 1) e"
         ).format(self._t_events)
         self._select_all = SQL("SELECT {} FROM {}").format(columns, self._t_events)
         self._q_select_streams_from = (

@@ -6,8 +6,9 @@ Layout of a bundle directory::
                             commit time, canonical payload bytes, both chain links
     checkpoint              the C2SP signed checkpoint at the range's last position (Ed25519
                             and ML-DSA-65 signature lines)
-    witnessed-checkpoint    (when witnesses cosigned one) the newest cosigned checkpoint at
-                            or after the range's end, with the witnesses' cosignature lines
+    witnessed-checkpoint    (when the log has witnesses) the newest cosigned checkpoint at or
+                            after the range's end, with the witnesses' cosignature lines; if
+                            none has seen that far, the export asks them to cosign the head
     proofs/consistency-<m>-<n>.json   RFC 9162 proofs: from a checkpoint the regulator holds
                             to the bundle's, and from the bundle's to the witnessed one
     reports/*.parquet       reports computed over the same range (see replay.reports)

@@ -1,14 +1,18 @@
 """The proving side of the RFC 9162 Merkle tree over the global event log.
 
 Definition
-    ``MerkleTree`` holds the leaf hashes in log order and produces roots, audit paths
-    (RFC 9162 §2.1.3.1 PATH) and consistency proofs (§2.1.4.1 PROOF / SUBPROOF) for any
-    prefix of the log. ``Frontier`` holds only the compact range of a tree (one subtree
-    root per set bit of its size, at most 64) and yields the current root after each
-    append, for a sealer that appends events continuously.
+    ``ProvingTree`` produces roots, audit paths (RFC 9162 §2.1.3.1 PATH), consistency proofs
+    (§2.1.4.1 PROOF / SUBPROOF) and compact ranges for any prefix of the log from one primitive,
+    the hash of a full aligned subtree. ``MerkleTree`` holds the leaf hashes in memory (tests,
+    small checks); ``replay.tiles.TiledTree`` reads the C2SP tiles the event store keeps (the
+    service). ``Frontier`` holds only the compact range of a tree (one subtree root per set bit
+    of its size, at most 64) and yields the current root after each append, for a reader that
+    streams the log.
 
 Guarantees
-    * Every root and proof equals the RFC 9162 definition; ``replay.verifier`` checks them.
+    * Every root and proof equals the RFC 9162 definition; ``replay.verifier`` checks them. Two
+      trees over the same leaves answer byte for byte the same.
+    * A root or a proof asks for O(log n) full subtrees.
     * ``MerkleTree`` caches the hash of every full, aligned subtree of at least
       ``2**CACHE_HEIGHT`` leaves, so a root or a proof costs O(log n) cached lookups plus
       at most O(2**CACHE_HEIGHT * log n) fresh hashes, and the cache costs about

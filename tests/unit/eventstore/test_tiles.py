@@ -192,3 +192,18 @@ def test_a_tiled_tree_reads_a_bounded_number_of_tiles_per_proof() -> None:
     Counting.reads = 0
     TiledTree(source, n).consistency_proof(77_777, n)
     assert Counting.reads <= 10
+
+
+def test_trees_read_from_tiles_have_the_rfc_6962_reference_roots() -> None:
+    from replay.verifier import leaf_hash
+    from tests.unit.replay.test_merkle_tree import (
+        RFC6962_COMPACT,
+        RFC6962_LEAVES,
+        RFC6962_ROOTS,
+    )
+
+    hashes = [leaf_hash(data) for data in RFC6962_LEAVES]
+    for size in range(len(RFC6962_LEAVES) + 1):
+        tiled = TiledTree(MemoryTiles(hashes[:size]), size)
+        assert tiled.root() == RFC6962_ROOTS[size]
+        assert tiled.compact_range() == RFC6962_COMPACT[size]
