@@ -126,27 +126,43 @@ class TileBuilder:
 
     def append(self, leaf: bytes, out: list[FullTile]) -> None:
         """Add one leaf hash; every tile it completes is appended to ``out``."""
-        index = self.size  # 0-based index of the new leaf
-        carry = leaf
-        level = 0
-        levels = self.levels
-        while True:
-            if level == len(levels):
-                levels.append([])
-            row = levels[level]
-            row.append(carry)
-            if len(row) < TILE_WIDTH:
-                break
-            root = perfect_root(row)
-            out.append(FullTile(level, index >> (TILE_HEIGHT * (level + 1)), b"".join(row), root))
-            levels[level] = []
-            carry = root
-            level += 1
-        self.size = index + 1
+        self.extend((leaf,), out)
 
     def extend(self, leaves: Iterable[bytes], out: list[FullTile]) -> None:
-        for leaf in leaves:
-            self.append(leaf, out)
+        """Add leaf hashes in order; every tile they complete is appended to ``out``.
+
+        Level 0 is filled a slice at a time (no per-leaf Python work beyond the hashing of
+        completed tiles), then each completed tile's root is carried up.
+        """
+        pending = leaves if isinstance(leaves, (list, tuple)) else list(leaves)
+        levels = self.levels
+        if pending and not levels:
+            levels.append([])
+        taken = 0
+        while taken < len(pending):
+            row = levels[0]
+            chunk = pending[taken : taken + TILE_WIDTH - len(row)]
+            row.extend(chunk)
+            taken += len(chunk)
+            self.size += len(chunk)
+            if len(row) == TILE_WIDTH:
+                self._carry(0, self.size - 1, out)
+
+    def _carry(self, level: int, last_leaf: int, out: list[FullTile]) -> None:
+        """Level ``level`` just filled up at leaf ``last_leaf``: emit it, carry its root up."""
+        levels = self.levels
+        while True:
+            row = levels[level]
+            root = perfect_root(row)
+            index = last_leaf >> (TILE_HEIGHT * (level + 1))
+            out.append(FullTile(level, index, b"".join(row), root))
+            levels[level] = []
+            level += 1
+            if level == len(levels):
+                levels.append([])
+            levels[level].append(root)
+            if len(levels[level]) < TILE_WIDTH:
+                return
 
 
 # ------------------------------------------------------------------ storage
@@ -161,19 +177,16 @@ def _t(schema: str) -> str:
 
 
 def insert_tiles(cur: Cursor[Any], schema: str, tiles: Sequence[FullTile]) -> None:
-    """Insert full tiles (one statement). A tile already stored makes the statement fail."""
+    """Insert full tiles with binary COPY (the bytes are sent as they are, not as escaped
+    text). A tile already stored makes the statement fail."""
     if not tiles:
         return
-    cur.execute(
-        f"INSERT INTO {_t(schema)} (level, idx, hashes, root)"
-        " SELECT * FROM unnest(%s::int2[], %s::int8[], %s::bytea[], %s::bytea[])",
-        (
-            [t.level for t in tiles],
-            [t.index for t in tiles],
-            [t.hashes for t in tiles],
-            [t.root for t in tiles],
-        ),
-    )
+    with cur.copy(
+        f"COPY {_t(schema)} (level, idx, hashes, root) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["int2", "int8", "bytea", "bytea"])
+        for t in tiles:
+            copy.write_row((t.level, t.index, t.hashes, t.root))
 
 
 def event_leaves(cur: Cursor[Any], schema: str, after: int, upto: int) -> list[bytes]:

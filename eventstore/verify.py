@@ -46,7 +46,7 @@ from eventstore.tiles import (
     stored_tile_counts,
 )
 
-DEFAULT_BATCH_SIZE = 20_000
+DEFAULT_BATCH_SIZE = 10_000
 DEFAULT_CACHE_STREAMS = 100_000
 
 # (stream, version) -> (version, stream hash, position) of the stream's latest event below it

@@ -295,7 +295,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 
 def _batch_size(args: argparse.Namespace) -> int:
-    size = int(getattr(args, "batch_size", None) or 20_000)
+    size = int(getattr(args, "batch_size", None) or 10_000)
     if size < 1:
         raise LedgerlineError(f"--batch-size must be at least 1, not {size}")
     return size
@@ -527,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
 
     p = sub.add_parser("verify", help="prove every hash chain, position and Merkle tile intact")
     p.add_argument(
-        "--batch-size", type=int, default=20_000, help="events read per query (default 20,000)"
+        "--batch-size", type=int, default=10_000, help="events read per query (default 10,000)"
     )
     add_db_options(p)
     p.set_defaults(func=cmd_verify)
@@ -599,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     )
     p.add_argument("--json", action="store_true")
     p.add_argument(
-        "--batch-size", type=int, default=50_000, help="events read per query (default 50,000)"
+        "--batch-size", type=int, default=10_000, help="events read per query (default 10,000)"
     )
     add_db_options(p)
     p.set_defaults(func=cmd_replay)

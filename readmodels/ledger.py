@@ -109,7 +109,7 @@ DUE_HOLDS_SQL = (
 BALANCE_FIELDS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
 
 
-@dataclass
+@dataclass(slots=True)  # a rebuild holds many: no per-row __dict__
 class AccountRow:
     account_id: int
     ledger: int
@@ -127,7 +127,7 @@ class AccountRow:
     last_position: int
 
 
-@dataclass
+@dataclass(slots=True)  # a rebuild holds many: no per-row __dict__
 class HistoryRow:
     account_id: int
     position: int
@@ -142,7 +142,7 @@ class HistoryRow:
     recorded_at_ns: int
 
 
-@dataclass
+@dataclass(slots=True)  # a rebuild holds many: no per-row __dict__
 class TransferRow:
     transfer_id: int
     debit_account_id: int

@@ -40,6 +40,10 @@ from readmodels.tracking import position_of
 from replay.log import checkpoint_at_or_below
 from replay.merkle import Frontier
 
+# Events per read: memory is this many events (in both processes), whatever the log's length;
+# larger batches cost memory without reading faster.
+REPLAY_BATCH = 10_000
+
 # Every read-model table of every registered projection, with its key columns.
 TABLES: dict[str, tuple[str, ...]] = all_tables()
 
@@ -219,7 +223,7 @@ def verify_log(
     upto: int,
     checkpoint_size: int | None,
     checkpoint_root: bytes | None,
-    batch_size: int = 50_000,
+    batch_size: int = REPLAY_BATCH,
 ) -> LogCheck:
     """Every chain link and the RFC 9162 root of the first ``upto`` events, in bounded memory
     (the verifier's stream cache, one batch of events and the Merkle frontier)."""
@@ -252,7 +256,7 @@ def replay(
     to_position: int | None = None,
     check: bool = False,
     keep_schema: bool = False,
-    batch_size: int = 50_000,
+    batch_size: int = REPLAY_BATCH,
 ) -> ReplayReport:
     """Verify the log and rebuild the read models at once: one in a worker process, one here."""
     head = recorder.head().position

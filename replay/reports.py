@@ -25,6 +25,7 @@ settles from its own stream's events (at most a few per transfer). Over a range:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from decimal import Decimal
@@ -253,7 +254,7 @@ def compute_range(
         if missing and first > 1:
             for row in accounts_as_of(conn, missing, first - 1, LIVE_SCHEMA).values():
                 accounts[row.account_id] = row
-                opening[row.account_id] = AccountRow(**vars(row))
+                opening[row.account_id] = dataclasses.replace(row)
         missing_t = [t for t in transfer_ids if t not in transfers]
         if missing_t and first > 1:
             transfers.update(_transfers_at(recorder, missing_t, first - 1))

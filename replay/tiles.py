@@ -26,8 +26,8 @@ Guarantees
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from psycopg.rows import tuple_row
 
@@ -47,6 +47,7 @@ from eventstore.tiles import (
 )
 from replay.merkle import ProvingTree
 
+T = TypeVar("T")
 MAX_ENTRY_BYTES = 0xFFFF  # entry bundles prefix each entry with a uint16 length
 _U16 = struct.Struct(">H")
 
@@ -59,23 +60,61 @@ class EntryTooLarge(ValueError):
     """An event's canonical bytes exceed 65,535 bytes: no entry bundle can carry them."""
 
 
+TileKey = tuple[int, int]  # (level, index)
+
+
 class TileSource(Protocol):
-    """Where a tree's tiles come from."""
+    """Where a tree's tiles come from: ``tiles`` answers ``(level, index, width)`` requests,
+    full tiles (width 256) from storage, partial ones from the level below."""
 
-    def full_tile(self, level: int, index: int) -> list[bytes]: ...
+    def tiles(self, wanted: Sequence[tuple[int, int, int]]) -> dict[TileKey, list[bytes]]: ...
 
-    def roots(self, level: int, first: int, count: int) -> list[bytes]: ...
 
-    def leaves(self, after: int, upto: int) -> list[bytes]: ...
+def _one_by_one(source: Any, wanted: Sequence[tuple[int, int, int]]) -> dict[TileKey, list[bytes]]:
+    found: dict[TileKey, list[bytes]] = {}
+    for level, index, width in wanted:
+        if width == TILE_WIDTH:
+            found[level, index] = source.full_tile(level, index)
+        elif level == 0:
+            found[level, index] = source.leaves(index * TILE_WIDTH, index * TILE_WIDTH + width)
+        else:
+            found[level, index] = source.roots(level - 1, index * TILE_WIDTH, width)
+    return found
 
 
 class StoreTiles:
     """Tiles from the event store's ``merkle_tiles`` table and, for level 0's partial tile,
-    its events. Each method is one query on a pooled connection."""
+    its events. :meth:`tiles` answers any set of requests on one pooled connection with at
+    most three queries (full tiles, roots for partial tiles, events for level 0's partial)."""
 
     def __init__(self, recorder: HashChainRecorder) -> None:
         self._recorder = recorder
         self._schema = recorder.datastore.schema
+
+    def tiles(self, wanted: Sequence[tuple[int, int, int]]) -> dict[TileKey, list[bytes]]:
+        full = [(lv, i) for lv, i, w in wanted if w == TILE_WIDTH]
+        ranges = [(lv - 1, i * TILE_WIDTH, w) for lv, i, w in wanted if w < TILE_WIDTH and lv]
+        edges = [(i, w) for lv, i, w in wanted if w < TILE_WIDTH and not lv]
+        found: dict[TileKey, list[bytes]] = {}
+        with (
+            self._recorder.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            if full:
+                stored = read_tiles(cur, self._schema, full)
+                for key in full:
+                    if key not in stored:
+                        raise TileNotFound(f"tile {key[0]}/{key[1]} is not stored")
+                    found[key] = split_hashes(stored[key][0])
+            if ranges:
+                roots = tile_roots(cur, self._schema, ranges)
+                for below, first, _ in ranges:
+                    found[below + 1, first // TILE_WIDTH] = roots[below]
+            for index, width in edges:
+                found[0, index] = event_leaves(
+                    cur, self._schema, index * TILE_WIDTH, index * TILE_WIDTH + width
+                )
+        return found
 
     def full_tile(self, level: int, index: int) -> list[bytes]:
         with (
@@ -111,6 +150,9 @@ class MemoryTiles:
         out: list[Any] = []
         builder.extend(self._leaves, out)
         self._full = {(t.level, t.index): (split_hashes(t.hashes), t.root) for t in out}
+
+    def tiles(self, wanted: Sequence[tuple[int, int, int]]) -> dict[TileKey, list[bytes]]:
+        return _one_by_one(self, wanted)
 
     def full_tile(self, level: int, index: int) -> list[bytes]:
         if (level, index) not in self._full:
@@ -153,23 +195,52 @@ class TiledTree(ProvingTree):
 
     def tile(self, level: int, index: int) -> list[bytes]:
         """The hashes of tile ``level/index`` as of this tree's size (full or partial)."""
-        key = (level, index)
-        found = self._tiles.get(key)
-        if found is not None:
-            return found
-        width = tile_width(self._size, level, index)
-        if width == 0:
-            raise TileNotFound(f"tile {level}/{index} is empty at size {self._size}")
-        if width == TILE_WIDTH:
-            found = self._source.full_tile(level, index)
-        elif level == 0:
-            found = self._source.leaves(index * TILE_WIDTH, index * TILE_WIDTH + width)
-        else:
-            found = self._source.roots(level - 1, index * TILE_WIDTH, width)
-        if len(found) != width or any(len(h) != HASH_LEN for h in found):
-            raise TileNotFound(f"tile {level}/{index} has {len(found)} hashes, not {width}")
-        self._tiles[key] = found
+        found = self._tiles.get((level, index))
+        if found is None:
+            self._load([(level, index)])
+            found = self._tiles[level, index]
         return found
+
+    def _load(self, keys: Iterable[TileKey]) -> None:
+        wanted = []
+        for level, index in dict.fromkeys(keys):
+            if (level, index) in self._tiles:
+                continue
+            width = tile_width(self._size, level, index)
+            if width == 0:
+                raise TileNotFound(f"tile {level}/{index} is empty at size {self._size}")
+            wanted.append((level, index, width))
+        if not wanted:
+            return
+        found = self._source.tiles(wanted)
+        for level, index, width in wanted:
+            hashes = found.get((level, index), [])
+            if len(hashes) != width or any(len(h) != HASH_LEN for h in hashes):
+                raise TileNotFound(f"tile {level}/{index} has {len(hashes)} hashes, not {width}")
+            self._tiles[level, index] = hashes
+
+    def _planned(self, work: Callable[[ProvingTree], T]) -> T:
+        """Run ``work`` once on a dry tree that only notes the tiles it reads, fetch them all
+        at once (one connection, at most three queries), then run it for real."""
+        dry = _DryRun(self._size)
+        work(dry)
+        self._load(dry.asked)
+        return work(self)
+
+    def root(self, size: int | None = None) -> bytes:
+        return self._planned(lambda t: ProvingTree.root(t, size))
+
+    def leaf(self, index: int) -> bytes:
+        return self._planned(lambda t: ProvingTree.leaf(t, index))
+
+    def compact_range(self, size: int | None = None) -> list[bytes]:
+        return self._planned(lambda t: ProvingTree.compact_range(t, size))
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        return self._planned(lambda t: ProvingTree.inclusion_proof(t, index, size))
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        return self._planned(lambda t: ProvingTree.consistency_proof(t, size1, size2))
 
     def _full_subtree(self, start: int, height: int) -> bytes:
         key = (start, height)
@@ -183,6 +254,39 @@ class TiledTree(ProvingTree):
         node = hashes[offset] if rest == 0 else perfect_root(hashes[offset : offset + (1 << rest)])
         self._nodes[key] = node
         return node
+
+
+class _DryRun(TiledTree):
+    """A tree that reads no tile: it notes which it would read and hashes zeros instead."""
+
+    __slots__ = ("asked",)
+
+    def __init__(self, size: int) -> None:
+        super().__init__(_NoTiles(), size)
+        self.asked: list[TileKey] = []
+
+    def tile(self, level: int, index: int) -> list[bytes]:
+        found = self._tiles.get((level, index))
+        if found is None:
+            width = tile_width(self._size, level, index)
+            if width == 0:
+                raise TileNotFound(f"tile {level}/{index} is empty at size {self._size}")
+            self.asked.append((level, index))
+            found = self._tiles[level, index] = []
+        return found
+
+    def _full_subtree(self, start: int, height: int) -> bytes:
+        level = height // TILE_HEIGHT
+        self.tile(level, (start >> (TILE_HEIGHT * level)) >> TILE_HEIGHT)
+        return bytes(HASH_LEN)  # no hashing: only which tiles are read matters here
+
+    def _planned(self, work: Callable[[ProvingTree], T]) -> T:
+        return work(self)
+
+
+class _NoTiles:
+    def tiles(self, wanted: Sequence[tuple[int, int, int]]) -> dict[TileKey, list[bytes]]:
+        raise TileNotFound("a dry run reads no tile")
 
 
 def parse_tile_index(parts: Sequence[str]) -> int:

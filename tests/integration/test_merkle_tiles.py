@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 import pytest
@@ -219,3 +221,23 @@ def test_verify_holds_only_a_bounded_cache_of_streams_and_still_checks_every_lin
     assert report.first_break is not None
     assert report.first_break.position == 1500
     assert report.first_break.stream_id == row[0]
+
+
+def test_a_proof_reads_its_tiles_in_one_round_trip(store: EventStore) -> None:
+    from replay.tiles import StoreTiles
+
+    append_events(store, 1300)
+    calls: list[int] = []
+
+    class Counting(StoreTiles):
+        def tiles(self, wanted: Sequence[tuple[int, int, int]]) -> dict[tuple[int, int], Any]:
+            calls.append(len(wanted))
+            return super().tiles(wanted)
+
+    leaves = log_leaves(store)
+    reference = MerkleTree(leaves)
+    tree = TiledTree(Counting(store.recorder), 1300)
+    assert tree.inclusion_proof(700, 1300) == reference.inclusion_proof(700, 1300)
+    assert tree.consistency_proof(333, 1300) == reference.consistency_proof(333, 1300)
+    assert tree.root(1300) == reference.root(1300)
+    assert len(calls) <= 2 and sum(calls) >= 2  # the root reuses what the proofs read
