@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.keys import Role
-from api.problems import Problem
+from api.problems import QUERY_ERRORS, Problem
 from api.security import REGULATORS, require
+from api.types import PositiveParam
 from eventstore.recorder import HashChainRecorder
 from replay.log import checkpoint_at, latest_checkpoint
 from replay.tiles import TiledTree
@@ -25,14 +27,7 @@ EVIDENCE_READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.REGULATOR, Role.
 router = APIRouter(prefix="/v1", tags=["evidence"])
 Reader = Depends(require(EVIDENCE_READERS))
 Regulator = Depends(require(REGULATORS))
-PROBLEM = {"description": "RFC 9457 problem+json", "content": {"application/problem+json": {}}}
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    422: PROBLEM,
-    503: PROBLEM,
-}
+RESPONSES = QUERY_ERRORS
 
 
 class CheckpointOut(BaseModel):
@@ -97,7 +92,9 @@ async def latest(request: Request, _: Any = Reader) -> CheckpointOut:
     responses=RESPONSES,
     summary="The signed checkpoint of a tree size",
 )
-async def at_size(size: int, request: Request, _: Any = Reader) -> CheckpointOut:
+async def at_size(
+    size: Annotated[PositiveParam, PathParam()], request: Request, _: Any = Reader
+) -> CheckpointOut:
     match = await asyncio.to_thread(checkpoint_at, _recorder(request), size)
     if match is None:
         raise Problem(404, "checkpoint_not_found", f"no checkpoint of size {size}", size=size)
@@ -112,8 +109,8 @@ async def at_size(size: int, request: Request, _: Any = Reader) -> CheckpointOut
 )
 async def inclusion(
     request: Request,
-    position: Annotated[int, Query(ge=1)],
-    size: Annotated[int, Query(ge=1)],
+    position: Annotated[PositiveParam, Query()],
+    size: Annotated[PositiveParam, Query()],
     _: Any = Reader,
 ) -> InclusionOut:
     def prove() -> InclusionOut:
@@ -146,8 +143,8 @@ async def inclusion(
 )
 async def consistency(
     request: Request,
-    from_size: Annotated[int, Query(alias="from", ge=1)],
-    to_size: Annotated[int, Query(alias="to", ge=1)],
+    from_size: Annotated[PositiveParam, Query(alias="from")],
+    to_size: Annotated[PositiveParam, Query(alias="to")],
     _: Any = Reader,
 ) -> ConsistencyOut:
     def prove() -> ConsistencyOut:
@@ -176,9 +173,9 @@ async def consistency(
 )
 async def export(
     request: Request,
-    from_position: Annotated[int, Query(ge=1)] = 1,
-    to_position: Annotated[int | None, Query(ge=1)] = None,
-    trusted_size: Annotated[list[int] | None, Query()] = None,
+    from_position: Annotated[PositiveParam, Query()] = 1,
+    to_position: Annotated[PositiveParam | None, Query()] = None,
+    trusted_size: Annotated[list[PositiveParam] | None, Query()] = None,
     _: Any = Regulator,
 ) -> Response:
     from replay.export import ExportError, export_bundle

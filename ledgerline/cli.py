@@ -342,9 +342,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.demo import run_demo
+    from ledgerline.serve import ensure_signing_key
 
-    with database_url(settings_from_args(args)) as url:
-        return run_demo(url, out=sys.stdout)
+    settings = settings_from_args(args)
+    with database_url(settings) as url:
+        return run_demo(url, out=sys.stdout, signing_key=ensure_signing_key(settings))
 
 
 def _bench_append(args: argparse.Namespace) -> dict[str, Any]:
