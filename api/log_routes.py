@@ -25,9 +25,9 @@ Guarantees
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from api.problems import Problem
@@ -41,6 +41,14 @@ CHECKPOINT_CACHE = "public, max-age=5"
 OCTETS = "application/octet-stream"
 PROBLEM = {"description": "RFC 9457 problem+json", "content": {"application/problem+json": {}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {400: PROBLEM, 404: PROBLEM, 422: PROBLEM}
+# The path after tile/: a level (0-63) or "entries"; the index in 3-digit groups, all but the
+# last with an "x" (no leading x000); an optional partial width 1-255. The OpenAPI schema states
+# it, so a client knows a malformed path before asking (422); parse_tile_path agrees with it.
+TILE_PATH_PATTERN = (
+    r"^(entries|[0-9]|[1-5][0-9]|6[0-3])/"
+    r"(x(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})/(x[0-9]{3}/)*)?[0-9]{3}"
+    r"(\.p/([1-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$"
+)
 
 
 def _recorder(request: Request) -> HashChainRecorder:
@@ -102,7 +110,9 @@ def parse_tile_path(path: str) -> tuple[int | None, int, int | None]:
     responses={200: {"content": {OCTETS: {}}}, **RESPONSES},
     summary="A Merkle tile (tile/<L>/<N>[.p/<W>]) or entry bundle (tile/entries/<N>[.p/<W>])",
 )
-async def tile(path: str, request: Request) -> Response:
+async def tile(
+    path: Annotated[str, Path(pattern=TILE_PATH_PATTERN, max_length=200)], request: Request
+) -> Response:
     try:
         level, index, width = parse_tile_path(path)
     except ValueError as exc:

@@ -295,7 +295,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 return found
 
             submissions = decide(BatchView(recorded, events, load))
-            plan = self._plan(submissions, head, recorded, tips)
+            plan = self._plan(submissions, head, recorded, tips, with_leaves=self._maintain_tiles)
             tiles: TileBuilder | None = None
             with conn.cursor() as cur:
                 # Binary COPY for both tables: rows are encoded in C, whatever the batch size.
@@ -376,11 +376,13 @@ class HashChainRecorder(PostgresApplicationRecorder):
         head: ChainHead,
         recorded: dict[str, RecordedCommand],
         tips: dict[str, _StreamTip],
+        *,
+        with_leaves: bool = True,
     ) -> BatchPlan:
         now_ns = max(self._clock(), head.recorded_at_ns)
         plan = BatchPlan()
         rows = plan.rows
-        leaves = plan.leaves if self._maintain_tiles else None
+        leaves = plan.leaves if with_leaves else None
         position = head.position
         prev_global = head.global_hash
         in_batch: dict[str, RecordedCommand] = {}

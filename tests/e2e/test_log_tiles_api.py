@@ -268,5 +268,6 @@ def test_tiles_that_do_not_exist_or_are_misnamed_are_refused(server: Server) -> 
     assert_problem(public.get("tile/1/000.p/1"), 404, "tile_not_found")
     for bad in ("tile/0/1", "tile/0/x000/001", "tile/00/000", "tile/0/000.p/0", "tile/0/000.p/256",
                 "tile/0/000.p/03", "tile/64/000", "tile/entries", "tile/0/abc"):  # fmt: skip
-        assert_problem(public.get(bad), 400, "invalid_tile_path")
+        assert_problem(public.get(bad), 422, "invalid_request")  # the OpenAPI pattern says so
+    assert_problem(public.get("tile/0/x999/x999/x999/x999/x999/x999/999"), 404, "tile_not_found")
     assert public.post("tile/0/000.p/3").status_code == 405  # read-only
