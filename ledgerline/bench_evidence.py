@@ -21,7 +21,10 @@ transactions of 3,000 commands, then the ledger read model rebuilt. On each stor
 * ``cold_pair_transfer_ms``: a transfer between two accounts no cache holds, through the
   command processor (the lead's snapshot work targets it; here for information).
 
-Every figure is printed at both sizes with their ratio and its target's pass/fail.
+The latency figures (checkpoint, proofs, export, sweeper, cold pair) are sampled with the
+two stores taking turns, so a change of load on a shared machine falls on both sizes alike;
+memory, replay and append figures are taken size by size. Every figure is printed at both
+sizes with their ratio and its target's pass/fail.
 """
 
 from __future__ import annotations
@@ -230,88 +233,148 @@ def _keyring(directory: Path) -> Any:
     return Keyring(path, origin())
 
 
-def measure_checkpoints(store: EventStore, keyring: Any, rounds: int = 7) -> list[float]:
-    from replay.log import make_checkpoint
+class Sampler:
+    """One store's latency samples, one at a time (so two stores can be measured in turns)."""
 
-    generator = Generator(store)
-    samples = []
-    for _ in range(rounds):
-        head = store.recorder.head().position
-        store.recorder.append([generator.transfer(head + 1, time.time_ns())])
+    def __init__(self, url: str, store: EventStore, keyring: Any) -> None:
+        self.url = url
+        self.store = store
+        self.keyring = keyring
+        self.generator = Generator(store)
+        self.rng = random.Random(11)
+        self.samples: dict[str, list[float]] = {}
+        self.due = 0
+
+    def _time(self, name: str, work: Callable[[], object]) -> None:
         started = time.perf_counter()
-        make_checkpoint(store.recorder, keyring)
-        samples.append(time.perf_counter() - started)
-    return samples
+        work()
+        self.samples.setdefault(name, []).append(time.perf_counter() - started)
 
+    def checkpoint(self) -> None:
+        """A new transfer, then sign and store a checkpoint (Ed25519 + ML-DSA-65) of it."""
+        from replay.log import make_checkpoint
 
-def measure_proofs(store: EventStore, proofs: int) -> tuple[list[float], list[float]]:
-    from replay.tiles import TiledTree
+        head = self.store.recorder.head().position
+        self.store.recorder.append([self.generator.transfer(head + 1, time.time_ns())])
+        self._time("checkpoint", lambda: make_checkpoint(self.store.recorder, self.keyring))
 
-    rng = random.Random(11)
-    head = store.recorder.head().position
-    inclusion, consistency = [], []
-    for _ in range(proofs):
-        index = rng.randrange(head)
-        started = time.perf_counter()
-        tree = TiledTree.of_store(store.recorder, head)
-        tree.inclusion_proof(index, head)
-        tree.root(head)
-        inclusion.append(time.perf_counter() - started)
-        first = rng.randint(1, head)
-        started = time.perf_counter()
-        tree = TiledTree.of_store(store.recorder, head)
-        tree.consistency_proof(first, head)
-        tree.root(first)
-        tree.root(head)
-        consistency.append(time.perf_counter() - started)
-    return inclusion, consistency
+    def proofs(self) -> None:
+        """One inclusion and one consistency proof against the head, each from a fresh tree."""
+        from replay.tiles import TiledTree
 
+        recorder = self.store.recorder
+        head = recorder.head().position
+        index, first = self.rng.randrange(head), self.rng.randint(1, head)
 
-def measure_export(url: str, store: EventStore, keyring: Any, rounds: int = 3) -> list[float]:
-    from replay import reports
-    from replay.export import export_bundle
+        def inclusion() -> None:
+            tree = TiledTree.of_store(recorder, head)
+            tree.inclusion_proof(index, head)
+            tree.root(head)
 
-    samples = []
-    for _ in range(rounds):
-        head = store.recorder.head().position
+        def consistency() -> None:
+            tree = TiledTree.of_store(recorder, head)
+            tree.consistency_proof(first, head)
+            tree.root(first)
+            tree.root(head)
+
+        self._time("inclusion", inclusion)
+        self._time("consistency", consistency)
+
+    def export(self) -> None:
+        """The reports over the last 1,000 events and their signed bundle."""
+        from replay import reports
+        from replay.export import export_bundle
+
+        head = self.store.recorder.head().position
         first = max(1, head - 999)
         with tempfile.TemporaryDirectory() as tmp:
+
+            def work() -> None:
+                with connect_owner(self.url) as conn:
+                    tables = reports.compute_range(conn, self.store.recorder, first, head)
+                export_bundle(
+                    self.store.recorder,
+                    Path(tmp) / "bundle",
+                    self.keyring,
+                    from_position=first,
+                    to_position=head,
+                    reports=tables,
+                )
+
+            self._time("export", work)
+
+    def sweep(self, conn: psycopg.Connection[Any], *, index: bool = True) -> None:
+        """The sweeper's query, as a sweep a few seconds from now runs it (the store's due
+        holds expire one second after they were written)."""
+        from readmodels.ledger import due_holds
+
+        later = time.time_ns() + 5 * 1_000_000_000
+        if index:
             started = time.perf_counter()
-            with connect_owner(url) as conn:
-                tables = reports.compute_range(conn, store.recorder, first, head)
-            export_bundle(
-                store.recorder,
-                Path(tmp) / "bundle",
-                keyring,
-                from_position=first,
-                to_position=head,
-                reports=tables,
-            )
-            samples.append(time.perf_counter() - started)
-    return samples
-
-
-def measure_sweeper(url: str, rounds: int = 30) -> tuple[list[float], list[float], int]:
-    """The sweeper's query, as a sweep a few seconds from now runs it (the store's due holds
-    expire one second after they were written)."""
-    from readmodels.ledger import due_holds
-
-    with_index, without = [], []
-    found = 0
-    later = 5 * 1_000_000_000
-    with connect_owner(url) as conn:
-        for _ in range(rounds):
-            started = time.perf_counter()
-            found = len(due_holds(conn, time.time_ns() + later, limit=1000))
-            with_index.append(time.perf_counter() - started)
+            self.due = len(due_holds(conn, later, limit=1000))
+            self.samples.setdefault("sweep", []).append(time.perf_counter() - started)
+            return
         with conn.transaction():
             conn.execute("SET LOCAL enable_indexscan = off")
             conn.execute("SET LOCAL enable_bitmapscan = off")
-            for _ in range(3):
-                started = time.perf_counter()
-                due_holds(conn, time.time_ns() + later, limit=1000)
-                without.append(time.perf_counter() - started)
-    return with_index, without, found
+            started = time.perf_counter()
+            due_holds(conn, later, limit=1000)
+            self.samples.setdefault("sweep_unindexed", []).append(time.perf_counter() - started)
+
+    def cold_pair(self, n: int) -> None:
+        """A transfer between two accounts no cache holds, through the command processor."""
+        from commands.ledger import CreateTransfer, build_ledger_processor, transfer_command
+
+        processor = build_ledger_processor(self.store.recorder, time.time_ns).start()
+        try:
+            head = self.store.recorder.head().position
+            command = transfer_command(
+                CreateTransfer(
+                    id=10**12 + head + n,
+                    debit_account_id=1 + 2 * n,
+                    credit_account_id=2 + 2 * n,
+                    amount="1.00",
+                    ledger=LEDGER,
+                    code=1,
+                )
+            )
+            started = time.perf_counter()
+            outcome = processor.execute(command)
+            self.samples.setdefault("cold_pair", []).append(time.perf_counter() - started)
+            if not outcome.accepted:
+                raise RuntimeError(f"the cold transfer was rejected: {outcome.result}")
+        finally:
+            processor.stop()
+
+    def account_events(self) -> int:
+        with self.store.datastore.get_connection() as conn:
+            row = conn.execute(
+                f'SELECT max(originator_version) AS v FROM "{self.store.schema}".events'
+                " WHERE originator_id = 'account:1'"
+            ).fetchone()
+        return int(row["v"]) if row else 0
+
+
+def measure_latencies(samplers: list[Sampler], proofs: int) -> None:
+    """Every latency figure, the stores taking turns sample by sample: a change of load on
+    the machine meanwhile falls on both sizes alike, so their ratio stays meaningful."""
+    conns = [connect_owner(s.url) for s in samplers]
+    try:
+        for n in range(max(proofs, 30)):
+            for sampler, conn in zip(samplers, conns, strict=True):
+                if n < proofs:
+                    sampler.proofs()
+                if n < 7:
+                    sampler.checkpoint()
+                if n < 3:
+                    sampler.export()
+                    sampler.cold_pair(n)
+                    sampler.sweep(conn, index=False)
+                if n < 30:
+                    sampler.sweep(conn)
+    finally:
+        for conn in conns:
+            conn.close()
 
 
 def _free_port() -> int:
@@ -428,41 +491,6 @@ def measure_replay(url: str) -> dict[str, Any]:
     }
 
 
-def measure_cold_pair(store: EventStore, rounds: int = 3) -> tuple[list[float], int]:
-    from commands.ledger import CreateTransfer, build_ledger_processor, transfer_command
-
-    samples = []
-    head = store.recorder.head().position
-    with store.datastore.get_connection() as conn:
-        row = conn.execute(
-            f'SELECT max(originator_version) AS v FROM "{store.schema}".events'
-            " WHERE originator_id = 'account:1'"
-        ).fetchone()
-    events_per_account = int(row["v"]) if row else 0
-    for n in range(rounds):
-        processor = build_ledger_processor(store.recorder, time.time_ns).start()
-        try:
-            debit, credit = 1 + 2 * n, 2 + 2 * n
-            command = transfer_command(
-                CreateTransfer(
-                    id=10**12 + head + n,
-                    debit_account_id=debit,
-                    credit_account_id=credit,
-                    amount="1.00",
-                    ledger=LEDGER,
-                    code=1,
-                )
-            )
-            started = time.perf_counter()
-            outcome = processor.execute(command)
-            samples.append(time.perf_counter() - started)
-            if not outcome.accepted:
-                raise RuntimeError(f"the cold transfer was rejected: {outcome.result}")
-        finally:
-            processor.stop()
-    return samples, events_per_account
-
-
 def measure_append_overhead(admin_url: str, seconds: float) -> dict[str, Any]:
     """Batched append throughput with tiles ÷ without, on two fresh stores.
 
@@ -515,41 +543,49 @@ def measure_append_overhead(admin_url: str, seconds: float) -> dict[str, Any]:
     }
 
 
-def measure_size(admin_url: str, size: int, proofs: int, append_seconds: float) -> dict[str, Any]:
-    url, info = build_store(admin_url, size)
-    figures: dict[str, Any] = {"store": info}
+def measure_sizes(
+    admin_url: str, sizes: list[int], proofs: int, append_seconds: float
+) -> dict[int, dict[str, Any]]:
+    built = {size: build_store(admin_url, size) for size in sizes}
+    figures: dict[int, dict[str, Any]] = {size: {"store": built[size][1]} for size in sizes}
     work_dir = Path(tempfile.mkdtemp(prefix="ledgerline-bench-evidence-"))
+    stores = {size: EventStore(built[size][0], pool_size=4, run_migrations=False) for size in sizes}
     try:
         keyring = _keyring(work_dir)
-        with EventStore(url, pool_size=4, run_migrations=False) as store:
-            checkpoint = measure_checkpoints(store, keyring)
-            figures["checkpoint_ms"] = _median_ms(checkpoint)
-            inclusion, consistency = measure_proofs(store, proofs)
-            figures["inclusion_proof_ms"] = _median_ms(inclusion)
-            figures["inclusion_proof_p99_ms"] = _p99_ms(inclusion)
-            figures["consistency_proof_ms"] = _median_ms(consistency)
-            figures["consistency_proof_p99_ms"] = _p99_ms(consistency)
-            figures["export_last_1000_ms"] = _median_ms(measure_export(url, store, keyring))
-            swept, unindexed, due = measure_sweeper(url)
-            figures["sweeper_ms"] = _median_ms(swept)
-            figures["sweeper_without_index_ms"] = _median_ms(unindexed)
-            figures["sweeper_due_holds"] = due
-            cold, per_account = measure_cold_pair(store)
-            figures["cold_pair_transfer_ms"] = _median_ms(cold)
-            figures["cold_pair_account_events"] = per_account
-        api = measure_api(url, proofs, work_dir)
-        figures["api_rss_mb"] = api["rss_mb"]
-        figures["api_rss_at_start_mb"] = api["rss_at_start_mb"]
-        figures["api_http_inclusion_p50_ms"] = api["http_inclusion_p50_ms"]
-        replayed = measure_replay(url)
-        figures["replay_rss_mb"] = replayed["rss_mb"]
-        figures["replay_seconds"] = replayed["seconds"]
-        figures["replay_events_per_s"] = replayed["events_per_s"]
-        overhead = measure_append_overhead(admin_url, append_seconds)
-        figures["tile_append_overhead"] = overhead["ratio"]
-        figures["append_with_tiles_events_per_s"] = overhead["with_tiles_events_per_s"]
-        figures["append_without_tiles_events_per_s"] = overhead["without_tiles_events_per_s"]
-        figures["append_rounds"] = overhead["rounds"]
+        samplers = {size: Sampler(built[size][0], stores[size], keyring) for size in sizes}
+        measure_latencies(list(samplers.values()), proofs)
+        for size, sampler in samplers.items():
+            got, mine = sampler.samples, figures[size]
+            mine["checkpoint_ms"] = _median_ms(got["checkpoint"])
+            mine["inclusion_proof_ms"] = _median_ms(got["inclusion"])
+            mine["inclusion_proof_p99_ms"] = _p99_ms(got["inclusion"])
+            mine["consistency_proof_ms"] = _median_ms(got["consistency"])
+            mine["consistency_proof_p99_ms"] = _p99_ms(got["consistency"])
+            mine["export_last_1000_ms"] = _median_ms(got["export"])
+            mine["sweeper_ms"] = _median_ms(got["sweep"])
+            mine["sweeper_without_index_ms"] = _median_ms(got["sweep_unindexed"])
+            mine["sweeper_due_holds"] = sampler.due
+            mine["cold_pair_transfer_ms"] = _median_ms(got["cold_pair"])
+            mine["cold_pair_account_events"] = sampler.account_events()
+    finally:
+        for store in stores.values():
+            store.close()
+    try:
+        for size in sizes:
+            url, mine = built[size][0], figures[size]
+            api = measure_api(url, proofs, work_dir)
+            mine["api_rss_mb"] = api["rss_mb"]
+            mine["api_rss_at_start_mb"] = api["rss_at_start_mb"]
+            mine["api_http_inclusion_p50_ms"] = api["http_inclusion_p50_ms"]
+            replayed = measure_replay(url)
+            mine["replay_rss_mb"] = replayed["rss_mb"]
+            mine["replay_seconds"] = replayed["seconds"]
+            mine["replay_events_per_s"] = replayed["events_per_s"]
+            overhead = measure_append_overhead(admin_url, append_seconds)
+            mine["tile_append_overhead"] = overhead["ratio"]
+            mine["append_with_tiles_events_per_s"] = overhead["with_tiles_events_per_s"]
+            mine["append_without_tiles_events_per_s"] = overhead["without_tiles_events_per_s"]
+            mine["append_rounds"] = overhead["rounds"]
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return figures
@@ -602,7 +638,7 @@ def run(
     admin_url: str, *, sizes: list[int], proofs: int = 200, append_seconds: float = 5.0
 ) -> dict[str, Any]:
     small, large = sizes
-    per_size = {size: measure_size(admin_url, size, proofs, append_seconds) for size in sizes}
+    per_size = measure_sizes(admin_url, sizes, proofs, append_seconds)
     result: dict[str, Any] = {"benchmark": "evidence", "sizes": sizes}
     passed = True
     for name, (target, check) in CHECKS.items():
