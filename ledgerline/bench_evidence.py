@@ -514,7 +514,7 @@ def measure_append_overhead(admin_url: str, seconds: float) -> dict[str, Any]:
             generators[tiles] = Generator(store)
             generators[tiles].accounts()
         rounds = 0
-        while min(spent.values()) < seconds or rounds < 6:
+        while min(spent.values()) < seconds or rounds < 4:
             took = {}
             for tiles in (rounds % 2 == 0, rounds % 2 != 0):  # alternate who goes first
                 store, gen = stores[tiles], generators[tiles]

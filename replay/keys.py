@@ -194,6 +194,7 @@ class Keyring:
         self._fixed = list(fixed)
         self._rotates = rotates and path is not None
         self._loaded: dict[Path, tuple[float, Signer | None]] = {}
+        self._base: dict[Path, tuple[tuple[int, int, int], Signer]] = {}
 
     @classmethod
     def fixed(cls, key: Ed25519PrivateKey | Sequence[Signer], name: str) -> Keyring:
@@ -223,6 +224,7 @@ class Keyring:
         """The configured key file and its ML-DSA-65 sibling, signing as ``name``.
 
         Loaded strictly: a missing Ed25519 file or a file with loose permissions is an error.
+        A key is read again only when its file changes.
         """
         if self.path is None:
             return list(self._fixed)
@@ -230,7 +232,22 @@ class Keyring:
         pq = pq_key_path(self.path)
         if pq.exists() or pq.is_symlink():
             paths.append(pq)
-        return [Signer(self._name_of(p, key), key) for p in paths for key in [load_private_key(p)]]
+        return [self._base_signer(p) for p in paths]
+
+    def _base_signer(self, path: Path) -> Signer:
+        try:
+            info = path.stat()
+            stamp = (info.st_mtime_ns, info.st_ino, info.st_mode)
+        except OSError:
+            stamp = None
+        cached = self._base.get(path)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
+        key = load_private_key(path)  # raises KeyFileError, with the reason, on any problem
+        signer = Signer(self._name_of(path, key), key)
+        if stamp is not None:
+            self._base[path] = (stamp, signer)
+        return signer
 
     def _name_of(self, path: Path, key: PrivateKey) -> str:
         """The name the key's ``.pub`` gives it (if that file names this key), else ``name``."""

@@ -62,10 +62,11 @@ def signing_key_path(data_dir: Path) -> Path:
 
 
 def _select(recorder: HashChainRecorder, where: str, params: tuple[Any, ...]) -> list[Checkpoint]:
-    schema = recorder.datastore.schema
+    table = f'"{recorder.datastore.schema}".checkpoints'
     with recorder.datastore.get_connection() as conn:
         rows = conn.execute(
-            f'SELECT tree_size, root, note, key_name FROM "{schema}".checkpoints {where}', params
+            f"SELECT tree_size, root, note, key_name FROM {table} {where.replace('{t}', table)}",
+            params,
         ).fetchall()
     return [
         Checkpoint(int(r["tree_size"]), bytes(r["root"]), r["note"], r["key_name"]) for r in rows
@@ -117,8 +118,30 @@ def make_checkpoint(
     size = tree.size if size is None else size
     if not 0 <= size <= tree.size:
         raise CheckpointError(f"the log has {tree.size} events; cannot checkpoint {size}")
-    root = tree.root(size)
-    same = checkpoint_at(recorder, size)
+    # The stored checkpoints at, just below and just above this size: one query.
+    near = _select(
+        recorder,
+        "WHERE tree_size = (SELECT max(tree_size) FROM {t} WHERE tree_size <= %s)"
+        " OR tree_size = (SELECT min(tree_size) FROM {t} WHERE tree_size > %s)"
+        " ORDER BY tree_size",
+        (size, size),
+    )
+    neighbours = [c for c in near if c.size not in (0, size) and c.size <= tree.size]
+    if any(c.size > tree.size for c in near):
+        raise CheckpointError(
+            f"refusing to sign size {size}: a checkpoint lies beyond the {tree.size} events of "
+            "this tree"
+        )
+    proofs: dict[int, list[bytes]] = {}
+
+    def work(t: ProvingTree) -> bytes:
+        for c in neighbours:
+            lo, hi = sorted((c.size, size))
+            proofs[c.size] = t.consistency_proof(lo, hi)
+        return t.root(size)
+
+    root = tree.plan(work) if isinstance(tree, TiledTree) else work(tree)
+    same = next((c for c in near if c.size == size), None)
     if same is not None:
         if same.root != root:
             raise CheckpointError(
@@ -127,20 +150,13 @@ def make_checkpoint(
             )
         return same
     # Never sign anything inconsistent with what was signed before.
-    for earlier in (checkpoint_at_or_below(recorder, size), _checkpoint_above(recorder, size)):
-        if earlier is None or earlier.size == 0:
-            continue
+    for earlier in neighbours:
         lo, hi = sorted((earlier.size, size))
-        if hi > tree.size:
-            raise CheckpointError(
-                f"refusing to sign size {size}: checkpoint {earlier.size} lies beyond the "
-                f"{tree.size} events of this tree"
-            )
         try:
             verify_consistency(
                 lo,
                 hi,
-                tree.consistency_proof(lo, hi),
+                proofs[earlier.size],
                 earlier.root if earlier.size == lo else root,
                 root if size == hi else earlier.root,
             )
@@ -153,12 +169,17 @@ def make_checkpoint(
     key_name = next(s.name for s in signers if s.algorithm == ED25519)
     schema = recorder.datastore.schema
     with recorder.datastore.get_connection() as conn:
-        conn.execute(
+        inserted = conn.execute(
             f'INSERT INTO "{schema}".checkpoints (tree_size, root, note, key_name)'
             " VALUES (%s, %s, %s, %s) ON CONFLICT (tree_size) DO NOTHING",
             (size, root, note, key_name),
-        )
-    return checkpoint_at(recorder, size) or Checkpoint(size, root, note, key_name)
+        ).rowcount
+    if inserted == 1:
+        return Checkpoint(size, root, note, key_name)
+    raced = checkpoint_at(recorder, size)  # another signer stored this size meanwhile
+    if raced is None or raced.root != root:
+        raise CheckpointError(f"checkpoint {size} was stored with another root meanwhile")
+    return raced
 
 
 def cosignature_lines(recorder: HashChainRecorder, size: int) -> list[str]:

@@ -227,6 +227,10 @@ class TiledTree(ProvingTree):
         self._load(dry.asked)
         return work(self)
 
+    def plan(self, work: Callable[[ProvingTree], T]) -> T:
+        """Run ``work`` (any reads of this tree) after fetching every tile it needs at once."""
+        return self._planned(work)
+
     def root(self, size: int | None = None) -> bytes:
         return self._planned(lambda t: ProvingTree.root(t, size))
 

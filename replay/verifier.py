@@ -335,9 +335,12 @@ def check_key_name(name: str) -> None:
         raise NoteError(f"key name {name!r} must be non-empty, without spaces or '+'")
 
 
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
+
+
 def check_note_text(text: str, what: str) -> None:
     """Raise :class:`NoteError` if ``text`` holds an ASCII control character but newline."""
-    if any(ord(ch) < 0x20 and ch != "\n" for ch in text):
+    if _CONTROL.search(text):
         raise NoteError(f"{what} contains an ASCII control character other than newline")
 
 

@@ -135,8 +135,8 @@ def test_bench_projections_measures_both_read_paths_and_loses_or_doubles_nothing
 def test_bench_evidence_measures_every_figure_at_both_sizes_with_targets(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    args = ("bench", "evidence", "--json", "--sizes", "2000,4000", "--proofs", "5",
-            "--seconds", "0.2", "--data-dir", str(tmp_path / "d"))  # fmt: skip
+    args = ("bench", "evidence", "--json", "--sizes", "2000,4000", "--proofs", "3",
+            "--seconds", "0.05", "--data-dir", str(tmp_path / "d"))  # fmt: skip
     first = run(*args, env=cli_env, timeout=600)
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
