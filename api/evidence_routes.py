@@ -80,6 +80,9 @@ def _tree(request: Request) -> TiledTree:
     summary="The newest signed checkpoint (C2SP tlog-checkpoint note)",
 )
 async def latest(request: Request, _: Any = Reader) -> CheckpointOut:
+    """The newest signed checkpoint: a C2SP tlog-checkpoint note (origin, tree size, root)
+    signed by the log's key.
+    """
     found = await asyncio.to_thread(latest_checkpoint, _recorder(request))
     if found is None:
         raise Problem(404, "checkpoint_not_found", "no checkpoint has been signed yet")
@@ -95,6 +98,7 @@ async def latest(request: Request, _: Any = Reader) -> CheckpointOut:
 async def at_size(
     size: Annotated[PositiveParam, PathParam()], request: Request, _: Any = Reader
 ) -> CheckpointOut:
+    """The signed checkpoint of one tree size, if one was signed at that size."""
     match = await asyncio.to_thread(checkpoint_at, _recorder(request), size)
     if match is None:
         raise Problem(404, "checkpoint_not_found", f"no checkpoint of size {size}", size=size)
@@ -113,6 +117,10 @@ async def inclusion(
     size: Annotated[PositiveParam, Query()],
     _: Any = Reader,
 ) -> InclusionOut:
+    """An RFC 9162 inclusion proof of the event at `position` in the tree of `size` events
+    (verify it against a checkpoint of that size).
+    """
+
     def prove() -> InclusionOut:
         tree = _tree(request)
         if size > tree.size or position > size:
@@ -147,6 +155,10 @@ async def consistency(
     to_size: Annotated[PositiveParam, Query(alias="to")],
     _: Any = Reader,
 ) -> ConsistencyOut:
+    """An RFC 9162 consistency proof from the tree of `from` events to the tree of `to` events:
+    a verifier holding the first checkpoint checks the second extends it.
+    """
+
     def prove() -> ConsistencyOut:
         tree = _tree(request)
         if not from_size <= to_size <= tree.size:
@@ -178,6 +190,10 @@ async def export(
     trusted_size: Annotated[list[PositiveParam] | None, Query()] = None,
     _: Any = Regulator,
 ) -> Response:
+    """A signed evidence bundle (`.tar.gz`) of positions `from_position`..`to_position`: events
+    as Parquet, a signed manifest, the checkpoint, consistency proofs to the sizes you hold
+    (`trusted_size`). Verify it offline with `replay/verifier.py`.
+    """
     from replay.export import ExportError, export_bundle
 
     services = request.app.state.services

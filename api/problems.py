@@ -9,6 +9,7 @@ Definition
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -80,21 +81,23 @@ async def handle_problem(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc, request.url.path)
 
 
-async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def validation_problem(raw_errors: Sequence[Mapping[str, Any]]) -> Problem:
+    """The 422 for a request that does not match its schema (FastAPI's or a model's)."""
     errors = [
         {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
-        for e in exc.errors()
+        for e in raw_errors
     ]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(first["loc"][1:] if len(first["loc"]) > 1 else first["loc"]) or "body"
     # A rule the schema states (an ISO currency, exclusive flags) keeps its own name.
-    types = [str(e.get("type", "")) for e in exc.errors()]
+    types = [str(e.get("type", "")) for e in raw_errors]
     code = next((t for t in types if t in SCHEMA_RULE_CODES), "invalid_request")
-    return problem_response(
-        Problem(422, code, f"{where}: {first['msg']}", errors=errors),
-        request.url.path,
-    )
+    return Problem(422, code, f"{where}: {first['msg']}", errors=errors)
+
+
+async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(validation_problem(exc.errors()), request.url.path)
 
 
 _HTTP_CODES = {
@@ -109,31 +112,28 @@ _HTTP_CODES = {
 async def handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # The router names only the first route of the path; the path may have several.
+        headers["Allow"] = ", ".join(_methods_of(request))
     return problem_response(
-        Problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})),
-        request.url.path,
+        Problem(exc.status_code, code, str(exc.detail), headers=headers), request.url.path
     )
 
 
-def _database_down(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database is unreachable or refused to work (not a bug)."""
-    from eventsourcing.persistence import InterfaceError, OperationalError
-    from psycopg import OperationalError as PgOperationalError
-    from psycopg_pool import PoolTimeout
-
-    from eventstore.errors import DatabaseUnavailable
-
-    down = (DatabaseUnavailable, PoolTimeout, PgOperationalError, OperationalError, InterfaceError)
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, down):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def _methods_of(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path) and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    if _database_down(exc):
+    from eventstore.errors import is_outage
+
+    if is_outage(exc):
         log.warning("database unavailable while serving %s: %s", request.url.path, exc)
         return problem_response(
             Problem(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.keys import KeyStore, Role
 from api.problems import Problem
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ll_...`")
+
+_BEARER = Depends(bearer)  # declared, so the OpenAPI document names the scheme (Authorize)
 
 OPERATORS = frozenset({Role.OPERATOR, Role.ADMIN})
 READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.ADMIN})
@@ -19,31 +21,37 @@ REGULATORS = frozenset({Role.REGULATOR, Role.ADMIN})
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ledgerline"'}
 
 
+def authorize(authorization: str | None, keys: KeyStore, allowed: frozenset[Role]) -> Role:
+    """The role of the bearer token in an ``Authorization`` header, if ``allowed``; else the
+    problem to answer (401 without a usable token, 403 for a role that may not)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if not (scheme and token) or scheme.lower() != "bearer":
+        raise Problem(
+            401,
+            "unauthenticated",
+            "send an API key as 'Authorization: Bearer <token>'",
+            headers=_CHALLENGE,
+        )
+    role = keys.role_of(token)
+    if role is None:
+        raise Problem(401, "invalid_token", "the API key is unknown or revoked", headers=_CHALLENGE)
+    if role not in allowed:
+        raise Problem(
+            403,
+            "forbidden",
+            f"role '{role.value}' may not do this; needs one of "
+            f"{', '.join(sorted(r.value for r in allowed))}",
+        )
+    return role
+
+
 def require(allowed: frozenset[Role]) -> Callable[..., Awaitable[Role]]:
     """A dependency that admits only tokens whose role is in ``allowed``."""
 
-    async def check(request: Request) -> Role:
-        credentials: HTTPAuthorizationCredentials | None = await bearer(request)
-        if credentials is None:
-            raise Problem(
-                401,
-                "unauthenticated",
-                "send an API key as 'Authorization: Bearer <token>'",
-                headers=_CHALLENGE,
-            )
-        keys: KeyStore = request.app.state.keys
-        role = keys.role_of(credentials.credentials)
-        if role is None:
-            raise Problem(
-                401, "invalid_token", "the API key is unknown or revoked", headers=_CHALLENGE
-            )
-        if role not in allowed:
-            raise Problem(
-                403,
-                "forbidden",
-                f"role '{role.value}' may not do this; needs one of "
-                f"{', '.join(sorted(r.value for r in allowed))}",
-            )
-        return role
+    async def check(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = _BEARER
+    ) -> Role:
+        header = f"Bearer {credentials.credentials}" if credentials is not None else None
+        return authorize(header, request.app.state.keys, allowed)
 
     return check

@@ -124,11 +124,11 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_url
-    from ledgerline.runtime import migrate_all
+    from ledgerline.runtime import require_migrated
     from replay.keys import witnesses
 
-    with database_url(settings_from_args(args)) as url:
-        migrate_all(url)
+    with database_url(settings_from_args(args), existing=True) as url:
+        require_migrated(url)
         with EventStore(url, pool_size=1, run_migrations=False) as store:
             for w in witnesses(store.recorder):
                 print(f"{w.key.encode()} {w.url}")

@@ -26,6 +26,8 @@ def test_bench_append_prints_both_figures_and_their_ratios(
         "0.5",
         "--events",
         "2000",
+        "--history",
+        "3000",
         "--data-dir",
         str(tmp_path / "d"),
         env=cli_env,
@@ -40,6 +42,11 @@ def test_bench_append_prints_both_figures_and_their_ratios(
         "ledgerline_batched_events_per_s",
     ):
         assert data[key] > 0, key
+    # A cold account with a long history answers both ways, and the snapshot is the faster.
+    cold = data["cold_start_ms"]
+    assert cold["without_snapshot"] > 0 and cold["with_snapshot"] > 0
+    assert data["cold_start_history_events"] == 3000
+    assert set(data["pass"]) == set(data["targets"])
     # The figures are printed rounded to 0.1/s; the ratio was taken before rounding.
     assert data["group_commit_speedup"] == pytest.approx(
         data["ledgerline_commands_per_s"] / data["plain_eventsourcing_commands_per_s"], rel=0.01
@@ -89,6 +96,11 @@ def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
     assert data["errors"] == 0
     assert 0 < data["p50_ms"] <= data["p99_ms"] <= data["max_ms"]
     assert data["plain_eventsourcing_commands_per_s"] > 0
+    # The server's own cost, batches, idleness and memory are measured in the same run.
+    assert data["server_cpu_us_per_request"] > 0
+    assert data["batched"]["transfers_per_s"] > 0 and data["batched"]["errors"] == 0
+    assert data["idle"]["commits_per_s"] >= 0 and data["peak_rss_mb"]["serve"] > 0
+    assert set(data["pass"]) == set(data["targets"]) | {"idle"}
 
 
 @pytest.mark.kafka
