@@ -30,7 +30,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from api.problems import Problem
+from api.problems import Problem, problem_responses
 from eventstore.recorder import HashChainRecorder
 from replay.log import latest_checkpoint, published
 from replay.tiles import EntryTooLarge, TileNotFound, entry_bundle, parse_tile_index, tile_data
@@ -39,8 +39,7 @@ router = APIRouter(prefix="/log", tags=["transparency log"])
 IMMUTABLE = "public, max-age=31536000, immutable"
 CHECKPOINT_CACHE = "public, max-age=5"
 OCTETS = "application/octet-stream"
-PROBLEM = {"description": "RFC 9457 problem+json", "content": {"application/problem+json": {}}}
-RESPONSES: dict[int | str, dict[str, Any]] = {400: PROBLEM, 404: PROBLEM, 422: PROBLEM}
+RESPONSES: dict[int | str, dict[str, Any]] = problem_responses(404, 422)
 # The path after tile/: a level (0-63) or "entries"; the index in 3-digit groups, all but the
 # last with an "x" (no leading x000); an optional partial width 1-255. The OpenAPI schema states
 # it, so a client knows a malformed path before asking (422); parse_tile_path agrees with it.
@@ -61,7 +60,11 @@ def _recorder(request: Request) -> HashChainRecorder:
     responses={200: {"content": {"text/plain": {}}}, **RESPONSES},
     summary="The newest checkpoint, with the witnesses' cosignatures (C2SP signed note)",
 )
-async def checkpoint(request: Request) -> Response:
+async def log_checkpoint(request: Request) -> Response:
+    """The newest signed checkpoint as a C2SP signed note (``text/plain``): origin, tree size
+    and root, the log's signature lines (Ed25519, ML-DSA-65) and the witnesses' cosignatures.
+    Public, like a transparency log's: no token needed. Cached for at most 5 seconds.
+    """
     recorder = _recorder(request)
 
     def read() -> str | None:
@@ -110,13 +113,19 @@ def parse_tile_path(path: str) -> tuple[int | None, int, int | None]:
     responses={200: {"content": {OCTETS: {}}}, **RESPONSES},
     summary="A Merkle tile (tile/<L>/<N>[.p/<W>]) or entry bundle (tile/entries/<N>[.p/<W>])",
 )
-async def tile(
+async def log_tile(
     path: Annotated[str, Path(pattern=TILE_PATH_PATTERN, max_length=200)], request: Request
 ) -> Response:
+    """A C2SP tile: ``<L>/<N>[.p/<W>]`` returns the ``W`` (default 256) concatenated 32-byte
+    hashes of tile ``N`` of level ``L``; ``entries/<N>[.p/<W>]`` the entry bundle, each event's
+    canonical ``evt/v1`` bytes behind a big-endian uint16 length. ``N`` is written in 3-digit
+    groups, all but the last prefixed with ``x`` (1234067 -> ``x001/x234/067``). Public, and
+    immutable once it exists (cached for a year); a tile beyond the log is 404.
+    """
     try:
         level, index, width = parse_tile_path(path)
     except ValueError as exc:
-        raise Problem(400, "invalid_tile_path", f"tile/{path}: {exc}", path=path) from None
+        raise Problem(422, "invalid_tile_path", f"tile/{path}: {exc}", path=path) from None
     recorder = _recorder(request)
     try:
         if level is None:
