@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.evidence_routes import router as evidence_router
 from api.ledger_routes import router as ledger_router
+from api.log_routes import router as log_router
 from api.settlement_routes import router as settlement_router
 from commands import ledger as ledger_commands
 from commands import settlement as settlement_commands
@@ -86,6 +87,18 @@ def _cut_off_due(runtime: Runtime) -> int:
     )
 
 
+def _witness_cli(sub: Any) -> None:
+    from ledgerline import cli_witness
+
+    cli_witness.register(sub)
+
+
+def _bench_evidence(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_evidence
+
+    return bench_evidence.run_from_args(args)
+
+
 CONTEXTS: tuple[ContextModule, ...] = (
     ContextModule(
         name="ledger",
@@ -93,7 +106,13 @@ CONTEXTS: tuple[ContextModule, ...] = (
         routers=(ledger_router,),
         duties=(Duty("expiry", 1.0, _sweep_expired),),
     ),
-    ContextModule(name="evidence", command_context=None, routers=(evidence_router,)),
+    ContextModule(
+        name="evidence",
+        command_context=None,
+        routers=(evidence_router, log_router),
+        cli=_witness_cli,
+        benches={"evidence": _bench_evidence},
+    ),
     ContextModule(
         name="settlement",
         command_context=settlement_commands.build_context,
