@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from commands.context import CommandContext
 from commands.processor import (
     Command,
     CommandProcessor,
@@ -195,25 +196,23 @@ class _Source:
         self._uow.add(aggregate)
 
 
-class LedgerCodec:
-    def encode(self, event: LedgerEvent) -> tuple[str, bytes]:
-        return event.TOPIC, canonical_json(event.to_payload())
+def encode(event: LedgerEvent) -> tuple[str, bytes]:
+    return event.TOPIC, canonical_json(event.to_payload())
 
-    def rebuild(
-        self, aggregate: Aggregate | None, events: Sequence[StoredEvent]
-    ) -> Aggregate | None:
-        decoded = [decode_event(s.topic, json.loads(s.payload)) for s in events]
-        if aggregate is None and decoded:
-            first = decoded[0]
-            if isinstance(first, AccountOpened):
-                aggregate = Account(first.account_id)
-            elif isinstance(first, TransferCreated):
-                aggregate = Transfer(first.transfer_id)
-            else:
-                raise ValueError(f"stream {events[0].stream_id} starts with {first.TOPIC}")
-        if aggregate is not None:
-            aggregate.replay(decoded)
-        return aggregate
+
+def rebuild(aggregate: Aggregate | None, events: Sequence[StoredEvent]) -> Aggregate | None:
+    decoded = [decode_event(s.topic, json.loads(s.payload)) for s in events]
+    if aggregate is None and decoded:
+        first = decoded[0]
+        if isinstance(first, AccountOpened):
+            aggregate = Account(first.account_id)
+        elif isinstance(first, TransferCreated):
+            aggregate = Transfer(first.transfer_id)
+        else:
+            raise ValueError(f"stream {events[0].stream_id} starts with {first.TOPIC}")
+    if aggregate is not None:
+        aggregate.replay(decoded)
+    return aggregate
 
 
 def _amount(text: str, currency: str, transfer_id: int) -> int:
@@ -462,17 +461,24 @@ def _to_outcome(exc: Exception) -> dict[str, Any]:
     raise exc
 
 
-def build_ledger_processor(
-    store: Store, clock: Callable[[], int], **options: Any
-) -> CommandProcessor[Aggregate]:
-    return CommandProcessor(
-        store,
-        LedgerCodec(),
-        build_handlers(clock),
+def build_context(clock: Callable[[], int]) -> CommandContext:
+    """The ledger's write side: accounts and transfers."""
+    return CommandContext(
+        name="ledger",
+        handlers=build_handlers(clock),
         streams_of=_streams_of,
+        stream_prefixes=("account:", "transfer:"),
+        encode=encode,
+        rebuild=rebuild,
         rejection_types=(e.LedgerRejection, Rejection),
         invalid_types=(NotRecorded,),
         to_outcome=_to_outcome,
         on_payload_mismatch=on_payload_mismatch,
-        **options,
     )
+
+
+def build_ledger_processor(
+    store: Store, clock: Callable[[], int], **options: Any
+) -> CommandProcessor[Aggregate]:
+    """A processor for the ledger alone (tests, benches, tools)."""
+    return CommandProcessor(store, [build_context(clock)], **options)

@@ -37,6 +37,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from commands.context import CommandContext
 from domain.invariant import InvariantViolation, invariant
 from eventstore.model import (
     AppendResult,
@@ -65,7 +66,11 @@ class Aggregate(Protocol):
     @property
     def version(self) -> int: ...
 
+    MUTATES_IN_PLACE: bool
+
     def clone(self) -> Any: ...
+
+    def has_pending_events(self) -> bool: ...
 
     def collect_events(self) -> Sequence[Any]: ...
 
@@ -133,22 +138,13 @@ class Command:
 A = TypeVar("A", bound=Aggregate)
 
 
-class EventCodec(Protocol):
-    """Translates between domain events/aggregates and stored events."""
-
-    def encode(self, event: Any) -> tuple[str, bytes]: ...
-
-    def rebuild(self, aggregate: Any, events: Sequence[StoredEvent]) -> Aggregate | None:
-        """Apply ``events`` to ``aggregate`` (``None``: start from nothing); return it."""
-        ...
-
-
 class UnitOfWork:
     """Copy-on-write view of the aggregates one command touches."""
 
     def __init__(self, overlay: Mapping[str, Aggregate | None]) -> None:
         self._overlay = overlay
         self.touched: dict[str, Aggregate] = {}
+        self.in_place: set[str] = set()
 
     def get(self, stream_id: str) -> Any:
         agg = self.touched.get(stream_id)
@@ -162,9 +158,19 @@ class UnitOfWork:
             ) from None
         if base is None:
             return None
+        if getattr(base, "MUTATES_IN_PLACE", False):
+            # Too large to copy per command (an order book): the command works on the cached
+            # object itself, which is why such aggregates raise only before their first event.
+            self.touched[stream_id] = base
+            self.in_place.add(stream_id)
+            return base
         clone = base.clone()
         self.touched[stream_id] = clone
         return clone
+
+    def dirty_in_place(self) -> list[str]:
+        """In-place aggregates this command changed (they hold uncollected events)."""
+        return [s for s in self.in_place if self.touched[s].has_pending_events()]
 
     def add(self, aggregate: Aggregate) -> None:
         self.touched[aggregate.id] = aggregate
@@ -214,14 +220,8 @@ class CommandProcessor(Generic[A]):
     def __init__(
         self,
         store: Store,
-        codec: EventCodec,
-        handlers: Mapping[str, Handler],
+        contexts: Sequence[CommandContext],
         *,
-        streams_of: Callable[[Command], Sequence[str]],
-        rejection_types: tuple[type[Exception], ...] = (Rejection,),
-        invalid_types: tuple[type[Exception], ...] = (),
-        to_outcome: Callable[[Exception], dict[str, Any]] | None = None,
-        on_payload_mismatch: Callable[[RecordedCommand, Command], Rejection] | None = None,
         max_batch: int = 1024,
         gather_s: float = 0.0005,
         cache: AggregateCache | None = None,
@@ -231,15 +231,21 @@ class CommandProcessor(Generic[A]):
         self.gather_s = gather_s
         self._last_batch_size = 0
         self._store = store
-        self._codec = codec
-        self._handlers = dict(handlers)
-        self._streams_of = streams_of
-        self._rejection_types = rejection_types
-        # Refused as malformed, not as a business rule: answered but not recorded, so the
-        # client may fix the request and reuse the id.
-        self._invalid_types = invalid_types
-        self._to_outcome = to_outcome or _default_outcome
-        self._on_mismatch = on_payload_mismatch or _default_mismatch
+        self.contexts = tuple(contexts)
+        self._context_of_type: dict[str, CommandContext] = {}
+        prefixes: dict[str, CommandContext] = {}
+        for ctx in self.contexts:
+            for command_type in ctx.handlers:
+                invariant(
+                    command_type not in self._context_of_type,
+                    f"command type {command_type!r} is claimed by two contexts",
+                )
+                self._context_of_type[command_type] = ctx
+            for prefix in ctx.stream_prefixes:
+                invariant(prefix not in prefixes, f"stream prefix {prefix!r} is claimed twice")
+                prefixes[prefix] = ctx
+        # Longest prefix first, so "book-snapshot:" would win over "book:".
+        self._prefixes = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))
         self._max_batch = max_batch
         self.cache = cache or AggregateCache()
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
@@ -248,6 +254,15 @@ class CommandProcessor(Generic[A]):
         self._stopping = False
         self.batches_committed = 0
         self.commands_committed = 0
+
+    def context_of_stream(self, stream_id: str) -> CommandContext:
+        for prefix, ctx in self._prefixes:
+            if stream_id.startswith(prefix):
+                return ctx
+        raise InvariantViolation(f"no context owns stream {stream_id}")
+
+    def context_of_command(self, command: Command) -> CommandContext:
+        return self._context_of_type[command.command_type]
 
     # ------------------------------------------------------------------ public API
 
@@ -264,7 +279,7 @@ class CommandProcessor(Generic[A]):
             self._thread.join(timeout_s)
 
     def submit(self, command: Command) -> Future[Outcome]:
-        if command.command_type not in self._handlers:
+        if command.command_type not in self._context_of_type:
             raise ValueError(f"no handler for command type {command.command_type!r}")
         future: Future[Outcome] = Future()
         if self._stopping:
@@ -319,7 +334,7 @@ class CommandProcessor(Generic[A]):
     def _process(self, batch: list[_Pending]) -> None:
         streams_from: dict[str, int] = {}
         for p in batch:
-            for s in self._streams_of(p.command):
+            for s in self._context_of_type[p.command.command_type].streams_of(p.command):
                 if s not in streams_from:
                     cached = self.cache.get(s) if s in self.cache else None
                     # A cached stream re-reads its last event (proving the cache current) and
@@ -346,22 +361,27 @@ class CommandProcessor(Generic[A]):
             self.cache.evict(stream_id)
             cached, newer = None, list(events)
         if newer or stream_id not in self.cache:
-            self.cache.put(stream_id, self._codec.rebuild(cached, newer))
+            ctx = self.context_of_stream(stream_id)
+            self.cache.put(stream_id, ctx.rebuild(cached, newer))
 
     def _collect(self, uow: UnitOfWork) -> list[NewEvent]:
         events: list[NewEvent] = []
         for agg in uow.touched.values():
             pending = agg.collect_events()
+            if not pending:
+                continue
+            encode = self.context_of_stream(agg.id).encode
             first_version = agg.version - len(pending) + 1
             for offset, event in enumerate(pending):
-                topic, payload = self._codec.encode(event)
+                topic, payload = encode(event)
                 events.append(NewEvent(agg.id, first_version + offset, topic, payload))
         return events
 
     def _answer_known(self, p: _Pending, known: RecordedCommand) -> Outcome:
         if known.payload_digest == hashlib.sha256(p.command.payload).digest():
             return _replayed(known)
-        rejection = self._on_mismatch(known, p.command)
+        on_mismatch = self.context_of_command(p.command).on_payload_mismatch or _default_mismatch
+        rejection = on_mismatch(known, p.command)
         return Outcome(
             p.command.command_id,
             False,
@@ -386,13 +406,19 @@ class _Round:
 
     def decide(self, view: BatchView) -> list[Submission]:
         # May run again if the store retries the transaction: start from nothing each time.
+        proc = self.p
+        changed_in_place = [s for s, a in self.staged.items() if a.MUTATES_IN_PLACE]
         self.staged = {}
         self.answers = {}
         self.decided = []
         self.invalid = {}
-        proc = self.p
         for stream_id, events in view.events.items():
             proc._catch_up(stream_id, events)
+        for stream_id in changed_in_place:
+            # A retried transaction: the first attempt changed these cached objects themselves;
+            # reload them whole from the store (under the lock) before deciding again.
+            proc.cache.evict(stream_id)
+            proc._catch_up(stream_id, view.load({stream_id: 1})[stream_id])
 
         def ensure_current(stream_id: str) -> None:
             # A stream the batch did not declare: bring the cache up to date under the lock.
@@ -413,20 +439,33 @@ class _Round:
                 continue  # the same id twice in one batch: answered from the first's record
             first_of.add(cmd.command_id)
             uow = UnitOfWork(overlay)
+            ctx = proc._context_of_type[cmd.command_type]
             try:
-                result = proc._handlers[cmd.command_type](uow, cmd.body)
-            except proc._rejection_types as exc:
-                outcome = canonical_json(proc._to_outcome(exc))
-                submissions.append(
-                    Submission(cmd.command_id, cmd.command_type, cmd.payload, False, outcome)
-                )
-                self.decided.append(i)
-                continue
-            except proc._invalid_types as exc:
-                self.invalid[cmd.command_id] = Outcome(
-                    cmd.command_id, False, proc._to_outcome(exc), None, None, 0, replayed=False
-                )
-                continue
+                result = ctx.handlers[cmd.command_type](uow, cmd.body)
+            except Exception as exc:
+                dirty = uow.dirty_in_place()
+                if dirty:
+                    # A command raised after changing a shared object: its state can no longer
+                    # be trusted. Fail the batch; the caller evicts what it staged.
+                    self.staged.update({s: uow.touched[s] for s in dirty})
+                    raise InvariantViolation(
+                        f"command {cmd.command_id} raised {type(exc).__name__} after changing "
+                        f"{', '.join(dirty)} in place"
+                    ) from exc
+                to_outcome = ctx.to_outcome or _default_outcome
+                if isinstance(exc, ctx.rejection_types):
+                    outcome = canonical_json(to_outcome(exc))
+                    submissions.append(
+                        Submission(cmd.command_id, cmd.command_type, cmd.payload, False, outcome)
+                    )
+                    self.decided.append(i)
+                    continue
+                if isinstance(exc, ctx.invalid_types):
+                    self.invalid[cmd.command_id] = Outcome(
+                        cmd.command_id, False, to_outcome(exc), None, None, 0, replayed=False
+                    )
+                    continue
+                raise
             new_events = proc._collect(uow)
             written = {e.stream_id for e in new_events}
             changed = {s: a for s, a in uow.touched.items() if s in written}

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from commands.context import CommandContext
 from commands.processor import Command, CommandProcessor, Handler, Store, UnitOfWork, canonical_json
 from domain import tally as t
 from eventstore.model import StoredEvent
@@ -26,15 +27,15 @@ class IncrementTally(BaseModel):
     amount: int
 
 
-class TallyCodec:
-    def encode(self, event: Any) -> tuple[str, bytes]:
-        return event.TOPIC, canonical_json(asdict(event))
+def encode(event: Any) -> tuple[str, bytes]:
+    return event.TOPIC, canonical_json(asdict(event))
 
-    def rebuild(self, tally: t.Tally | None, events: Sequence[StoredEvent]) -> t.Tally | None:
-        decoded = [t.EVENT_TYPES[e.topic](**json.loads(e.payload)) for e in events]
-        if tally is None and decoded:
-            tally = t.Tally(decoded[0].tally_id)
-        return tally.replay(decoded) if tally is not None else None
+
+def rebuild(tally: t.Tally | None, events: Sequence[StoredEvent]) -> t.Tally | None:
+    decoded = [t.EVENT_TYPES[e.topic](**json.loads(e.payload)) for e in events]
+    if tally is None and decoded:
+        tally = t.Tally(decoded[0].tally_id)
+    return tally.replay(decoded) if tally is not None else None
 
 
 def open_tally_command(cmd: OpenTally) -> Command:
@@ -49,7 +50,7 @@ def _streams_of(command: Command) -> list[str]:
     return [t.stream_id(command.body.tally_id)]
 
 
-def build_processor(store: Store, clock: Callable[[], int]) -> CommandProcessor[t.Tally]:
+def build_context(clock: Callable[[], int]) -> CommandContext:
     def open_tally(uow: UnitOfWork, cmd: OpenTally) -> dict[str, Any]:
         tally = t.Tally.open(cmd.tally_id, uow.get(t.stream_id(cmd.tally_id)), clock())
         uow.add(tally)
@@ -63,11 +64,17 @@ def build_processor(store: Store, clock: Callable[[], int]) -> CommandProcessor[
         return {"tally_id": cmd.tally_id, "total": tally.total}
 
     handlers: dict[str, Handler] = {"open_tally": open_tally, "increment_tally": increment}
-    return CommandProcessor(
-        store,
-        TallyCodec(),
-        handlers,
+    return CommandContext(
+        name="tally",
+        handlers=handlers,
         streams_of=_streams_of,
+        stream_prefixes=(t.stream_id(""),),
+        encode=encode,
+        rebuild=rebuild,
         rejection_types=(t.TallyRejection,),
         to_outcome=lambda exc: exc.to_outcome() if isinstance(exc, t.TallyRejection) else {},
     )
+
+
+def build_processor(store: Store, clock: Callable[[], int]) -> CommandProcessor[t.Tally]:
+    return CommandProcessor(store, [build_context(clock)])

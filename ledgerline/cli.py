@@ -13,41 +13,19 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from eventstore.errors import EventStoreError
-from ledgerline.config import Settings, load_settings
+from ledgerline.cli_common import (
+    EXIT_BROKEN,
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    Parser,
+    add_db_options,
+    settings_from_args,
+)
+from ledgerline.config import Settings
 from ledgerline.errors import LedgerlineError
-
-EXIT_BROKEN = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 70
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"ledgerline: error: {message}\n")
-
-
-def _add_db_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--database-url", help="external PostgreSQL URL (env DATABASE_URL)")
-    p.add_argument(
-        "--data-dir", help="data directory of the embedded server (env LEDGERLINE_DATA_DIR)"
-    )
-    p.add_argument("--config", help="TOML config file (env LEDGERLINE_CONFIG)")
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(
-        {
-            "database_url": getattr(args, "database_url", None),
-            "data_dir": getattr(args, "data_dir", None),
-            "config": getattr(args, "config", None),
-            "host": getattr(args, "host", None),
-            "port": getattr(args, "port", None),
-            "kafka_bootstrap_servers": getattr(args, "kafka_bootstrap_servers", None),
-        }
-    )
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -55,7 +33,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.runtime import migrate_all
 
-    with database_url(_settings(args)) as url:
+    with database_url(settings_from_args(args)) as url:
         migrate_all(url)
         print(f"schema is up to date (event store version {LATEST_VERSION})")
     return 0
@@ -65,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.serve import serve
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     if args.workers < 1:
         raise LedgerlineError("--workers must be at least 1")
     with database_url(settings) as url:
@@ -76,7 +54,7 @@ def cmd_signing_create(args: argparse.Namespace) -> int:
     from replay.log import origin, signing_key_path
     from replay.signing import KeyFileError, generate_signing_key
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     path = Path(args.key_file) if args.key_file else signing_key_path(settings.data_dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +85,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from replay.log import CheckpointError, make_checkpoint
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     key = _signing_key(args, settings)
     with database_url(settings) as url, EventStore(url, pool_size=1) as store:
         try:
@@ -140,7 +118,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from ledgerline.runtime import migrate_all
     from replay.replay import replay
 
-    with database_url(_settings(args)) as url:
+    with database_url(settings_from_args(args)) as url:
         migrate_all(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
             report = replay(
@@ -199,7 +177,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from replay import reports
     from replay.log import latest_checkpoint
 
-    with database_url(_settings(args)) as url:
+    with database_url(settings_from_args(args)) as url:
         migrate_all(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
             result, tables = _reports_at(url, store, _as_of_position(store.recorder, args))
@@ -224,7 +202,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ledgerline.runtime import migrate_all
     from replay.export import ExportError, export_bundle
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     key = _signing_key(args, settings)
     with database_url(settings) as url:
         migrate_all(url)
@@ -266,7 +244,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.runtime import migrate_all
 
-    with database_url(_settings(args)) as url:
+    with database_url(settings_from_args(args)) as url:
         migrate_all(url)
         with connect_owner(url) as conn:
             key = create_key(conn, Role(args.role), args.label or "")
@@ -283,7 +261,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from eventstore.verify import verify_store
     from ledgerline.database import database_url
 
-    with database_url(_settings(args)) as url, EventStore(url, pool_size=1) as store:
+    with database_url(settings_from_args(args)) as url, EventStore(url, pool_size=1) as store:
         report = verify_store(store.recorder)
     if report.first_break is not None:
         print(f"ledgerline: verify FAILED: first broken {report.first_break}", file=sys.stderr)
@@ -300,47 +278,74 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.demo import run_demo
 
-    with database_url(_settings(args)) as url:
+    with database_url(settings_from_args(args)) as url:
         return run_demo(url, out=sys.stdout)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def _bench_append(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_append
     from ledgerline.database import database_url
 
-    if args.events is None:
-        args.events = {"replay": 200_000, "projections": 5000}.get(args.name, 20_000)
-    min_events = 100 if args.name == "projections" else 1000
-    if args.events < min_events or args.seconds <= 0 or args.clients < 1 or args.rate <= 0:
+    with database_url(settings_from_args(args)) as url:
+        return bench_append.run(url, events=args.events or 20_000, seconds=args.seconds)
+
+
+def _bench_replay(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_replay
+    from ledgerline.database import database_url
+
+    with database_url(settings_from_args(args)) as url:
+        return bench_replay.run(url, events=args.events or 200_000)
+
+
+def _bench_api(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_api
+
+    return bench_api.run(
+        seconds=args.seconds,
+        clients=args.clients,
+        baseline_seconds=min(args.seconds, 5.0),
+        workers=args.workers,
+    )
+
+
+def _bench_projections(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_projections
+    from ledgerline.database import database_url
+
+    with database_url(settings_from_args(args)) as url:
+        return bench_projections.run(url, events=args.events or 5000, rate=args.rate)
+
+
+# name -> (run, the least --events it accepts)
+_CORE_BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "append": _bench_append,
+    "api": _bench_api,
+    "projections": _bench_projections,
+    "replay": _bench_replay,
+}
+_MIN_EVENTS = {"projections": 100}
+
+
+def benches() -> dict[str, Callable[[argparse.Namespace], dict[str, Any]]]:
+    from ledgerline.contexts import CONTEXTS
+
+    return {**_CORE_BENCHES, **{n: f for m in CONTEXTS for n, f in m.benches.items()}}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    min_events = _MIN_EVENTS.get(args.name, 1000)
+    if (
+        (args.events is not None and args.events < min_events)
+        or args.seconds <= 0
+        or args.clients < 1
+        or args.rate <= 0
+    ):
         raise LedgerlineError(
             f"--events must be at least {min_events}, --seconds and --rate positive and "
             "--clients at least 1"
         )
-    if args.name == "append":
-        from ledgerline import bench_append
-
-        with database_url(_settings(args)) as url:
-            result = bench_append.run(url, events=args.events, seconds=args.seconds)
-    elif args.name == "replay":
-        from ledgerline import bench_replay
-
-        with database_url(_settings(args)) as url:
-            result = bench_replay.run(url, events=args.events)
-    elif args.name == "api":
-        from ledgerline import bench_api
-
-        result = bench_api.run(
-            seconds=args.seconds,
-            clients=args.clients,
-            baseline_seconds=min(args.seconds, 5.0),
-            workers=args.workers,
-        )
-    elif args.name == "projections":
-        from ledgerline import bench_projections
-
-        with database_url(_settings(args)) as url:
-            result = bench_projections.run(url, events=args.events, rate=args.rate)
-    else:  # argparse restricts the choices
-        raise LedgerlineError(f"unknown benchmark {args.name}")
+    result = benches()[args.name](args)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -359,7 +364,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.streaming import run_relay
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     kafka = _kafka(settings)
     with database_url(settings) as url:
         return run_relay(url, kafka)
@@ -369,7 +374,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.streaming import run_worker
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     kafka = _kafka(settings)
     with database_url(settings) as url:
         return run_worker(url, kafka, settings.data_dir)
@@ -382,7 +387,7 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
     from projections.manage import status
     from projections.relay import relay_positions
 
-    with database_url(_settings(args)) as url:
+    with database_url(settings_from_args(args)) as url:
         migrate_all(url)
         with EventStore(url, pool_size=1, run_migrations=False) as store, connect_owner(url) as c:
             rows = status(store, c)
@@ -423,15 +428,19 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     from projections.manage import RebuildError, projection_spec, rebuild
 
     source = None
-    if args.source == "kafka":
-        from projections.kafka_rebuild import KafkaSource
-
-        settings = _settings(args)
-        kafka = _kafka(settings)
-        source = KafkaSource(kafka.bootstrap_servers, f"{kafka.topic_prefix}{args.name}")
     try:
-        projection_spec(args.name)  # an unknown name fails before any database is started
-        with database_url(_settings(args)) as url:
+        spec = projection_spec(args.name)  # an unknown name fails before any database starts
+        if args.source == "kafka":
+            from projections.kafka_rebuild import KafkaSource
+
+            if len(spec.contexts) != 1:
+                raise RebuildError(
+                    f"{spec.name} reads {len(spec.contexts)} topics; rebuild it from the store"
+                )
+            kafka = _kafka(settings_from_args(args))
+            topic = f"{kafka.topic_prefix}{spec.contexts[0]}"
+            source = KafkaSource(kafka.bootstrap_servers, topic)
+        with database_url(settings_from_args(args)) as url:
             migrate_all(url)
             with EventStore(url, pool_size=2, run_migrations=False) as store:
                 result = rebuild(url, store.recorder, args.name, kafka=source)
@@ -445,26 +454,26 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
-    parser = _Parser(prog="ledgerline", description="Event-sourced, hash-chained ledger core.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="ledgerline", description="Event-sourced, hash-chained ledger core.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("migrate", help="create or upgrade the schema, then exit")
-    _add_db_options(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("verify", help="prove every hash chain and position intact")
-    _add_db_options(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("demo", help="write a realistic stream of events, verify, summarise")
-    _add_db_options(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("serve", help="run the HTTP API (and, without Kafka, the projector)")
     p.add_argument("--host", help="listen address (env LEDGERLINE_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (env LEDGERLINE_PORT, default 8000)")
     p.add_argument("--workers", type=int, default=1, help="HTTP worker processes (default 1)")
-    _add_db_options(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_serve)
 
     for name, func, text in (
@@ -475,15 +484,15 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         p.add_argument(
             "--kafka-bootstrap-servers", help="Kafka brokers (env KAFKA_BOOTSTRAP_SERVERS)"
         )
-        _add_db_options(p)
+        add_db_options(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("keys", help="manage API keys")
-    keys = p.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    keys = p.add_subparsers(dest="keys_command", required=True, parser_class=Parser)
     k = keys.add_parser("create", help="create an API key and print its token once")
     k.add_argument("--role", required=True, choices=["operator", "auditor", "regulator", "admin"])
     k.add_argument("--label", help="a note stored with the key")
-    _add_db_options(k)
+    add_db_options(k)
     k.set_defaults(func=cmd_keys)
     k = keys.add_parser("signing-create", help="create the Ed25519 checkpoint signing key")
     k.add_argument(
@@ -492,12 +501,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         "<data dir>/keys/checkpoint.key)",
     )
     k.add_argument("--name", help="key name (default: the log origin)")
-    _add_db_options(k)
+    add_db_options(k)
     k.set_defaults(func=cmd_signing_create)
 
     p = sub.add_parser("checkpoint", help="sign and store a checkpoint of the whole log")
     p.add_argument("--key-file", help="the signing key (env LEDGERLINE_SIGNING_KEY)")
-    _add_db_options(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_checkpoint)
 
     p = sub.add_parser("replay", help="re-verify the log and rebuild every read model")
@@ -509,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         help="compare with the live read models (exit 1 on any difference)",
     )
     p.add_argument("--json", action="store_true")
-    _add_db_options(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("report", help="a regulator report computed from a replay")
@@ -518,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.add_argument("--as-of", help="RFC 3339 time")
     p.add_argument("--format", choices=["parquet", "csv", "json"], default="parquet")
     p.add_argument("--out", help="output path without extension (default: the report name)")
-    _add_db_options(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="write a signed evidence bundle for a regulator")
@@ -532,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         help="size of a checkpoint the regulator holds (repeatable)",
     )
     p.add_argument("--key-file", help="the signing key (env LEDGERLINE_SIGNING_KEY)")
-    _add_db_options(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("verify-bundle", help="verify an evidence bundle offline")
@@ -542,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.set_defaults(func=cmd_verify_bundle)
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")
-    p.add_argument("name", choices=["append", "api", "projections", "replay"])
+    p.add_argument("name", choices=sorted(benches()))
     p.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients (api)")
     p.add_argument("--workers", type=int, default=2, help="server worker processes (api)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -560,11 +569,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         default=1000.0,
         help="store events/s offered (projections: 1,000; a transfer commits 3)",
     )
-    _add_db_options(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("projections", help="projection lag, and rebuilding one while serving")
-    proj = p.add_subparsers(dest="projections_command", required=True, parser_class=_Parser)
+    proj = p.add_subparsers(dest="projections_command", required=True, parser_class=Parser)
     k = proj.add_parser("status", help="each projection's position, lag and failures")
     k.add_argument("--json", action="store_true", help="print one JSON array")
     k.add_argument(
@@ -572,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         type=int,
         help="exit 1 if a projection is further behind than this or has failures (a health check)",
     )
-    _add_db_options(k)
+    add_db_options(k)
     k.set_defaults(func=cmd_projections_status)
     k = proj.add_parser("rebuild", help="rebuild a projection's tables and swap them in")
     k.add_argument("name", help="the projection (e.g. ledger)")
@@ -583,8 +592,14 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         help="rebuild from the event store (default) or from the Kafka topic (up to the "
         "relay's position; the rest from the store)",
     )
-    _add_db_options(k)
+    add_db_options(k)
     k.set_defaults(func=cmd_projections_rebuild)
+
+    from ledgerline.contexts import CONTEXTS
+
+    for module in CONTEXTS:
+        if module.cli is not None:
+            module.cli(sub)
     return parser
 
 

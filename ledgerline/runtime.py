@@ -15,15 +15,16 @@ from fastapi.responses import JSONResponse
 
 from api.app import ApiServices, create_app
 from api.evidence_routes import TreeCache
-from api.evidence_routes import router as evidence_router
 from api.keys import KeyStore, lookup_sql, migrate_keys
-from api.ledger_routes import router as ledger_router
 from api.metrics import Metrics
 from api.problems import Problem
-from commands.ledger import ExpirePendingTransfer, build_ledger_processor, expire_command
+from commands.context import build_processor
+from commands.ledger import ExpirePendingTransfer, expire_command
 from commands.processor import CommandProcessor
 from eventstore.store import EventStore, connect_owner
-from projections.ledger import LedgerProjection
+from ledgerline import contexts
+from projections.manage import complete_position
+from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
 from projections.sessions import try_lock
 from readmodels.schema import SCHEMA as RM_SCHEMA
@@ -60,14 +61,11 @@ class Runtime:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def applied_position(self) -> int:
+        """The position every read model has applied (in Kafka mode: the lowest watermark)."""
         if self.projector is not None:
             return self.projector.position
-        with self.store.datastore.get_connection() as conn:
-            row = conn.execute(
-                f"SELECT coalesce(min(position), 0) AS p FROM {RM_SCHEMA}.tracking"
-                " WHERE projection = 'ledger'"
-            ).fetchone()
-        return int(row["p"]) if row else 0
+        with self.store.datastore.get_connection() as conn, conn.cursor() as cur:
+            return complete_position(cur)
 
     def wait_for_position(self, position: int, timeout_s: float) -> bool:
         if self.projector is not None:
@@ -82,7 +80,9 @@ class Runtime:
     def refresh_metrics(self) -> None:
         head = self.store.recorder.head().position
         self.metrics.head_position.set(head)
-        self.metrics.projection_lag_events.labels("ledger").set(head - self.applied_position())
+        lag = head - self.applied_position()
+        for name in PROJECTIONS:
+            self.metrics.projection_lag_events.labels(name).set(lag)
 
     def close(self) -> None:
         self._stop.set()
@@ -138,14 +138,21 @@ class Runtime:
             except Exception:  # the next round retries
                 log.exception("scheduled checkpoint failed")
 
-    def _sweeper(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
+    def _run_duties(self, tick_s: float, duties: list[contexts.Duty]) -> None:
+        """Every context's scheduled duties, each at its own interval, in one thread."""
+        due = dict.fromkeys((d.name for d in duties), 0.0)
+        while not self._stop.wait(tick_s):
             if not self._leads_duties():
-                continue  # with several workers, one sweeps
-            try:
-                self.sweep_expired()
-            except Exception:  # keep sweeping; the next round retries
-                log.exception("expiry sweep failed")
+                continue  # with several workers, one runs the duties
+            now = time.monotonic()
+            for duty in duties:
+                if now < due[duty.name]:
+                    continue
+                due[duty.name] = now + duty.interval_s
+                try:
+                    duty.run(self)
+                except Exception:  # the next round retries
+                    log.exception("scheduled duty %s failed", duty.name)
 
 
 def build_runtime(
@@ -160,9 +167,11 @@ def build_runtime(
 ) -> Runtime:
     migrate_all(url)
     store = EventStore(url, pool_size=pool_size, run_migrations=False, clock=clock)
-    processor = build_ledger_processor(store.recorder, clock).start()
+    processor = build_processor(store.recorder, contexts.command_contexts(clock)).start()
     projector = (
-        ProjectionRunner(store.recorder, [LedgerProjection()]).start()
+        ProjectionRunner(
+            store.recorder, [spec.create(RM_SCHEMA) for spec in PROJECTIONS.values()]
+        ).start()
         if in_process_projection
         else None
     )
@@ -179,6 +188,7 @@ def build_runtime(
         keys=KeyStore(lookup),
         metrics=metrics,
         extra={
+            "processor": processor,
             "ledger": processor,
             "wait_for_position": runtime.wait_for_position,
             "applied_position": runtime.applied_position,
@@ -188,7 +198,7 @@ def build_runtime(
     )
     services.extra["merkle"] = TreeCache(store.recorder)
     services.extra["signing_key"] = signing_key
-    app = create_app(services, routers=[ledger_router, evidence_router])
+    app = create_app(services, routers=contexts.routers())
 
     @app.get("/readyz", tags=["operations"], summary="Database reachable, projections caught up")
     async def readyz(request: Request) -> JSONResponse:
@@ -199,7 +209,8 @@ def build_runtime(
             raise Problem(503, "not_ready", f"database unreachable: {exc}") from None
         lag = head - applied
         metrics.head_position.set(head)
-        metrics.projection_lag_events.labels("ledger").set(lag)
+        for name in PROJECTIONS:
+            metrics.projection_lag_events.labels(name).set(lag)
         if projector is not None and projector.failure is not None:
             raise Problem(503, "not_ready", f"projection stopped: {projector.failure}")
         if lag > READY_MAX_LAG_EVENTS:
@@ -230,7 +241,10 @@ def build_runtime(
         runtime._threads.append(t)
     if sweep_interval_s:
         t = threading.Thread(
-            target=runtime._sweeper, args=(sweep_interval_s,), daemon=True, name="ledgerline-expiry"
+            target=runtime._run_duties,
+            args=(sweep_interval_s, contexts.duties()),
+            daemon=True,
+            name="ledgerline-duties",
         )
         t.start()
         runtime._threads.append(t)

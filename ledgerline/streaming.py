@@ -85,6 +85,7 @@ def _stop_on_signals(stop: Any) -> None:
 def run_relay(url: str, kafka: KafkaSettings) -> int:
     from eventstore.store import EventStore
     from ledgerline.runtime import migrate_all
+    from projections.registry import contexts
     from projections.relay import Relay, RelayConfig, TopicLayoutChanged
 
     migrate_all(url)
@@ -96,6 +97,7 @@ def run_relay(url: str, kafka: KafkaSettings) -> int:
                 topic_prefix=kafka.topic_prefix,
                 partitions=kafka.partitions,
                 replication_factor=kafka.replication_factor,
+                contexts=contexts(),
             ),
         )
         _stop_on_signals(relay.stop)
@@ -107,7 +109,9 @@ def run_relay(url: str, kafka: KafkaSettings) -> int:
     return 0
 
 
-def prepare_topics(kafka: KafkaSettings, topics: list[str], stop: threading.Event) -> int:
+def prepare_topics(
+    kafka: KafkaSettings, topics: list[str], stop: threading.Event
+) -> dict[str, int]:
     """Wait for the broker (with backoff), create missing topics; return their partitions."""
     from kafka import KafkaAdminClient, KafkaConsumer
 
@@ -125,10 +129,9 @@ def prepare_topics(kafka: KafkaSettings, topics: list[str], stop: threading.Even
         admin.close()
     consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers.split(","))
     try:
-        counts = {len(consumer.partitions_for_topic(t) or ()) for t in topics}
+        return {t: len(consumer.partitions_for_topic(t) or ()) for t in topics}
     finally:
         consumer.close()
-    return max(counts)
 
 
 def run_worker(url: str, kafka: KafkaSettings, data_dir: Path, *, loglevel: str = "info") -> int:
@@ -137,33 +140,42 @@ def run_worker(url: str, kafka: KafkaSettings, data_dir: Path, *, loglevel: str 
     from eventstore.store import EventStore
     from ledgerline.runtime import migrate_all
     from projections.kafka_worker import KafkaApplier, WorkerConfig, build_app
-    from projections.ledger import LedgerProjection
+    from projections.registry import PROJECTIONS
     from projections.relay import RelayStopped
+    from readmodels.schema import SCHEMA as RM_SCHEMA
 
     migrate_all(url)
-    topic = f"{kafka.topic_prefix}ledger"
+    topics_of = {
+        spec.name: [f"{kafka.topic_prefix}{c}" for c in spec.contexts]
+        for spec in PROJECTIONS.values()
+    }
+    topics = sorted({t for ts in topics_of.values() for t in ts})
     stop = threading.Event()
     _stop_on_signals(stop.set)
     try:
-        partitions = prepare_topics(kafka, [topic], stop)
+        partitions = prepare_topics(kafka, topics, stop)
     except RelayStopped:
         return 0
     with EventStore(url, pool_size=4, run_migrations=False) as store:
-        applier = KafkaApplier(store.datastore.pool, LedgerProjection())
-        applier.init_tracking(topic, partitions)
+        appliers: dict[str, list[KafkaApplier]] = {t: [] for t in topics}
+        for spec in PROJECTIONS.values():
+            applier = KafkaApplier(store.datastore.pool, spec.create(RM_SCHEMA))
+            applier.init_tracking({t: partitions[t] for t in topics_of[spec.name]})
+            for t in topics_of[spec.name]:
+                appliers[t].append(applier)
         app = build_app(
             WorkerConfig(
                 bootstrap_servers=kafka.bootstrap_servers,
                 group_id=kafka.worker_group,
-                topics=(topic,),
+                topics=tuple(topics),
                 data_dir=data_dir,
                 session_timeout_s=kafka.session_timeout_s,
             ),
-            {topic: applier},
+            appliers,
         )
         print(
-            f"ledgerline: worker in group {kafka.worker_group} projecting {topic} "
-            f"({partitions} partitions)",
+            f"ledgerline: worker in group {kafka.worker_group} projecting {', '.join(topics)} "
+            f"({', '.join(str(partitions[t]) for t in topics)} partitions)",
             flush=True,
         )
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,9 +102,11 @@ class KafkaApplier:
 
     # ------------------------------------------------------------------ set-up
 
-    def init_tracking(self, topic: str, partitions: int) -> None:
-        """One tracking row per partition. A projection the in-process runner maintained
-        so far continues from its position: every partition starts there."""
+    def init_tracking(self, topic: str | Mapping[str, int], partitions: int = 0) -> None:
+        """One tracking row per partition of every topic (``{topic: partitions}``, or one
+        topic and its partition count). A projection the in-process runner maintained so far
+        continues from its position: every partition of every topic starts there."""
+        layout = {topic: partitions} if isinstance(topic, str) else dict(topic)
         name = self.projection.name
         with (
             self._pool.connection() as conn,
@@ -124,7 +126,11 @@ class KafkaApplier:
             cur.executemany(
                 f"INSERT INTO {self._schema}.tracking (projection, source, position)"
                 " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                [(name, source_of(topic, p), start) for p in range(partitions)],
+                [
+                    (name, source_of(t, p), start)
+                    for t, count in sorted(layout.items())
+                    for p in range(count)
+                ],
             )
             if row is not None:
                 log.info(
@@ -405,8 +411,9 @@ class WorkerConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_app(config: WorkerConfig, appliers: dict[str, KafkaApplier]) -> Any:
-    """A faust-streaming app with one agent per topic, each feeding its applier."""
+def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier]]) -> Any:
+    """A faust-streaming app with one agent per topic, each feeding that topic's appliers
+    (one per projection consuming it)."""
     import faust
 
     _set_fetch_max_wait(config.fetch_max_wait_ms)
@@ -427,9 +434,10 @@ def build_app(config: WorkerConfig, appliers: dict[str, KafkaApplier]) -> Any:
     }
     settings.update(config.extra)
     app = faust.App(config.group_id, **settings)
-
+    gates: dict[str, AckGate] = {}
     for topic_name in config.topics:
-        applier = appliers[topic_name]
+        topic_appliers = list(appliers[topic_name])
+        gate = gates[topic_name] = AckGate(len(topic_appliers))
         topic = app.topic(
             topic_name,
             key_type=bytes,
@@ -437,15 +445,60 @@ def build_app(config: WorkerConfig, appliers: dict[str, KafkaApplier]) -> Any:
             key_serializer="raw",
             value_serializer="raw",
         )
-        _add_agent(app, topic, topic_name, applier, config)
+        _add_agent(app, topic, topic_name, topic_appliers, gate, config)
 
     async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
-        for applier in appliers.values():
-            applier.forget((tp.topic, tp.partition) for tp in revoked)
+        lost = [(tp.topic, tp.partition) for tp in revoked]
+        for topic_appliers in appliers.values():
+            for applier in topic_appliers:
+                applier.forget(lost)
+        for topic, gate in gates.items():
+            gate.forget(p for t, p in lost if t == topic)
 
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
 
     return app
+
+
+class AckGate:
+    """Acknowledge a message only once every applier of its topic is done with it.
+
+    Each applier (one per projection on the topic) says which messages it applied or found
+    already applied; a message it holds back (reordered) or stopped on (poison) it does not
+    name. Kafka's offset must not move past a message some projection still needs.
+    """
+
+    def __init__(self, appliers: int) -> None:
+        self._appliers = appliers
+        self._done: dict[tuple[int, int], tuple[Token, set[int]]] = {}
+
+    def done(self, applier: int, tokens: Iterable[Token]) -> list[Token]:
+        """Record ``applier``'s finished messages; return the tokens everyone has finished."""
+        if self._appliers == 1:
+            return list(tokens)
+        ready: list[Token] = []
+        for token in tokens:
+            key = _message_key(token)
+            _, finished = self._done.get(key, (token, set()))
+            finished.add(applier)
+            if len(finished) >= self._appliers:
+                self._done.pop(key, None)
+                ready.append(token)
+            else:
+                self._done[key] = (token, finished)  # the newest delivery's token
+        return ready
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        lost = set(partitions)
+        for key in [k for k in self._done if k[0] in lost]:
+            del self._done[key]
+
+
+def _message_key(token: Token) -> tuple[int, int]:
+    message = getattr(token, "message", None)
+    if message is None:  # a token that is not a Faust event: its own identity
+        return (-1, id(token))
+    return (int(message.partition), int(message.offset))
 
 
 def _set_fetch_max_wait(ms: int) -> None:
@@ -467,7 +520,12 @@ def _set_fetch_max_wait(ms: int) -> None:
 
 
 def _add_agent(
-    app: Any, topic: Any, name: str, applier: KafkaApplier, config: WorkerConfig
+    app: Any,
+    topic: Any,
+    name: str,
+    appliers: Sequence[KafkaApplier],
+    gate: AckGate,
+    config: WorkerConfig,
 ) -> None:
     async def project(stream: Any) -> None:
         async for events in stream.noack_take(config.batch_max, within=config.batch_within_s):
@@ -482,8 +540,10 @@ def _add_agent(
                 )
                 for ev in events
             ]
-            for token in await _handle_with_retry(applier.handle, batch):
-                await stream.ack(token)
+            for index, applier in enumerate(appliers):
+                finished = await _handle_with_retry(applier.handle, batch)
+                for token in gate.done(index, finished):
+                    await stream.ack(token)
 
     project.__name__ = f"project_{name.replace('.', '_').replace('-', '_')}"
     app.agent(topic, name=project.__name__)(project)

@@ -33,7 +33,6 @@ from domain.ledger.events import (
 )
 from domain.ledger.transfer import NS_PER_S
 from eventstore.model import StoredEvent
-from eventstore.recorder import HashChainRecorder
 from readmodels.ledger import (
     AccountRow,
     Changes,
@@ -46,8 +45,12 @@ from readmodels.ledger import (
 
 Decoded = tuple[StoredEvent, LedgerEvent]
 
-# The read-model tables this projection owns (all in one schema), as a rebuild swaps them.
-TABLES = ("accounts", "account_history", "transfers")
+# The read-model tables this projection owns (all in one schema) and their key columns.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id",),
+    "account_history": ("account_id", "position"),
+    "transfers": ("transfer_id",),
+}
 
 
 def loads_exact(payload: bytes) -> dict[str, Any]:
@@ -192,25 +195,28 @@ class LedgerProjection:
         write_changes(cur, project(batch, accounts, transfers), self.schema)
 
 
-def rebuild(
-    recorder: HashChainRecorder,
-    cur: psycopg.Cursor[Any],
-    schema: str,
-    upto: int,
-    batch_size: int = 50_000,
-) -> int:
-    """Rebuild the ledger read models into ``schema`` with the projection's pure function.
+class Rebuild:
+    """Rebuild the ledger read models into a fresh schema with the projection's pure function.
 
     The same :func:`project` as the live runner, fed every event in order; only the writing
     differs: a fresh schema needs no upserts, so history rows are copied in batch by batch and
-    the final account and transfer rows once at the end. Returns the number of events read.
+    the final account and transfer rows once at the end.
     """
-    accounts: dict[int, AccountRow] = {}
-    transfers: dict[int, TransferRow] = {}
-    events = 0
-    for batch in recorder.iter_all(batch_size, upto_position=upto):
-        changes = project(decode(batch), accounts, transfers)
-        write_changes(cur, Changes(history=changes.history), schema)
-        events += len(batch)
-    write_changes(cur, Changes(accounts=accounts, transfers=transfers), schema, fresh=True)
-    return events
+
+    def __init__(self, cur: psycopg.Cursor[Any], schema: str) -> None:
+        self._cur = cur
+        self._schema = schema
+        self._accounts: dict[int, AccountRow] = {}
+        self._transfers: dict[int, TransferRow] = {}
+
+    def feed(self, events: Sequence[StoredEvent]) -> None:
+        changes = project(decode(events), self._accounts, self._transfers)
+        write_changes(self._cur, Changes(history=changes.history), self._schema)
+
+    def finish(self) -> None:
+        write_changes(
+            self._cur,
+            Changes(accounts=self._accounts, transfers=self._transfers),
+            self._schema,
+            fresh=True,
+        )

@@ -41,9 +41,8 @@ from psycopg.rows import tuple_row
 from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
-from projections import ledger
 from projections.kafka_rebuild import KafkaFillError, KafkaSource, fill_from_kafka
-from projections.ledger import LedgerProjection
+from projections.registry import PROJECTIONS, ProjectionSpec, rebuild_into
 from projections.relay import relay_positions
 from projections.runner import Projection
 from readmodels.schema import SCHEMA, all_migrations
@@ -62,26 +61,7 @@ class UnknownProjection(RebuildError):
     """No projection by that name."""
 
 
-@dataclass(frozen=True)
-class Rebuildable:
-    """What a rebuild needs to know of one projection."""
-
-    name: str
-    tables: tuple[str, ...]
-    # Full rebuild into a fresh schema: (recorder, cursor, schema, upto, batch_size) -> events.
-    build: Callable[[HashChainRecorder, psycopg.Cursor[Any], str, int, int], int]
-    # The runner adapter, writing into the given schema (for catching the scratch tables up).
-    live: Callable[[str], Projection]
-
-
-PROJECTIONS: dict[str, Rebuildable] = {
-    LedgerProjection.name: Rebuildable(
-        LedgerProjection.name, ledger.TABLES, ledger.rebuild, LedgerProjection
-    ),
-}
-
-
-def projection_spec(name: str) -> Rebuildable:
+def projection_spec(name: str) -> ProjectionSpec:
     spec = PROJECTIONS.get(name)
     if spec is None:
         raise UnknownProjection(
@@ -127,6 +107,22 @@ def watermark(sources: dict[str, int]) -> tuple[Mode, int]:
     if kafka:
         return "kafka", min(kafka)
     return "none", 0
+
+
+def complete_position(cur: psycopg.Cursor[Any]) -> int:
+    """The position every registered projection has applied the log up to: the lowest of
+    their watermarks (what read-your-writes, readiness and ``replay --check`` compare with)."""
+    cur.execute(
+        f"SELECT projection, source, position FROM {SCHEMA}.tracking WHERE projection = ANY(%s)",
+        (list(PROJECTIONS),),
+    )
+    sources: dict[str, dict[str, int]] = {name: {} for name in PROJECTIONS}
+    for row in cur.fetchall():
+        name, source, position = (
+            (row[k] for k in ("projection", "source", "position")) if isinstance(row, dict) else row
+        )
+        sources[str(name)][str(source)] = int(position)
+    return min((watermark(s)[1] for s in sources.values()), default=0)
 
 
 def _sources(cur: psycopg.Cursor[Any], name: str, *, for_update: bool = False) -> dict[str, int]:
@@ -257,18 +253,18 @@ def rebuild(
             if kafka is None:
                 built = recorder.head().position
                 with conn.transaction(), conn.cursor() as cur:
-                    events = spec.build(recorder, cur, scratch, built, batch_size)
+                    events = rebuild_into(recorder, cur, scratch, built, [spec], batch_size)
             else:
                 # From Kafka up to what the relay has had acknowledged; the rest from the store.
                 built = relay_positions(recorder).get("default", 0)
                 try:
-                    events = fill_from_kafka(url, spec.live(scratch), scratch, kafka, built)
+                    events = fill_from_kafka(url, spec.create(scratch), scratch, kafka, built)
                 except (KafkaFillError, KafkaError) as exc:
                     raise RebuildError(f"rebuilding {name} from Kafka failed: {exc}") from None
             # Catch up once without locks, so the locked step has little left to apply.
             head = recorder.head().position
             with conn.transaction(), conn.cursor() as cur:
-                events += _catch_up(recorder, spec.live(scratch), cur, built, head, batch_size)
+                events += _catch_up(recorder, spec.create(scratch), cur, built, head, batch_size)
             built = head
             seeded = _seed_tracking(conn, name)
             for attempt in range(1, swap_attempts + 1):
@@ -279,9 +275,9 @@ def rebuild(
                         # Read under the lock: no runner can be past this head now.
                         head = recorder.head().position
                         caught_up = _catch_up(
-                            recorder, spec.live(scratch), cur, built, head, batch_size
+                            recorder, spec.create(scratch), cur, built, head, batch_size
                         )
-                        _swap(cur, spec.tables, scratch, retired)
+                        _swap(cur, list(spec.tables), scratch, retired)
                         mode = _move_tracking(cur, name, sources, head)
                 except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
                     time.sleep(min(0.05 * attempt, 0.5))

@@ -33,18 +33,15 @@ from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
 from eventstore.verify import ChainBreak, ChainVerifier
-from projections.ledger import rebuild
+from projections.registry import all_tables, rebuild_into
 from readmodels.schema import SCHEMA as LIVE_SCHEMA
 from readmodels.schema import all_migrations
 from readmodels.tracking import position_of
 from replay.log import checkpoints
 from replay.merkle import Frontier
 
-TABLES: dict[str, tuple[str, ...]] = {
-    "accounts": ("account_id",),
-    "account_history": ("account_id", "position"),
-    "transfers": ("transfer_id",),
-}
+# Every read-model table of every registered projection, with its key columns.
+TABLES: dict[str, tuple[str, ...]] = all_tables()
 
 
 @dataclass
@@ -122,6 +119,10 @@ def _row_text(row: Sequence[Any]) -> str:
     )
 
 
+def _key_text(value: Any) -> str:
+    return str(int(value)) if isinstance(value, Decimal) else str(value)
+
+
 def table_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, str]:
     """Primary key -> canonical row text, for every row of ``schema.table``."""
     keys = TABLES[table]
@@ -131,7 +132,7 @@ def table_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[s
         names = [d.name for d in cur.description or ()]
         key_index = [names.index(k) for k in keys]
         for row in cur:
-            out["/".join(str(int(row[i])) for i in key_index)] = _row_text(row)
+            out["/".join(_key_text(row[i]) for i in key_index)] = _row_text(row)
     return out
 
 
@@ -219,7 +220,7 @@ def replay(
         migrate(conn, scratch, all_migrations())
         try:
             with conn.transaction(), conn.cursor() as cur:
-                rebuild(recorder, cur, scratch, upto, batch_size)
+                rebuild_into(recorder, cur, scratch, upto, batch_size=batch_size)
             digests: dict[str, str] = {}
             live_digests: dict[str, str] | None = {} if check else None
             differences: list[TableDiff] = []

@@ -19,7 +19,6 @@ from psycopg.conninfo import make_conninfo
 from eventstore.store import EventStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """The RFC 9162 verifiers agree with every transparency-dev/merkle test vector.
 
-The vectors (Apache-2.0, copied from transparency-dev/merkle at 417fb0c) live beside the
-repository in ``../shared/vectors/merkle``: one JSON file per case with ``wantErr``. A
+The vectors (Apache-2.0, copied unmodified from transparency-dev/merkle at 417fb0c, licence
+beside them) live in ``tests/vectors/merkle``: one JSON file per case with ``wantErr``. A
 missing vector directory is a failure, never a skip.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 from replay.verifier import ProofError, verify_consistency, verify_inclusion
 
-VECTORS = Path(__file__).resolve().parents[3].parent / "shared" / "vectors" / "merkle"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "merkle"
 
 if not (VECTORS / "inclusion").is_dir() or not (VECTORS / "consistency").is_dir():
     raise FileNotFoundError(f"Merkle test vectors are missing: expected them under {VECTORS}")

@@ -1,0 +1,43 @@
+"""What every ``ledgerline`` command shares: the parser class, database options, settings.
+
+A bounded context's command-line group (``ledgerline/cli_<context>.py``) builds on these, so
+every command takes the same ``--database-url``/``--data-dir``/``--config`` and fails the
+same way: one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from ledgerline.config import Settings, load_settings
+
+EXIT_BROKEN = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"ledgerline: error: {message}\n")
+
+
+def add_db_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database-url", help="external PostgreSQL URL (env DATABASE_URL)")
+    p.add_argument(
+        "--data-dir", help="data directory of the embedded server (env LEDGERLINE_DATA_DIR)"
+    )
+    p.add_argument("--config", help="TOML config file (env LEDGERLINE_CONFIG)")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        {
+            "database_url": getattr(args, "database_url", None),
+            "data_dir": getattr(args, "data_dir", None),
+            "config": getattr(args, "config", None),
+            "host": getattr(args, "host", None),
+            "port": getattr(args, "port", None),
+            "kafka_bootstrap_servers": getattr(args, "kafka_bootstrap_servers", None),
+        }
+    )
