@@ -40,6 +40,10 @@ from domain.ledger.events import (
 from domain.money import is_currency
 
 ID_MAX = 2**127 - 1
+# Transfers the system itself makes (a trading venue's holds and settlements) take ids above
+# every client id, so the two can never collide: clients are refused anything past ID_MAX.
+SYSTEM_ID_MIN = 2**127
+SYSTEM_ID_MAX = 2**128 - 2
 
 
 def stream_id(account_id: int) -> str:

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from domain.aggregate import Aggregate
 from domain.ledger import errors as e
-from domain.ledger.account import ID_MAX, Account, AccountSpec
+from domain.ledger.account import ID_MAX, SYSTEM_ID_MAX, SYSTEM_ID_MIN, Account, AccountSpec
 from domain.ledger.transfer import Transfer, TransferSpec
 
 CREATE_TRANSFER_ORDER: tuple[str, ...] = (
@@ -77,13 +77,16 @@ def open_account(src: LedgerSource, spec: AccountSpec, now_ns: int) -> Account:
     return account
 
 
-def create_transfer(src: LedgerSource, spec: TransferSpec, now_ns: int) -> Transfer:
+def create_transfer(
+    src: LedgerSource, spec: TransferSpec, now_ns: int, *, system: bool = False
+) -> Transfer:
+    """Create a transfer. ``system``: made by the system itself (a venue's hold), whose id is
+    in ``SYSTEM_ID_MIN..SYSTEM_ID_MAX``, a range no client id can reach."""
     ids = {"transfer_id": spec.transfer_id}
+    low, high = (SYSTEM_ID_MIN, SYSTEM_ID_MAX) if system else (1, ID_MAX)
     if (
-        not all(
-            0 < x <= ID_MAX
-            for x in (spec.transfer_id, spec.debit_account_id, spec.credit_account_id)
-        )
+        not low <= spec.transfer_id <= high
+        or not all(0 < x <= ID_MAX for x in (spec.debit_account_id, spec.credit_account_id))
         or min(spec.ledger, spec.code) <= 0
     ):
         raise e.IdMustNotBeZero("transfer and account ids, ledger and code must be positive", **ids)

@@ -84,7 +84,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 from domain.aggregate import Aggregate
 from domain.invariant import invariant
@@ -243,7 +243,7 @@ class BookSide:
 class OrderBook(Aggregate):
     """See the module docstring."""
 
-    MUTATES_IN_PLACE: ClassVar[bool] = True
+    MUTATES_IN_PLACE = True
 
     __slots__ = (
         "_asks",
@@ -536,7 +536,7 @@ class OrderBook(Aggregate):
         self._reduce_resting(entry, by, now_ns, "user")
         return remaining - by
 
-    def amend(
+    def check_amend(
         self,
         order_id: int,
         account_id: int,
@@ -544,11 +544,11 @@ class OrderBook(Aggregate):
         *,
         price_ticks: int | None = None,
         quantity_lots: int | None = None,
-    ) -> None:
-        """Give a resting order a new price and/or open quantity.
+    ) -> tuple[int, int]:
+        """Every rule of an amendment, changing nothing: ``(new price, new open lots)``.
 
-        A lower quantity at the same price is a reduction (keeps its place). Anything else
-        sends the order to the back of its (new) level, and it trades first if it crosses.
+        (A re-priced post-only order's new price is the re-priced one.) Pass the result to
+        :meth:`amend` when nothing else touched the book in between.
         """
         self._check_ids(order_id, account_id)
         if price_ticks is None and quantity_lots is None:
@@ -573,10 +573,6 @@ class OrderBook(Aggregate):
             raise e.AmendRequiresChange(
                 "the order already has this price and quantity", order_id=order_id
             )
-        if new_price == old_price and new_qty < old_lots:
-            self._sweep(now_ns)
-            self._reduce_resting(entry, old_lots - new_qty, now_ns, "user")
-            return
         if new_price != old_price:
             if self._band_bps:
                 self._check_band(new_price, order_id)
@@ -584,7 +580,32 @@ class OrderBook(Aggregate):
                 new_price = self._post_only_price(
                     terms.side, new_price, terms.post_only_reprice, now_ns, order_id
                 )
+        return new_price, new_qty
+
+    def amend(
+        self,
+        order_id: int,
+        account_id: int,
+        now_ns: int,
+        *,
+        price_ticks: int | None = None,
+        quantity_lots: int | None = None,
+        checked: tuple[int, int] | None = None,
+    ) -> None:
+        """Give a resting order a new price and/or open quantity.
+
+        A lower quantity at the same price is a reduction (keeps its place). Anything else
+        sends the order to the back of its (new) level, and it trades first if it crosses.
+        """
+        new_price, new_qty = checked or self.check_amend(
+            order_id, account_id, now_ns, price_ticks=price_ticks, quantity_lots=quantity_lots
+        )
         self._sweep(now_ns)
+        entry = self._index[order_id]
+        old_price, old_lots, terms = entry[_PRICE], entry[_LOTS], entry[_ORDER]
+        if new_price == old_price and new_qty < old_lots:
+            self._reduce_resting(entry, old_lots - new_qty, now_ns, "user")
+            return
         side = terms.side
         self._trigger(
             OrderAmended(

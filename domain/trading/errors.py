@@ -187,6 +187,11 @@ InvalidSettlementMode = _rule(
 InvalidStatus = _rule(
     "InvalidStatus", "invalid_status", "An instrument is listed 'open' or 'halted'."
 )
+InvalidSettlementAccounts = _rule(
+    "InvalidSettlementAccounts",
+    "invalid_settlement_accounts",
+    "Settlement 'ledger' names its ledger and the venue's hold and fee accounts; 'none' none.",
+)
 AssetNotACurrency = _rule(
     "AssetNotACurrency",
     "asset_not_a_currency",
@@ -209,6 +214,32 @@ InstrumentExists = _rule(
 )
 InstrumentNotFound = _rule(
     "InstrumentNotFound", "instrument_not_found", "No instrument with this id."
+)
+# ------------------------------------------------------------------ settlement into the ledger
+LedgerAccountNotFound = _rule(
+    "LedgerAccountNotFound",
+    "ledger_account_not_found",
+    "A ledger account named for settlement does not exist.",
+)
+LedgerAccountMismatch = _rule(
+    "LedgerAccountMismatch",
+    "ledger_account_mismatch",
+    "A ledger account named for settlement is on another ledger or in another currency.",
+)
+AccountNotLinked = _rule(
+    "AccountNotLinked",
+    "account_not_linked",
+    "The trading account has no ledger account for an asset of the instrument.",
+)
+AssetAlreadyLinked = _rule(
+    "AssetAlreadyLinked",
+    "asset_already_linked",
+    "The trading account's asset is already linked to another ledger account.",
+)
+AccountLinked = _rule(
+    "AccountLinked",
+    "exists",
+    "Not an error: the asset is already linked to this very ledger account.",
 )
 
 

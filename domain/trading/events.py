@@ -124,6 +124,10 @@ class InstrumentListed(TradingEvent):
     maker_fee_bps: int
     taker_fee_bps: int
     self_trade_prevention: str
+    ledger: int = 0
+    base_hold_account_id: int = 0
+    quote_hold_account_id: int = 0
+    fee_account_id: int = 0
 
 
 @_fast_frozen
@@ -352,3 +356,76 @@ def decode_event(topic: str, payload: dict[str, Any]) -> TradingEvent:
     except KeyError:
         raise UnknownEventType(f"unknown trading event type {topic!r}") from None
     return cls.from_payload(payload)
+
+
+# ------------------------------------------------------------------ settlement into the ledger
+# Streams ``trader:<account id>`` (an account's ledger accounts per asset) and
+# ``hold:<order id>`` (the funds an order holds); both only for settlement "ledger".
+
+
+@_fast_frozen
+@dataclass(frozen=True, slots=True)
+class LedgerAccountLinked(TradingEvent):
+    """The trading account settles ``asset`` through ``ledger_account_id``."""
+
+    TOPIC: ClassVar[str] = "trading.LedgerAccountLinked.v1"
+    seq: int
+    at_ns: int
+    account_id: int
+    asset: str
+    ledger_account_id: int
+
+
+@_fast_frozen
+@dataclass(frozen=True, slots=True)
+class HoldOpened(TradingEvent):
+    """An order reserved ``amount_minor`` of ``currency`` as pending ledger transfer
+    ``transfer_id`` (slice 0), from ``debit_account_id`` to the venue's ``hold_account_id``."""
+
+    TOPIC: ClassVar[str] = "trading.HoldOpened.v1"
+    seq: int
+    at_ns: int
+    order_id: int
+    instrument_id: int
+    account_id: int
+    side: str
+    currency: str
+    debit_account_id: int
+    hold_account_id: int
+    base_account_id: int
+    quote_account_id: int
+    transfer_id: int
+    amount_minor: int
+
+
+@_fast_frozen
+@dataclass(frozen=True, slots=True)
+class HoldResliced(TradingEvent):
+    """The previous slice was posted in part (a fill) or voided (a reduction or amendment);
+    what the order still holds is pending transfer ``transfer_id``, slice ``slice``."""
+
+    TOPIC: ClassVar[str] = "trading.HoldResliced.v1"
+    seq: int
+    at_ns: int
+    order_id: int
+    slice: int
+    transfer_id: int
+    amount_minor: int
+
+
+@_fast_frozen
+@dataclass(frozen=True, slots=True)
+class HoldClosed(TradingEvent):
+    """The order is done: what was left of its hold (``released_minor``) was voided."""
+
+    TOPIC: ClassVar[str] = "trading.HoldClosed.v1"
+    seq: int
+    at_ns: int
+    order_id: int
+    released_minor: int
+    reason: str
+
+
+EVENT_TYPES.update(
+    {cls.TOPIC: cls for cls in (LedgerAccountLinked, HoldOpened, HoldResliced, HoldClosed)}
+)

@@ -7,7 +7,8 @@ Definition
     lots), an optional price band (``price_band_bps`` around the last trade price, or around
     ``reference_price`` before the first trade), a status (``open``, ``halted``, ``closed``),
     a settlement mode (``none``: the venue only matches; ``ledger``: trades settle into the
-    ledger), maker and taker fees in basis points and the default self-trade prevention.
+    ledger, on ``ledger``, through the venue's hold and fee accounts), maker and taker fees in
+    basis points and the default self-trade prevention.
 
 Guarantees
     Inside the domain a price is a whole number of ticks (``price_ticks``) and a quantity a
@@ -26,7 +27,8 @@ Rejections (in precedence order, ``LIST_INSTRUMENT_ORDER``)
     ``assets_must_be_different``, ``invalid_tick_size``, ``invalid_lot_size``,
     ``invalid_min_quantity``, ``invalid_price_band``, ``invalid_reference_price``,
     ``invalid_fee``, ``invalid_self_trade_prevention``, ``invalid_settlement_mode``,
-    ``invalid_status``, ``asset_not_a_currency``, ``tick_value_not_integral``,
+    ``invalid_status``, ``invalid_settlement_accounts``, ``asset_not_a_currency``,
+    ``tick_value_not_integral``,
     ``lot_not_integral``, ``instrument_exists``.
 """
 
@@ -57,6 +59,7 @@ LIST_INSTRUMENT_ORDER: tuple[str, ...] = (
     "invalid_self_trade_prevention",
     "invalid_settlement_mode",
     "invalid_status",
+    "invalid_settlement_accounts",
     "asset_not_a_currency",
     "tick_value_not_integral",
     "lot_not_integral",
@@ -117,6 +120,16 @@ class InstrumentSpec:
     maker_fee_bps: int = 0
     taker_fee_bps: int = 0
     self_trade_prevention: str = "cancel_newest"
+    # Settlement "ledger" only: the ledger the accounts are on, and the venue's own accounts
+    # (holds of each asset, fees in the quote asset). 0 with settlement "none".
+    ledger: int = 0
+    base_hold_account_id: int = 0
+    quote_hold_account_id: int = 0
+    fee_account_id: int = 0
+
+    @property
+    def venue_accounts(self) -> tuple[int, int, int]:
+        return (self.base_hold_account_id, self.quote_hold_account_id, self.fee_account_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +151,7 @@ class Instrument:
     # ------------------------------------------------------------------ validation
 
     @classmethod
-    def validate(cls, spec: InstrumentSpec) -> Instrument:  # noqa: PLR0912 - a branch per rule
+    def validate(cls, spec: InstrumentSpec) -> Instrument:  # noqa: PLR0912, PLR0915 - one per rule
         """Check ``spec`` in the documented order; return the instrument with its integers."""
         ids = {"instrument_id": spec.instrument_id}
         if not 0 < spec.instrument_id <= ID_MAX:
@@ -195,6 +208,19 @@ class Instrument:
             )
         if spec.status not in ("open", "halted"):
             raise e.InvalidStatus("an instrument is listed 'open' or 'halted'", **ids)
+        accounts = (spec.ledger, *spec.venue_accounts)
+        if spec.settlement == "ledger" and not all(
+            _is_int(x) and 0 < x <= ID_MAX for x in accounts
+        ):
+            raise e.InvalidSettlementAccounts(
+                "settlement 'ledger' needs the ledger and the venue's base hold, quote hold "
+                "and fee account ids",
+                **ids,
+            )
+        if spec.settlement == "none" and any(accounts):
+            raise e.InvalidSettlementAccounts(
+                "settlement 'none' takes no ledger or venue accounts", **ids
+            )
         tick_value = lot_minor = None
         if spec.settlement == "ledger":
             for asset in (spec.base_asset, spec.quote_asset):

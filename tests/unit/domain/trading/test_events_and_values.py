@@ -40,6 +40,10 @@ EUR_USD = Instrument.validate(
         settlement="ledger",
         maker_fee_bps=2,
         taker_fee_bps=5,
+        ledger=1,
+        base_hold_account_id=91,
+        quote_hold_account_id=92,
+        fee_account_id=93,
     )
 )
 

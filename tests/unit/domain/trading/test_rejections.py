@@ -271,6 +271,7 @@ def test_a_halted_instrument_refuses_before_a_duplicate_id() -> None:
     assert run_case(Case("instrument_halted", HALTED, place(oid=1))) == "instrument_halted"
 
 
+VENUE = {"ledger": 1, "base_hold_account_id": 91, "quote_hold_account_id": 92, "fee_account_id": 93}
 INSTRUMENT_CASES = [
     ("id_must_not_be_zero", {"instrument_id": 0}),
     ("invalid_symbol", {"symbol": "eur usd"}),
@@ -286,11 +287,14 @@ INSTRUMENT_CASES = [
     ("invalid_self_trade_prevention", {"self_trade_prevention": "expire_taker"}),
     ("invalid_settlement_mode", {"settlement": "dvp"}),
     ("invalid_status", {"status": "closed"}),
-    ("asset_not_a_currency", {"settlement": "ledger"}),
+    ("invalid_settlement_accounts", {"settlement": "ledger"}),
+    ("invalid_settlement_accounts", {"fee_account_id": 93}),
+    ("asset_not_a_currency", {"settlement": "ledger", **VENUE}),
     (
         "tick_value_not_integral",
         {
             "settlement": "ledger",
+            **VENUE,
             "base_asset": "EUR",
             "quote_asset": "USD",
             "tick_size": "0.0001",
@@ -301,6 +305,7 @@ INSTRUMENT_CASES = [
         "lot_not_integral",
         {
             "settlement": "ledger",
+            **VENUE,
             "base_asset": "EUR",
             "quote_asset": "USD",
             "tick_size": "10",
@@ -335,13 +340,22 @@ def test_listing_an_instrument_twice_is_refused() -> None:
 
 def test_every_named_rule_has_a_case_or_belongs_to_the_application() -> None:
     covered = {c.rule for c in ALL} | {r for r, _ in INSTRUMENT_CASES} | {"instrument_exists"}
-    application = {"insufficient_funds", "instrument_not_found"}
+    application = {
+        "insufficient_funds",
+        "instrument_not_found",
+        "ledger_account_not_found",
+        "ledger_account_mismatch",
+        "account_not_linked",
+        "asset_already_linked",
+        "exists",
+    }
     assert {r.code for r in e.ALL_RULES} <= covered | application
 
 
 def test_a_ledger_instrument_gets_its_minor_unit_values() -> None:
     book = OrderBook.list_instrument(
-        InstrumentSpec(7, "EUR/USD", "EUR", "USD", "0.0001", "100", settlement="ledger"), T0
+        InstrumentSpec(7, "EUR/USD", "EUR", "USD", "0.0001", "100", settlement="ledger", **VENUE),
+        T0,
     )
     assert book.instrument is not None
     assert (book.instrument.tick_value_minor, book.instrument.lot_minor) == (1, 10_000)
