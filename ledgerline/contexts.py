@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from api.evidence_routes import router as evidence_router
 from api.ledger_routes import router as ledger_router
 from commands import ledger as ledger_commands
+from commands import trading as trading_commands
 from commands.context import CommandContext
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ CONTEXTS: tuple[ContextModule, ...] = (
         duties=(Duty("expiry", 1.0, _sweep_expired),),
     ),
     ContextModule(name="evidence", command_context=None, routers=(evidence_router,)),
+    ContextModule(name="trading", command_context=trading_commands.build_context),
 )
 
 

@@ -108,7 +108,7 @@ from domain.trading.events import (
     new_trade_executed,
 )
 from domain.trading.instrument import BPS, ID_MAX, Instrument, InstrumentSpec
-from domain.trading.orders import NewOrder
+from domain.trading.orders import NewOrder, parse_order
 
 _NO_LIMIT = -(2**256)  # a level key every price passes
 
@@ -326,56 +326,9 @@ class OrderBook(Aggregate):
 
     # ================================================================== commands: orders
 
-    def parse_order(
-        self,
-        *,
-        order_id: int,
-        account_id: int,
-        side: str,
-        order_type: str = "limit",
-        time_in_force: str = "gtc",
-        price: str | None = None,
-        quantity: str | None = None,
-        quote_quantity: str | None = None,
-        post_only: bool = False,
-        post_only_reprice: bool = False,
-        self_trade_prevention: str | None = None,
-        expire_at_ns: int | None = None,
-    ) -> NewOrder:
-        """An order with decimal strings as a :class:`NewOrder`, in the documented order.
-
-        The shape rules run first (so a market order with a malformed price answers
-        ``price_not_allowed``), then the decimal conversions.
-        """
-        instrument = self._instrument()
-        NewOrder(  # the shape rules first, on placeholder values
-            order_id,
-            account_id,
-            side,
-            None if price is None else 1,
-            None if quantity is None else 1,
-            order_type,
-            time_in_force,
-            None if quote_quantity is None else 1,
-            post_only,
-            post_only_reprice,
-            self_trade_prevention,
-            expire_at_ns,
-        )
-        return NewOrder(
-            order_id,
-            account_id,
-            side,
-            None if price is None else instrument.price_to_ticks(price),
-            None if quantity is None else instrument.quantity_to_lots(quantity),
-            order_type,
-            time_in_force,
-            None if quote_quantity is None else instrument.quote_to_notional(quote_quantity),
-            post_only,
-            post_only_reprice,
-            self_trade_prevention,
-            expire_at_ns,
-        )
+    def parse_order(self, **fields: Any) -> NewOrder:
+        """An order with decimal strings as a :class:`NewOrder`: :func:`orders.parse_order`."""
+        return parse_order(self._instrument(), **fields)
 
     def check_place(self, o: NewOrder, now_ns: int) -> tuple[str, int | None]:
         """The book's rules for a placement in the documented order, changing nothing.

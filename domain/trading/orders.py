@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from domain.trading import errors as e
-from domain.trading.instrument import ID_MAX, STP_MODES
+from domain.trading.instrument import ID_MAX, STP_MODES, Instrument
 
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("limit", "market")
@@ -115,3 +115,54 @@ def _check_order_rules(o: NewOrder) -> None:  # noqa: PLR0912 - a branch per rul
         raise e.QuantityMustBePositive("the quantity must be positive", order_id=oid)
     if budget is not None and budget <= 0:
         raise e.QuoteQuantityMustBePositive("the quote quantity must be positive", order_id=oid)
+
+
+def parse_order(
+    instrument: Instrument,
+    *,
+    order_id: int,
+    account_id: int,
+    side: str,
+    order_type: str = "limit",
+    time_in_force: str = "gtc",
+    price: str | None = None,
+    quantity: str | None = None,
+    quote_quantity: str | None = None,
+    post_only: bool = False,
+    post_only_reprice: bool = False,
+    self_trade_prevention: str | None = None,
+    expire_at_ns: int | None = None,
+) -> NewOrder:
+    """An order with decimal strings as a :class:`NewOrder`, rules in the documented order.
+
+    The shape rules run first on placeholder values (so a market order with a malformed
+    price answers ``price_not_allowed``), then the decimal conversions, then the values.
+    """
+    NewOrder(
+        order_id,
+        account_id,
+        side,
+        None if price is None else 1,
+        None if quantity is None else 1,
+        order_type,
+        time_in_force,
+        None if quote_quantity is None else 1,
+        post_only,
+        post_only_reprice,
+        self_trade_prevention,
+        expire_at_ns,
+    )
+    return NewOrder(
+        order_id,
+        account_id,
+        side,
+        None if price is None else instrument.price_to_ticks(price),
+        None if quantity is None else instrument.quantity_to_lots(quantity),
+        order_type,
+        time_in_force,
+        None if quote_quantity is None else instrument.quote_to_notional(quote_quantity),
+        post_only,
+        post_only_reprice,
+        self_trade_prevention,
+        expire_at_ns,
+    )
