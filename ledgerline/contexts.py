@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.evidence_routes import router as evidence_router
 from api.ledger_routes import router as ledger_router
+from api.trading_routes import router as trading_router
 from commands import ledger as ledger_commands
 from commands import trading as trading_commands
 from commands.context import CommandContext
@@ -61,6 +62,24 @@ def _sweep_expired(runtime: Runtime) -> int:
     return runtime.sweep_expired()
 
 
+def _expire_orders(runtime: Runtime) -> int:
+    """Expire the 'gtd' orders past their time, one command per book that has any."""
+    from readmodels.trading import due_instruments
+
+    now = runtime.clock()
+    with runtime.store.datastore.get_connection() as conn:
+        due = due_instruments(conn, now)
+    futures = [
+        runtime.processor.submit(
+            trading_commands.expire_command(
+                trading_commands.ExpireOrders(instrument_id=i, at_ns=now)
+            )
+        )
+        for i in due
+    ]
+    return sum(f.result(30).result.get("expired", 0) for f in futures)
+
+
 CONTEXTS: tuple[ContextModule, ...] = (
     ContextModule(
         name="ledger",
@@ -69,7 +88,12 @@ CONTEXTS: tuple[ContextModule, ...] = (
         duties=(Duty("expiry", 1.0, _sweep_expired),),
     ),
     ContextModule(name="evidence", command_context=None, routers=(evidence_router,)),
-    ContextModule(name="trading", command_context=trading_commands.build_context),
+    ContextModule(
+        name="trading",
+        command_context=trading_commands.build_context,
+        routers=(trading_router,),
+        duties=(Duty("trading-expiry", 1.0, _expire_orders),),
+    ),
 )
 
 
