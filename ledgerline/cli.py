@@ -522,7 +522,10 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("report", help="a regulator report computed from a replay")
-    p.add_argument("name", choices=["trial_balance", "statements", "large_value", "daily_totals"])
+    p.add_argument(
+        "name",
+        choices=["trial_balance", "statements", "large_value", "daily_totals", "trades", "orders"],
+    )
     p.add_argument("--to-position", type=int)
     p.add_argument("--as-of", help="RFC 3339 time")
     p.add_argument("--format", choices=["parquet", "csv", "json"], default="parquet")

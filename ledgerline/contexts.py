@@ -62,6 +62,18 @@ def _sweep_expired(runtime: Runtime) -> int:
     return runtime.sweep_expired()
 
 
+def _trading_cli(sub: Any) -> None:
+    from ledgerline import cli_trading
+
+    cli_trading.register(sub)
+
+
+def _bench_matching(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_matching
+
+    return bench_matching.run(args)
+
+
 def _expire_orders(runtime: Runtime) -> int:
     """Expire the 'gtd' orders past their time, one command per book that has any."""
     from readmodels.trading import due_instruments
@@ -93,6 +105,8 @@ CONTEXTS: tuple[ContextModule, ...] = (
         command_context=trading_commands.build_context,
         routers=(trading_router,),
         duties=(Duty("trading-expiry", 1.0, _expire_orders),),
+        cli=_trading_cli,
+        benches={"matching": _bench_matching},
     ),
 )
 
