@@ -263,8 +263,8 @@ def test_the_read_models_follow_the_books_and_replay_rebuilds_them_identically(
     migrate_all(db_url)
     listed(processor, 1)
     listed(processor, 2, symbol="GBP/USD", base_asset="GBP")
-    random_stream(processor, seed=3, orders=250, instrument_id=1)
-    random_stream(processor, seed=4, orders=150, instrument_id=2)
+    random_stream(processor, seed=3, orders=160, instrument_id=1)
+    random_stream(processor, seed=4, orders=90, instrument_id=2)
     processor.execute(tc.expire_command(tc.ExpireOrders(instrument_id=1, at_ns=time.time_ns())))
     runner = ProjectionRunner(
         store.recorder, [spec.create("readmodels") for spec in PROJECTIONS.values()]
