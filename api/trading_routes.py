@@ -21,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.ledger_routes import (
     COMMAND_RESPONSES,
+    PROBLEM,
     QUERY_RESPONSES,
     parse_as_of,
     wait_for_position,
@@ -344,15 +345,22 @@ def _read(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(conn, *args, **kwargs)
 
 
-_INSTRUMENTS: dict[int, Instrument] = {}  # tick and lot sizes never change once listed
+def _cache(request: Request) -> dict[int, Instrument]:
+    """This app's instruments by id: tick and lot sizes never change once listed."""
+    state = request.app.state
+    if not hasattr(state, "trading_instruments"):
+        state.trading_instruments = {}
+    cache: dict[int, Instrument] = state.trading_instruments
+    return cache
 
 
-def _instrument_of(row: dict[str, Any]) -> Instrument:
-    found = _INSTRUMENTS.get(int(row["instrument_id"]))
+def _instrument_of(request: Request, row: dict[str, Any]) -> Instrument:
+    cache = _cache(request)
+    found = cache.get(int(row["instrument_id"]))
     if found is None:
         names = {f.name for f in dc_fields(InstrumentSpec)}
         spec = InstrumentSpec(**{k: v for k, v in row.items() if k in names})
-        found = _INSTRUMENTS.setdefault(spec.instrument_id, Instrument.validate(spec))
+        found = cache.setdefault(spec.instrument_id, Instrument.validate(spec))
     return found
 
 
@@ -360,8 +368,9 @@ async def _instrument(
     request: Request, instrument_id: int, *, settle: bool = False
 ) -> Instrument | None:
     """The instrument from the read model; ``settle``: wait for the head first if missing."""
-    if instrument_id in _INSTRUMENTS:
-        return _INSTRUMENTS[instrument_id]
+    cache = _cache(request)
+    if instrument_id in cache:
+        return cache[instrument_id]
     row = await asyncio.to_thread(_read, request, rt.get_instrument, instrument_id)
     if row is None and settle:
         head = (await asyncio.to_thread(_services(request).store.recorder.head)).position
@@ -371,7 +380,7 @@ async def _instrument(
             _services(request).extra.get("read_wait_s", 2.0),
         )
         row = await asyncio.to_thread(_read, request, rt.get_instrument, instrument_id)
-    return None if row is None else _instrument_of(row)
+    return None if row is None else _instrument_of(request, row)
 
 
 def _key(idempotency_key: str | None) -> str:
@@ -437,6 +446,17 @@ def _iso(ns: int) -> str:
 
 # ------------------------------------------------------------------ routes: commands
 
+# a body that is not JSON at all answers 400 (problem+json) before any rule runs
+COMMANDS: dict[int | str, dict[str, Any]] = {400: PROBLEM, **COMMAND_RESPONSES}
+
+
+def _created(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"model": model, "description": "a retry with the same body: the first outcome"},
+        **COMMANDS,
+    }
+
+
 router = APIRouter(prefix="/v1", tags=["trading"])
 Operator = Depends(require(OPERATORS))
 Reader = Depends(require(READERS))
@@ -458,7 +478,7 @@ def _instrument_out(view: dict[str, Any], position: int) -> InstrumentOut:
     "/instruments",
     status_code=201,
     response_model=InstrumentOut,
-    responses=COMMAND_RESPONSES,
+    responses=_created(InstrumentOut),
     summary="List an instrument (open one order book)",
 )
 async def list_instrument(
@@ -497,7 +517,7 @@ async def get_instrument(
             f"instrument {instrument_id} is not listed",
             instrument_id=instrument_id,
         )
-    instrument = _instrument_of(row)
+    instrument = _instrument_of(request, row)
     return InstrumentOut(
         id=row["instrument_id"],
         symbol=row["symbol"],
@@ -544,7 +564,7 @@ async def _set_status(
 @router.post(
     "/instruments/{instrument_id}/halt",
     response_model=InstrumentOut,
-    responses=COMMAND_RESPONSES,
+    responses=COMMANDS,
     summary="Halt trading (new orders and amendments refused; cancels and reductions work)",
 )
 async def halt(
@@ -561,7 +581,7 @@ async def halt(
 @router.post(
     "/instruments/{instrument_id}/resume",
     response_model=InstrumentOut,
-    responses=COMMAND_RESPONSES,
+    responses=COMMANDS,
     summary="Resume trading on a halted instrument",
 )
 async def resume(
@@ -576,7 +596,7 @@ async def resume(
 @router.post(
     "/instruments/{instrument_id}/close",
     response_model=InstrumentOut,
-    responses=COMMAND_RESPONSES,
+    responses=COMMANDS,
     summary="Close an instrument for good (every resting order is cancelled)",
 )
 async def close(
@@ -591,7 +611,7 @@ async def close(
 @router.put(
     "/trading-accounts/{account_id}/ledger-accounts/{asset}",
     response_model=LinkOut,
-    responses=COMMAND_RESPONSES,
+    responses=COMMANDS,
     summary="Settle a trading account's asset through a ledger account (for good)",
 )
 async def link_account(
@@ -616,7 +636,7 @@ async def link_account(
     "/orders",
     status_code=201,
     response_model=OrderOut,
-    responses=COMMAND_RESPONSES,
+    responses=_created(OrderOut),
     summary="Place an order: its state and the trades it made",
 )
 async def place_order(
@@ -632,7 +652,7 @@ async def place_order(
 @router.delete(
     "/orders/{order_id}",
     response_model=OrderOut,
-    responses=COMMAND_RESPONSES,
+    responses=COMMANDS,
     summary="Cancel an order",
 )
 async def cancel_order(
@@ -658,7 +678,7 @@ async def cancel_order(
 @router.patch(
     "/orders/{order_id}",
     response_model=OrderOut,
-    responses=COMMAND_RESPONSES,
+    responses=COMMANDS,
     summary="Reduce (keeps priority) or amend price / raise quantity (loses it, may trade)",
 )
 async def modify_order(
@@ -692,7 +712,7 @@ async def modify_order(
     "/order-batches",
     status_code=201,
     response_model=BatchOut,
-    responses=COMMAND_RESPONSES,
+    responses=COMMANDS,
     summary="Place many orders; every item is checked first, then each is decided on its own",
 )
 async def place_batch(body: BatchIn, request: Request, _: Any = Operator) -> BatchOut:
@@ -757,7 +777,7 @@ async def place_batch(body: BatchIn, request: Request, _: Any = Operator) -> Bat
 @router.post(
     "/accounts/{account_id}/orders/cancel-all",
     response_model=CancelAllOut,
-    responses=COMMAND_RESPONSES,
+    responses=COMMANDS,
     summary="Cancel every resting order of an account (on one instrument, or on all)",
 )
 async def cancel_all(
@@ -823,7 +843,7 @@ async def _listed(request: Request, instrument_id: int) -> tuple[dict[str, Any],
             f"instrument {instrument_id} is not listed",
             instrument_id=instrument_id,
         )
-    return row, _instrument_of(row)
+    return row, _instrument_of(request, row)
 
 
 @router.get(
@@ -855,7 +875,7 @@ async def book(
             f"instrument {instrument_id} is not listed",
             instrument_id=instrument_id,
         )
-    instrument = _instrument_of(row)
+    instrument = _instrument_of(request, row)
 
     def levels(rows: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
         return [
@@ -1034,12 +1054,19 @@ async def stream(
     since: Annotated[int | None, Query(ge=0, description="resume after this sequence")] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     max_events: Annotated[int | None, Query(ge=1, description="close after this many")] = None,
-    idle_timeout_s: Annotated[float | None, Query(gt=0, le=3600)] = None,
+    idle_timeout_s: Annotated[float | None, Query(ge=0, le=3600)] = None,
+    accept: Annotated[str | None, Header()] = None,
     _: Any = Reader,
 ) -> StreamingResponse:
     """Each event's ``id`` is its book sequence: reconnect with ``Last-Event-ID`` (or
     ``since``) and the feed resumes after it. Without either, the first event is a
-    ``snapshot`` of the whole book at its sequence, then the updates after it."""
+    ``snapshot`` of the whole book at its sequence, then the updates after it.
+
+    The feed stays open while the client asks for ``text/event-stream`` (as ``EventSource``
+    does); a request that does not gets what is there now and the end of the response, so a
+    plain HTTP client never hangs. ``idle_timeout_s`` closes a quiet feed earlier."""
+    if idle_timeout_s is None and "text/event-stream" not in (accept or ""):
+        idle_timeout_s = 0.0
     row, instrument = await _listed(request, instrument_id)
     if last_event_id is not None:
         if not last_event_id.isdigit():

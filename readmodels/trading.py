@@ -322,19 +322,41 @@ def load_candles(
     return {(r[0], r[1]): CandleRow(*r) for r in rows}
 
 
+# SQL types of each table's columns, in order: a batch of upserts is ONE statement per table
+# (rows sent as one array per column, ``unnest``), not one per row.
+_TYPES: dict[str, tuple[str, ...]] = {
+    "instruments": (
+        "numeric", "text", "text", "text", "text", "text", "text", "integer", "text", "text",
+        "text", "integer", "integer", "text", "bigint", "numeric", "numeric", "numeric",
+        "numeric", "bigint", "bigint", "bigint", "bigint",
+    ),
+    "book_levels": ("numeric", "text", "numeric", "numeric", "integer", "bigint"),
+    "orders": (
+        "numeric", "numeric", "numeric", "text", "text", "text", "numeric", "numeric",
+        "numeric", "numeric", "numeric", "numeric", "numeric", "numeric", "text", "text",
+        "boolean", "text", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint",
+    ),
+    "candles": (
+        "numeric", "bigint", "numeric", "numeric", "numeric", "numeric", "numeric", "numeric",
+        "integer", "bigint", "bigint",
+    ),
+}  # fmt: skip
+
+
 def _upsert(
     cur: psycopg.Cursor[Any], schema: str, table: str, rows: Sequence[Any], keys: tuple[str, ...]
 ) -> None:
     if not rows:
         return
     names = _names(type(rows[0]))
-    cols = ", ".join(names)
-    marks = ", ".join(["%s"] * len(names))
+    types = _TYPES[table]
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c not in keys)
-    cur.executemany(
-        f"INSERT INTO {schema}.{table} ({cols}) VALUES ({marks})"
+    columns = [list(c) for c in zip(*(astuple(r) for r in rows), strict=True)]
+    cur.execute(
+        f"INSERT INTO {schema}.{table} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
         f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
-        [astuple(r) for r in rows],
+        columns,
     )
 
 

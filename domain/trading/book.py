@@ -53,10 +53,11 @@ Rejections (in precedence order)
     ``quantity_must_be_positive``, ``quantity_not_on_lot``, ``invalid_quote_quantity``,
     ``quote_quantity_must_be_positive``, ``quantity_below_minimum``, ``expire_at_in_past``,
     ``instrument_closed``, ``instrument_halted``, ``duplicate_order_id``,
-    ``price_out_of_band``, ``post_only_would_take``; then, in settlement mode ``ledger``, the
-    application's ``insufficient_funds``. (The ``invalid_*`` and ``*_not_on_*`` codes come
-    from parsing decimal strings, :meth:`OrderBook.parse_order`; the book itself takes whole
-    ticks and lots.)
+    ``price_out_of_band``, ``post_only_would_take``; then, in settlement mode ``ledger``,
+    the venue's ``account_not_linked`` and ``insufficient_funds``. (The ``invalid_*`` and
+    ``*_not_on_*`` codes come from parsing decimal strings, :func:`orders.parse_order`; the
+    book itself takes whole ticks and lots. The rules up to ``quantity_below_minimum`` but
+    that one are the order's own, checked when a ``NewOrder`` is built.)
     Cancel (``CANCEL_ORDER_ORDER``): ``id_must_not_be_zero``, ``order_not_found``.
     Reduce (``REDUCE_ORDER_ORDER``): ``id_must_not_be_zero``, ``reduce_needs_one_quantity``,
     ``quantity_must_be_positive``, ``order_not_found``, ``reduce_must_decrease``.
@@ -141,6 +142,7 @@ PLACE_ORDER_ORDER: tuple[str, ...] = (
     "duplicate_order_id",
     "price_out_of_band",
     "post_only_would_take",
+    "account_not_linked",
     "insufficient_funds",
 )
 CANCEL_ORDER_ORDER: tuple[str, ...] = ("id_must_not_be_zero", "order_not_found")
@@ -724,19 +726,17 @@ class OrderBook(Aggregate):
         book.last_price_ticks = state["last_price_ticks"]
         for row in state["orders"]:
             r = RestingOrder(*row)
-            order = NewOrder(
-                r.order_id,
-                r.account_id,
-                r.side,
-                r.price_ticks,
-                r.remaining_lots,
-                "limit",
-                r.time_in_force,
-                None,
-                r.post_only,
-                r.post_only_reprice,
-                r.self_trade_prevention,
-                r.expire_at_ns,
+            order = NewOrder.recorded(
+                order_id=r.order_id,
+                account_id=r.account_id,
+                side=r.side,
+                price_ticks=r.price_ticks,
+                quantity_lots=r.remaining_lots,
+                time_in_force=r.time_in_force,
+                post_only=r.post_only,
+                post_only_reprice=r.post_only_reprice,
+                self_trade_prevention=r.self_trade_prevention,
+                expire_at_ns=r.expire_at_ns,
             )
             entry = [r.remaining_lots, r.order_id, r.account_id, r.price_ticks, r.seq, order]
             book._insert([*entry, r.self_trade_prevention])

@@ -193,7 +193,7 @@ class OrderAccepted(TradingEvent):
         return cls(
             payload["seq"],
             payload["at_ns"],
-            NewOrder(**payload["order"]),
+            NewOrder.recorded(**payload["order"]),
             payload["self_trade_prevention"],
             payload["rested_lots"],
         )

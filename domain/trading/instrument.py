@@ -312,6 +312,11 @@ class Instrument:
         return format_units(notional * self.tick[0] * self.lot[0], self.tick[1] + self.lot[1])
 
 
+def is_asset_code(value: object) -> bool:
+    """1-12 of A-Z and 0-9: an ISO 4217 code or an instrument's own asset code."""
+    return isinstance(value, str) and _ASSET.fullmatch(value) is not None
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

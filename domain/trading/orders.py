@@ -15,7 +15,7 @@ Guarantees
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from domain.trading import errors as e
@@ -51,8 +51,18 @@ class NewOrder:
     def to_payload(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _NAMES}
 
+    @classmethod
+    def recorded(cls, **fields: Any) -> NewOrder:
+        """An order read back from an event or a snapshot: it was checked when placed, and
+        is not checked again (a later, stricter rule must not make history unreadable)."""
+        order = object.__new__(cls)
+        for name in _NAMES:
+            object.__setattr__(order, name, fields.get(name, _DEFAULTS.get(name)))
+        return order
+
 
 _NAMES = tuple(f.name for f in fields(NewOrder))
+_DEFAULTS = {f.name: f.default for f in fields(NewOrder) if f.default is not MISSING}
 
 
 def _check_order_rules(o: NewOrder) -> None:  # noqa: PLR0912 - a branch per rule

@@ -56,7 +56,7 @@ from domain.trading.events import (
     TradeExecuted,
 )
 from domain.trading.holds import OrderHold
-from domain.trading.instrument import ID_MAX, Instrument, InstrumentSpec
+from domain.trading.instrument import ID_MAX, Instrument, InstrumentSpec, is_asset_code
 from domain.trading.orders import NewOrder
 
 # Ledger transfer codes of the venue's transfers.
@@ -116,7 +116,7 @@ def link_account(
     ids = {"account_id": account_id}
     if not (0 < account_id <= ID_MAX and 0 < ledger_account_id <= ID_MAX):
         raise e.IdMustNotBeZero("account ids must be 1..2^127-1", **ids)
-    if not isinstance(asset, str) or not asset.isalnum() or not asset.isupper() or len(asset) > 12:
+    if not is_asset_code(asset):
         raise e.InvalidAsset(f"asset {asset!r} is not 1-12 of A-Z and 0-9", **ids)
     _check_ledger_account(src, ledger_account_id, asset, None)
     trader = src.get_trader(account_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import random
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -460,12 +461,49 @@ def test_the_stream_sends_a_snapshot_then_updates_and_resumes_from_a_sequence(
         assert replayed[1][2]["price"] == "1.1000" and replayed[2][2]["quantity"] == "3000"
         resumed = _sse(c, "/v1/instruments/1/stream", {"idle_timeout_s": 0.3}, last_event_id="2")
         assert [(k, s) for k, s, _ in resumed] == [("trade", 4), ("level", 4)]
+        # a plain HTTP client gets what is there and the end; an EventSource stays subscribed
+        plain_get = c.get("/v1/instruments/1/stream", params={"since": 3})
+        assert plain_get.status_code == 200 and plain_get.text.count("\n\n") == 2
+
+        def another_order() -> None:
+            with plain.client() as other:
+                place(other, 3, 1, 9, "sell", "1.2000", "1000")
+
+        live = _sse(
+            c,
+            "/v1/instruments/1/stream",
+            {"since": 4, "max_events": 1},
+            accept="text/event-stream",
+            then=another_order,
+        )
+        assert live == [
+            (
+                "level",
+                5,
+                {
+                    "sequence": 5,
+                    "side": "sell",
+                    "price": "1.2000",
+                    "quantity": "1000",
+                    "order_count": 1,
+                },
+            )
+        ]
 
 
 def _sse(
-    c: httpx.Client, path: str, params: dict[str, Any], last_event_id: str | None = None
+    c: httpx.Client,
+    path: str,
+    params: dict[str, Any],
+    last_event_id: str | None = None,
+    accept: str | None = None,
+    then: Any = None,
 ) -> list[tuple[str, int, dict[str, Any]]]:
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    if accept:
+        headers["Accept"] = accept
+    if then is not None:  # something happens while the feed is open
+        threading.Timer(0.5, then).start()
     out: list[tuple[str, int, dict[str, Any]]] = []
     with c.stream("GET", path, params=params, headers=headers) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")

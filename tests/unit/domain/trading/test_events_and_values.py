@@ -181,3 +181,13 @@ def test_holds_cover_every_way_an_order_can_fill() -> None:
     assert st.budget_hold_minor(EUR_USD, 100_000) == 100_000 + 50
     assert st.sell_hold_minor(EUR_USD, 25) == 250_000
     assert st.fee_minor(999, 10_000) == 999 and st.fee_minor(1999, 5) == 0
+
+
+def test_history_decodes_without_todays_order_rules() -> None:
+    # an order some future rule would refuse still reads back, as it was recorded
+    payload = OrderAccepted(9, T0, NewOrder(1, 2, "buy", 100, 5), "none", 5).to_payload()
+    payload["order"]["side"] = "short"
+    event = decode_event(OrderAccepted.TOPIC, payload)
+    assert isinstance(event, OrderAccepted) and event.order.side == "short"
+    with pytest.raises(e.InvalidSide):
+        NewOrder(1, 2, "short", 100, 5)
