@@ -24,13 +24,15 @@ Guarantees
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
-from eventstore.errors import SchemaVersionError
+from eventstore.errors import ConfigurationRefused, SchemaVersionError
 
 APP_ROLE = "ledgerline_app"
 DEFAULT_SCHEMA = "ledgerline"
@@ -175,6 +177,98 @@ MIGRATIONS = (
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+
+# The runtime's own login (one per database): it owns nothing, is no member of the owner, and
+# holds exactly the app role's grants. Its password lives in an owner-only table.
+PRIVATE_SCHEMA = "ledgerline_private"
+_LOGIN_LOCK_KEY = _MIGRATION_LOCK_KEY + 1
+
+
+def runtime_login_name(database: str) -> str:
+    """The runtime login role of ``database`` (role names are per cluster; secrets per db)."""
+    return "ledgerline_rt_" + hashlib.sha256(database.encode()).hexdigest()[:16]
+
+
+def ensure_runtime_login(
+    conn: psycopg.Connection[tuple[object, ...]],
+    *,
+    login: str | None = None,
+    password: str | None = None,
+) -> tuple[str, str]:
+    """Create or update the runtime's login role; return its (name, password).
+
+    Without ``login``/``password`` (the usual case), the role is named after the database and
+    its password is a random secret made once and kept in ``ledgerline_private``, a schema
+    only the owner can read, so every holder of the owner credential finds the same one. With
+    them (``LEDGERLINE_APP_DATABASE_URL``), that role gets that password. Either way the role
+    can log in, inherits the app role's grants, and nothing more: no superuser, no
+    CREATEROLE, no membership of the owner, no ownership of any object.
+    """
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOGIN_LOCK_KEY,))
+        _ensure_role(cur)
+        cur.execute("SELECT current_database(), current_user")
+        row = cur.fetchone()
+        assert row is not None
+        database, owner = str(row[0]), str(row[1])
+        if login is None:
+            login = runtime_login_name(database)
+            password = _stored_password(cur, login)
+        if password is None:
+            raise ConfigurationRefused(f"no password given for the runtime login {login!r}")
+        if login == owner:
+            raise ConfigurationRefused(
+                f"the runtime must not log in as the owner {owner!r}: give it its own role"
+            )
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,))
+        verb = "ALTER" if cur.fetchone() else "CREATE"
+        cur.execute(
+            sql.SQL(
+                "{} ROLE {} WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE"
+                " NOREPLICATION NOBYPASSRLS PASSWORD {}"
+            ).format(sql.SQL(verb), sql.Identifier(login), sql.Literal(password))
+        )
+        cur.execute(
+            "SELECT pg_has_role(%s, %s, 'MEMBER'), pg_has_role(%s, %s, 'MEMBER')",
+            (login, APP_ROLE, login, owner),
+        )
+        member = cur.fetchone()
+        assert member is not None
+        if not member[0]:
+            cur.execute(
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(APP_ROLE), sql.Identifier(login))
+            )
+        if member[1]:
+            raise ConfigurationRefused(
+                f"role {login!r} is a member of the owner {owner!r}; the runtime must not be"
+            )
+    return login, password
+
+
+def _stored_password(cur: psycopg.Cursor[tuple[object, ...]], login: str) -> str:
+    private = sql.Identifier(PRIVATE_SCHEMA)
+    cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(private))
+    cur.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(private))
+    cur.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.runtime_login ("
+            " login text PRIMARY KEY, password text NOT NULL,"
+            " created_at timestamptz NOT NULL DEFAULT now())"
+        ).format(private)
+    )
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {}.runtime_login (login, password) VALUES (%s, %s)"
+            " ON CONFLICT (login) DO NOTHING"
+        ).format(private),
+        (login, secrets.token_urlsafe(32)),
+    )
+    cur.execute(
+        sql.SQL("SELECT password FROM {}.runtime_login WHERE login = %s").format(private), (login,)
+    )
+    row = cur.fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 def _ensure_role(cur: psycopg.Cursor[tuple[object, ...]]) -> None:

@@ -1,8 +1,15 @@
 """Opening the event store: connection pools, roles, migrations.
 
-The runtime pool connects with the URL's credentials and then drops to the ``ledgerline_app``
-role (``SET ROLE``), which holds no UPDATE, DELETE or TRUNCATE grant on the log. Migrations
-run on a separate short-lived connection with the URL's own role.
+Two credentials, never mixed:
+
+* the **owner** URL (the schema owner; on the embedded server, its superuser) runs migrations
+  and administrative work on short-lived connections (:func:`connect_owner`);
+* the **runtime** URL logs in as a role of its own that owns nothing, is no member of the
+  owner, and holds only the app role's grants: SELECT and INSERT on the log, no UPDATE,
+  DELETE or TRUNCATE. There is no ``SET ROLE`` to undo: ``RESET ROLE`` leaves it where it is.
+
+The runtime URL is given (``app_url``, from ``LEDGERLINE_APP_DATABASE_URL``) or derived from
+the owner URL: :func:`runtime_url` reads the runtime login's secret, which ``migrate`` made.
 """
 
 from __future__ import annotations
@@ -14,13 +21,13 @@ from typing import Any
 import psycopg
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import Connection
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from eventstore.errors import DatabaseUnavailable
 from eventstore.recorder import HashChainRecorder
-from eventstore.schema import APP_ROLE, DEFAULT_SCHEMA, migrate
+from eventstore.schema import DEFAULT_SCHEMA, ensure_runtime_login, migrate
 
 _DATASTORE_KEYS = ("dbname", "host", "port", "user", "password")
 
@@ -39,10 +46,21 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-class AppRoleDatastore(PostgresDatastore):
-    """``eventsourcing``'s datastore, whose connections run as the restricted app role."""
+def runtime_url(owner_url: str, *, login: str | None = None, password: str | None = None) -> str:
+    """The runtime's URL: the owner URL's server and database with the runtime login.
 
-    def __init__(self, url: str, *, schema: str, pool_size: int, role: str | None) -> None:
+    Creates or updates the login (see :func:`eventstore.schema.ensure_runtime_login`).
+    """
+    with connect_owner(owner_url) as conn:
+        name, secret = ensure_runtime_login(conn, login=login, password=password)
+    return make_conninfo(owner_url, user=name, password=secret)
+
+
+class AppRoleDatastore(PostgresDatastore):
+    """``eventsourcing``'s datastore over the runtime URL (``role``: an extra ``SET ROLE``,
+    for tests that want to show what such a session could undo)."""
+
+    def __init__(self, url: str, *, schema: str, pool_size: int, role: str | None = None) -> None:
         try:
             params = conninfo_to_dict(url)
         except psycopg.Error as exc:
@@ -77,26 +95,36 @@ class AppRoleDatastore(PostgresDatastore):
 
 
 class EventStore:
-    """The composition of datastore, recorder and schema for one database."""
+    """The composition of datastore, recorder and schema for one database.
+
+    ``url`` is the owner URL (migrations run with it when ``run_migrations``); the pool uses
+    ``app_url`` if given, else the runtime URL derived from the owner URL. Give ``url=None``
+    with an ``app_url`` for a process that holds no owner credential at all.
+    """
 
     def __init__(
         self,
-        url: str,
+        url: str | None,
         *,
+        app_url: str | None = None,
         schema: str = DEFAULT_SCHEMA,
         pool_size: int = 4,
         clock: Callable[[], int] = time.time_ns,
         run_migrations: bool = True,
-        app_role: bool = True,
     ) -> None:
-        self.url = url
         self.schema = schema
         if run_migrations:
+            if url is None:
+                raise DatabaseUnavailable("migrations need the owner's database URL")
             with connect_owner(url) as conn:
                 migrate(conn, schema)
-        self.datastore = AppRoleDatastore(
-            url, schema=schema, pool_size=pool_size, role=APP_ROLE if app_role else None
-        )
+        if app_url is None:
+            if url is None:
+                raise DatabaseUnavailable("no database URL for the runtime")
+            app_url = runtime_url(url)
+        self.url = url
+        self.app_url = app_url
+        self.datastore = AppRoleDatastore(app_url, schema=schema, pool_size=pool_size)
         try:
             # Open the pool now, once: concurrent first opens race inside psycopg_pool, and a
             # bad URL or an unreachable server should fail here, not on the first command.

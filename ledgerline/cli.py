@@ -33,21 +33,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.runtime import migrate_all
 
-    with database_url(settings_from_args(args)) as url:
-        migrate_all(url)
+    settings = settings_from_args(args)
+    with database_url(settings) as url:
+        migrate_all(url, settings.app_database_url)
         print(f"schema is up to date (event store version {LATEST_VERSION})")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ledgerline.database import database_url
+    from ledgerline.database import database_urls
     from ledgerline.serve import serve
 
     settings = settings_from_args(args)
     if args.workers < 1:
         raise LedgerlineError("--workers must be at least 1")
-    with database_url(settings) as url:
-        return serve(url, settings, workers=args.workers)
+    with database_urls(settings) as urls:
+        return serve(urls, settings, workers=args.workers)
 
 
 def cmd_signing_create(args: argparse.Namespace) -> int:
@@ -361,35 +362,41 @@ def _kafka(settings: Settings) -> Any:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    from ledgerline.database import database_url
+    from ledgerline.database import database_urls
     from ledgerline.streaming import run_relay
 
     settings = settings_from_args(args)
     kafka = _kafka(settings)
-    with database_url(settings) as url:
-        return run_relay(url, kafka)
+    with database_urls(settings) as urls:
+        return run_relay(urls, kafka)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from ledgerline.database import database_url
+    from ledgerline.database import database_urls
     from ledgerline.streaming import run_worker
 
     settings = settings_from_args(args)
     kafka = _kafka(settings)
-    with database_url(settings) as url:
-        return run_worker(url, kafka, settings.data_dir)
+    with database_urls(settings) as urls:
+        return run_worker(urls, kafka, settings.data_dir)
 
 
 def cmd_projections_status(args: argparse.Namespace) -> int:
-    from eventstore.store import EventStore, connect_owner
-    from ledgerline.database import database_url
-    from ledgerline.runtime import migrate_all
+    from eventstore.store import EventStore
+    from ledgerline.database import database_urls
+    from ledgerline.runtime import migrate_all, require_migrated
     from projections.manage import status
     from projections.relay import relay_positions
 
-    with database_url(settings_from_args(args)) as url:
-        migrate_all(url)
-        with EventStore(url, pool_size=1, run_migrations=False) as store, connect_owner(url) as c:
+    with database_urls(settings_from_args(args)) as urls:
+        if urls.owner is not None:
+            migrate_all(urls.owner, urls.app)
+        elif urls.app is not None:
+            require_migrated(urls.app)
+        with (
+            EventStore(urls.owner, app_url=urls.app, pool_size=1, run_migrations=False) as store,
+            store.datastore.get_connection() as c,
+        ):
             rows = status(store, c)
             relays = relay_positions(store.recorder)
             head = store.recorder.head().position

@@ -23,7 +23,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_db_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--database-url", help="external PostgreSQL URL (env DATABASE_URL)")
+    p.add_argument(
+        "--database-url", help="external PostgreSQL URL of the schema owner (env DATABASE_URL)"
+    )
+    p.add_argument(
+        "--app-database-url",
+        help="the runtime's own login URL (env LEDGERLINE_APP_DATABASE_URL; default: derived "
+        "from the owner's)",
+    )
     p.add_argument(
         "--data-dir", help="data directory of the embedded server (env LEDGERLINE_DATA_DIR)"
     )
@@ -34,6 +41,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return load_settings(
         {
             "database_url": getattr(args, "database_url", None),
+            "app_database_url": getattr(args, "app_database_url", None),
             "data_dir": getattr(args, "data_dir", None),
             "config": getattr(args, "config", None),
             "host": getattr(args, "host", None),

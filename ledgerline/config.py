@@ -1,13 +1,17 @@
 """Settings, in one place: command-line flags, then environment, then config file, then defaults.
 
 Environment variables
-    ``DATABASE_URL``              an external PostgreSQL (otherwise the embedded server)
+    ``DATABASE_URL``              an external PostgreSQL, as its schema owner (otherwise the
+                                  embedded server); used for migrations and admin commands
+    ``LEDGERLINE_APP_DATABASE_URL``  the runtime's own login (owns nothing, may not rewrite the
+                                  log); derived from the owner's when unset
     ``LEDGERLINE_DATA_DIR``       where the embedded server and local state live (``./.ledgerline``)
     ``LEDGERLINE_CONFIG``         a TOML file with any of the keys below
     ``LEDGERLINE_HOST`` / ``LEDGERLINE_PORT``   where ``serve`` listens (127.0.0.1:8000)
     ``KAFKA_BOOTSTRAP_SERVERS``   Kafka brokers; when set, projections run in Kafka workers
 
-Config file keys: ``database_url``, ``data_dir``, ``host``, ``port``, ``kafka_bootstrap_servers``.
+Config file keys: ``database_url``, ``app_database_url``, ``data_dir``, ``host``, ``port``,
+``kafka_bootstrap_servers``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ledgerline.errors import LedgerlineError
 from ledgerline.streaming import STREAMING_VARIABLES
 
 ENV_DATABASE_URL = "DATABASE_URL"
+ENV_APP_DATABASE_URL = "LEDGERLINE_APP_DATABASE_URL"
 ENV_DATA_DIR = "LEDGERLINE_DATA_DIR"
 ENV_CONFIG = "LEDGERLINE_CONFIG"
 ENV_HOST = "LEDGERLINE_HOST"
@@ -30,8 +35,12 @@ ENV_PORT = "LEDGERLINE_PORT"
 ENV_KAFKA = "KAFKA_BOOTSTRAP_SERVERS"
 ENV_SIGNING_KEY = "LEDGERLINE_SIGNING_KEY"
 ENV_LOG_ORIGIN = "LEDGERLINE_LOG_ORIGIN"
+ENV_MAX_BODY = "LEDGERLINE_MAX_BODY_BYTES"
+ENV_MAX_BATCH_BODY = "LEDGERLINE_MAX_BATCH_BODY_BYTES"
+ENV_METRICS_TOKEN = "LEDGERLINE_METRICS_TOKEN"  # noqa: S105 - the variable's name
 ENVIRONMENT_VARIABLES = (
     ENV_DATABASE_URL,
+    ENV_APP_DATABASE_URL,
     ENV_DATA_DIR,
     ENV_CONFIG,
     ENV_HOST,
@@ -39,10 +48,23 @@ ENVIRONMENT_VARIABLES = (
     ENV_KAFKA,
     ENV_SIGNING_KEY,
     ENV_LOG_ORIGIN,
+    ENV_MAX_BODY,
+    ENV_MAX_BATCH_BODY,
+    ENV_METRICS_TOKEN,
     *STREAMING_VARIABLES,
 )
 
-_KEYS = {"database_url", "data_dir", "host", "port", "kafka_bootstrap_servers"}
+_KEYS = {
+    "database_url",
+    "app_database_url",
+    "data_dir",
+    "host",
+    "port",
+    "kafka_bootstrap_servers",
+    "max_body_bytes",
+    "max_batch_body_bytes",
+    "metrics_token",
+}
 
 
 class ConfigError(LedgerlineError):
@@ -53,9 +75,21 @@ class ConfigError(LedgerlineError):
 class Settings:
     database_url: str | None
     data_dir: Path
+    app_database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     kafka_bootstrap_servers: str | None = None
+    max_body_bytes: int | None = None
+    max_batch_body_bytes: int | None = None
+    metrics_token: str | None = None
+
+    def api_options(self) -> dict[str, object]:
+        """What the HTTP app takes from the settings (body limits, the metrics token)."""
+        return {
+            "max_body_bytes": self.max_body_bytes,
+            "max_batch_body_bytes": self.max_batch_body_bytes,
+            "metrics_token": self.metrics_token,
+        }
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -87,6 +121,18 @@ def _port(value: Any, source: str) -> int:
     return port
 
 
+def _positive_int(value: Any, key: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: {value!r} is not a whole number") from None
+    if number < 1:
+        raise ConfigError(f"{key}: {number} must be at least 1")
+    return number
+
+
 def load_settings(
     flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -103,20 +149,33 @@ def load_settings(
             return env[env_key]
         return file_values.get(key)
 
-    for key in ("database_url", "data_dir", "host", "kafka_bootstrap_servers"):
+    for key in ("database_url", "app_database_url", "data_dir", "host", "kafka_bootstrap_servers"):
         value = file_values.get(key)
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"config file {config_path}: {key} must be a string")
     database_url = pick("database_url", ENV_DATABASE_URL)
+    app_database_url = pick("app_database_url", ENV_APP_DATABASE_URL)
     data_dir = Path(pick("data_dir", ENV_DATA_DIR) or ".ledgerline")
     host = pick("host", ENV_HOST) or "127.0.0.1"
     port_value = pick("port", ENV_PORT)
     port = _port(port_value, "port") if port_value is not None else 8000
     kafka = pick("kafka_bootstrap_servers", ENV_KAFKA)
+    limits = {
+        key: _positive_int(pick(key, env_key), key)
+        for key, env_key in (
+            ("max_body_bytes", ENV_MAX_BODY),
+            ("max_batch_body_bytes", ENV_MAX_BATCH_BODY),
+        )
+    }
+    metrics_token = pick("metrics_token", ENV_METRICS_TOKEN)
     return Settings(
         database_url=database_url or None,
+        app_database_url=app_database_url or None,
         data_dir=data_dir,
         host=str(host),
         port=port,
         kafka_bootstrap_servers=kafka or None,
+        max_body_bytes=limits["max_body_bytes"],
+        max_batch_body_bytes=limits["max_batch_body_bytes"],
+        metrics_token=str(metrics_token) if metrics_token else None,
     )

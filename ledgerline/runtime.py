@@ -12,6 +12,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from psycopg.conninfo import conninfo_to_dict
 
 from api.app import ApiServices, create_app
 from api.evidence_routes import TreeCache
@@ -21,6 +22,8 @@ from api.problems import Problem
 from commands.context import build_processor
 from commands.ledger import ExpirePendingTransfer, expire_command
 from commands.processor import CommandProcessor
+from eventstore.errors import ConfigurationRefused
+from eventstore.schema import ensure_runtime_login, migrate
 from eventstore.store import EventStore, connect_owner
 from ledgerline import contexts
 from projections.manage import complete_position
@@ -37,14 +40,44 @@ READY_MAX_LAG_EVENTS = 10_000
 DUTIES_LOCK_KEY = 0x6475746965  # "duties": the API process that sweeps and checkpoints
 
 
-def migrate_all(url: str) -> None:
-    """Event store, read models and API keys: every schema, up to date."""
+def migrate_all(url: str, app_url: str | None = None) -> None:
+    """Event store, read models and API keys: every schema up to date, and the runtime's
+    login in place (the one ``app_url`` names, or the database's own)."""
     with connect_owner(url) as conn:
-        from eventstore.schema import migrate
-
         migrate(conn)
         migrate_readmodels(conn)
         migrate_keys(conn)
+        if app_url is None:
+            ensure_runtime_login(conn)
+        else:
+            params = conninfo_to_dict(app_url)
+            ensure_runtime_login(
+                conn,
+                login=str(params.get("user") or ""),
+                password=str(params.get("password") or ""),
+            )
+
+
+def require_migrated(app_url: str) -> None:
+    """A process without the owner's credential checks that ``migrate`` has run."""
+    from eventstore.schema import LATEST_VERSION, applied_versions
+    from readmodels.schema import SCHEMA as READMODELS
+    from readmodels.schema import all_migrations
+
+    with connect_owner(app_url) as conn:
+        stale = [
+            schema
+            for schema, latest in (
+                ("ledgerline", LATEST_VERSION),
+                (READMODELS, all_migrations()[-1].version),
+            )
+            if max(applied_versions(conn, schema), default=0) < latest
+        ]
+    if stale:
+        raise ConfigurationRefused(
+            f"schema(s) {', '.join(stale)} are not up to date: run `ledgerline migrate` with "
+            "the owner's DATABASE_URL first"
+        )
 
 
 @dataclass
@@ -156,17 +189,22 @@ class Runtime:
 
 
 def build_runtime(
-    url: str,
+    url: str | None,
     *,
+    app_url: str | None = None,
     in_process_projection: bool = True,
     clock: Callable[[], int] = time.time_ns,
     sweep_interval_s: float | None = 1.0,
     pool_size: int = 8,
     signing_key: Ed25519PrivateKey | None = None,
     checkpoint_interval_s: float | None = 60.0,
+    api_options: dict[str, object] | None = None,
 ) -> Runtime:
-    migrate_all(url)
-    store = EventStore(url, pool_size=pool_size, run_migrations=False, clock=clock)
+    if url is not None:
+        migrate_all(url, app_url)
+    elif app_url is not None:
+        require_migrated(app_url)
+    store = EventStore(url, app_url=app_url, pool_size=pool_size, run_migrations=False, clock=clock)
     processor = build_processor(store.recorder, contexts.command_contexts(clock)).start()
     projector = (
         ProjectionRunner(
@@ -194,6 +232,7 @@ def build_runtime(
             "applied_position": runtime.applied_position,
             "read_wait_s": 2.0,
             "refresh_metrics": runtime.refresh_metrics,
+            **(api_options or {}),
         },
     )
     services.extra["merkle"] = TreeCache(store.recorder)

@@ -8,6 +8,7 @@ import socket
 from typing import Any
 
 from ledgerline.config import Settings
+from ledgerline.database import DatabaseUrls
 from ledgerline.errors import LedgerlineError
 
 
@@ -52,26 +53,32 @@ def optional_signing_key(settings: Settings) -> Any:
 
 
 def worker_app() -> Any:
-    """App factory for ``serve --workers N``: each worker process builds its own runtime."""
+    """App factory for ``serve --workers N``: each worker process builds its own runtime.
+
+    Workers get the runtime's URL only: the parent ran the migrations with the owner's.
+    """
     import atexit
 
     from ledgerline.config import load_settings
     from ledgerline.runtime import build_runtime
 
-    url = os.environ[WORKER_URL_ENV]
+    app_url = os.environ[WORKER_URL_ENV]
     settings = load_settings()
     runtime = build_runtime(
-        url,
+        None,
+        app_url=app_url,
         in_process_projection=not settings.kafka_bootstrap_servers,
         signing_key=optional_signing_key(settings),
+        api_options=settings.api_options(),
     )
     atexit.register(runtime.close)
     return runtime.app
 
 
-def serve(url: str, settings: Settings, workers: int = 1) -> int:
+def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
     import uvicorn
 
+    from eventstore.store import runtime_url
     from ledgerline.runtime import build_runtime, migrate_all
 
     check_port_free(settings.host, settings.port)
@@ -79,8 +86,12 @@ def serve(url: str, settings: Settings, workers: int = 1) -> int:
     if workers > 1:
         # Several processes share the store: each decides under the writers' lock, one of them
         # (elected by an advisory lock) runs the projector and the expiry sweeper.
-        migrate_all(url)
-        os.environ[WORKER_URL_ENV] = url
+        app_url = urls.app
+        if urls.owner is not None:
+            migrate_all(urls.owner, urls.app)
+            app_url = app_url or runtime_url(urls.owner)
+        assert app_url is not None
+        os.environ[WORKER_URL_ENV] = app_url
         uvicorn.run(
             "ledgerline.serve:worker_app",
             factory=True,
@@ -92,9 +103,11 @@ def serve(url: str, settings: Settings, workers: int = 1) -> int:
         )
         return 0
     runtime = build_runtime(
-        url,
+        urls.owner,
+        app_url=urls.app,
         in_process_projection=not settings.kafka_bootstrap_servers,
         signing_key=optional_signing_key(settings),
+        api_options=settings.api_options(),
     )
     try:
         config = uvicorn.Config(

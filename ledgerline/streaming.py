@@ -17,9 +17,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledgerline.errors import LedgerlineError
+
+if TYPE_CHECKING:
+    from ledgerline.database import DatabaseUrls
 
 ENV_TOPIC_PREFIX = "LEDGERLINE_KAFKA_TOPIC_PREFIX"
 ENV_PARTITIONS = "LEDGERLINE_KAFKA_PARTITIONS"
@@ -82,14 +85,23 @@ def _stop_on_signals(stop: Any) -> None:
         signal.signal(sig, lambda *_: stop())
 
 
-def run_relay(url: str, kafka: KafkaSettings) -> int:
+def _open_store(urls: DatabaseUrls, pool_size: int) -> Any:
+    """The store over the runtime's login, migrating first when the owner's URL is at hand."""
     from eventstore.store import EventStore
-    from ledgerline.runtime import migrate_all
+    from ledgerline.runtime import migrate_all, require_migrated
+
+    if urls.owner is not None:
+        migrate_all(urls.owner, urls.app)
+    elif urls.app is not None:
+        require_migrated(urls.app)
+    return EventStore(urls.owner, app_url=urls.app, pool_size=pool_size, run_migrations=False)
+
+
+def run_relay(urls: DatabaseUrls, kafka: KafkaSettings) -> int:
     from projections.registry import contexts
     from projections.relay import Relay, RelayConfig, TopicLayoutChanged
 
-    migrate_all(url)
-    with EventStore(url, pool_size=2, run_migrations=False) as store:
+    with _open_store(urls, 2) as store:
         relay = Relay(
             store.recorder,
             RelayConfig(
@@ -134,17 +146,16 @@ def prepare_topics(
         consumer.close()
 
 
-def run_worker(url: str, kafka: KafkaSettings, data_dir: Path, *, loglevel: str = "info") -> int:
+def run_worker(
+    urls: DatabaseUrls, kafka: KafkaSettings, data_dir: Path, *, loglevel: str = "info"
+) -> int:
     import faust
 
-    from eventstore.store import EventStore
-    from ledgerline.runtime import migrate_all
     from projections.kafka_worker import KafkaApplier, WorkerConfig, build_app
     from projections.registry import PROJECTIONS
     from projections.relay import RelayStopped
     from readmodels.schema import SCHEMA as RM_SCHEMA
 
-    migrate_all(url)
     topics_of = {
         spec.name: [f"{kafka.topic_prefix}{c}" for c in spec.contexts]
         for spec in PROJECTIONS.values()
@@ -156,7 +167,7 @@ def run_worker(url: str, kafka: KafkaSettings, data_dir: Path, *, loglevel: str 
         partitions = prepare_topics(kafka, topics, stop)
     except RelayStopped:
         return 0
-    with EventStore(url, pool_size=4, run_migrations=False) as store:
+    with _open_store(urls, 4) as store:
         appliers: dict[str, list[KafkaApplier]] = {t: [] for t in topics}
         for spec in PROJECTIONS.values():
             applier = KafkaApplier(store.datastore.pool, spec.create(RM_SCHEMA))

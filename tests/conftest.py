@@ -20,6 +20,13 @@ from eventstore.store import EventStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Temporary directories of this checkout's test runs live under the checkout, not in the
+# machine-wide /tmp/pytest-of-<user>: another pytest session starting elsewhere on the machine
+# resets that folder to mode 0700, which locks the embedded PostgreSQL's own system user out
+# of the data directories it is running on.
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(REPO_ROOT / ".pytest-tmp"))
+(REPO_ROOT / ".pytest-tmp").mkdir(exist_ok=True)
+
 
 @pytest.fixture(scope="session")
 def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

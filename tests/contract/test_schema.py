@@ -7,7 +7,13 @@ import pytest
 
 from eventstore.errors import ConfigurationRefused, SchemaVersionError
 from eventstore.recorder import HashChainRecorder
-from eventstore.schema import APP_ROLE, LATEST_VERSION, applied_versions, migrate
+from eventstore.schema import (
+    APP_ROLE,
+    LATEST_VERSION,
+    applied_versions,
+    migrate,
+    runtime_login_name,
+)
 from eventstore.store import AppRoleDatastore, EventStore
 
 
@@ -28,11 +34,22 @@ def test_a_schema_newer_than_the_code_is_refused_with_a_clear_message(db_url: st
             migrate(conn)
 
 
-def test_runtime_connections_run_as_the_restricted_app_role(store: EventStore) -> None:
+def test_runtime_connections_log_in_as_their_own_role_which_holds_only_the_app_grants(
+    store: EventStore, superuser: psycopg.Connection[tuple[object, ...]]
+) -> None:
     with store.datastore.get_connection() as conn:
-        row = conn.execute("SELECT current_user").fetchone()
+        row = conn.execute("SELECT current_user, session_user, current_database()").fetchone()
     assert row is not None
-    assert row["current_user"] == APP_ROLE
+    login = row["session_user"]
+    assert row["current_user"] == login == runtime_login_name(row["current_database"])
+    flags = superuser.execute(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolcanlogin,"
+        " pg_has_role(rolname, %s, 'MEMBER'), pg_has_role(rolname, 'postgres', 'MEMBER'),"
+        " (SELECT count(*) FROM pg_class WHERE relowner = r.oid)"
+        " FROM pg_roles r WHERE rolname = %s",
+        (APP_ROLE, login),
+    ).fetchone()
+    assert flags == (False, False, False, False, True, True, False, 0)
 
 
 def test_the_lock_skipping_db_functions_mode_is_refused(db_url: str) -> None:

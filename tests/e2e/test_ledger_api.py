@@ -61,7 +61,11 @@ def funded(server: Server) -> Server:
         account(c, 2, debits_must_not_exceed_credits=True)
         account(c, 3, currency="EUR")
         account(c, 4, ledger=2)
-        assert transfer(c, 100, 1, 2, "100.00").status_code == 201
+        funding = transfer(c, 100, 1, 2, "100.00")
+        assert funding.status_code == 201
+        # The read model has applied the funding before any test reads "nothing changed".
+        seen = c.get("/v1/accounts/2", params={"min_position": funding.json()["position"]})
+        assert seen.json()["balances"]["credits_posted"] == "100.00"
     return server
 
 

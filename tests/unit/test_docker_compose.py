@@ -82,3 +82,21 @@ def test_infrastructure_services_have_health_checks_and_restart_policies() -> No
         for variable in service.get("environment", {}):
             if not service.get("command"):
                 assert variable.startswith(INFRA_VARIABLE_PREFIXES), (name, variable)
+
+
+def test_only_migrate_holds_the_owner_credential_and_the_runtime_logs_in_as_itself() -> None:
+    for name, service in services().items():
+        if not service.get("command"):
+            continue
+        env = service.get("environment", {})
+        assert "ledgerline_runtime:" in env["LEDGERLINE_APP_DATABASE_URL"], name
+        assert ("DATABASE_URL" in env) == (name == "migrate"), name
+
+
+def test_no_password_is_written_into_the_compose_file() -> None:
+    text = COMPOSE.read_text()
+    assert "ledgerline:ledgerline@" not in text
+    example = (COMPOSE.parent / ".env.example").read_text()
+    for variable in ("POSTGRES_PASSWORD", "LEDGERLINE_RUNTIME_DB_PASSWORD"):
+        assert f"${{{variable}:?" in text
+        assert f"{variable}=" in example
