@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck layers unit bench clean
+.PHONY: demo test test-faults lint typecheck layers unit bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ layers: $(STAMP)
 
 test: lint typecheck layers
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml -q
+
+# The long fault schedules: many seeds of SIGKILLs in both read-path modes, and 20,000
+# simulated seeds (the default suite runs a short version of each).
+test-faults: $(STAMP)
+	LEDGERLINE_FAULTS_LONG=1 LEDGERLINE_SIM_SEEDS=20000 $(BIN)/pytest tests/faults -s -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/ledgerline bench append --json

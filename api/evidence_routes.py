@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.keys import Role
-from api.problems import Problem
+from api.problems import QUERY_ERRORS, Problem
 from api.security import REGULATORS, require
+from api.types import PositiveParam
 from eventstore.recorder import HashChainRecorder
 from replay.log import checkpoints, leaf_of
 from replay.merkle import MerkleTree
@@ -26,14 +28,7 @@ EVIDENCE_READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.REGULATOR, Role.
 router = APIRouter(prefix="/v1", tags=["evidence"])
 Reader = Depends(require(EVIDENCE_READERS))
 Regulator = Depends(require(REGULATORS))
-PROBLEM = {"description": "RFC 9457 problem+json", "content": {"application/problem+json": {}}}
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    422: PROBLEM,
-    503: PROBLEM,
-}
+RESPONSES = QUERY_ERRORS
 
 
 class CheckpointOut(BaseModel):
@@ -115,7 +110,9 @@ async def latest(request: Request, _: Any = Reader) -> CheckpointOut:
     responses=RESPONSES,
     summary="The signed checkpoint of a tree size",
 )
-async def at_size(size: int, request: Request, _: Any = Reader) -> CheckpointOut:
+async def at_size(
+    size: Annotated[PositiveParam, PathParam()], request: Request, _: Any = Reader
+) -> CheckpointOut:
     found = await asyncio.to_thread(checkpoints, _recorder(request))
     match = next((c for c in found if c.size == size), None)
     if match is None:
@@ -131,8 +128,8 @@ async def at_size(size: int, request: Request, _: Any = Reader) -> CheckpointOut
 )
 async def inclusion(
     request: Request,
-    position: Annotated[int, Query(ge=1)],
-    size: Annotated[int, Query(ge=1)],
+    position: Annotated[PositiveParam, Query()],
+    size: Annotated[PositiveParam, Query()],
     _: Any = Reader,
 ) -> InclusionOut:
     tree = await asyncio.to_thread(_trees(request).tree)
@@ -162,8 +159,8 @@ async def inclusion(
 )
 async def consistency(
     request: Request,
-    from_size: Annotated[int, Query(alias="from", ge=1)],
-    to_size: Annotated[int, Query(alias="to", ge=1)],
+    from_size: Annotated[PositiveParam, Query(alias="from")],
+    to_size: Annotated[PositiveParam, Query(alias="to")],
     _: Any = Reader,
 ) -> ConsistencyOut:
     tree = await asyncio.to_thread(_trees(request).tree)
@@ -189,9 +186,9 @@ async def consistency(
 )
 async def export(
     request: Request,
-    from_position: Annotated[int, Query(ge=1)] = 1,
-    to_position: Annotated[int | None, Query(ge=1)] = None,
-    trusted_size: Annotated[list[int] | None, Query()] = None,
+    from_position: Annotated[PositiveParam, Query()] = 1,
+    to_position: Annotated[PositiveParam | None, Query()] = None,
+    trusted_size: Annotated[list[PositiveParam] | None, Query()] = None,
     _: Any = Regulator,
 ) -> Response:
     from replay.export import ExportError, export_bundle

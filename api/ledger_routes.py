@@ -7,14 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
-from api.problems import Problem
+from api.problems import COMMAND_ERRORS, QUERY_ERRORS, Problem, problem_responses
 from api.security import OPERATORS, READERS, require
+from api.types import (
+    Amount,
+    Code,
+    Id128,
+    IdParam,
+    Ledger,
+    LedgerParam,
+    PageLimit,
+    Position,
+    StrictFlag,
+    TimeoutSeconds,
+)
 from commands.ledger import (
     CreateAccount,
     CreateLinkedTransfers,
@@ -27,27 +39,62 @@ from commands.ledger import (
     transfer_command,
     void_command,
 )
-from domain.money import format_major
+from domain.money import CURRENCIES, format_major
 from readmodels import ledger as rm
 
-ID_MAX = 2**127 - 1
-AccountId = Annotated[int, Field(ge=1, le=ID_MAX, description="client-chosen id, 1..2^127-1")]
-DECIMAL_PATTERN = r"^(0|[1-9][0-9]{0,30})(\.[0-9]{1,18})?$"
+
+def _known_currency(value: Any) -> Any:
+    if not isinstance(value, str) or value not in CURRENCIES:
+        raise PydanticCustomError(
+            "unknown_currency", "{value!r} is not an active ISO 4217 code", {"value": value}
+        )
+    return value
 
 
 class Flags(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    debits_must_not_exceed_credits: bool = False
-    credits_must_not_exceed_debits: bool = False
-    closed: bool = False
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            # The two limits exclude each other (flags_are_mutually_exclusive).
+            "not": {
+                "required": ["debits_must_not_exceed_credits", "credits_must_not_exceed_debits"],
+                "properties": {
+                    "debits_must_not_exceed_credits": {"const": True},
+                    "credits_must_not_exceed_debits": {"const": True},
+                },
+            }
+        },
+    )
+    debits_must_not_exceed_credits: StrictFlag = False
+    credits_must_not_exceed_debits: StrictFlag = False
+    closed: StrictFlag = False
+
+    @model_validator(mode="after")
+    def _exclusive(self) -> Flags:
+        if self.debits_must_not_exceed_credits and self.credits_must_not_exceed_debits:
+            raise PydanticCustomError(
+                "flags_are_mutually_exclusive",
+                "an account cannot limit both its debits and its credits",
+            )
+        return self
+
+
+Currency = Annotated[
+    str,
+    BeforeValidator(_known_currency),
+    WithJsonSchema(
+        {"type": "string", "enum": sorted(CURRENCIES), "description": "an active ISO 4217 code"}
+    ),
+]
 
 
 class AccountIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    id: AccountId
-    ledger: int = Field(ge=1, le=2**32 - 1)
-    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
-    code: int = Field(ge=1, le=65535)
+    id: Id128
+    ledger: Ledger
+    currency: Currency
+    code: Code
     flags: Flags = Flags()
 
 
@@ -70,24 +117,14 @@ class AccountOut(BaseModel):
 
 class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    id: AccountId
-    debit_account_id: AccountId
-    credit_account_id: AccountId
-    amount: str = Field(pattern=DECIMAL_PATTERN, description='major units, e.g. "12.34"')
-    ledger: int = Field(ge=1, le=2**32 - 1)
-    code: int = Field(ge=1, le=65535)
-    pending: bool = False
-    timeout_s: int = Field(default=0, ge=0, le=2**32 - 1)
-
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, v: str) -> str:
-        try:
-            if Decimal(v) <= 0:
-                raise ValueError("amount must be positive")
-        except InvalidOperation:
-            raise ValueError("amount must be a decimal string") from None
-        return v
+    id: Id128
+    debit_account_id: Id128
+    credit_account_id: Id128
+    amount: Amount
+    ledger: Ledger
+    code: Code
+    pending: StrictFlag = False
+    timeout_s: TimeoutSeconds = 0
 
 
 class TransferOut(BaseModel):
@@ -107,7 +144,7 @@ class TransferOut(BaseModel):
 
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    linked: bool = False
+    linked: StrictFlag = False
     transfers: list[TransferIn] = Field(min_length=1, max_length=8189)
 
 
@@ -127,7 +164,7 @@ class BatchOut(BaseModel):
 
 class PostIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    amount: str | None = Field(None, pattern=DECIMAL_PATTERN)
+    amount: Amount | None = None
 
 
 class TrialBalanceLine(BaseModel):
@@ -170,6 +207,21 @@ def parse_as_of(value: str) -> int:
     return int(moment.timestamp() * 1_000_000) * 1000
 
 
+async def require_committed(request: Request, position: int | None, name: str) -> None:
+    """A point in history must exist: a position past the head is refused, never echoed."""
+    if position is None:
+        return
+    services = request.app.state.services
+    head = (await asyncio.to_thread(services.store.recorder.head)).position
+    if position > head:
+        raise Problem(
+            422,
+            f"{name}_not_committed",
+            f"position {position} has not been committed (the store is at {head})",
+            **{name: position, "head_position": head},
+        )
+
+
 async def wait_for_position(request: Request, min_position: int | None) -> None:
     """Read-your-writes: wait (bounded) until the read model has applied ``min_position``."""
     if min_position is None:
@@ -199,34 +251,14 @@ async def wait_for_position(request: Request, min_position: int | None) -> None:
 
 # ------------------------------------------------------------------ rejection -> HTTP status
 
-STATUS_OF: dict[str, int] = {
-    "exists_with_different_flags": 409,
-    "exists_with_different_timeout": 409,
-    "exists_with_different_debit_account_id": 409,
-    "exists_with_different_credit_account_id": 409,
-    "exists_with_different_amount": 409,
-    "exists_with_different_ledger": 409,
-    "exists_with_different_currency": 409,
-    "exists_with_different_code": 409,
-    "exists_with_different_payload": 409,
-    "id_already_failed": 409,
-    "exceeds_credits": 409,
-    "exceeds_debits": 409,
-    "account_closed": 409,
-    "pending_transfer_not_pending": 409,
-    "pending_transfer_already_posted": 409,
-    "pending_transfer_already_voided": 409,
-    "pending_transfer_expired": 409,
-    "pending_transfer_not_expired": 409,
-    "exceeds_pending_transfer_amount": 409,
-    "linked_event_failed": 409,
-    "pending_transfer_not_found": 404,
-}
-"""HTTP status per rejection code; codes not listed (shape and reference rules) are 422."""
+# A request that matches the schema is never answered 400 or 422: what the ledger refuses
+# after reading it is a rule of the ledger or a conflict with its state, answered 409 with
+# the rule's code. Only a command's own target named in the path answers 404.
+NOT_FOUND_CODES = frozenset({"pending_transfer_not_found"})
 
 
 def status_of(code: str) -> int:
-    return STATUS_OF.get(code, 422)
+    return 404 if code in NOT_FOUND_CODES else 409
 
 
 def rejection(result: dict[str, Any]) -> Problem:
@@ -305,19 +337,8 @@ def _row_transfer(row: dict[str, Any]) -> dict[str, Any]:
 router = APIRouter(prefix="/v1", tags=["ledger"])
 Operator = Depends(require(OPERATORS))
 Reader = Depends(require(READERS))
-PROBLEM = {
-    "model": dict[str, Any],
-    "description": "RFC 9457 problem+json",
-    "content": {"application/problem+json": {}},
-}
-COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    409: PROBLEM,
-    422: PROBLEM,
-    503: PROBLEM,
-}
+COMMAND_RESPONSES = COMMAND_ERRORS
+PATH_COMMAND_RESPONSES = {**COMMAND_ERRORS, **problem_responses(404)}
 
 
 def _created(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
@@ -459,11 +480,11 @@ async def create_batch(
 @router.post(
     "/transfers/{transfer_id}/post",
     response_model=TransferOut,
-    responses=COMMAND_RESPONSES,
+    responses=PATH_COMMAND_RESPONSES,
     summary="Post a pending transfer, in full or in part",
 )
 async def post_transfer(
-    transfer_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    transfer_id: Annotated[IdParam, Path()],
     request: Request,
     response: Response,
     body: PostIn | None = None,
@@ -480,11 +501,11 @@ async def post_transfer(
 @router.post(
     "/transfers/{transfer_id}/void",
     response_model=TransferOut,
-    responses=COMMAND_RESPONSES,
+    responses=PATH_COMMAND_RESPONSES,
     summary="Void a pending transfer",
 )
 async def void_transfer(
-    transfer_id: Annotated[int, Path(ge=1, le=ID_MAX)], request: Request, _: Any = Operator
+    transfer_id: Annotated[IdParam, Path()], request: Request, _: Any = Operator
 ) -> TransferOut:
     outcome = await _run(request, void_command(VoidPendingTransfer(transfer_id=transfer_id)))
     if not outcome.accepted:
@@ -492,13 +513,7 @@ async def void_transfer(
     return transfer_out(outcome.result["transfer"], outcome.position or 0)
 
 
-QUERY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    422: PROBLEM,
-    503: PROBLEM,
-}
+QUERY_RESPONSES = QUERY_ERRORS
 
 
 def _read(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -514,15 +529,16 @@ def _read(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
     summary="An account and its balances, now or at a past position or time",
 )
 async def get_account(
-    account_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    account_id: Annotated[IdParam, Path()],
     request: Request,
-    as_of_position: Annotated[int | None, Query(ge=0)] = None,
+    as_of_position: Annotated[Position | None, Query()] = None,
     as_of: Annotated[str | None, Query(description="RFC 3339 time")] = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> AccountOut:
     if as_of_position is not None and as_of is not None:
         raise Problem(422, "conflicting_as_of", "give as_of_position or as_of, not both")
+    await require_committed(request, as_of_position, "as_of_position")
     await wait_for_position(request, min_position)
     as_of_ns = parse_as_of(as_of) if as_of is not None else None
     row = await asyncio.to_thread(
@@ -546,11 +562,11 @@ async def get_account(
     summary="The account's transfers, newest first",
 )
 async def list_account_transfers(
-    account_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    account_id: Annotated[IdParam, Path()],
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: Annotated[PageLimit, Query()] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> HistoryPage:
     await wait_for_position(request, min_position)
@@ -613,9 +629,9 @@ async def list_account_transfers(
     summary="A transfer",
 )
 async def get_transfer(
-    transfer_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    transfer_id: Annotated[IdParam, Path()],
     request: Request,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TransferOut:
     await wait_for_position(request, min_position)
@@ -637,12 +653,13 @@ async def get_transfer(
     summary="Sums of every balance per currency",
 )
 async def trial_balance(
-    ledger: Annotated[int, Path(ge=1, le=2**32 - 1)],
+    ledger: Annotated[LedgerParam, Path()],
     request: Request,
-    as_of_position: Annotated[int | None, Query(ge=0)] = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    as_of_position: Annotated[Position | None, Query()] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TrialBalanceOut:
+    await require_committed(request, as_of_position, "as_of_position")
     await wait_for_position(request, min_position)
     rows = await asyncio.to_thread(
         _read, request, rm.trial_balance, ledger, as_of_position=as_of_position

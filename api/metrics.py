@@ -36,6 +36,34 @@ class Metrics:
             ["projection"],
             registry=self.registry,
         )
+        self.cache_entries = Gauge(
+            "ledgerline_aggregate_cache_entries",
+            "Aggregates held by the command processor's cache",
+            registry=self.registry,
+        )
+        self.cache_bytes = Gauge(
+            "ledgerline_aggregate_cache_bytes",
+            "Approximate memory held by the command processor's cache (bounded)",
+            registry=self.registry,
+        )
+        self.cache_lookups = Gauge(
+            "ledgerline_aggregate_cache_lookups",
+            "Cache lookups since start, by result (hit ratio = hit / (hit + miss))",
+            ["result"],
+            registry=self.registry,
+        )
+        self.cache_evictions = Gauge(
+            "ledgerline_aggregate_cache_evictions",
+            "Aggregates evicted from the cache since start (settled transfers first)",
+            registry=self.registry,
+        )
+        self.snapshots = Gauge(
+            "ledgerline_snapshots",
+            "Aggregate snapshots since start, by what happened (written, loaded, refused: did "
+            "not match the chain and were ignored)",
+            ["event"],
+            registry=self.registry,
+        )
         self.head_position = Gauge(
             "ledgerline_event_store_head_position",
             "Position of the last committed event",

@@ -8,6 +8,7 @@ Definition
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -15,8 +16,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+log = logging.getLogger(__name__)
+
 PROBLEM_BASE = "https://ledgerline.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+# Rules the request schema states itself; a request breaking one is a 422 with this code
+# instead of the generic ``invalid_request``.
+SCHEMA_RULE_CODES = frozenset({"unknown_currency", "flags_are_mutually_exclusive"})
 
 
 def problem_type(code: str) -> str:
@@ -80,8 +88,11 @@ async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
     ]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(first["loc"][1:] if len(first["loc"]) > 1 else first["loc"]) or "body"
+    # A rule the schema states (an ISO currency, exclusive flags) keeps its own name.
+    types = [str(e.get("type", "")) for e in exc.errors()]
+    code = next((t for t in types if t in SCHEMA_RULE_CODES), "invalid_request")
     return problem_response(
-        Problem(422, "invalid_request", f"{where}: {first['msg']}", errors=errors),
+        Problem(422, code, f"{where}: {first['msg']}", errors=errors),
         request.url.path,
     )
 
@@ -98,14 +109,104 @@ _HTTP_CODES = {
 async def handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first route that matched the path; a path served by
+        # several routes (GET, PATCH and DELETE /v1/orders/{id}) allows all their methods.
+        headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
     return problem_response(
-        Problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})),
-        request.url.path,
+        Problem(exc.status_code, code, str(exc.detail), headers=headers), request.url.path
     )
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    path = request.url.path
+
+    def walk(routes: Any) -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)  # an included router
+            if inner is not None:
+                walk(inner.routes)
+                continue
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and route.methods and regex.match(path):
+                methods.update(route.methods)
+
+    walk(request.app.routes)
+    return sorted(methods)
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    from eventstore.errors import is_outage
+
+    if is_outage(exc):
+        log.warning("database unavailable while serving %s: %s", request.url.path, exc)
+        return problem_response(
+            Problem(
+                503,
+                "database_unavailable",
+                "the database is unavailable; a command may or may not have been committed: "
+                "retry it with the same id (retries are idempotent)",
+                headers={"Retry-After": "1"},
+            ),
+            request.url.path,
+        )
+    log.error("internal error serving %s", request.url.path, exc_info=exc)
     return problem_response(
         Problem(500, "internal_error", "an unexpected error occurred; nothing was applied"),
         request.url.path,
     )
+
+
+# ------------------------------------------------------------------ OpenAPI
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri", "description": PROBLEM_BASE + "<code>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "the rule's stable snake_case name"},
+        "instance": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+_MEANING = {
+    400: "the body is not UTF-8 JSON",
+    401: "no API key, or an unknown or revoked one",
+    403: "the key's role may not do this",
+    404: "the resource named in the path does not exist",
+    409: "a ledger rule or the ledger's state refused the command (the `code` names the rule)",
+    413: "the body is larger than this route accepts",
+    415: "the body is not `application/json`",
+    422: "the request does not match this operation's schema (or a key appears twice)",
+    503: "the read model has not caught up (retry after `Retry-After`), or the server is not ready",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses, each with the problem schema."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {
+            "description": f"RFC 9457 problem: {_MEANING[status]}",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
+        }
+        if status == 503:
+            entry["headers"] = {
+                "Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}
+            }
+        if status == 401:
+            entry["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+        out[status] = entry
+    return out
+
+
+# Every command route: auth, body checks, schema, rules, read-model waits.
+COMMAND_ERRORS = problem_responses(400, 401, 403, 409, 413, 415, 422, 503)
+# Every query route: auth, parameters, unknown resources, read-model waits.
+QUERY_ERRORS = problem_responses(401, 403, 404, 422, 503)

@@ -17,37 +17,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.ledger_routes import (
-    COMMAND_RESPONSES,
-    PROBLEM,
-    QUERY_RESPONSES,
-    parse_as_of,
-    wait_for_position,
-)
-from api.problems import Problem
+from api.ledger_routes import parse_as_of, wait_for_position
+from api.problems import COMMAND_ERRORS, QUERY_ERRORS, Problem, problem_responses
 from api.security import OPERATORS, READERS, require
+from api.types import Id128, IdParam, PageLimit, Position, StrictFlag
 from commands import trading as tc
 from domain.trading import errors as e
 from domain.trading.instrument import Instrument, InstrumentSpec
 from readmodels import trading as rt
 
-ID_MAX = 2**127 - 1
-
-
-def _id(value: Any) -> Any:
-    """A 128-bit id: a JSON integer or a canonical decimal string; never a bool or a float."""
-    if isinstance(value, bool | float):
-        raise ValueError("an id is an integer or a decimal string of digits")
-    if isinstance(value, str):
-        if not value.isascii() or not value.isdigit() or (len(value) > 1 and value[0] == "0"):
-            raise ValueError("an id string is digits only, without sign or leading zeros")
-        value = int(value)
-    return value
-
-
-Id = Annotated[int, BeforeValidator(_id), Field(ge=1, le=ID_MAX)]
+Id = Id128
+RFC3339 = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]"
+    r":[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 Decimal = Annotated[str, Field(max_length=48, description='a plain decimal string, "12.34"')]
 
 # ------------------------------------------------------------------ models
@@ -103,7 +88,7 @@ class InstrumentOut(BaseModel):
 
 
 class StatusIn(_In):
-    cancel_orders: bool = Field(False, description="halt: cancel every resting order too")
+    cancel_orders: StrictFlag = Field(False, description="halt: cancel every resting order too")
 
 
 class LinkIn(_In):
@@ -126,10 +111,15 @@ class OrderIn(_In):
     price: Decimal | None = None
     quantity: Decimal | None = None
     quote_quantity: Decimal | None = None
-    post_only: bool = False
-    post_only_reprice: bool = False
+    post_only: StrictFlag = False
+    post_only_reprice: StrictFlag = False
     self_trade_prevention: str | None = None
-    expire_at: str | None = Field(None, description="RFC 3339 time; 'gtd' orders only")
+    expire_at: str | None = Field(
+        None,
+        pattern=RFC3339,
+        description="RFC 3339 time with a UTC offset; 'gtd' orders only",
+        examples=["2030-01-31T23:59:59Z"],
+    )
 
     def command(self) -> tc.PlaceOrder:
         return tc.PlaceOrder(
@@ -284,44 +274,28 @@ class CandlesOut(BaseModel):
 
 # ------------------------------------------------------------------ helpers
 
-STATUS_OF: dict[str, int] = {
-    "instrument_not_found": 404,
-    "order_not_found": 404,
-    "ledger_account_not_found": 404,
-    **dict.fromkeys(
-        (
-            "instrument_exists",
-            "duplicate_order_id",
-            "instrument_halted",
-            "instrument_closed",
-            "instrument_not_halted",
-            "post_only_would_take",
-            "insufficient_funds",
-            "price_out_of_band",
-            "asset_already_linked",
-            "account_not_linked",
-            "ledger_account_mismatch",
-            "reduce_must_decrease",
-            "amend_requires_change",
-            "exists_with_different_payload",
-            "id_already_failed",
-            "exceeds_credits",
-            "exceeds_debits",
-            "account_closed",
-        ),
-        409,
-    ),
-}
 
-
-def rejection(result: dict[str, Any]) -> Problem:
+# As the ledger's: a request its schema allows is never answered 400 or 422. What the venue
+# refuses after reading it is a rule or a conflict with the book's state: 409 with the rule's
+# code. Only the command's own target named in the path answers 404.
+def rejection(result: dict[str, Any], path_target: frozenset[str] = frozenset()) -> Problem:
     code = str(result.get("code", "rejected"))
     extra = {k: v for k, v in result.items() if k not in {"code", "detail"}}
-    return Problem(STATUS_OF.get(code, 422), code, str(result.get("detail", code)), **extra)
+    status = 404 if code in path_target else 409
+    return Problem(status, code, str(result.get("detail", code)), **extra)
+
+
+ORDER_TARGET = frozenset({"order_not_found"})
+INSTRUMENT_TARGET = frozenset({"instrument_not_found"})
 
 
 def _expire_at(value: str | None) -> int | None:
-    return None if value is None else parse_as_of(value)
+    if value is None:
+        return None
+    try:
+        return parse_as_of(value)
+    except Problem:  # the pattern passed, the date does not exist (February 30th)
+        raise Problem(409, "invalid_expire_at", f"expire_at {value!r} is not a time") from None
 
 
 def _services(request: Request) -> Any:
@@ -446,8 +420,9 @@ def _iso(ns: int) -> str:
 
 # ------------------------------------------------------------------ routes: commands
 
-# a body that is not JSON at all answers 400 (problem+json) before any rule runs
-COMMANDS: dict[int | str, dict[str, Any]] = {400: PROBLEM, **COMMAND_RESPONSES}
+COMMANDS = COMMAND_ERRORS
+PATH_COMMANDS = {**COMMAND_ERRORS, **problem_responses(404)}
+QUERY_RESPONSES = QUERY_ERRORS
 
 
 def _created(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
@@ -503,9 +478,9 @@ async def list_instrument(
     summary="An instrument: its specification, status and last price",
 )
 async def get_instrument(
-    instrument_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    instrument_id: Annotated[IdParam, Path()],
     request: Request,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> InstrumentOut:
     await wait_for_position(request, min_position)
@@ -557,18 +532,18 @@ async def _set_status(
     )
     outcome = await _run(request, tc.status_command(cmd))
     if not outcome.accepted:
-        raise rejection(outcome.result)
+        raise rejection(outcome.result, INSTRUMENT_TARGET)
     return _instrument_out(outcome.result["instrument"], outcome.position or 0)
 
 
 @router.post(
     "/instruments/{instrument_id}/halt",
     response_model=InstrumentOut,
-    responses=COMMANDS,
+    responses=PATH_COMMANDS,
     summary="Halt trading (new orders and amendments refused; cancels and reductions work)",
 )
 async def halt(
-    instrument_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    instrument_id: Annotated[IdParam, Path()],
     request: Request,
     body: StatusIn | None = None,
     idempotency_key: IdempotencyKey = None,
@@ -581,11 +556,11 @@ async def halt(
 @router.post(
     "/instruments/{instrument_id}/resume",
     response_model=InstrumentOut,
-    responses=COMMANDS,
+    responses=PATH_COMMANDS,
     summary="Resume trading on a halted instrument",
 )
 async def resume(
-    instrument_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    instrument_id: Annotated[IdParam, Path()],
     request: Request,
     idempotency_key: IdempotencyKey = None,
     _: Any = Operator,
@@ -596,11 +571,11 @@ async def resume(
 @router.post(
     "/instruments/{instrument_id}/close",
     response_model=InstrumentOut,
-    responses=COMMANDS,
+    responses=PATH_COMMANDS,
     summary="Close an instrument for good (every resting order is cancelled)",
 )
 async def close(
-    instrument_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    instrument_id: Annotated[IdParam, Path()],
     request: Request,
     idempotency_key: IdempotencyKey = None,
     _: Any = Operator,
@@ -615,7 +590,7 @@ async def close(
     summary="Settle a trading account's asset through a ledger account (for good)",
 )
 async def link_account(
-    account_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    account_id: Annotated[IdParam, Path()],
     asset: Annotated[str, Path(max_length=12)],
     body: LinkIn,
     request: Request,
@@ -652,12 +627,12 @@ async def place_order(
 @router.delete(
     "/orders/{order_id}",
     response_model=OrderOut,
-    responses=COMMANDS,
+    responses=PATH_COMMANDS,
     summary="Cancel an order",
 )
 async def cancel_order(
-    order_id: Annotated[int, Path(ge=1, le=ID_MAX)],
-    account_id: Annotated[int, Query(ge=1, le=ID_MAX)],
+    order_id: Annotated[IdParam, Path()],
+    account_id: Annotated[IdParam, Query()],
     request: Request,
     idempotency_key: IdempotencyKey = None,
     _: Any = Operator,
@@ -671,18 +646,18 @@ async def cancel_order(
     )
     outcome = await _run(request, tc.cancel_command(cmd))
     if not outcome.accepted:
-        raise rejection(outcome.result)
+        raise rejection(outcome.result, ORDER_TARGET)
     return _order_out(outcome.result["order"], outcome.result["sequence"], outcome.position or 0)
 
 
 @router.patch(
     "/orders/{order_id}",
     response_model=OrderOut,
-    responses=COMMANDS,
+    responses=PATH_COMMANDS,
     summary="Reduce (keeps priority) or amend price / raise quantity (loses it, may trade)",
 )
 async def modify_order(
-    order_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    order_id: Annotated[IdParam, Path()],
     body: ModifyIn,
     request: Request,
     idempotency_key: IdempotencyKey = None,
@@ -690,7 +665,7 @@ async def modify_order(
 ) -> OrderOut:
     if body.quantity is None and body.reduce_by is None and body.price is None:
         raise Problem(
-            422, "amend_requires_change", "give quantity, reduce_by or price", order_id=order_id
+            409, "amend_requires_change", "give quantity, reduce_by or price", order_id=order_id
         )
     instrument_id = await _order_instrument(request, order_id)
     cmd = tc.ModifyOrder(
@@ -704,7 +679,7 @@ async def modify_order(
     )
     outcome = await _run(request, tc.modify_command(cmd))
     if not outcome.accepted:
-        raise rejection(outcome.result)
+        raise rejection(outcome.result, ORDER_TARGET)
     return _order_out(outcome.result["order"], outcome.result["sequence"], outcome.position or 0)
 
 
@@ -740,7 +715,7 @@ async def place_batch(body: BatchIn, request: Request, _: Any = Operator) -> Bat
     if errors:
         first = errors[0]
         raise Problem(
-            422,
+            409,
             "invalid_batch",
             f"{len(errors)} of {len(body.orders)} orders are invalid (the first: item "
             f"{first['index']}, {first['code']}: {first['detail']}); no order was placed",
@@ -781,7 +756,7 @@ async def place_batch(body: BatchIn, request: Request, _: Any = Operator) -> Bat
     summary="Cancel every resting order of an account (on one instrument, or on all)",
 )
 async def cancel_all(
-    account_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    account_id: Annotated[IdParam, Path()],
     request: Request,
     body: CancelAllIn | None = None,
     idempotency_key: IdempotencyKey = None,
@@ -853,10 +828,10 @@ async def _listed(request: Request, instrument_id: int) -> tuple[dict[str, Any],
     summary="Depth of book: the best N levels of each side",
 )
 async def book(
-    instrument_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    instrument_id: Annotated[IdParam, Path()],
     request: Request,
-    depth: Annotated[int, Query(ge=1, le=1000)] = 10,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    depth: Annotated[PageLimit, Query()] = 10,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> BookOut:
     await wait_for_position(request, min_position)
@@ -903,11 +878,11 @@ async def book(
     summary="The trade tape, newest first",
 )
 async def trades(
-    instrument_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    instrument_id: Annotated[IdParam, Path()],
     request: Request,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[PageLimit, Query()] = 100,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TapePage:
     await wait_for_position(request, min_position)
@@ -945,9 +920,9 @@ async def trades(
     summary="An order's state",
 )
 async def get_order(
-    order_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    order_id: Annotated[IdParam, Path()],
     request: Request,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> OrderRowOut:
     await wait_for_position(request, min_position)
@@ -964,14 +939,14 @@ async def get_order(
     summary="An account's orders (status=open: resting ones)",
 )
 async def account_orders(
-    account_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    account_id: Annotated[IdParam, Path()],
     request: Request,
     status: Annotated[
         Literal["open", "partially_filled", "filled", "cancelled", "expired"] | None, Query()
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[PageLimit, Query()] = 100,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,39}$")] = None,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> OrdersPage:
     await wait_for_position(request, min_position)
@@ -1002,13 +977,13 @@ INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "1d": 86
     summary="OHLCV candles, oldest first",
 )
 async def candles(
-    instrument_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    instrument_id: Annotated[IdParam, Path()],
     request: Request,
     interval: Annotated[Literal["1m", "5m", "15m", "1h", "4h", "1d"], Query()] = "1m",
     from_: Annotated[str | None, Query(alias="from", description="RFC 3339")] = None,
     to: Annotated[str | None, Query(description="RFC 3339, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    min_position: Annotated[int | None, Query(ge=0)] = None,
+    min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> CandlesOut:
     await wait_for_position(request, min_position)
@@ -1049,9 +1024,9 @@ async def candles(
     summary="Server-sent events: book level updates and trades, resumable from a sequence",
 )
 async def stream(
-    instrument_id: Annotated[int, Path(ge=1, le=ID_MAX)],
+    instrument_id: Annotated[IdParam, Path()],
     request: Request,
-    since: Annotated[int | None, Query(ge=0, description="resume after this sequence")] = None,
+    since: Annotated[Position | None, Query(description="resume after this sequence")] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     max_events: Annotated[int | None, Query(ge=1, description="close after this many")] = None,
     idle_timeout_s: Annotated[float | None, Query(ge=0, le=3600)] = None,

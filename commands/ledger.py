@@ -37,8 +37,8 @@ from domain.ledger.transfer import stream_id as transfer_stream
 from domain.money import MoneyError, parse_major
 from eventstore.model import RecordedCommand, StoredEvent
 
-ID_MAX = 2**127 - 1
-Id = Field(ge=1, le=ID_MAX)
+# Ids are unsigned 128-bit; the domain refuses 0 and everything from 2^128-1 up by name.
+Id = Field(ge=1)
 
 
 class _Cmd(BaseModel):
@@ -461,6 +461,11 @@ def _to_outcome(exc: Exception) -> dict[str, Any]:
     raise exc
 
 
+def restore(stream_id: str, version: int, state: dict[str, Any]) -> Aggregate:
+    kind = Account if stream_id.startswith("account:") else Transfer
+    return kind.from_snapshot(stream_id, version, state)
+
+
 def build_context(clock: Callable[[], int]) -> CommandContext:
     """The ledger's write side: accounts and transfers."""
     return CommandContext(
@@ -474,6 +479,7 @@ def build_context(clock: Callable[[], int]) -> CommandContext:
         invalid_types=(NotRecorded,),
         to_outcome=_to_outcome,
         on_payload_mismatch=on_payload_mismatch,
+        restore=restore,
     )
 
 

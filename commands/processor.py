@@ -44,7 +44,9 @@ from eventstore.model import (
     BatchView,
     Committed,
     NewEvent,
+    Prefetched,
     RecordedCommand,
+    Snapshot,
     StoredEvent,
     Submission,
 )
@@ -67,6 +69,13 @@ class Aggregate(Protocol):
     def version(self) -> int: ...
 
     MUTATES_IN_PLACE: bool
+
+    @property
+    def is_final(self) -> bool: ...
+
+    def approx_bytes(self) -> int: ...
+
+    def to_snapshot(self) -> dict[str, Any]: ...
 
     def clone(self) -> Any: ...
 
@@ -187,31 +196,80 @@ class _Pending:
 
 
 class AggregateCache:
-    """Bounded LRU of aggregates by stream id; ``None`` records a stream known to be empty."""
+    """Aggregates by stream id, bounded by memory, least recently used evicted first.
 
-    def __init__(self, max_entries: int = 1_000_000) -> None:
-        self._data: OrderedDict[str, Aggregate | None] = OrderedDict()
+    ``None`` records a stream known to be empty. Final aggregates (a settled transfer, which
+    no command can change) live in a second LRU that is emptied before the first: a ledger's
+    working set is its accounts and open holds, not the history of settled transfers.
+    ``max_bytes`` bounds the sum of the aggregates' ``approx_bytes()``.
+    """
+
+    NONE_BYTES = 96
+
+    def __init__(self, max_entries: int | None = None, *, max_bytes: int = 512 << 20) -> None:
+        self._live: OrderedDict[str, tuple[Aggregate | None, int]] = OrderedDict()
+        self._final: OrderedDict[str, tuple[Aggregate | None, int]] = OrderedDict()
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._live) + len(self._final)
 
     def __contains__(self, stream_id: str) -> bool:
-        return stream_id in self._data
+        return stream_id in self._live or stream_id in self._final
 
     def get(self, stream_id: str) -> Aggregate | None:
-        agg = self._data.get(stream_id)
-        self._data.move_to_end(stream_id)
-        return agg
+        for lru in (self._live, self._final):
+            entry = lru.get(stream_id)
+            if entry is not None:
+                lru.move_to_end(stream_id)
+                return entry[0]
+        raise KeyError(stream_id)
+
+    def lookup(self, stream_id: str) -> tuple[bool, Aggregate | None]:
+        """(cached?, aggregate), counting a hit or a miss."""
+        if stream_id in self:
+            self.hits += 1
+            return True, self.get(stream_id)
+        self.misses += 1
+        return False, None
 
     def put(self, stream_id: str, aggregate: Aggregate | None) -> None:
-        self._data[stream_id] = aggregate
-        self._data.move_to_end(stream_id)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+        self._drop(stream_id)
+        size = self.NONE_BYTES if aggregate is None else aggregate.approx_bytes()
+        final = aggregate is not None and aggregate.is_final
+        (self._final if final else self._live)[stream_id] = (aggregate, size)
+        self.bytes += size
+        self._shrink()
 
     def evict(self, stream_id: str) -> None:
-        self._data.pop(stream_id, None)
+        self._drop(stream_id)
 
     def clear(self) -> None:
-        self._data.clear()
+        self._live.clear()
+        self._final.clear()
+        self.bytes = 0
+
+    def _drop(self, stream_id: str) -> None:
+        for lru in (self._live, self._final):
+            entry = lru.pop(stream_id, None)
+            if entry is not None:
+                self.bytes -= entry[1]
+
+    def _shrink(self) -> None:
+        while self.bytes > self.max_bytes or (
+            self.max_entries is not None and len(self) > self.max_entries
+        ):
+            lru = self._final if self._final else self._live
+            if not lru:
+                return
+            _, (_, size) = lru.popitem(last=False)
+            self.bytes -= size
+            self.evictions += 1
 
 
 class CommandProcessor(Generic[A]):
@@ -225,6 +283,7 @@ class CommandProcessor(Generic[A]):
         max_batch: int = 1024,
         gather_s: float = 0.0005,
         cache: AggregateCache | None = None,
+        snapshot_every: int = 0,
     ) -> None:
         # Under load (the last batch held several commands) wait this long before deciding,
         # so commands submitted in answer to the previous commit share this one.
@@ -254,6 +313,18 @@ class CommandProcessor(Generic[A]):
         self._stopping = False
         self.batches_committed = 0
         self.commands_committed = 0
+        # Snapshots: one per ``snapshot_every`` events of a stream whose context can restore
+        # it, written by a thread of its own after the batch committed (0: never).
+        self.snapshot_every = snapshot_every
+        self.snapshots_loaded = 0
+        self.snapshots_refused = 0
+        self.snapshots_written = 0
+        self._prefetch = getattr(store, "prefetch", None)
+        self._write_snapshots = getattr(store, "write_snapshots", None)
+        self._snapshot_queue: queue.SimpleQueue[Snapshot | None] = queue.SimpleQueue()
+        self._snapshot_thread = threading.Thread(
+            target=self._snapshot_writer, name="ledgerline-snapshots", daemon=True
+        )
 
     def context_of_stream(self, stream_id: str) -> CommandContext:
         for prefix, ctx in self._prefixes:
@@ -270,6 +341,8 @@ class CommandProcessor(Generic[A]):
         if not self._started:
             self._started = True
             self._thread.start()
+            if self.snapshot_every and self._write_snapshots is not None:
+                self._snapshot_thread.start()
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -277,6 +350,9 @@ class CommandProcessor(Generic[A]):
             self._stopping = True
             self._queue.put(None)
             self._thread.join(timeout_s)
+            if self._snapshot_thread.is_alive():
+                self._snapshot_queue.put(None)
+                self._snapshot_thread.join(timeout_s)
 
     def submit(self, command: Command) -> Future[Outcome]:
         if command.command_type not in self._context_of_type:
@@ -332,14 +408,21 @@ class CommandProcessor(Generic[A]):
         return False
 
     def _process(self, batch: list[_Pending]) -> None:
-        streams_from: dict[str, int] = {}
+        wanted: dict[str, None] = {}
         for p in batch:
             for s in self._context_of_type[p.command.command_type].streams_of(p.command):
-                if s not in streams_from:
-                    cached = self.cache.get(s) if s in self.cache else None
-                    # A cached stream re-reads its last event (proving the cache current) and
-                    # anything newer; an uncached one is read whole.
-                    streams_from[s] = cached.version if cached is not None else 1
+                wanted[s] = None
+        uncached = [s for s in wanted if not self.cache.lookup(s)[0]]
+        if uncached and self._prefetch is not None:
+            # Outside the writers' lock: the newest snapshot and the events after it. Under
+            # the lock, only what other writers appended since is read.
+            self._install(self._prefetch(uncached))
+        streams_from: dict[str, int] = {}
+        for s in wanted:
+            cached = self.cache.get(s) if s in self.cache else None
+            # A cached stream re-reads its last event (proving the cache current) and
+            # anything newer; an uncached one is read whole.
+            streams_from[s] = cached.version if cached is not None else 1
         round_ = _Round(self, batch)
         try:
             submissions, results = self._store.transact(
@@ -351,6 +434,72 @@ class CommandProcessor(Generic[A]):
             _fail(batch, exc)
             return
         round_.settle(submissions, results)
+
+    def _install(self, found: Mapping[str, Prefetched]) -> None:
+        """Put what a prefetch read into the cache: snapshot state plus the events after it."""
+        for stream_id, pre in found.items():
+            ctx = self.context_of_stream(stream_id)
+            if pre.snapshot_refused:
+                self.snapshots_refused += 1
+                log.warning("snapshot of %s does not match the chain; ignored", stream_id)
+            aggregate: Any = None
+            if pre.snapshot is not None:
+                if ctx.restore is None:
+                    continue  # only the events after the snapshot were read: read it whole
+                try:
+                    aggregate = ctx.restore(
+                        stream_id, pre.snapshot.version, json.loads(pre.snapshot.state)
+                    )
+                except Exception:  # an unreadable snapshot is only a slower load
+                    log.warning("snapshot of %s cannot be restored; ignored", stream_id)
+                    self.snapshots_refused += 1
+                    continue
+                self.snapshots_loaded += 1
+            if pre.events:
+                aggregate = ctx.rebuild(aggregate, pre.events)
+            if aggregate is not None:
+                self.cache.put(stream_id, aggregate)
+
+    def _snapshots_due(self, submissions: Sequence[Submission]) -> None:
+        """Snapshot every stream whose version crossed a multiple of ``snapshot_every``."""
+        every = self.snapshot_every
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
+        for sub in submissions:
+            for event in sub.events:
+                first.setdefault(event.stream_id, event.version)
+                last[event.stream_id] = event.version
+        for stream_id, version in last.items():
+            if version // every == (first[stream_id] - 1) // every:
+                continue
+            if self.context_of_stream(stream_id).restore is None:
+                continue
+            aggregate = self.cache.get(stream_id) if stream_id in self.cache else None
+            if aggregate is None or aggregate.version != version:
+                continue
+            state = canonical_json(aggregate.to_snapshot())
+            self._snapshot_queue.put(Snapshot(stream_id, version, state))
+
+    def _snapshot_writer(self) -> None:
+        assert self._write_snapshots is not None
+        while True:
+            first = self._snapshot_queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while True:
+                try:
+                    item = self._snapshot_queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._snapshot_queue.put(None)
+                    break
+                batch.append(item)
+            try:
+                self.snapshots_written += self._write_snapshots(batch)
+            except Exception:  # snapshots are an optimisation: the next one will do
+                log.exception("writing %d snapshot(s) failed", len(batch))
 
     def _catch_up(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
         cached = self.cache.get(stream_id) if stream_id in self.cache else None
@@ -516,6 +665,8 @@ class _Round:
         proc.batches_committed += 1
         for stream_id, agg in self.staged.items():
             proc.cache.put(stream_id, agg)
+        if proc.snapshot_every and proc._write_snapshots is not None:
+            proc._snapshots_due(submissions)
         for i, p in enumerate(self.batch):
             answer = self.answers.get(i) or self.invalid.get(p.command.command_id)
             if answer is None:  # a repeat of an id decided earlier in this batch

@@ -32,6 +32,16 @@ class Aggregate:
         self.version += 1
         self._pending.append(event)
 
+    @property
+    def is_final(self) -> bool:
+        """No command can change this aggregate any more (a settled transfer): a cache keeps
+        such aggregates last and evicts them first."""
+        return False
+
+    def approx_bytes(self) -> int:
+        """Roughly how much memory the aggregate holds (for a cache bounded by memory)."""
+        return 120 + 64 * len(self._state_slots())
+
     def has_pending_events(self) -> bool:
         return bool(self._pending)
 
@@ -50,3 +60,34 @@ class Aggregate:
         twin = copy.copy(self)
         twin._pending = []
         return twin
+
+    # ------------------------------------------------------------------ snapshots
+
+    @classmethod
+    def _state_slots(cls) -> tuple[str, ...]:
+        names: list[str] = []
+        for klass in reversed(cls.__mro__):
+            if klass is Aggregate or klass is object:
+                continue
+            for name in getattr(klass, "__slots__", ()):
+                if name not in names:
+                    names.append(name)
+        return tuple(names)
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """The aggregate's state as JSON-safe values (every state slot, by name).
+
+        The default suits aggregates whose state is flat immutable values (numbers, text,
+        booleans); an aggregate with nested state overrides this and :meth:`from_snapshot`.
+        """
+        return {name: getattr(self, name) for name in self._state_slots()}
+
+    @classmethod
+    def from_snapshot(cls, stream_id: str, version: int, state: dict[str, Any]) -> Self:
+        """The aggregate as :meth:`to_snapshot` saw it at ``version``."""
+        aggregate = cls.__new__(cls)
+        Aggregate.__init__(aggregate, stream_id)
+        for name in cls._state_slots():
+            setattr(aggregate, name, state[name])
+        aggregate.version = version
+        return aggregate

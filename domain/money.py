@@ -6,7 +6,8 @@ Definition
 
 Guarantees
     Arithmetic never mixes currencies and never takes floats. ``parse_major`` accepts a plain
-    decimal string with at most the currency's number of fraction digits and nothing else.
+    decimal string with at most the currency's number of fraction digits (trailing zeros past
+    them change nothing and are allowed) and at most 2^128-1 minor units, and nothing else.
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ class AmountPrecisionExceeded(InvalidAmount):
     code = "amount_precision_exceeded"
 
 
+class AmountTooLarge(InvalidAmount):
+    code = "amount_too_large"
+
+
+# Amounts and balances are unsigned 128-bit integers of minor units, as in TigerBeetle.
+MAX_AMOUNT_MINOR = 2**128 - 1
+
+
+CURRENCIES: frozenset[str] = frozenset(_EXPONENTS)
+
+
 def currency_exponent(currency: str) -> int:
     try:
         return _EXPONENTS[currency]
@@ -72,12 +84,20 @@ def parse_major(text: str, currency: str) -> int:
     if match is None:
         raise InvalidAmount(f"amount {text!r} is not a plain decimal string such as '12.34'")
     whole, fraction = match.group(1), match.group(2) or ""
-    if len(fraction) > exponent:
+    if len(fraction) > exponent and fraction[exponent:].strip("0"):
         raise AmountPrecisionExceeded(
-            f"amount {text} has {len(fraction)} decimal places; {currency} allows {exponent}"
+            f"amount {text} has {len(fraction.rstrip('0'))} decimal places; "
+            f"{currency} allows {exponent}"
         )
+    fraction = fraction[:exponent]
     scale: int = 10**exponent
-    return int(whole) * scale + (int(fraction.ljust(exponent, "0")) if exponent else 0)
+    minor = int(whole) * scale + (int(fraction.ljust(exponent, "0")) if exponent else 0)
+    if minor > MAX_AMOUNT_MINOR:
+        raise AmountTooLarge(
+            f"amount {text} {currency} is {minor} minor units; the ledger holds at most "
+            f"2^128-1 ({MAX_AMOUNT_MINOR})"
+        )
+    return minor
 
 
 def format_major(amount_minor: int, currency: str) -> str:

@@ -106,6 +106,25 @@ class StoredEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An aggregate's state right after ``version`` of its stream, as stored."""
+
+    stream_id: str
+    version: int
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Prefetched:
+    """What a loader read of one stream outside the writers' lock: its newest snapshot that
+    the chain confirms (if any) and every event after it (or after nothing)."""
+
+    snapshot: Snapshot | None
+    events: list[StoredEvent]
+    snapshot_refused: bool = False  # the newest snapshot did not match the chain: ignored
+
+
+@dataclass(frozen=True, slots=True)
 class ChainHead:
     position: int
     global_hash: bytes

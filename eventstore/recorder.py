@@ -58,7 +58,9 @@ from eventstore.model import (
     Committed,
     EventRow,
     NewEvent,
+    Prefetched,
     RecordedCommand,
+    Snapshot,
     StoredEvent,
     Submission,
     VersionConflict,
@@ -150,6 +152,29 @@ class HashChainRecorder(PostgresApplicationRecorder):
         self._q_select_commands = self._select_commands.as_bytes(None)
         self._q_select_tips = self._select_tips.as_bytes(None)
         self._q_update_head = self._update_head.as_bytes(None)
+        t_snapshots = SQL("{}.snapshots").format(schema)
+        self._q_newest_snapshots = (
+            SQL(
+                "SELECT DISTINCT ON (s.stream_id) s.stream_id, s.version, s.state,"
+                " e.stream_hash IS NOT DISTINCT FROM s.stream_hash"
+                " FROM {} s LEFT JOIN {} e"
+                " ON e.originator_id = s.stream_id AND e.originator_version = s.version"
+                " WHERE s.stream_id = ANY(%s) ORDER BY s.stream_id, s.version DESC"
+            )
+            .format(t_snapshots, self._t_events)
+            .as_bytes(None)
+        )
+        self._q_insert_snapshots = (
+            SQL(
+                "INSERT INTO {} (stream_id, version, stream_hash, state)"
+                " SELECT e.originator_id, e.originator_version, e.stream_hash, w.state"
+                " FROM unnest(%s::text[], %s::int8[], %s::bytea[]) AS w(stream_id, version, state)"
+                " JOIN {} e ON e.originator_id = w.stream_id AND e.originator_version = w.version"
+                " ON CONFLICT (stream_id, version) DO NOTHING"
+            )
+            .format(t_snapshots, self._t_events)
+            .as_bytes(None)
+        )
         self._select_streams = self._select_all + SQL(
             " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
         )
@@ -422,6 +447,59 @@ class HashChainRecorder(PostgresApplicationRecorder):
                         c.recorded_at_ns,
                     )
                 )
+
+    # ------------------------------------------------------------------ snapshots
+
+    def prefetch(self, stream_ids: Sequence[str]) -> dict[str, Prefetched]:
+        """Read streams without the writers' lock: each one's newest snapshot, if the chain
+        still has the snapshot's hash at its version, and the events after it.
+
+        A snapshot the chain does not confirm is ignored (the whole stream is read) and
+        reported in ``snapshot_refused``. What is read may be behind other writers: the
+        writer catches it up under the lock, from the version read here.
+        """
+        ids = list(dict.fromkeys(stream_ids))
+        if not ids:
+            return {}
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self._q_newest_snapshots, (ids,), prepare=True)
+            newest = {r[0]: (int(r[1]), bytes(r[2]), bool(r[3])) for r in cur.fetchall()}
+            start = {
+                sid: newest[sid][0] + 1 if newest.get(sid, (0, b"", False))[2] else 1 for sid in ids
+            }
+            cur.execute(
+                self._q_select_streams_from, (ids, [start[sid] for sid in ids]), prepare=True
+            )
+            events: dict[str, list[StoredEvent]] = {sid: [] for sid in ids}
+            for r in cur.fetchall():
+                event = _tuple_to_event(r)
+                events[event.stream_id].append(event)
+        out: dict[str, Prefetched] = {}
+        for sid in ids:
+            found = newest.get(sid)
+            if found is not None and found[2]:
+                out[sid] = Prefetched(Snapshot(sid, found[0], found[1]), events[sid])
+            else:
+                out[sid] = Prefetched(None, events[sid], snapshot_refused=found is not None)
+        return out
+
+    def write_snapshots(self, snapshots: Sequence[Snapshot]) -> int:
+        """Store snapshots, each keyed by its event's stream hash; return how many were new.
+
+        A snapshot of a version the log does not hold is not written.
+        """
+        if not snapshots:
+            return 0
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(
+                self._q_insert_snapshots,
+                (
+                    [s.stream_id for s in snapshots],
+                    [s.version for s in snapshots],
+                    [s.state for s in snapshots],
+                ),
+            )
+            return max(cur.rowcount, 0)
 
     # ------------------------------------------------------------------ the read path
 

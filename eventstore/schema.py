@@ -176,6 +176,28 @@ MIGRATIONS = (
     ),
 )
 
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        5,
+        "aggregate snapshots",
+        (
+            # A snapshot is the state of one stream's aggregate right after a version, keyed
+            # by that version and the stream hash of its event: a loader uses it only if the
+            # chain still has that hash there. Snapshots are an optimisation: deleting every
+            # one changes no outcome. Append-only like the log.
+            "CREATE TABLE {schema}.snapshots ("
+            " stream_id text NOT NULL,"
+            " version bigint NOT NULL CHECK (version > 0),"
+            f" stream_hash {_HASH.format(col='stream_hash')},"
+            " state bytea NOT NULL,"
+            " taken_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (stream_id, version))",
+            *_append_only("snapshots"),
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 # The runtime's own login (one per database): it owns nothing, is no member of the owner, and

@@ -278,9 +278,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.demo import run_demo
+    from ledgerline.serve import ensure_signing_key
 
-    with database_url(settings_from_args(args)) as url:
-        return run_demo(url, out=sys.stdout)
+    settings = settings_from_args(args)
+    with database_url(settings) as url:
+        return run_demo(url, out=sys.stdout, signing_key=ensure_signing_key(settings))
 
 
 def _bench_append(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,7 +290,12 @@ def _bench_append(args: argparse.Namespace) -> dict[str, Any]:
     from ledgerline.database import database_url
 
     with database_url(settings_from_args(args)) as url:
-        return bench_append.run(url, events=args.events or 20_000, seconds=args.seconds)
+        return bench_append.run(
+            url,
+            events=args.events or 20_000,
+            seconds=args.seconds,
+            cold_history=args.history or 100_000,
+        )
 
 
 def _bench_replay(args: argparse.Namespace) -> dict[str, Any]:
@@ -573,6 +580,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         "transfers per run (projections: 5,000)",
     )
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per concurrent run")
+    p.add_argument(
+        "--history",
+        type=int,
+        default=None,
+        help="events in the cold-start account's stream (append: 100,000)",
+    )
     p.add_argument(
         "--rate",
         type=float,

@@ -38,6 +38,8 @@ ENV_LOG_ORIGIN = "LEDGERLINE_LOG_ORIGIN"
 ENV_MAX_BODY = "LEDGERLINE_MAX_BODY_BYTES"
 ENV_MAX_BATCH_BODY = "LEDGERLINE_MAX_BATCH_BODY_BYTES"
 ENV_METRICS_TOKEN = "LEDGERLINE_METRICS_TOKEN"  # noqa: S105 - the variable's name
+ENV_CACHE_MAX_MB = "LEDGERLINE_CACHE_MAX_MB"
+ENV_SNAPSHOT_EVERY = "LEDGERLINE_SNAPSHOT_EVERY"
 ENVIRONMENT_VARIABLES = (
     ENV_DATABASE_URL,
     ENV_APP_DATABASE_URL,
@@ -51,6 +53,8 @@ ENVIRONMENT_VARIABLES = (
     ENV_MAX_BODY,
     ENV_MAX_BATCH_BODY,
     ENV_METRICS_TOKEN,
+    ENV_CACHE_MAX_MB,
+    ENV_SNAPSHOT_EVERY,
     *STREAMING_VARIABLES,
 )
 
@@ -64,6 +68,8 @@ _KEYS = {
     "max_body_bytes",
     "max_batch_body_bytes",
     "metrics_token",
+    "cache_max_mb",
+    "snapshot_every",
 }
 
 
@@ -82,6 +88,8 @@ class Settings:
     max_body_bytes: int | None = None
     max_batch_body_bytes: int | None = None
     metrics_token: str | None = None
+    cache_max_mb: int = 512
+    snapshot_every: int = 1000
 
     def api_options(self) -> dict[str, object]:
         """What the HTTP app takes from the settings (body limits, the metrics token)."""
@@ -121,15 +129,15 @@ def _port(value: Any, source: str) -> int:
     return port
 
 
-def _positive_int(value: Any, key: str) -> int | None:
+def _positive_int(value: Any, key: str, least: int = 1) -> int | None:
     if value is None or value == "":
         return None
     try:
         number = int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: {value!r} is not a whole number") from None
-    if number < 1:
-        raise ConfigError(f"{key}: {number} must be at least 1")
+    if number < least:
+        raise ConfigError(f"{key}: {number} must be at least {least}")
     return number
 
 
@@ -165,8 +173,10 @@ def load_settings(
         for key, env_key in (
             ("max_body_bytes", ENV_MAX_BODY),
             ("max_batch_body_bytes", ENV_MAX_BATCH_BODY),
+            ("cache_max_mb", ENV_CACHE_MAX_MB),
         )
     }
+    snapshot_every = _positive_int(pick("snapshot_every", ENV_SNAPSHOT_EVERY), "snapshot_every", 0)
     metrics_token = pick("metrics_token", ENV_METRICS_TOKEN)
     return Settings(
         database_url=database_url or None,
@@ -178,4 +188,6 @@ def load_settings(
         max_body_bytes=limits["max_body_bytes"],
         max_batch_body_bytes=limits["max_batch_body_bytes"],
         metrics_token=str(metrics_token) if metrics_token else None,
+        cache_max_mb=limits["cache_max_mb"] or 512,
+        snapshot_every=1000 if snapshot_every is None else snapshot_every,
     )

@@ -21,15 +21,16 @@ from domain.money import format_major
 from eventstore.verify import verify_store
 from ledgerline.runtime import build_runtime
 from readmodels import ledger as rm
+from replay.log import make_checkpoint
 
 CUSTOMERS = 20
 PAYMENTS = 2000
 WRITERS = 16
 
 
-def run_demo(url: str, out: TextIO) -> int:  # noqa: PLR0915 - one scenario, told in order
+def run_demo(url: str, out: TextIO, signing_key: Any = None) -> int:  # noqa: PLR0915 - one scenario, told in order
     started = time.perf_counter()
-    runtime = build_runtime(url, sweep_interval_s=None)
+    runtime = build_runtime(url, sweep_interval_s=None, signing_key=signing_key)
     base = runtime.store.recorder.head().position * 10 + 1_000_000  # fresh ids on every run
     p = runtime.processor
 
@@ -172,6 +173,7 @@ def run_demo(url: str, out: TextIO) -> int:  # noqa: PLR0915 - one scenario, tol
                     f"  {'balanced' if ok else 'NOT BALANCED'}  ({line['accounts']} accounts)"
                 )
         report = verify_store(runtime.store.recorder)
+        checkpoint = make_checkpoint(runtime.store.recorder, signing_key) if signing_key else None
     finally:
         runtime.close()
     verdict = "chains intact, positions gapless" if report.ok else f"BROKEN: {report.first_break}"
@@ -179,5 +181,10 @@ def run_demo(url: str, out: TextIO) -> int:  # noqa: PLR0915 - one scenario, tol
         f"\n  verify: {report.events_checked} events in {report.streams_checked} streams, {verdict}"
     )
     say(f"  head: position {report.head_position}, hash {report.head_hash.hex()[:16]}...")
+    if checkpoint is not None:
+        say(
+            f"  signed checkpoint: {checkpoint.size} events, root {checkpoint.root.hex()[:16]}..."
+            f" (key {checkpoint.key_name})"
+        )
     say(f"  took {time.perf_counter() - started:.1f} s")
     return 0 if report.ok else 1

@@ -21,7 +21,7 @@ from api.metrics import Metrics
 from api.problems import Problem
 from commands.context import build_processor
 from commands.ledger import ExpirePendingTransfer, expire_command
-from commands.processor import CommandProcessor
+from commands.processor import AggregateCache, CommandProcessor
 from eventstore.errors import ConfigurationRefused
 from eventstore.schema import ensure_runtime_login, migrate
 from eventstore.store import EventStore, connect_owner
@@ -111,6 +111,18 @@ class Runtime:
         return True
 
     def refresh_metrics(self) -> None:
+        cache = self.processor.cache
+        self.metrics.cache_entries.set(len(cache))
+        self.metrics.cache_bytes.set(cache.bytes)
+        self.metrics.cache_lookups.labels("hit").set(cache.hits)
+        self.metrics.cache_lookups.labels("miss").set(cache.misses)
+        self.metrics.cache_evictions.set(cache.evictions)
+        for event, count in (
+            ("written", self.processor.snapshots_written),
+            ("loaded", self.processor.snapshots_loaded),
+            ("refused", self.processor.snapshots_refused),
+        ):
+            self.metrics.snapshots.labels(event).set(count)
         head = self.store.recorder.head().position
         self.metrics.head_position.set(head)
         lag = head - self.applied_position()
@@ -159,15 +171,22 @@ class Runtime:
                 self._duty_conn = try_lock(self.store.recorder, DUTIES_LOCK_KEY)
             return self._duty_conn is not None
 
-    def _checkpointer(self, key: Ed25519PrivateKey, interval_s: float) -> None:
-        """Sign a checkpoint on a schedule whenever the log has grown."""
-        while not self._stop.wait(interval_s):
+    def _checkpointer(
+        self, key: Ed25519PrivateKey, interval_s: float, every_events: int, poll_s: float = 1.0
+    ) -> None:
+        """Sign a checkpoint when the log has grown for ``interval_s`` or by ``every_events``
+        events, whichever comes first; look at the head every ``poll_s``."""
+        signed_at = time.monotonic()
+        while not self._stop.wait(min(poll_s, interval_s)):
             if not self._leads_duties():
                 continue
             try:
                 latest = latest_checkpoint(self.store.recorder)
-                if self.store.recorder.head().position > (latest.size if latest else 0):
+                grown = self.store.recorder.head().position - (latest.size if latest else 0)
+                due = time.monotonic() - signed_at >= interval_s
+                if grown >= every_events or (grown > 0 and due):
                     make_checkpoint(self.store.recorder, key)
+                    signed_at = time.monotonic()
             except Exception:  # the next round retries
                 log.exception("scheduled checkpoint failed")
 
@@ -197,7 +216,10 @@ def build_runtime(
     sweep_interval_s: float | None = 1.0,
     pool_size: int = 8,
     signing_key: Ed25519PrivateKey | None = None,
-    checkpoint_interval_s: float | None = 60.0,
+    checkpoint_interval_s: float | None = 10.0,
+    checkpoint_every_events: int = 10_000,
+    cache_max_bytes: int = 512 << 20,
+    snapshot_every: int = 1000,
     api_options: dict[str, object] | None = None,
 ) -> Runtime:
     if url is not None:
@@ -205,7 +227,12 @@ def build_runtime(
     elif app_url is not None:
         require_migrated(app_url)
     store = EventStore(url, app_url=app_url, pool_size=pool_size, run_migrations=False, clock=clock)
-    processor = build_processor(store.recorder, contexts.command_contexts(clock)).start()
+    processor = build_processor(
+        store.recorder,
+        contexts.command_contexts(clock),
+        cache=AggregateCache(max_bytes=cache_max_bytes),
+        snapshot_every=snapshot_every,
+    ).start()
     projector = (
         ProjectionRunner(
             store.recorder, [spec.create(RM_SCHEMA) for spec in PROJECTIONS.values()]
@@ -272,7 +299,7 @@ def build_runtime(
     if signing_key is not None and checkpoint_interval_s:
         t = threading.Thread(
             target=runtime._checkpointer,
-            args=(signing_key, checkpoint_interval_s),
+            args=(signing_key, checkpoint_interval_s, checkpoint_every_events),
             daemon=True,
             name="ledgerline-checkpoints",
         )

@@ -38,14 +38,32 @@ def check_port_free(host: str, port: int) -> None:
 WORKER_URL_ENV = "LEDGERLINE_WORKER_DATABASE_URL"
 
 
-def optional_signing_key(settings: Settings) -> Any:
-    """The checkpoint signing key if one was created; the API then signs and exports."""
-    from replay.log import signing_key_path
-    from replay.signing import KeyFileError, load_signing_key
+def ensure_signing_key(settings: Settings) -> Any:
+    """The checkpoint signing key, made on the first ``serve`` or ``demo`` of a data dir.
+
+    Protection is the default: without a key, the hash chains are unkeyed between
+    checkpoints. A key named by ``LEDGERLINE_SIGNING_KEY`` must exist (a missing secret is a
+    mistake to report, not to paper over with a new identity); the default key under
+    ``<data dir>/keys/`` is created (0600, outside the database) when absent.
+    """
+    from replay.log import ENV_SIGNING_KEY, origin, signing_key_path
+    from replay.signing import KeyFileError, generate_signing_key, load_signing_key
 
     path = signing_key_path(settings.data_dir)
-    if not path.exists():
-        return None
+    if not path.exists() and not os.environ.get(ENV_SIGNING_KEY):
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            verifier = generate_signing_key(path, origin())
+        except KeyFileError:
+            pass  # another process created it meanwhile: load that one
+        except OSError as exc:
+            raise LedgerlineError(f"cannot create the signing key {path}: {exc}") from None
+        else:
+            print(
+                f"ledgerline: created the checkpoint signing key {path}; its verifier key "
+                f"(publish it): {verifier.encode()}",
+                flush=True,
+            )
     try:
         return load_signing_key(path)
     except KeyFileError as exc:
@@ -68,8 +86,10 @@ def worker_app() -> Any:
         None,
         app_url=app_url,
         in_process_projection=not settings.kafka_bootstrap_servers,
-        signing_key=optional_signing_key(settings),
+        signing_key=ensure_signing_key(settings),
         api_options=settings.api_options(),
+        cache_max_bytes=settings.cache_max_mb << 20,
+        snapshot_every=settings.snapshot_every,
     )
     atexit.register(runtime.close)
     return runtime.app
@@ -82,6 +102,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
     from ledgerline.runtime import build_runtime, migrate_all
 
     check_port_free(settings.host, settings.port)
+    signing_key = ensure_signing_key(settings)  # once, before any worker process starts
     print(f"ledgerline: serving on http://{settings.host}:{settings.port}", flush=True)
     if workers > 1:
         # Several processes share the store: each decides under the writers' lock, one of them
@@ -106,8 +127,10 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
         urls.owner,
         app_url=urls.app,
         in_process_projection=not settings.kafka_bootstrap_servers,
-        signing_key=optional_signing_key(settings),
+        signing_key=signing_key,
         api_options=settings.api_options(),
+        cache_max_bytes=settings.cache_max_mb << 20,
+        snapshot_every=settings.snapshot_every,
     )
     try:
         config = uvicorn.Config(

@@ -55,7 +55,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 
 def loads_exact(payload: bytes) -> dict[str, Any]:
     """Parse a flat event payload fast, exactly: orjson reads integers past 64 bits as floats
-    (ids go up to 2^127), and ledger payloads never hold floats, so a float means "reparse"."""
+    (ids go up to 2^128), and ledger payloads never hold floats, so a float means "reparse"."""
     value: dict[str, Any] = orjson.loads(payload)
     if any(type(v) is float for v in value.values()):
         value = json.loads(payload)

@@ -38,10 +38,12 @@ import psycopg
 from kafka.errors import KafkaError
 from psycopg.rows import tuple_row
 
+from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
 from projections.kafka_rebuild import KafkaFillError, KafkaSource, fill_from_kafka
+from projections.messages import partition_for
 from projections.registry import PROJECTIONS, ProjectionSpec, rebuild_into
 from projections.relay import relay_positions
 from projections.runner import Projection
@@ -123,6 +125,56 @@ def complete_position(cur: psycopg.Cursor[Any]) -> int:
         )
         sources[str(name)][str(source)] = int(position)
     return min((watermark(s)[1] for s in sources.values()), default=0)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """Which events a live projection has applied, exactly, read from its tracking rows.
+
+    In-process, that is every event up to one position. Through Kafka, each partition is at
+    its own position: an event is applied when its stream's partition (the relay's own
+    murmur2 of the stream id) has reached it. ``replay --check`` rebuilds exactly this set,
+    so it compares like with like while partitions stand at different positions.
+    """
+
+    mode: Mode
+    store_position: int = 0
+    # context -> positions of its topic's partitions, by partition number
+    partitions: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def upto(self) -> int:
+        if self.mode == "kafka":
+            return max((max(p) for p in self.partitions.values() if p), default=0)
+        return self.store_position
+
+    def __call__(self, event: StoredEvent) -> bool:
+        if self.mode != "kafka":
+            return event.position <= self.store_position
+        positions = self.partitions.get(event.topic.split(".", 1)[0])
+        if not positions:
+            return False
+        return event.position <= positions[partition_for(event.stream_id, len(positions))]
+
+
+def applied(cur: psycopg.Cursor[Any], name: str) -> Applied:
+    sources = _sources(cur, name)
+    mode, position = watermark(sources)
+    if mode != "kafka":
+        return Applied(mode, position)
+    by_context: dict[str, dict[int, int]] = {}
+    for source, pos in sources.items():
+        if source.startswith(KAFKA_PREFIX):
+            topic, _, partition = source[len(KAFKA_PREFIX) :].rpartition(":")
+            by_context.setdefault(topic.rsplit(".", 1)[-1], {})[int(partition)] = pos
+    return Applied(
+        "kafka",
+        position,
+        {
+            ctx: [parts.get(p, 0) for p in range(max(parts) + 1)]
+            for ctx, parts in by_context.items()
+        },
+    )
 
 
 def _sources(cur: psycopg.Cursor[Any], name: str, *, for_update: bool = False) -> dict[str, int]:

@@ -81,14 +81,20 @@ def rebuild_into(
     upto: int,
     specs: Iterable[ProjectionSpec] | None = None,
     batch_size: int = 50_000,
+    keep: Mapping[str, Callable[[StoredEvent], bool]] | None = None,
 ) -> int:
-    """Rebuild ``specs`` (all by default) into ``schema`` up to ``upto``; return events read."""
+    """Rebuild ``specs`` (all by default) into ``schema`` up to ``upto``; return events read.
+
+    ``keep`` (projection name -> predicate) limits a projection to the events it passes: the
+    exact set a live projection has applied (see ``projections.manage.Applied``).
+    """
     chosen = list(PROJECTIONS.values() if specs is None else specs)
     rebuilders = [(spec, open_rebuilder(spec, cur, schema)) for spec in chosen]
     events = 0
     for batch in recorder.iter_all(batch_size, upto_position=upto):
         for spec, rebuilder in rebuilders:
-            mine = [e for e in batch if spec.wants(e.topic)]
+            wanted = (keep or {}).get(spec.name)
+            mine = [e for e in batch if spec.wants(e.topic) and (wanted is None or wanted(e))]
             if mine:
                 rebuilder.feed(mine)
         events += len(batch)

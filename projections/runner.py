@@ -18,6 +18,7 @@ Guarantees
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -26,10 +27,11 @@ from typing import Protocol
 
 import psycopg
 
+from eventstore.errors import is_outage
 from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
 from projections.sessions import listen, try_lock
-from readmodels.tracking import advance, position_of
+from readmodels.tracking import TrackingConflict, advance, position_of
 
 log = logging.getLogger(__name__)
 
@@ -162,22 +164,56 @@ class ProjectionRunner:
             self._stop.wait(0.02)
 
     def _run(self) -> None:
+        backoff_s = 0.2
         while not self._stop.is_set():
             try:
                 if self._leader_conn is None:
                     self._lead()
                     continue
                 self.catch_up()
+                backoff_s = 0.2
+            except TrackingConflict:
+                # Another runner moved the tracking row: this one lost its leadership (its
+                # lock's session died, say) without noticing. Nothing of the batch landed.
+                log.warning("projection runner: another runner moved on; following it")
+                self._drop_leadership()
+                continue
+            except Exception as exc:
+                if not is_outage(exc):
+                    self._fail(exc)
+                    return
+                # The database went away (restart, failover, network): nothing was applied
+                # by the failed transaction. Give up the leadership (its session is gone),
+                # wait, and take up again from the tracking position.
+                log.warning(
+                    "projection runner: database unavailable (%s); retrying in %.1f s",
+                    " ".join(str(exc).split())[:200],
+                    backoff_s,
+                )
+                self._drop_leadership()
+                if self._stop.wait(backoff_s):
+                    return
+                backoff_s = min(backoff_s * 2, 5.0)
+                continue
             except BaseException as exc:  # stop, loudly: never skip an event
-                log.exception("projection runner stopped at position %d", self.position)
-                self.failure = exc
-                self._record_failure(exc)
-                with self._applied:
-                    self._applied.notify_all()
+                self._fail(exc)
                 return
             if self._wake.wait(self._poll_interval_s) and self._coalesce_s:
                 self._stop.wait(self._coalesce_s)
             self._wake.clear()
+
+    def _drop_leadership(self) -> None:
+        if self._leader_conn is not None:
+            with contextlib.suppress(Exception):
+                self._leader_conn.close()
+            self._leader_conn = None
+
+    def _fail(self, exc: BaseException) -> None:
+        log.exception("projection runner stopped at position %d", self.position, exc_info=exc)
+        self.failure = exc
+        self._record_failure(exc)
+        with self._applied:
+            self._applied.notify_all()
 
     def _record_failure(self, exc: BaseException) -> None:
         """Leave a row in ``projection_failures`` naming the event that could not be applied."""

@@ -33,10 +33,10 @@ from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
 from eventstore.verify import ChainBreak, ChainVerifier
-from projections.registry import all_tables, rebuild_into
+from projections.manage import Applied, applied
+from projections.registry import PROJECTIONS, all_tables, rebuild_into
 from readmodels.schema import SCHEMA as LIVE_SCHEMA
 from readmodels.schema import all_migrations
-from readmodels.tracking import position_of
 from replay.log import checkpoints
 from replay.merkle import Frontier
 
@@ -199,11 +199,14 @@ def replay(
 ) -> ReplayReport:
     """Verify the log and rebuild the read models at once: one in a worker process, one here."""
     head = recorder.head().position
-    with connect_owner(url) as conn:
-        live_position = position_of(conn, "ledger") if check else None
+    keep: dict[str, Applied] | None = None
     upto = head if to_position is None else min(to_position, head)
-    if check and to_position is None and live_position is not None:
-        upto = live_position  # compare like with like: the live model is at this position
+    if check and to_position is None:
+        # Compare like with like: rebuild exactly what each live projection has applied
+        # (in-process: up to its position; through Kafka: each partition up to its own).
+        with connect_owner(url) as conn, conn.cursor() as cur:
+            keep = {name: applied(cur, name) for name in PROJECTIONS}
+        upto = min(head, max((a.upto for a in keep.values()), default=0))
     signed = {c.size: c.root for c in checkpoints(recorder)}
     checkpoint_size = max((s for s in signed if s <= upto), default=None)
     scratch = f"replay_{secrets.token_hex(4)}"
@@ -220,7 +223,7 @@ def replay(
         migrate(conn, scratch, all_migrations())
         try:
             with conn.transaction(), conn.cursor() as cur:
-                rebuild_into(recorder, cur, scratch, upto, batch_size=batch_size)
+                rebuild_into(recorder, cur, scratch, upto, batch_size=batch_size, keep=keep)
             digests: dict[str, str] = {}
             live_digests: dict[str, str] | None = {} if check else None
             differences: list[TableDiff] = []

@@ -16,7 +16,8 @@ Constraints
     credits; reservations made before closing can still be posted or released.
 
 Rejections (in precedence order)
-    Opening: ``id_must_not_be_zero``, ``flags_are_mutually_exclusive``, ``unknown_currency``,
+    Opening: ``id_must_not_be_zero``, ``id_must_not_be_int_max``,
+    ``flags_are_mutually_exclusive``, ``unknown_currency``,
     ``exists_with_different_flags``, ``exists_with_different_ledger``,
     ``exists_with_different_currency``, ``exists_with_different_code``, ``exists``.
     Debiting or crediting: ``account_closed``, ``exceeds_credits`` / ``exceeds_debits``.
@@ -39,11 +40,7 @@ from domain.ledger.events import (
 )
 from domain.money import is_currency
 
-ID_MAX = 2**127 - 1
-# Transfers the system itself makes (a trading venue's holds and settlements) take ids above
-# every client id, so the two can never collide: clients are refused anything past ID_MAX.
-SYSTEM_ID_MIN = 2**127
-SYSTEM_ID_MAX = 2**128 - 2
+ID_INT_MAX = 2**128 - 1  # ids are unsigned 128-bit; this one is reserved (TigerBeetle)
 
 
 def stream_id(account_id: int) -> str:
@@ -96,10 +93,12 @@ class Account(Aggregate):
 
     @classmethod
     def open(cls, spec: AccountSpec, existing: Account | None, now_ns: int) -> Account:
-        if not 0 < spec.account_id <= ID_MAX or spec.ledger <= 0 or spec.code <= 0:
+        if spec.account_id <= 0 or spec.ledger <= 0 or spec.code <= 0:
             raise e.IdMustNotBeZero(
                 "account id, ledger and code must be positive", account_id=spec.account_id
             )
+        if spec.account_id == ID_INT_MAX:
+            raise e.IdMustNotBeIntMax("account id 2^128-1 is reserved", account_id=spec.account_id)
         if spec.debits_must_not_exceed_credits and spec.credits_must_not_exceed_debits:
             raise e.FlagsAreMutuallyExclusive(
                 "an account cannot limit both its debits and its credits",

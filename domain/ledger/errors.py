@@ -28,7 +28,20 @@ def _rule(name: str, code: str, doc: str) -> type[LedgerRejection]:
 
 
 # Identity and shape
-IdMustNotBeZero = _rule("IdMustNotBeZero", "id_must_not_be_zero", "Ids are 1..2^127-1.")
+IdMustNotBeZero = _rule("IdMustNotBeZero", "id_must_not_be_zero", "Ids are 1..2^128-2.")
+IdMustNotBeIntMax = _rule(
+    "IdMustNotBeIntMax", "id_must_not_be_int_max", "2^128-1 is reserved, as in TigerBeetle."
+)
+DebitAccountIdMustNotBeIntMax = _rule(
+    "DebitAccountIdMustNotBeIntMax",
+    "debit_account_id_must_not_be_int_max",
+    "2^128-1 names no account.",
+)
+CreditAccountIdMustNotBeIntMax = _rule(
+    "CreditAccountIdMustNotBeIntMax",
+    "credit_account_id_must_not_be_int_max",
+    "2^128-1 names no account.",
+)
 FlagsAreMutuallyExclusive = _rule(
     "FlagsAreMutuallyExclusive",
     "flags_are_mutually_exclusive",

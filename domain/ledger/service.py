@@ -1,7 +1,9 @@
 """Ledger rules that span aggregates, checked in a documented order.
 
 Create transfer: rules in precedence order (``CREATE_TRANSFER_ORDER``)
-    1. ``id_must_not_be_zero``            ids, ledger and code are positive
+    1. ``id_must_not_be_zero``            ids, ledger and code are positive; then
+       ``id_must_not_be_int_max``, ``debit_account_id_must_not_be_int_max``,
+       ``credit_account_id_must_not_be_int_max`` (2^128-1 is reserved)
     2. ``accounts_must_be_different``
     3. ``amount_must_not_be_zero``
     4. ``timeout_reserved_for_pending_transfer``
@@ -24,11 +26,14 @@ from typing import Protocol
 
 from domain.aggregate import Aggregate
 from domain.ledger import errors as e
-from domain.ledger.account import ID_MAX, SYSTEM_ID_MAX, SYSTEM_ID_MIN, Account, AccountSpec
+from domain.ledger.account import ID_INT_MAX, Account, AccountSpec
 from domain.ledger.transfer import Transfer, TransferSpec
 
 CREATE_TRANSFER_ORDER: tuple[str, ...] = (
     "id_must_not_be_zero",
+    "id_must_not_be_int_max",
+    "debit_account_id_must_not_be_int_max",
+    "credit_account_id_must_not_be_int_max",
     "accounts_must_be_different",
     "amount_must_not_be_zero",
     "timeout_reserved_for_pending_transfer",
@@ -77,19 +82,24 @@ def open_account(src: LedgerSource, spec: AccountSpec, now_ns: int) -> Account:
     return account
 
 
-def create_transfer(
-    src: LedgerSource, spec: TransferSpec, now_ns: int, *, system: bool = False
-) -> Transfer:
-    """Create a transfer. ``system``: made by the system itself (a venue's hold), whose id is
-    in ``SYSTEM_ID_MIN..SYSTEM_ID_MAX``, a range no client id can reach."""
+def _check_ids(spec: TransferSpec) -> None:
     ids = {"transfer_id": spec.transfer_id}
-    low, high = (SYSTEM_ID_MIN, SYSTEM_ID_MAX) if system else (1, ID_MAX)
     if (
-        not low <= spec.transfer_id <= high
-        or not all(0 < x <= ID_MAX for x in (spec.debit_account_id, spec.credit_account_id))
+        min(spec.transfer_id, spec.debit_account_id, spec.credit_account_id) <= 0
         or min(spec.ledger, spec.code) <= 0
     ):
         raise e.IdMustNotBeZero("transfer and account ids, ledger and code must be positive", **ids)
+    if spec.transfer_id >= ID_INT_MAX:
+        raise e.IdMustNotBeIntMax("transfer ids are below 2^128-1", **ids)
+    if spec.debit_account_id >= ID_INT_MAX:
+        raise e.DebitAccountIdMustNotBeIntMax("account ids are below 2^128-1", **ids)
+    if spec.credit_account_id >= ID_INT_MAX:
+        raise e.CreditAccountIdMustNotBeIntMax("account ids are below 2^128-1", **ids)
+
+
+def create_transfer(src: LedgerSource, spec: TransferSpec, now_ns: int) -> Transfer:
+    ids = {"transfer_id": spec.transfer_id}
+    _check_ids(spec)
     if spec.debit_account_id == spec.credit_account_id:
         raise e.AccountsMustBeDifferent(
             "debit and credit account must differ", account_id=spec.debit_account_id, **ids

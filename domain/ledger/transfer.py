@@ -86,6 +86,10 @@ class Transfer(Aggregate):
     def deadline_ns(self) -> int | None:
         return self.created_at_ns + self.timeout_s * NS_PER_S if self.timeout_s else None
 
+    @property
+    def is_final(self) -> bool:
+        return self.state in ("posted", "voided", "expired")
+
     def is_expired_at(self, now_ns: int) -> bool:
         deadline = self.deadline_ns
         return self.state == "pending" and deadline is not None and now_ns >= deadline

@@ -9,7 +9,8 @@ Guarantees
     A link never changes once made (funds on hold would otherwise lose their way).
 
 Rejections (in precedence order, ``LINK_ACCOUNT_ORDER``)
-    ``id_must_not_be_zero``, ``invalid_asset``, ``ledger_account_not_found``,
+    ``id_must_not_be_zero``, ``id_must_not_be_int_max``, ``invalid_asset``,
+    ``ledger_account_not_found``,
     ``ledger_account_mismatch`` (another currency, closed, or unable to take credits),
     ``asset_already_linked``; a repeat of the same link answers ``exists``.
 """
@@ -25,6 +26,7 @@ from domain.trading.events import LedgerAccountLinked
 
 LINK_ACCOUNT_ORDER: tuple[str, ...] = (
     "id_must_not_be_zero",
+    "id_must_not_be_int_max",
     "invalid_asset",
     "ledger_account_not_found",
     "ledger_account_mismatch",

@@ -44,7 +44,8 @@ Data structures
     A heap of (expire_at_ns, rest sequence, entry) finds due 'gtd' orders.
 
 Rejections (in precedence order)
-    Place (``PLACE_ORDER_ORDER``): ``id_must_not_be_zero``, ``invalid_side``,
+    Place (``PLACE_ORDER_ORDER``): ``id_must_not_be_zero``, ``id_must_not_be_int_max``,
+    ``invalid_side``,
     ``invalid_order_type``, ``invalid_time_in_force``, ``invalid_self_trade_prevention``,
     ``market_order_cannot_rest``, ``price_required``, ``price_not_allowed``,
     ``quantity_required``, ``quote_quantity_not_allowed``, ``post_only_not_allowed``,
@@ -58,16 +59,18 @@ Rejections (in precedence order)
     ``*_not_on_*`` codes come from parsing decimal strings, :func:`orders.parse_order`; the
     book itself takes whole ticks and lots. The rules up to ``quantity_below_minimum`` but
     that one are the order's own, checked when a ``NewOrder`` is built.)
-    Cancel (``CANCEL_ORDER_ORDER``): ``id_must_not_be_zero``, ``order_not_found``.
-    Reduce (``REDUCE_ORDER_ORDER``): ``id_must_not_be_zero``, ``reduce_needs_one_quantity``,
+    Ids come first everywhere: ``id_must_not_be_zero``, ``id_must_not_be_int_max``.
+    Cancel (``CANCEL_ORDER_ORDER``): the ids, ``order_not_found``.
+    Reduce (``REDUCE_ORDER_ORDER``): the ids, ``reduce_needs_one_quantity``,
     ``quantity_must_be_positive``, ``order_not_found``, ``reduce_must_decrease``.
-    Amend (``AMEND_ORDER_ORDER``): ``id_must_not_be_zero``, ``amend_requires_change`` (nothing
+    Amend (``AMEND_ORDER_ORDER``): the ids, ``amend_requires_change`` (nothing
     given), ``price_must_be_positive``, ``quantity_must_be_positive``,
     ``quantity_below_minimum``, ``order_not_found``, ``instrument_halted``,
     ``amend_requires_change`` (same price and quantity), ``price_out_of_band``,
     ``post_only_would_take``.
     Halt: ``instrument_closed``, ``instrument_halted``. Resume: ``instrument_closed``,
-    ``instrument_not_halted``. Close: ``instrument_closed``. Mass cancel and expire: none.
+    ``instrument_not_halted``. Close: ``instrument_closed``. Mass cancel: the account id.
+    Expire: none.
 
 Self-trade prevention (the incoming order's mode; two orders of one account would trade)
     ``none``: they trade. ``cancel_newest``: the incoming order's rest is cancelled.
@@ -108,13 +111,14 @@ from domain.trading.events import (
     new_order_rested,
     new_trade_executed,
 )
-from domain.trading.instrument import BPS, ID_MAX, Instrument, InstrumentSpec
+from domain.trading.instrument import BPS, Instrument, InstrumentSpec, check_id
 from domain.trading.orders import NewOrder, parse_order
 
 _NO_LIMIT = -(2**256)  # a level key every price passes
 
 PLACE_ORDER_ORDER: tuple[str, ...] = (
     "id_must_not_be_zero",
+    "id_must_not_be_int_max",
     "invalid_side",
     "invalid_order_type",
     "invalid_time_in_force",
@@ -145,9 +149,14 @@ PLACE_ORDER_ORDER: tuple[str, ...] = (
     "account_not_linked",
     "insufficient_funds",
 )
-CANCEL_ORDER_ORDER: tuple[str, ...] = ("id_must_not_be_zero", "order_not_found")
+CANCEL_ORDER_ORDER: tuple[str, ...] = (
+    "id_must_not_be_zero",
+    "id_must_not_be_int_max",
+    "order_not_found",
+)
 REDUCE_ORDER_ORDER: tuple[str, ...] = (
     "id_must_not_be_zero",
+    "id_must_not_be_int_max",
     "reduce_needs_one_quantity",
     "quantity_must_be_positive",
     "order_not_found",
@@ -155,6 +164,7 @@ REDUCE_ORDER_ORDER: tuple[str, ...] = (
 )
 AMEND_ORDER_ORDER: tuple[str, ...] = (
     "id_must_not_be_zero",
+    "id_must_not_be_int_max",
     "amend_requires_change",
     "price_must_be_positive",
     "quantity_must_be_positive",
@@ -587,8 +597,8 @@ class OrderBook(Aggregate):
 
     def cancel_all(self, now_ns: int, account_id: int | None = None) -> int:
         """Mass cancel: every resting order of ``account_id`` (None: of everyone)."""
-        if account_id is not None and not 0 < account_id <= ID_MAX:
-            raise e.IdMustNotBeZero("the account id must be 1..2^127-1", account_id=account_id)
+        if account_id is not None:
+            check_id(account_id, "the account id", account_id=account_id)
         self._sweep(now_ns)
         return self._cancel_where(now_ns, account_id, "mass_cancel")
 
@@ -780,8 +790,8 @@ class OrderBook(Aggregate):
         return {"instrument_id": self._instrument_id}
 
     def _check_ids(self, order_id: int, account_id: int) -> None:
-        if not (0 < order_id <= ID_MAX and 0 < account_id <= ID_MAX):
-            raise e.IdMustNotBeZero("order and account ids must be 1..2^127-1", order_id=order_id)
+        check_id(order_id, "the order id", order_id=order_id)
+        check_id(account_id, "the account id", order_id=order_id)
 
     def _refuse_status(self, order_id: int) -> None:
         if self.status == "closed":

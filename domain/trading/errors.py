@@ -29,7 +29,12 @@ def _rule(name: str, code: str, doc: str) -> type[TradingRejection]:
 
 # ------------------------------------------------------------------ identity and shape
 IdMustNotBeZero = _rule(
-    "IdMustNotBeZero", "id_must_not_be_zero", "Order, account and instrument ids are 1..2^127-1."
+    "IdMustNotBeZero", "id_must_not_be_zero", "Order, account and instrument ids are 1 or more."
+)
+IdMustNotBeIntMax = _rule(
+    "IdMustNotBeIntMax",
+    "id_must_not_be_int_max",
+    "Ids are unsigned 128-bit; 2^128-1 is reserved (as the ledger's).",
 )
 InvalidSide = _rule("InvalidSide", "invalid_side", "The side is 'buy' or 'sell'.")
 InvalidOrderType = _rule("InvalidOrderType", "invalid_order_type", "'limit' or 'market'.")

@@ -12,8 +12,8 @@ Definition
 
 Guarantees
     * At most one pending slice at a time; its amount is what the order still holds.
-    * Slice ``k``'s ledger transfer id is ``venue_transfer_id("hold", order id, k)``: known
-      without a lookup, deterministic on replay.
+    * Slice ``k``'s ledger transfer id is ``venue_transfer_id("hold", order id, k, attempt)``
+      (attempt 0 unless that id was taken), recorded in the hold's events.
     * Re-reserving after a partial post cannot fail: it takes back exactly what the post
       released, so the ledger's limits hold at every position.
 """

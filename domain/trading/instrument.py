@@ -23,7 +23,7 @@ Constraints
     integer minor units.
 
 Rejections (in precedence order, ``LIST_INSTRUMENT_ORDER``)
-    ``id_must_not_be_zero``, ``invalid_symbol``, ``invalid_asset``,
+    ``id_must_not_be_zero``, ``id_must_not_be_int_max``, ``invalid_symbol``, ``invalid_asset``,
     ``assets_must_be_different``, ``invalid_tick_size``, ``invalid_lot_size``,
     ``invalid_min_quantity``, ``invalid_price_band``, ``invalid_reference_price``,
     ``invalid_fee``, ``invalid_self_trade_prevention``, ``invalid_settlement_mode``,
@@ -40,13 +40,24 @@ from dataclasses import dataclass
 from domain.money import currency_exponent, is_currency
 from domain.trading import errors as e
 
-ID_MAX = 2**127 - 1
+ID_MAX = 2**128 - 2  # ids are unsigned 128-bit; 2^128-1 is reserved, as the ledger's
+
+
+def check_id(value: int, what: str, **ids: object) -> None:
+    """``id_must_not_be_zero`` below 1, ``id_must_not_be_int_max`` past 2^128-2."""
+    if value <= 0:
+        raise e.IdMustNotBeZero(f"{what} must be 1 or more", **ids)
+    if value > ID_MAX:
+        raise e.IdMustNotBeIntMax(f"{what} must be below 2^128-1 (reserved)", **ids)
+
+
 BPS = 10_000
 STP_MODES = ("none", "cancel_newest", "cancel_oldest", "cancel_both", "decrement")
 SETTLEMENT_MODES = ("none", "ledger")
 
 LIST_INSTRUMENT_ORDER: tuple[str, ...] = (
     "id_must_not_be_zero",
+    "id_must_not_be_int_max",
     "invalid_symbol",
     "invalid_asset",
     "assets_must_be_different",
@@ -154,8 +165,7 @@ class Instrument:
     def validate(cls, spec: InstrumentSpec) -> Instrument:  # noqa: PLR0912, PLR0915 - one per rule
         """Check ``spec`` in the documented order; return the instrument with its integers."""
         ids = {"instrument_id": spec.instrument_id}
-        if not 0 < spec.instrument_id <= ID_MAX:
-            raise e.IdMustNotBeZero("the instrument id must be 1..2^127-1", **ids)
+        check_id(spec.instrument_id, "the instrument id", **ids)
         if not isinstance(spec.symbol, str) or not _SYMBOL.fullmatch(spec.symbol):
             raise e.InvalidSymbol(f"symbol {spec.symbol!r} is not 1-32 of A-Z 0-9 . _ / -", **ids)
         for asset in (spec.base_asset, spec.quote_asset):

@@ -19,7 +19,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from domain.trading import errors as e
-from domain.trading.instrument import ID_MAX, STP_MODES, Instrument
+from domain.trading.instrument import STP_MODES, Instrument, check_id
 
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("limit", "market")
@@ -68,8 +68,8 @@ _DEFAULTS = {f.name: f.default for f in fields(NewOrder) if f.default is not MIS
 def _check_order_rules(o: NewOrder) -> None:  # noqa: PLR0912 - a branch per rule
     """The rules about an order's own fields, in the documented order."""
     oid = o.order_id
-    if not (0 < oid <= ID_MAX and 0 < o.account_id <= ID_MAX):
-        raise e.IdMustNotBeZero("order and account ids must be 1..2^127-1", order_id=oid)
+    check_id(oid, "the order id", order_id=oid)
+    check_id(o.account_id, "the account id", order_id=oid)
     side = o.side
     if side not in {"buy", "sell"}:
         raise e.InvalidSide(f"side {side!r} is not 'buy' or 'sell'", order_id=oid)

@@ -23,9 +23,12 @@ Guarantees
     * The ledger's trial balance holds at every position; a hold account's posted balance
       returns to zero after every trade; the sum of each currency over all accounts never
       changes (a trade only moves money between accounts).
-    * Ledger transfers the venue makes take ids from :func:`venue_transfer_id`, in the
-      ledger's system range (2^127 .. 2^128-2) that no client id can reach: deterministic
-      (a hash of what the transfer is for) and never colliding with a client's.
+    * Ledger transfers the venue makes take ids from :func:`venue_transfer_id`: a hash of
+      what the transfer is for, deterministic, spread over the whole id space. Before creating
+      one the venue looks the id up; if anyone (a client) already took it, it takes the next
+      candidate (the same hash with the attempt number), so a venue transfer never collides
+      with another and no client can block the venue by taking its ids first. The id chosen
+      is recorded in the events, so replay never recomputes it.
 
 Rejections (besides the book's and the ledger's own)
     Listing: ``ledger_account_not_found``, ``ledger_account_mismatch`` for the venue's
@@ -42,7 +45,7 @@ from domain.aggregate import Aggregate
 from domain.invariant import invariant
 from domain.ledger import errors as le
 from domain.ledger import service as ledger
-from domain.ledger.account import SYSTEM_ID_MAX, SYSTEM_ID_MIN, Account
+from domain.ledger.account import ID_INT_MAX, Account
 from domain.ledger.transfer import Transfer, TransferSpec
 from domain.trading import errors as e
 from domain.trading import settlement as st
@@ -56,7 +59,7 @@ from domain.trading.events import (
     TradeExecuted,
 )
 from domain.trading.holds import OrderHold
-from domain.trading.instrument import ID_MAX, Instrument, InstrumentSpec, is_asset_code
+from domain.trading.instrument import Instrument, InstrumentSpec, check_id, is_asset_code
 from domain.trading.orders import NewOrder
 
 # Ledger transfer codes of the venue's transfers.
@@ -83,14 +86,21 @@ class VenueSource(Protocol):
 
 
 def venue_transfer_id(*parts: object) -> int:
-    """A ledger transfer id for what ``parts`` names, in the system range.
-
-    ``("hold", order id, slice)`` and ``("trade", instrument id, trade seq, leg)``: a SHA-256
-    of the parts, folded into 2^127 .. 2^128-2 (collisions: about n^2 / 2^128).
-    """
+    """A ledger transfer id for what ``parts`` names: SHA-256 of the parts folded into
+    1 .. 2^128-2 (2^128-1 is reserved). ``("hold", order id, slice, attempt)``,
+    ``("trade", instrument id, trade seq, leg, attempt)``."""
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    span = SYSTEM_ID_MAX - SYSTEM_ID_MIN + 1
-    return SYSTEM_ID_MIN + int.from_bytes(digest[:16], "big") % span
+    return 1 + int.from_bytes(digest[:16], "big") % (ID_INT_MAX - 1)
+
+
+def _free_transfer_id(src: VenueSource, *parts: object) -> int:
+    """The first candidate id for ``parts`` nobody has used (see the module docstring)."""
+    for attempt in range(64):
+        transfer_id = venue_transfer_id(*parts, attempt)
+        if src.get_transfer(transfer_id) is None:
+            return transfer_id
+    invariant(False, f"64 candidate transfer ids for {parts} are all taken")
+    return 0  # pragma: no cover - unreachable
 
 
 # ------------------------------------------------------------------ instruments and accounts
@@ -114,8 +124,8 @@ def link_account(
 ) -> TradingAccount:
     """Settle ``asset`` of trading account ``account_id`` through ``ledger_account_id``."""
     ids = {"account_id": account_id}
-    if not (0 < account_id <= ID_MAX and 0 < ledger_account_id <= ID_MAX):
-        raise e.IdMustNotBeZero("account ids must be 1..2^127-1", **ids)
+    check_id(account_id, "the trading account id", **ids)
+    check_id(ledger_account_id, "the ledger account id", **ids)
     if not is_asset_code(asset):
         raise e.InvalidAsset(f"asset {asset!r} is not 1-12 of A-Z and 0-9", **ids)
     _check_ledger_account(src, ledger_account_id, asset, None)
@@ -317,7 +327,7 @@ def _open_hold(
         currency, debit, credit = spec.quote_asset, quote_account, spec.quote_hold_account_id
     if amount <= 0:
         return  # nothing can fill (a market order on an empty side): nothing to hold
-    transfer_id = venue_transfer_id("hold", order.order_id, 0)
+    transfer_id = _free_transfer_id(src, "hold", order.order_id, 0)
     _reserve(src, spec.ledger, transfer_id, debit, credit, amount, now_ns, order.order_id)
     src.add(
         OrderHold.opened(
@@ -355,7 +365,6 @@ def _reserve(
             src,
             TransferSpec(transfer_id, debit, credit, amount, ledger_id, HOLD_CODE, pending=True),
             now_ns,
-            system=True,
         )
     except le.ExceedsCredits:
         raise e.InsufficientFunds(
@@ -381,7 +390,7 @@ def _reslice(
     if amount <= 0:
         hold.close(0, "consumed", now_ns)
         return
-    transfer_id = venue_transfer_id("hold", hold.order_id, hold.slice + 1)
+    transfer_id = _free_transfer_id(src, "hold", hold.order_id, hold.slice + 1)
     _reserve(
         src,
         instrument.spec.ledger,
@@ -483,12 +492,11 @@ def _settle_trade(src: VenueSource, instrument: Instrument, ev: TradeExecuted, n
     )
     for leg, debit, credit, amount, code in legs:
         if amount > 0:
-            transfer_id = venue_transfer_id("trade", spec.instrument_id, ev.seq, leg)
+            transfer_id = _free_transfer_id(src, "trade", spec.instrument_id, ev.seq, leg)
             ledger.create_transfer(
                 src,
                 TransferSpec(transfer_id, debit, credit, amount, spec.ledger, code),
                 now_ns,
-                system=True,
             )
     if not ev.maker_remaining_lots:
         _close(src, src.get_hold(ev.maker_order_id), "filled", now_ns)

@@ -20,12 +20,14 @@ def test_a_regulator_round_trip_through_the_command_line(
     assert_one_line_error(
         run("checkpoint", "--database-url", db_url, env=cli_env), "signing-create"
     )
-    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
+    # A configured key that is missing is an error, never quietly replaced by a new identity.
+    assert_one_line_error(run("demo", "--database-url", db_url, env=cli_env), "log.key")
     created = run("keys", "signing-create", env=cli_env)
     assert created.returncode == 0, created.stderr
     pinned = created.stdout.strip()
     assert (tmp_path / "keys" / "log.key").stat().st_mode & 0o777 == 0o600
     assert_one_line_error(run("keys", "signing-create", env=cli_env), "already exists")
+    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
 
     held = run("checkpoint", "--database-url", db_url, env=cli_env)
     assert held.returncode == 0, held.stderr
@@ -65,7 +67,8 @@ def test_a_regulator_round_trip_through_the_command_line(
     assert report.returncode == 0, report.stderr
     tb = json.loads((tmp_path / "tb.json").read_text())
     assert all(row["balanced"] for row in tb["rows"])
-    assert tb["meta"]["checkpoint"]["size"] == held_size
+    # the demo signs a checkpoint of what it wrote: the report cites the newest one
+    assert tb["meta"]["checkpoint"]["size"] == body["upto_position"] > held_size
 
     bundle = tmp_path / "bundle"
     exported = run(

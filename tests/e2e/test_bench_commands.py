@@ -25,6 +25,8 @@ def test_bench_append_prints_both_figures_and_their_ratios(
         "0.5",
         "--events",
         "2000",
+        "--history",
+        "3000",
         "--data-dir",
         str(tmp_path / "d"),
         env=cli_env,
@@ -39,6 +41,11 @@ def test_bench_append_prints_both_figures_and_their_ratios(
         "ledgerline_batched_events_per_s",
     ):
         assert data[key] > 0, key
+    # A cold account with a long history answers both ways, and the snapshot is the faster.
+    cold = data["cold_start_ms"]
+    assert cold["without_snapshot"] > 0 and cold["with_snapshot"] > 0
+    assert data["cold_start_history_events"] == 3000
+    assert set(data["pass"]) == set(data["targets"])
     # The figures are printed rounded to 0.1/s; the ratio was taken before rounding.
     assert data["group_commit_speedup"] == pytest.approx(
         data["ledgerline_commands_per_s"] / data["plain_eventsourcing_commands_per_s"], rel=0.01

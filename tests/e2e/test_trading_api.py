@@ -261,21 +261,21 @@ def plain(server: Server) -> Server:
 BAD_ORDERS = [
     ({"instrument_id": 77, "price": "1.0850", "quantity": "1000"}, 409, "instrument_not_found"),
     ({"instrument_id": 2, "price": "1.0850", "quantity": "1000"}, 409, "instrument_halted"),
-    ({"instrument_id": 1, "price": "1.08505", "quantity": "1000"}, 422, "price_not_on_tick"),
-    ({"instrument_id": 1, "price": "1.0850", "quantity": "1500"}, 422, "quantity_not_on_lot"),
+    ({"instrument_id": 1, "price": "1.08505", "quantity": "1000"}, 409, "price_not_on_tick"),
+    ({"instrument_id": 1, "price": "1.0850", "quantity": "1500"}, 409, "quantity_not_on_lot"),
     (
         {"instrument_id": 1, "price": "-1.0850", "quantity": "1000"},
-        422,
+        409,
         "price_must_be_positive",
     ),
     (
         {"instrument_id": 1, "price": "1.0850", "quantity": "0"},
-        422,
+        409,
         "quantity_must_be_positive",
     ),
     (
         {"instrument_id": 1, "price": "1.0850", "quantity": "1000", "quote_quantity": "5000"},
-        422,
+        409,
         "quote_quantity_not_allowed",
     ),
     (
@@ -287,25 +287,25 @@ BAD_ORDERS = [
             "time_in_force": "gtd",
             "expire_at": "2099-01-01T00:00:00Z",
         },
-        422,
+        409,
         "quote_quantity_not_allowed",
     ),
     (
         {"instrument_id": 1, "price": "1.0850", "quantity": "1000", "time_in_force": "gtd"},
-        422,
+        409,
         "expire_at_required",
     ),
     (
         {"instrument_id": 1, "price": "1.0850", "quantity": "1000", "side": "hold"},
-        422,
+        409,
         "invalid_side",
     ),
     (
         {"instrument_id": 1, "quantity": "1000", "type": "market"},
-        422,
+        409,
         "market_order_cannot_rest",
     ),
-    ({"instrument_id": 1, "price": "abc", "quantity": "1000"}, 422, "invalid_price"),
+    ({"instrument_id": 1, "price": "abc", "quantity": "1000"}, 409, "invalid_price"),
 ]
 
 
@@ -314,13 +314,13 @@ def test_bad_orders_get_a_named_problem_and_change_nothing(plain: Server) -> Non
         before = c.get("/v1/instruments/1/book").json()
         for n, (body, status, code) in enumerate(BAD_ORDERS, start=1):
             r = c.post("/v1/orders", json={"id": n, "account_id": 7, "side": "buy", **body})
-            assert_problem(r, 404 if code == "instrument_not_found" else status, code)
+            assert_problem(r, status, code)
             assert c.get("/v1/instruments/1/book").json() == before, code
 
 
 def test_ids_are_integers_or_canonical_decimal_strings(plain: Server) -> None:
     with plain.client() as c:
-        for bad_id in (True, 1.5, "01", "-3", "1e3", 2**127):
+        for bad_id in (True, 1.5, "01", "-3", "1e3", "0x10"):
             r = c.post(
                 "/v1/orders",
                 json={
@@ -346,6 +346,18 @@ def test_ids_are_integers_or_canonical_decimal_strings(plain: Server) -> None:
         )
         assert good.status_code == 201, good.text
         assert good.json()["id"] == 12345678901234567890123
+        reserved = c.post(
+            "/v1/orders",
+            json={
+                "id": str(2**128 - 1),
+                "instrument_id": 1,
+                "account_id": 7,
+                "side": "buy",
+                "price": "1",
+                "quantity": "1000",
+            },
+        )
+        assert_problem(reserved, 409, "id_must_not_be_int_max")
 
 
 def test_a_batch_of_ten_thousand_with_one_bad_order_is_refused_whole(plain: Server) -> None:
@@ -363,7 +375,7 @@ def test_a_batch_of_ten_thousand_with_one_bad_order_is_refused_whole(plain: Serv
     orders[7_777] = {**orders[7_777], "price": "1.00001"}
     with plain.client() as c:
         r = c.post("/v1/order-batches", json={"orders": orders})
-        body = assert_problem(r, 422, "invalid_batch")
+        body = assert_problem(r, 409, "invalid_batch")
         assert body["invalid"] == 1 and body["errors"][0]["index"] == 7777
         assert body["errors"][0]["code"] == "price_not_on_tick"
         assert c.get("/v1/instruments/1/book").json()["bids"] == []
@@ -403,7 +415,7 @@ def test_cancel_reduce_amend_and_mass_cancel_answer_order_not_found_for_other_ac
         assert reduced["open_quantity"] == "3000"
         assert_problem(
             c.patch("/v1/orders/1", json={"account_id": 7, "quantity": "1500"}),
-            422,
+            409,
             "quantity_not_on_lot",
         )
         mass = ok(c.post("/v1/accounts/7/orders/cancel-all"), 200)
@@ -428,7 +440,7 @@ def test_halt_resume_and_the_instrument_rules(plain: Server) -> None:
                 "lot_size": "1",
             },
         )
-        assert_problem(r, 422, "invalid_tick_size")
+        assert_problem(r, 409, "invalid_tick_size")
         again = c.post(
             "/v1/instruments",
             json={"id": 1, "symbol": "EUR/USD", "base_asset": "EUR", "quote_asset": "USD", **FX},

@@ -97,6 +97,10 @@ class Case:
 REJECTIONS = [
     Case("id_must_not_be_zero", (), lambda s: service.open_account(s, usd(0), T0)),
     Case("id_must_not_be_zero", FUNDED, moved(tx(0, 1, 2, 1))),
+    Case("id_must_not_be_int_max", (), lambda s: service.open_account(s, usd(2**128 - 1), T0)),
+    Case("id_must_not_be_int_max", FUNDED, moved(tx(2**128 - 1, 1, 2, 1))),
+    Case("debit_account_id_must_not_be_int_max", FUNDED, moved(tx(9, 2**128 - 1, 2, 1))),
+    Case("credit_account_id_must_not_be_int_max", FUNDED, moved(tx(9, 1, 2**128 - 1, 1))),
     Case(
         "flags_are_mutually_exclusive",
         (),

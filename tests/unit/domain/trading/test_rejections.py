@@ -72,7 +72,9 @@ class Case:
 
 PLACE = [
     Case("id_must_not_be_zero", BOOK, place(oid=0)),
-    Case("id_must_not_be_zero", BOOK, place(acct=2**127)),
+    Case("id_must_not_be_zero", BOOK, place(acct=-1)),
+    Case("id_must_not_be_int_max", BOOK, place(oid=2**128 - 1)),
+    Case("id_must_not_be_int_max", BOOK, place(acct=2**128)),
     Case("invalid_side", BOOK, place(side="hold")),
     Case("invalid_order_type", BOOK, place(order_type="stop")),
     Case("invalid_time_in_force", BOOK, place(time_in_force="day")),
@@ -151,11 +153,13 @@ PLACE = [
 ]
 CANCEL = [
     Case("id_must_not_be_zero", BOOK, cancel(0, acct=1)),
+    Case("id_must_not_be_int_max", BOOK, cancel(2**128 - 1, acct=1)),
     Case("order_not_found", BOOK, cancel(77, acct=1)),
     Case("order_not_found", BOOK, cancel(1, acct=2)),  # another account's order
 ]
 REDUCE = [
     Case("id_must_not_be_zero", BOOK, reduce(1, acct=0, reduce_by=1)),
+    Case("id_must_not_be_int_max", BOOK, reduce(1, acct=2**128 - 1, reduce_by=1)),
     Case("reduce_needs_one_quantity", BOOK, reduce(1, acct=1)),
     Case("reduce_needs_one_quantity", BOOK, reduce(1, acct=1, reduce_by=1, reduce_to=2)),
     Case("quantity_must_be_positive", BOOK, reduce(1, acct=1, reduce_by=0)),
@@ -165,6 +169,7 @@ REDUCE = [
 ]
 AMEND = [
     Case("id_must_not_be_zero", BOOK, amend(0, acct=1, price_ticks=102)),
+    Case("id_must_not_be_int_max", BOOK, amend(2**128 - 1, acct=1, price_ticks=102)),
     Case("amend_requires_change", BOOK, amend(1, acct=1)),
     Case("price_must_be_positive", BOOK, amend(1, acct=1, price_ticks=0)),
     Case("quantity_must_be_positive", BOOK, amend(1, acct=1, quantity_lots=0)),
@@ -274,6 +279,7 @@ def test_a_halted_instrument_refuses_before_a_duplicate_id() -> None:
 VENUE = {"ledger": 1, "base_hold_account_id": 91, "quote_hold_account_id": 92, "fee_account_id": 93}
 INSTRUMENT_CASES = [
     ("id_must_not_be_zero", {"instrument_id": 0}),
+    ("id_must_not_be_int_max", {"instrument_id": 2**128 - 1}),
     ("invalid_symbol", {"symbol": "eur usd"}),
     ("invalid_asset", {"base_asset": "eur"}),
     ("assets_must_be_different", {"quote_asset": "AAA"}),

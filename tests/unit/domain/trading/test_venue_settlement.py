@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 
-from domain.ledger import errors as le
 from domain.ledger import service
 from domain.ledger.transfer import TransferSpec
 from domain.trading import errors as e
@@ -169,14 +168,15 @@ def test_links_are_checked_and_permanent() -> None:
         src.run(lambda s: venue.link_account(s, ALICE, "USD", 20, T0))
 
 
-def test_venue_transfer_ids_are_deterministic_and_out_of_every_clients_reach() -> None:
-    ids = {venue.venue_transfer_id("hold", order, n) for order in range(200) for n in range(5)}
-    assert len(ids) == 1000
-    assert all(2**127 <= i <= 2**128 - 2 for i in ids)
-    assert venue.venue_transfer_id("hold", 1, 0) == venue.venue_transfer_id("hold", 1, 0)
-    client_made = TransferSpec(2**127, 1, 10, 1, 1, 1)
-    with pytest.raises(le.IdMustNotBeZero):
-        service.create_transfer(funded_venue(), client_made, T0)
+def test_venue_transfer_ids_are_deterministic_and_step_past_ids_a_client_took() -> None:
+    ids = {venue.venue_transfer_id("hold", order, n, 0) for order in range(200) for n in range(5)}
+    assert len(ids) == 1000 and all(1 <= i <= 2**128 - 2 for i in ids)
+    src = funded_venue()
+    taken = venue.venue_transfer_id("hold", 1, 0, 0)
+    src.run(lambda s: service.create_transfer(s, TransferSpec(taken, 1, 10, 1, 1, 1), T0))
+    place(src, 1, ALICE, "buy", 100, 5)
+    assert hold(src, 1).transfer_id == venue.venue_transfer_id("hold", 1, 0, 1)
+    assert balances(src, 10)[0] == 500 + 1
 
 
 def test_a_plain_new_order_needs_no_ledger_on_a_settlement_none_instrument() -> None:
