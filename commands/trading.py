@@ -577,10 +577,14 @@ def rebuild(aggregate: Aggregate | None, events: Sequence[StoredEvent]) -> Aggre
 
 
 def restore(stream_id: str, version: int, state: dict[str, Any]) -> Aggregate:
-    """A book from its snapshot (only books are snapshotted: the others are short)."""
-    if not stream_id.startswith("book:"):
-        raise ValueError(f"no snapshots for {stream_id}")
-    return OrderBook.from_snapshot(stream_id, version, state)
+    """An aggregate of this context from its snapshot (books above all: they are long)."""
+    if stream_id.startswith("book:"):
+        return OrderBook.from_snapshot(stream_id, version, state)
+    if stream_id.startswith("hold:"):
+        return OrderHold.from_snapshot(stream_id, version, state)
+    if stream_id.startswith("trader:"):
+        return TradingAccount.from_snapshot(stream_id, version, state)
+    raise ValueError(f"no snapshots for {stream_id}")
 
 
 def _streams_of(command: Command) -> list[str]:

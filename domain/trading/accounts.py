@@ -71,6 +71,17 @@ class TradingAccount(Aggregate):
     def ledger_account(self, asset: str) -> int | None:
         return self.links.get(asset)
 
+    def to_snapshot(self) -> dict[str, Any]:
+        return {"account_id": self.account_id, "links": dict(sorted(self.links.items()))}
+
+    @classmethod
+    def from_snapshot(cls, stream_id: str, version: int, state: dict[str, Any]) -> TradingAccount:
+        account = cls(state["account_id"])
+        invariant(account.id == stream_id, f"snapshot of {account.id} restored as {stream_id}")
+        account.links = dict(state["links"])
+        account.version = version
+        return account
+
     def apply(self, event: Any) -> None:
         invariant(isinstance(event, LedgerAccountLinked), f"TradingAccount cannot apply {event!r}")
         self.links = {**self.links, event.asset: event.ledger_account_id}

@@ -82,6 +82,18 @@ class OrderHold(Aggregate):
         invariant(self.open, "a hold closes once")
         self._trigger(HoldClosed(self.version + 1, now_ns, self.order_id, released_minor, reason))
 
+    def to_snapshot(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _STATE}
+
+    @classmethod
+    def from_snapshot(cls, stream_id: str, version: int, state: dict[str, Any]) -> OrderHold:
+        hold = cls(state["order_id"])
+        invariant(hold.id == stream_id, f"snapshot of {hold.id} restored as {stream_id}")
+        for name in _STATE:
+            setattr(hold, name, state[name])
+        hold.version = version
+        return hold
+
     def apply(self, event: Any) -> None:
         if isinstance(event, HoldOpened):
             self.instrument_id = event.instrument_id
@@ -104,3 +116,20 @@ class OrderHold(Aggregate):
             self.open = False
         else:  # pragma: no cover - a programming error
             invariant(False, f"OrderHold cannot apply {type(event).__name__}")
+
+
+_STATE = (
+    "order_id",
+    "instrument_id",
+    "account_id",
+    "side",
+    "currency",
+    "debit_account_id",
+    "hold_account_id",
+    "base_account_id",
+    "quote_account_id",
+    "slice",
+    "transfer_id",
+    "amount_minor",
+    "open",
+)
