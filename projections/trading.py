@@ -341,10 +341,8 @@ class _Step:
         level.quantity_lots += lots
         level.order_count += orders
         level.sequence = self.ev.seq
-        invariant(
-            level.quantity_lots >= 0 and (level.quantity_lots == 0) == (level.order_count == 0),
-            f"level {key} of the read model went out of step with the book",
-        )
+        if level.quantity_lots < 0 or (level.quantity_lots == 0) != (level.order_count == 0):
+            invariant(False, f"level {key} of the read model went out of step with the book")
         self.changes.levels[key] = level
         self.changes.updates.append(
             UpdateRow(
