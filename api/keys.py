@@ -72,6 +72,41 @@ def create_key(conn: psycopg.Connection[tuple[object, ...]], role: Role, label: 
     return NewKey(key_id, token, role)
 
 
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    role: str
+    label: str
+    created_at: str
+    revoked_at: str | None
+
+
+def list_keys(conn: psycopg.Connection[tuple[object, ...]]) -> list[KeyInfo]:
+    rows = conn.execute(
+        f"SELECT key_id, role, label, created_at, revoked_at FROM {SCHEMA}.api_keys"
+        " ORDER BY created_at, key_id"
+    ).fetchall()
+    return [
+        KeyInfo(
+            str(r[0]),
+            str(r[1]),
+            str(r[2]),
+            str(r[3]),
+            None if r[4] is None else str(r[4]),
+        )
+        for r in rows
+    ]
+
+
+def revoke_key(conn: psycopg.Connection[tuple[object, ...]], key_id: str) -> bool:
+    """Revoke a key for good; False if no live key has this id."""
+    cur = conn.execute(
+        f"UPDATE {SCHEMA}.api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL",
+        (key_id,),
+    )
+    return cur.rowcount == 1
+
+
 Lookup = Callable[[str], tuple[bytes, str] | None]
 
 

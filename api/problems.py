@@ -9,6 +9,7 @@ Definition
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -80,21 +81,23 @@ async def handle_problem(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc, request.url.path)
 
 
-async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def validation_problem(raw_errors: Sequence[Mapping[str, Any]]) -> Problem:
+    """The 422 for a request that does not match its schema (FastAPI's or a model's)."""
     errors = [
         {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
-        for e in exc.errors()
+        for e in raw_errors
     ]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(first["loc"][1:] if len(first["loc"]) > 1 else first["loc"]) or "body"
     # A rule the schema states (an ISO currency, exclusive flags) keeps its own name.
-    types = [str(e.get("type", "")) for e in exc.errors()]
+    types = [str(e.get("type", "")) for e in raw_errors]
     code = next((t for t in types if t in SCHEMA_RULE_CODES), "invalid_request")
-    return problem_response(
-        Problem(422, code, f"{where}: {first['msg']}", errors=errors),
-        request.url.path,
-    )
+    return Problem(422, code, f"{where}: {first['msg']}", errors=errors)
+
+
+async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(validation_problem(exc.errors()), request.url.path)
 
 
 _HTTP_CODES = {

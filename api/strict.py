@@ -53,6 +53,9 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_no_constant)
+
+
 def parse_strict_json(body: bytes) -> Any:
     """Parse a request body under the rules above; raise :class:`Problem` on any breach."""
     if body.startswith(b"\xef\xbb\xbf"):
@@ -64,7 +67,7 @@ def parse_strict_json(body: bytes) -> Any:
             400, "invalid_json", f"the body is not UTF-8 (byte {exc.start} is invalid)"
         ) from None
     try:
-        return json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        return _DECODER.decode(text)
     except DuplicateKey as exc:
         raise Problem(422, "duplicate_key", str(exc), key=exc.key) from None
     except json.JSONDecodeError as exc:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from typing import Any, Self
+
+_UNSET = object()
 
 
 class Aggregate:
@@ -42,6 +43,17 @@ class Aggregate:
         """Roughly how much memory the aggregate holds (for a cache bounded by memory)."""
         return 120 + 64 * len(self._state_slots())
 
+    def __copy__(self) -> Self:
+        # Slot by slot: several times faster than copy.copy's generic __reduce_ex__ path,
+        # and the processor clones an aggregate for every command that touches it.
+        cls = type(self)
+        twin = cls.__new__(cls)
+        for name in cls._all_slots():
+            value = getattr(self, name, _UNSET)
+            if value is not _UNSET:  # a slot never assigned stays unassigned in the copy
+                setattr(twin, name, value)
+        return twin
+
     def has_pending_events(self) -> bool:
         return bool(self._pending)
 
@@ -57,7 +69,7 @@ class Aggregate:
 
     def clone(self) -> Self:
         """A shallow copy with no pending events: state fields are immutable values."""
-        twin = copy.copy(self)
+        twin = self.__copy__()
         twin._pending = []
         return twin
 
@@ -65,14 +77,23 @@ class Aggregate:
 
     @classmethod
     def _state_slots(cls) -> tuple[str, ...]:
-        names: list[str] = []
-        for klass in reversed(cls.__mro__):
-            if klass is Aggregate or klass is object:
-                continue
-            for name in getattr(klass, "__slots__", ()):
-                if name not in names:
-                    names.append(name)
-        return tuple(names)
+        """The slots holding the aggregate's state (its own and its bases', in order)."""
+        cached: tuple[str, ...] | None = cls.__dict__.get("_STATE_SLOTS")
+        if cached is None:
+            names: list[str] = []
+            for klass in reversed(cls.__mro__):
+                if klass is Aggregate or klass is object:
+                    continue
+                for name in getattr(klass, "__slots__", ()):
+                    if name not in names:
+                        names.append(name)
+            cached = tuple(names)
+            type.__setattr__(cls, "_STATE_SLOTS", cached)
+        return cached
+
+    @classmethod
+    def _all_slots(cls) -> tuple[str, ...]:
+        return ("_pending", "id", "version", *cls._state_slots())
 
     def to_snapshot(self) -> dict[str, Any]:
         """The aggregate's state as JSON-safe values (every state slot, by name).

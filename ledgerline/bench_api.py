@@ -116,8 +116,118 @@ async def _drive(
     }
 
 
+class _Tree:
+    """CPU and memory of a process and its children (the server and its HTTP workers, or
+    PostgreSQL's postmaster and its backends), sampled between two points in time."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self._root = psutil.Process(pid)
+        self.peak_rss_mb = 0.0
+
+    def processes(self) -> list[Any]:
+        import psutil
+
+        try:
+            return [self._root, *self._root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu_s(self) -> float:
+        import psutil
+
+        total = 0.0
+        rss = 0
+        for p in self.processes():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+                rss += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        self.peak_rss_mb = max(self.peak_rss_mb, rss / 2**20)
+        return total
+
+
+def _commits(admin_url: str) -> int:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute("SELECT sum(xact_commit) FROM pg_stat_database").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+async def _drive_batches(
+    url: str, token: str, clients: int, seconds: float, per_request: int, linked: bool
+) -> dict[str, Any]:
+    """``clients`` keep one batch of ``per_request`` transfers each in flight."""
+    import aiohttp
+
+    created = 0
+    requests = 0
+    errors = 0
+    next_id = iter(range(10**13, 10**14))
+    headers = {"Authorization": f"Bearer {token}"}
+    timeout = aiohttp.ClientTimeout(total=300)
+    async with aiohttp.ClientSession(url, headers=headers, timeout=timeout) as http:
+        start = time.perf_counter()
+        stop = start + seconds
+
+        async def client() -> None:
+            nonlocal created, requests, errors
+            rng = random.Random()
+            while time.perf_counter() < stop:
+                items = []
+                for _ in range(per_request):
+                    a = rng.randrange(1, ACCOUNTS + 1)
+                    b = rng.randrange(1, ACCOUNTS)
+                    items.append(
+                        {
+                            "id": next(next_id),
+                            "debit_account_id": a,
+                            "credit_account_id": b + 1 if b >= a else b,
+                            "amount": "1.00",
+                            "ledger": 1,
+                            "code": 1,
+                        }
+                    )
+                try:
+                    async with http.post(
+                        "/v1/transfer-batches", json={"linked": linked, "transfers": items}
+                    ) as r:
+                        body = await r.json(content_type=None)
+                        ok = r.status == 201
+                except aiohttp.ClientError:
+                    ok, body = False, {}
+                requests += 1
+                if ok:
+                    created += sum(1 for item in body["results"] if item["status"] == "created")
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+    return {
+        "transfers_per_s": round(created / elapsed, 1),
+        "requests": requests,
+        "transfers_per_request": per_request,
+        "linked": linked,
+        "errors": errors,
+    }
+
+
+def _postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+
+
 def run(
-    *, seconds: float, clients: int, baseline_seconds: float, workers: int = 2
+    *,
+    seconds: float,
+    clients: int,
+    baseline_seconds: float,
+    workers: int = 2,
+    batch_clients: int = 4,
+    batch_size: int = 1000,
+    idle_seconds: float = 5.0,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ledgerline-bench-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -170,8 +280,38 @@ def run(
                     )
                     if r.status_code not in (200, 201):
                         raise LedgerlineError(f"could not open account: {r.text}")
-            result = asyncio.run(_drive(url, token, clients, seconds, warmup_s=2.0))
             admin_url = _embedded_url(data_dir)
+            serve_tree, pg_tree = _Tree(server.pid), _Tree(_postmaster_pid(data_dir))
+            # Idle: nothing is asked of the server; its CPU and the database's commits.
+            time.sleep(2.0)
+            cpu0, pg0, commits0 = serve_tree.cpu_s(), pg_tree.cpu_s(), _commits(admin_url)
+            time.sleep(idle_seconds)
+            idle = {
+                "serve_cpu_percent": round(100 * (serve_tree.cpu_s() - cpu0) / idle_seconds, 2),
+                "postgres_cpu_percent": round(100 * (pg_tree.cpu_s() - pg0) / idle_seconds, 2),
+                # less the one this measurement itself commits
+                "commits_per_s": round(
+                    max(0, _commits(admin_url) - commits0 - 1) / idle_seconds, 2
+                ),
+            }
+            # Single transfers, one per request.
+            cpu0, pg0, own0 = serve_tree.cpu_s(), pg_tree.cpu_s(), time.process_time()
+            result = asyncio.run(_drive(url, token, clients, seconds, warmup_s=2.0))
+            requests = max(1, result["requests"])
+            load_s = seconds + 2.0
+            single_cpu = {
+                "server_cpu_us_per_request": round((serve_tree.cpu_s() - cpu0) / requests * 1e6),
+                "postgres_cpu_us_per_request": round((pg_tree.cpu_s() - pg0) / requests * 1e6),
+                "load_generator_cores": round((time.process_time() - own0) / load_s, 2),
+            }
+            # Batches through POST /v1/transfer-batches.
+            cpu0 = serve_tree.cpu_s()
+            batched = asyncio.run(
+                _drive_batches(url, token, batch_clients, seconds, batch_size, linked=False)
+            )
+            batched["server_cpu_us_per_transfer"] = round(
+                (serve_tree.cpu_s() - cpu0) / max(1, batched["transfers_per_s"] * seconds) * 1e6
+            )
             plain = plain_eventsourcing(
                 fresh_database(admin_url, "bench_api_plain"), baseline_seconds
             )
@@ -182,6 +322,7 @@ def run(
             except subprocess.TimeoutExpired:
                 server.kill()
             stop_embedded(data_dir)  # before the temporary directory is removed
+    targets = {"transfers_per_s": 2100, "p99_ms": 50, "errors": 0, "batched_transfers_per_s": 30000}
     return {
         "benchmark": "api",
         "clients": clients,
@@ -189,11 +330,28 @@ def run(
         "seconds": seconds,
         "accounts": ACCOUNTS,
         **result,
+        **single_cpu,
+        "batched": batched,
+        "idle": idle,
+        "peak_rss_mb": {
+            "serve": round(serve_tree.peak_rss_mb, 1),
+            "postgres": round(pg_tree.peak_rss_mb, 1),
+        },
         "plain_eventsourcing_commands_per_s": round(plain, 1),
         "transfers_vs_plain": round(result["transfers_per_s"] / plain, 2) if plain else None,
-        "targets": {"transfers_per_s": 1000, "p99_ms": 50, "errors": 0},
+        "targets": targets,
+        "pass": {
+            "transfers_per_s": result["transfers_per_s"] >= targets["transfers_per_s"],
+            "p99_ms": result["p99_ms"] < targets["p99_ms"],
+            "errors": result["errors"] == 0,
+            "batched_transfers_per_s": batched["transfers_per_s"]
+            >= targets["batched_transfers_per_s"],
+            "idle": idle["serve_cpu_percent"] + idle["postgres_cpu_percent"] < 2
+            and idle["commits_per_s"] == 0,
+        },
         "cpu_count": os.cpu_count(),
-        "note": "server, PostgreSQL and the load generator share this machine's cores",
+        "note": "server, PostgreSQL and the load generator share this machine's cores "
+        "(load_generator_cores is the generator's own share)",
     }
 
 

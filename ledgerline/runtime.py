@@ -29,7 +29,7 @@ from ledgerline import contexts
 from projections.manage import complete_position
 from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
-from projections.sessions import try_lock
+from projections.sessions import AdvisoryLock
 from readmodels.schema import SCHEMA as RM_SCHEMA
 from readmodels.schema import migrate_readmodels
 from replay.log import latest_checkpoint, make_checkpoint
@@ -59,12 +59,17 @@ def migrate_all(url: str, app_url: str | None = None) -> None:
 
 
 def require_migrated(app_url: str) -> None:
-    """A process without the owner's credential checks that ``migrate`` has run."""
+    """A process without the owner's credential, or a command that only reads, checks that a
+    store exists and ``migrate`` has brought it up to date (it changes nothing itself)."""
     from eventstore.schema import LATEST_VERSION, applied_versions
     from readmodels.schema import SCHEMA as READMODELS
     from readmodels.schema import all_migrations
 
     with connect_owner(app_url) as conn:
+        if not applied_versions(conn, "ledgerline"):
+            raise ConfigurationRefused(
+                "no Ledgerline store in this database (`ledgerline migrate` creates one)"
+            )
         stale = [
             schema
             for schema, latest in (
@@ -90,7 +95,7 @@ class Runtime:
     clock: Callable[[], int]
     _stop: threading.Event = field(default_factory=threading.Event)
     _duty_lock: threading.Lock = field(default_factory=threading.Lock)
-    _duty_conn: Any = None
+    _duties: AdvisoryLock | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def applied_position(self) -> int:
@@ -135,8 +140,8 @@ class Runtime:
             t.join(5)
         if self.projector is not None:
             self.projector.stop()
-        if self._duty_conn is not None:
-            self._duty_conn.close()
+        if self._duties is not None:
+            self._duties.release()
         self.processor.stop()
         self.store.close()
 
@@ -167,9 +172,9 @@ class Runtime:
         if self.projector is not None:
             return self.projector.is_leader
         with self._duty_lock:
-            if self._duty_conn is None or self._duty_conn.closed:
-                self._duty_conn = try_lock(self.store.recorder, DUTIES_LOCK_KEY)
-            return self._duty_conn is not None
+            if self._duties is None:
+                self._duties = AdvisoryLock(self.store.recorder, DUTIES_LOCK_KEY)
+            return self._duties.try_acquire()
 
     def _checkpointer(
         self, key: Ed25519PrivateKey, interval_s: float, every_events: int, poll_s: float = 1.0

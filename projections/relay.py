@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import psycopg
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from psycopg.sql import SQL, Composed, Identifier
@@ -43,7 +42,7 @@ from projections.messages import (
     topic_for,
     watermark_headers,
 )
-from projections.sessions import listen, try_lock
+from projections.sessions import AdvisoryLock, listen
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +132,7 @@ class Relay:
         self._wake = threading.Event()
         self._producer: KafkaProducer | None = None
         self._admin: KafkaAdminClient | None = None
-        self._lock_conn: psycopg.Connection[Any] | None = None
+        self._leadership = AdvisoryLock(recorder, _RELAY_LOCK_KEY + sum(map(ord, self.config.name)))
         self._watermark_due = False
         self._last_watermark = 0.0
         self.published = 0
@@ -185,9 +184,7 @@ class Relay:
         if self._admin is not None:
             self._admin.close()
             self._admin = None
-        if self._lock_conn is not None:
-            self._lock_conn.close()
-            self._lock_conn = None
+        self._leadership.release()
 
     # ------------------------------------------------------------------ one round
 
@@ -292,12 +289,9 @@ class Relay:
             )
 
     def _take_lock(self) -> None:
-        key = _RELAY_LOCK_KEY + sum(map(ord, self.config.name))
         announced = False
         while not self._stop.is_set():
-            conn = try_lock(self._recorder, key)
-            if conn is not None:
-                self._lock_conn = conn
+            if self._leadership.try_acquire():
                 return
             if not announced:
                 log.info("relay %s: another relay is publishing; standing by", self.config.name)

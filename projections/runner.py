@@ -18,7 +18,6 @@ Guarantees
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -30,7 +29,7 @@ import psycopg
 from eventstore.errors import is_outage
 from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
-from projections.sessions import listen, try_lock
+from projections.sessions import AdvisoryLock, listen
 from readmodels.tracking import TrackingConflict, advance, position_of
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ class ProjectionRunner:
         projections: Sequence[Projection],
         *,
         batch_size: int = 2000,
-        poll_interval_s: float = 0.5,
+        poll_interval_s: float = 2.0,  # NOTIFY wakes it; this only covers a missed one
         coalesce_s: float = 0.02,
     ) -> None:
         self._recorder = recorder
@@ -69,7 +68,12 @@ class ProjectionRunner:
         self._applied = threading.Condition()
         self.position = 0
         self.failure: BaseException | None = None
-        self._leader_conn: psycopg.Connection[tuple[object, ...]] | None = None
+        key = sum(ord(c) for c in ",".join(p.name for p in self._projections)) + 0x70726F6A
+        self._leadership = AdvisoryLock(recorder, key)
+        # The leader announces each applied position on this channel, so followers (the other
+        # ``serve`` workers) learn it without asking the database on a timer.
+        self.applied_channel = f"{self._datastore.schema}_applied"
+        self._followed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ledgerline-projector", daemon=True)
         self._listener = threading.Thread(
             target=self._listen, name="ledgerline-projector-listen", daemon=True
@@ -86,12 +90,11 @@ class ProjectionRunner:
         self._wake.set()
         self._thread.join(timeout_s)
         self._listener.join(timeout_s)
-        if self._leader_conn is not None:
-            self._leader_conn.close()
+        self._leadership.release()
 
     @property
     def is_leader(self) -> bool:
-        return self._leader_conn is not None
+        return self._leadership.held
 
     def wait_for(self, position: int, timeout_s: float) -> bool:
         """Block until ``position`` is applied (True) or ``timeout_s`` passes (False)."""
@@ -144,30 +147,42 @@ class ProjectionRunner:
                 todo = [e for e in events if e.position > current]
                 projection.apply(cur, todo)  # type: ignore[arg-type]
                 advance(cur, projection.name, current, end)  # type: ignore[arg-type]
+            # Delivered at commit: followers learn the position without polling for it.
+            cur.execute("SELECT pg_notify(%s, %s)", (self.applied_channel, str(end)))
         with self._applied:
             self.position = end
             self._applied.notify_all()
         log.debug("applied positions %d..%d", start + 1, end)
 
     def _lead(self) -> None:
-        """Wait until this process holds the projectors' lock, following the leader meanwhile."""
-        key = sum(ord(c) for c in ",".join(p.name for p in self._projections)) + 0x70726F6A
+        """Wait until this process holds the projectors' lock, following the leader meanwhile.
+
+        A follower learns the leader's position from its NOTIFY announcements; it asks the
+        database only once a second (for the lock, and in case an announcement was missed).
+        """
         while not self._stop.is_set():
-            conn = try_lock(self._recorder, key)
-            if conn is not None:
-                self._leader_conn = conn
+            if self._leadership.try_acquire():
                 self.position = self._common_position()
                 return
-            with self._applied:
-                self.position = max(self.position, self._common_position())
+            self._advance_to(self._common_position())
+            self._followed.wait(1.0)
+            self._followed.clear()
+
+    def _advance_to(self, position: int) -> None:
+        with self._applied:
+            if position > self.position:
+                self.position = position
                 self._applied.notify_all()
-            self._stop.wait(0.02)
+
+    def _on_applied(self, payload: str) -> None:
+        if not self.is_leader and payload.isdigit():
+            self._advance_to(int(payload))
 
     def _run(self) -> None:
         backoff_s = 0.2
         while not self._stop.is_set():
             try:
-                if self._leader_conn is None:
+                if not self._leadership.held:
                     self._lead()
                     continue
                 self.catch_up()
@@ -203,10 +218,7 @@ class ProjectionRunner:
             self._wake.clear()
 
     def _drop_leadership(self) -> None:
-        if self._leader_conn is not None:
-            with contextlib.suppress(Exception):
-                self._leader_conn.close()
-            self._leader_conn = None
+        self._leadership.release()
 
     def _fail(self, exc: BaseException) -> None:
         log.exception("projection runner stopped at position %d", self.position, exc_info=exc)
@@ -229,4 +241,6 @@ class ProjectionRunner:
             log.exception("could not record the projection failure")
 
     def _listen(self) -> None:
-        listen(self._recorder, self._wake, self._stop)
+        listen(
+            self._recorder, self._wake, self._stop, also={self.applied_channel: self._on_applied}
+        )

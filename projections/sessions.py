@@ -6,7 +6,9 @@ exactly as long as the session that took it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -24,26 +26,73 @@ def connect(recorder: HashChainRecorder) -> psycopg.Connection[tuple[Any, ...]]:
     return psycopg.connect(**kwargs)
 
 
-def try_lock(recorder: HashChainRecorder, key: int) -> psycopg.Connection[tuple[Any, ...]] | None:
-    """The session holding advisory lock ``key``, or ``None`` if another session holds it."""
-    conn = connect(recorder)
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-    if row is not None and row[0]:
-        return conn  # keep it open: the lock lives with this session
-    conn.close()
-    return None
+class AdvisoryLock:
+    """Leadership by a session-level advisory lock, tried on ONE long-lived session.
+
+    Trying is one cheap statement on a session kept open for it (never a new connection per
+    attempt). The lock lives exactly as long as that session: :meth:`held` notices a session
+    that died (a restart, a dropped connection), and the next :meth:`try_acquire` reconnects.
+    """
+
+    def __init__(self, recorder: HashChainRecorder, key: int) -> None:
+        self._recorder = recorder
+        self._key = key
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        if self._held and (self._conn is None or self._conn.closed or self._conn.broken):
+            self._held = False
+        return self._held
+
+    def try_acquire(self) -> bool:
+        if self.held:
+            return True
+        try:
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                self._conn = connect(self._recorder)
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+        except psycopg.Error:
+            self.release()
+            return False
+        self._held = bool(row and row[0])
+        return self._held
+
+    def release(self) -> None:
+        self._held = False
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
 
 
-def listen(recorder: HashChainRecorder, wake: threading.Event, stop: threading.Event) -> None:
-    """Set ``wake`` on every commit NOTIFY until ``stop``; reconnect after errors."""
+def listen(
+    recorder: HashChainRecorder,
+    wake: threading.Event,
+    stop: threading.Event,
+    *,
+    also: Mapping[str, Callable[[str], None]] | None = None,
+) -> None:
+    """Set ``wake`` on every commit NOTIFY until ``stop``; reconnect after errors.
+
+    ``also`` maps more channels to a callback taking the notification's payload (the
+    projector's "applied up to" announcements, say).
+    """
     channel = recorder.channel_name
+    others = dict(also or {})
     while not stop.is_set():
         try:
             with connect(recorder) as conn:
-                conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
+                for name in (channel, *others):
+                    conn.execute(SQL("LISTEN {}").format(Identifier(name)))
                 while not stop.is_set():
-                    for _ in conn.notifies(timeout=0.5, stop_after=1):
-                        wake.set()
+                    for note in conn.notifies(timeout=1.0, stop_after=1):
+                        callback = others.get(note.channel)
+                        if callback is None:
+                            wake.set()
+                        else:
+                            callback(note.payload)
         except psycopg.Error:
             if stop.wait(1.0):
                 return

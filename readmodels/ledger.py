@@ -315,6 +315,36 @@ def get_account(
         return account
 
 
+def list_accounts(
+    conn: psycopg.Connection[Any],
+    *,
+    ledger: int | None = None,
+    code: int | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+    reversed_order: bool = False,
+) -> list[dict[str, Any]]:
+    """Accounts in id order (or reversed), filtered by ledger and code, keyset-paginated."""
+    where, params = [], []
+    if ledger is not None:
+        where.append("ledger = %s")
+        params.append(ledger)
+    if code is not None:
+        where.append("code = %s")
+        params.append(code)
+    if after_id is not None:
+        where.append("account_id < %s" if reversed_order else "account_id > %s")
+        params.append(after_id)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    order = "DESC" if reversed_order else "ASC"
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT * FROM {SCHEMA}.accounts{clause} ORDER BY account_id {order} LIMIT %s",
+            [*params, limit],
+        )
+        return [dict(_ints_dict(row)) for row in cur.fetchall()]
+
+
 def get_transfer(conn: psycopg.Connection[Any], transfer_id: int) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(f"SELECT * FROM {SCHEMA}.transfers WHERE transfer_id = %s", (transfer_id,))

@@ -13,13 +13,23 @@ from typing import Any, ClassVar, Literal
 Side = Literal["debit", "credit"]
 
 
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerEvent:
     TOPIC: ClassVar[str] = ""
 
     def to_payload(self) -> dict[str, Any]:
         # Flat fields of JSON-safe values: a comprehension, not asdict()'s deep copy.
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _field_names(type(self))}
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> LedgerEvent:

@@ -95,6 +95,11 @@ def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
     assert data["errors"] == 0
     assert 0 < data["p50_ms"] <= data["p99_ms"] <= data["max_ms"]
     assert data["plain_eventsourcing_commands_per_s"] > 0
+    # The server's own cost, batches, idleness and memory are measured in the same run.
+    assert data["server_cpu_us_per_request"] > 0
+    assert data["batched"]["transfers_per_s"] > 0 and data["batched"]["errors"] == 0
+    assert data["idle"]["commits_per_s"] >= 0 and data["peak_rss_mb"]["serve"] > 0
+    assert set(data["pass"]) == set(data["targets"]) | {"idle"}
 
 
 @pytest.mark.kafka

@@ -120,21 +120,21 @@ class SimStore:
         recorded = {c: self.commands[c] for c in command_ids if c in self.commands}
 
         def read(wanted: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
-            return {
-                sid: [e for e in self.streams.get(sid, []) if e.version >= v]
-                for sid, v in wanted.items()
-            }
+            return {sid: self.streams.get(sid, [])[v - 1 :] for sid, v in wanted.items()}
 
         submissions = decide(BatchView(recorded, read(streams_from), read))
         if self.rng.random() < self.faults.retry_decide:
             # The real recorder retries a transaction that failed mid-way: decide again.
             submissions = decide(BatchView(recorded, read(streams_from), read))
+        touched = {e.stream_id for sub in submissions for e in sub.events}.union(
+            *(sub.reads for sub in submissions)
+        )
         tips = {
             sid: _StreamTip(events[-1].version, events[-1].stream_hash)
-            for sid, events in self.streams.items()
-            if events
+            for sid in touched
+            if (events := self.streams.get(sid))
         }
-        plan = self._planner.plan(submissions, self.head, dict(self.commands), tips)
+        plan = self._planner.plan(submissions, self.head, self.commands, tips)
         for row in plan.rows:
             event = StoredEvent(*row)
             self.events.append(event)

