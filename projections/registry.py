@@ -30,7 +30,7 @@ import psycopg
 
 from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
-from projections import ledger, settlement
+from projections import ledger, settlement, trading
 from projections.runner import Projection
 
 
@@ -118,6 +118,12 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             contexts=("settlement",),
             tables=settlement.TABLE_KEYS,
             create=settlement.SettlementProjection,
+        ),
+        ProjectionSpec(
+            name=trading.TradingProjection.name,
+            contexts=("trading",),
+            tables=trading.TABLE_KEYS,
+            create=trading.TradingProjection,
         ),
     )
 }

@@ -22,6 +22,12 @@ settles from its own stream's events (at most a few per transfer). Over a range:
   opened in the range, then every change in the range.
 * ``large_value`` and ``daily_totals`` cover the transfers created in the range (their state
   at ``last``).
+    ``trades``          per instrument and UTC day: trades, volume, notional, VWAP, open, high,
+                        low and close (decimal strings in the instrument's units)
+    ``orders``          the order audit trail: every change of every order (accepted, traded,
+                        rested, reduced, amended, cancelled, expired) with its book sequence,
+                        global position and time. Orders refused at placement changed no book:
+                        they are in the command log (``trading.place_order``, not accepted).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ from readmodels.schema import SCHEMA as LIVE_SCHEMA
 from readmodels.tracking import position_of
 
 LEDGER_REPORTS = ("trial_balance", "statements", "large_value", "daily_totals")
-REPORTS = (*LEDGER_REPORTS, "netting", "unwind")
+REPORTS = (*LEDGER_REPORTS, "netting", "unwind", "trades", "orders")
 
 
 class ReportError(Exception):
@@ -132,6 +138,7 @@ def compute(
     return {
         **{name: db.sql(_SQL[name]).to_arrow_table() for name in LEDGER_REPORTS},
         **settlement_reports.compute(conn, schema),
+        **_trading(conn, schema),
     }
 
 
@@ -328,6 +335,126 @@ def compute_range(
         "daily_totals": _DAILY_TOTALS,
     }
     return {name: db.sql(sql[name]).to_arrow_table() for name in LEDGER_REPORTS}
+
+
+def _rows(conn: psycopg.Connection[Any], sql: str) -> list[dict[str, Any]]:
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        names = [d.name for d in cur.description or ()]
+        return [
+            dict(zip(names, (int(v) if isinstance(v, Decimal) else v for v in row), strict=True))
+            for row in cur.fetchall()
+        ]
+
+
+def _dict_table(rows: list[dict[str, Any]], names: tuple[str, ...]) -> pa.Table:
+    if rows:
+        return pa.Table.from_pylist(rows)
+    return pa.table({n: pa.array([], pa.string()) for n in names})
+
+
+def _utc(ns: int) -> str:
+    import datetime as dt
+
+    moment = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC)
+    return moment.replace(microsecond=(ns // 1000) % 1_000_000).isoformat().replace("+00:00", "Z")
+
+
+def _trading(conn: psycopg.Connection[Any], schema: str) -> dict[str, pa.Table]:
+    """The trading reports, formatted exactly with each instrument's tick and lot sizes."""
+    from decimal import ROUND_HALF_EVEN
+
+    from domain.trading.instrument import Instrument, InstrumentSpec
+
+    instruments = {}
+    for r in _rows(
+        conn,
+        "SELECT instrument_id, symbol, base_asset, quote_asset, tick_size, lot_size"
+        f' FROM "{schema}".instruments',
+    ):
+        spec = InstrumentSpec(
+            r["instrument_id"],
+            r["symbol"],
+            r["base_asset"],
+            r["quote_asset"],
+            r["tick_size"],
+            r["lot_size"],
+        )
+        instruments[r["instrument_id"]] = Instrument.validate(spec)
+    day = "CAST(to_timestamp(at_ns / 1000000000) AT TIME ZONE 'UTC' AS DATE)"
+    daily = _rows(
+        conn,
+        f"SELECT instrument_id, {day} AS day, count(*) AS trades, sum(quantity_lots) AS lots,"
+        " sum(price_ticks * quantity_lots) AS notional, max(price_ticks) AS high,"
+        " min(price_ticks) AS low,"
+        " (array_agg(price_ticks ORDER BY sequence))[1] AS open,"
+        " (array_agg(price_ticks ORDER BY sequence DESC))[1] AS close"
+        f' FROM "{schema}".trades GROUP BY 1, 2 ORDER BY 1, 2',
+    )
+    trades = []
+    for r in daily:
+        inst = instruments[r["instrument_id"]]
+        tick = Decimal(inst.spec.tick_size)
+        vwap = (Decimal(r["notional"]) / Decimal(r["lots"]) * tick).quantize(
+            tick / 10_000, rounding=ROUND_HALF_EVEN
+        )
+        trades.append(
+            {
+                "instrument_id": str(r["instrument_id"]),
+                "symbol": inst.spec.symbol,
+                "day": r["day"].isoformat(),
+                "trades": r["trades"],
+                "volume": inst.lots_to_quantity(r["lots"]),
+                "notional": inst.notional_to_quote(r["notional"]),
+                "vwap": str(vwap),
+                "open": inst.ticks_to_price(r["open"]),
+                "high": inst.ticks_to_price(r["high"]),
+                "low": inst.ticks_to_price(r["low"]),
+                "close": inst.ticks_to_price(r["close"]),
+            }
+        )
+    changes = _rows(
+        conn,
+        "SELECT e.instrument_id, e.order_id, o.account_id, o.side, o.order_type,"
+        " o.time_in_force, e.sequence, e.position, e.at_ns, e.kind, e.price_ticks,"
+        " e.quantity_lots, e.open_lots, e.detail"
+        f' FROM "{schema}".order_events e JOIN "{schema}".orders o USING (order_id)'
+        " ORDER BY e.instrument_id, e.sequence, e.order_id",
+    )
+    orders = []
+    for r in changes:
+        inst = instruments[r["instrument_id"]]
+        orders.append(
+            {
+                "instrument_id": str(r["instrument_id"]),
+                "symbol": inst.spec.symbol,
+                "order_id": str(r["order_id"]),
+                "account_id": str(r["account_id"]),
+                "side": r["side"],
+                "type": r["order_type"],
+                "time_in_force": r["time_in_force"],
+                "sequence": r["sequence"],
+                "position": r["position"],
+                "at": _utc(r["at_ns"]),
+                "event": r["kind"],
+                "price": None
+                if r["price_ticks"] is None
+                else inst.ticks_to_price(r["price_ticks"]),
+                "quantity": None
+                if r["quantity_lots"] is None
+                else inst.lots_to_quantity(r["quantity_lots"]),
+                "open_quantity": None
+                if r["open_lots"] is None
+                else inst.lots_to_quantity(r["open_lots"]),
+                "detail": r["detail"],
+            }
+        )
+    return {
+        "trades": _dict_table(
+            trades, ("instrument_id", "symbol", "day", "trades", "volume", "vwap")
+        ),
+        "orders": _dict_table(orders, ("instrument_id", "order_id", "sequence", "event")),
+    }
 
 
 def write(report: pa.Table, path: Path, fmt: str, meta: dict[str, Any]) -> Path:
