@@ -18,6 +18,7 @@ from api.security import OPERATORS, READERS, require
 from api.types import (
     Amount,
     Code,
+    CodeParam,
     Id128,
     IdParam,
     Ledger,
@@ -188,6 +189,11 @@ class HistoryItem(BaseModel):
     change: str
     transfer: TransferOut | None
     balances_after: Balances
+
+
+class AccountPage(BaseModel):
+    items: list[AccountOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
 
 
 class HistoryPage(BaseModel):
@@ -553,6 +559,38 @@ async def get_account(
             account_id=account_id,
         )
     return account_out(_row_account(row), int(row.get("as_of_position", row["last_position"])))
+
+
+@router.get(
+    "/accounts",
+    response_model=AccountPage,
+    responses=QUERY_RESPONSES,
+    summary="Accounts in id order, filtered by ledger, currency and code",
+)
+async def list_accounts(
+    request: Request,
+    ledger: Annotated[LedgerParam | None, Query()] = None,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+    code: Annotated[CodeParam | None, Query()] = None,
+    limit: Annotated[PageLimit, Query()] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,38}$")] = None,
+    min_position: Annotated[Position | None, Query()] = None,
+    _: Any = Reader,
+) -> AccountPage:
+    await wait_for_position(request, min_position)
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.find_accounts,
+        ledger=ledger,
+        currency=currency,
+        code=code,
+        after_id=int(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    items = [account_out(_row_account(r), int(r["last_position"])) for r in rows[:limit]]
+    next_cursor = str(rows[limit - 1]["account_id"]) if len(rows) > limit else None
+    return AccountPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(

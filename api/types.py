@@ -173,5 +173,6 @@ def bounded_param(low: int, high: int) -> Any:
 
 
 LedgerParam = bounded_param(1, U32_MAX)
+CodeParam = bounded_param(1, 65535)
 PageLimit = bounded_param(1, 1000)
 PositiveParam = bounded_param(1, POSITION_MAX)

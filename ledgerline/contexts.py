@@ -19,7 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from api.console import router as console_router
 from api.evidence_routes import router as evidence_router
+from api.keys_routes import router as keys_router
 from api.ledger_routes import router as ledger_router
 from commands import ledger as ledger_commands
 from commands.context import CommandContext
@@ -68,6 +70,9 @@ CONTEXTS: tuple[ContextModule, ...] = (
         duties=(Duty("expiry", 1.0, _sweep_expired),),
     ),
     ContextModule(name="evidence", command_context=None, routers=(evidence_router,)),
+    ContextModule(name="keys", command_context=None, routers=(keys_router,)),
+    # Last: its catch-all answers every other /console path.
+    ContextModule(name="console", command_context=None, routers=(console_router,)),
 )
 
 

@@ -315,6 +315,35 @@ def get_account(
         return account
 
 
+def find_accounts(
+    conn: psycopg.Connection[Any],
+    *,
+    ledger: int | None = None,
+    currency: str | None = None,
+    code: int | None = None,
+    after_id: int | None = None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Accounts matching every given filter, in id order after ``after_id`` (keyset pages)."""
+    where = ["account_id > %s"]
+    params: list[Any] = [after_id if after_id is not None else 0]
+    for column, value in (("ledger", ledger), ("currency", currency), ("code", code)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    params.append(limit)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT * FROM {SCHEMA}.accounts WHERE {' AND '.join(where)}"
+            " ORDER BY account_id LIMIT %s",
+            params,
+        )
+        return [
+            {k: (int(v) if k in BALANCE_FIELDS or k == "account_id" else v) for k, v in r.items()}
+            for r in cur.fetchall()
+        ]
+
+
 def get_transfer(conn: psycopg.Connection[Any], transfer_id: int) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(f"SELECT * FROM {SCHEMA}.transfers WHERE transfer_id = %s", (transfer_id,))

@@ -13,9 +13,10 @@ Guarantees
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -42,6 +43,8 @@ class Checkpoint:
     root: bytes
     note: str
     key_name: str
+    # When it was stored (None until read back); not part of what a checkpoint is.
+    created_at: dt.datetime | None = field(default=None, compare=False)
 
 
 def origin() -> str:
@@ -75,10 +78,12 @@ def checkpoints(recorder: HashChainRecorder) -> list[Checkpoint]:
     schema = recorder.datastore.schema
     with recorder.datastore.get_connection() as conn:
         rows = conn.execute(
-            f'SELECT tree_size, root, note, key_name FROM "{schema}".checkpoints ORDER BY tree_size'
+            f'SELECT tree_size, root, note, key_name, created_at FROM "{schema}".checkpoints'
+            " ORDER BY tree_size"
         ).fetchall()
     return [
-        Checkpoint(int(r["tree_size"]), bytes(r["root"]), r["note"], r["key_name"]) for r in rows
+        Checkpoint(int(r["tree_size"]), bytes(r["root"]), r["note"], r["key_name"], r["created_at"])
+        for r in rows
     ]
 
 
