@@ -155,7 +155,7 @@ def render(
     html = _ENV.get_template(template).render(
         session=session,
         pages=session.nav() if session else [],
-        path=request.url.path,
+        current=getattr(request.state, "console_page", None),
         **context,
     )
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
@@ -185,6 +185,7 @@ async def _page(request: Request, page: str, handler: Handler) -> Response:
             status_code=303,
             headers={"Cache-Control": "no-store"},
         )
+    request.state.console_page = page
     if not session.may(page):
         return _problem_page(
             request,
@@ -687,6 +688,19 @@ async def checkpoint_list(request: Request) -> Response:
         )
 
     return await _page(request, "checkpoints", show)
+
+
+@router.get("/exports/download")
+async def export_download(request: Request) -> Response:
+    """The export form's target: on to ``GET /v1/exports`` with the fields that were filled
+    in (an HTML form sends empty ones too, which the API rightly refuses)."""
+
+    async def go(request: Request, s: Session) -> Response:
+        names = ("from_position", "to_position", "trusted_size")
+        given = {n: request.query_params[n] for n in names if request.query_params.get(n)}
+        return RedirectResponse("/v1/exports?" + urlencode(given), status_code=303)
+
+    return await _page(request, "exports", go)
 
 
 @router.get("/exports")
