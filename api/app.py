@@ -9,13 +9,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import problems
 from api.fast import FastCommandRoutes
 from api.keys import KeyStore
-from api.metrics import Metrics, MetricsMiddleware
+from api.metrics import EXPOSITION_TYPE, Metrics, MetricsMiddleware
 from api.openapi import to_openapi_30
 from api.problems import Problem, problem_responses
 from api.strict import DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, StrictBodyMiddleware
@@ -87,7 +86,8 @@ def create_app(services: ApiServices, *, routers: list[Any] | None = None) -> Fa
         refresh = services.extra.get("refresh_metrics")
         if refresh is not None:
             refresh()
-        return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+        m.refresh_process()
+        return PlainTextResponse(m.exposition(), media_type=EXPOSITION_TYPE)
 
     for router in routers or []:
         app.include_router(router)

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.metrics import note
 from api.problems import Problem, problem_response
 from api.security import OPERATORS, authorize
 
@@ -71,12 +72,13 @@ class FastCommandRoutes:
             command = transfer_command(_transfer_cmd(body))
             processor = self.services.extra["ledger"]
             outcome = await asyncio.wrap_future(processor.submit(command))
-            self.services.metrics.commands.labels(
-                command.command_type,
+            result = (
                 outcome.result.get("status", "accepted")
                 if outcome.accepted
-                else outcome.result.get("code", "rejected"),
-            ).inc()
+                else outcome.result.get("code", "rejected")
+            )
+            self.services.metrics.commands.labels(command.command_type, result).inc()
+            note(command_id=command.command_id, outcome=result, position=outcome.position)
             if not outcome.accepted:
                 raise rejection(outcome.result)
         except Problem as problem:

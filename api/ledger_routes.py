@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
+from api.metrics import note
 from api.problems import COMMAND_ERRORS, QUERY_ERRORS, Problem, problem_responses
 from api.security import OPERATORS, READERS, require
 from api.types import (
@@ -191,11 +192,6 @@ class HistoryItem(BaseModel):
     balances_after: Balances
 
 
-class AccountPage(BaseModel):
-    items: list[AccountOut]
-    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
-
-
 class HistoryPage(BaseModel):
     items: list[HistoryItem]
     next_cursor: str | None
@@ -358,12 +354,13 @@ async def _run(request: Request, command: Any) -> Any:
     services = request.app.state.services
     ledger = services.extra["ledger"]
     outcome = await asyncio.wrap_future(ledger.submit(command))
-    services.metrics.commands.labels(
-        command.command_type,
+    result = (
         outcome.result.get("status", "accepted")
         if outcome.accepted
-        else outcome.result.get("code", "rejected"),
-    ).inc()
+        else outcome.result.get("code", "rejected")
+    )
+    services.metrics.commands.labels(command.command_type, result).inc()
+    note(command_id=command.command_id, outcome=result, position=outcome.position)
     return outcome
 
 
@@ -528,6 +525,43 @@ def _read(request: Request, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(conn, *args, **kwargs)
 
 
+class AccountPage(BaseModel):
+    items: list[AccountOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+@router.get(
+    "/accounts",
+    response_model=AccountPage,
+    responses=QUERY_RESPONSES,
+    summary="Accounts in id order, by ledger and code",
+)
+async def list_accounts(
+    request: Request,
+    ledger: Annotated[LedgerParam | None, Query()] = None,
+    code: Annotated[CodeParam | None, Query()] = None,
+    limit: Annotated[PageLimit, Query()] = 50,
+    cursor: Annotated[IdParam | None, Query(description="the last id of the previous page")] = None,
+    reversed: Annotated[bool, Query(description="newest ids first")] = False,
+    min_position: Annotated[Position | None, Query()] = None,
+    _: Any = Reader,
+) -> AccountPage:
+    await wait_for_position(request, min_position)
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.list_accounts,
+        ledger=ledger,
+        code=code,
+        after_id=cursor,
+        limit=limit + 1,
+        reversed_order=reversed,
+    )
+    items = [account_out(_row_account(r), int(r["last_position"])) for r in rows[:limit]]
+    next_cursor = str(rows[limit - 1]["account_id"]) if len(rows) > limit else None
+    return AccountPage(items=items, next_cursor=next_cursor)
+
+
 @router.get(
     "/accounts/{account_id}",
     response_model=AccountOut,
@@ -559,38 +593,6 @@ async def get_account(
             account_id=account_id,
         )
     return account_out(_row_account(row), int(row.get("as_of_position", row["last_position"])))
-
-
-@router.get(
-    "/accounts",
-    response_model=AccountPage,
-    responses=QUERY_RESPONSES,
-    summary="Accounts in id order, filtered by ledger, currency and code",
-)
-async def list_accounts(
-    request: Request,
-    ledger: Annotated[LedgerParam | None, Query()] = None,
-    currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
-    code: Annotated[CodeParam | None, Query()] = None,
-    limit: Annotated[PageLimit, Query()] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,38}$")] = None,
-    min_position: Annotated[Position | None, Query()] = None,
-    _: Any = Reader,
-) -> AccountPage:
-    await wait_for_position(request, min_position)
-    rows = await asyncio.to_thread(
-        _read,
-        request,
-        rm.find_accounts,
-        ledger=ledger,
-        currency=currency,
-        code=code,
-        after_id=int(cursor) if cursor else None,
-        limit=limit + 1,
-    )
-    items = [account_out(_row_account(r), int(r["last_position"])) for r in rows[:limit]]
-    next_cursor = str(rows[limit - 1]["account_id"]) if len(rows) > limit else None
-    return AccountPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(

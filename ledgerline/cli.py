@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from ledgerline.cli_common import (
     EXIT_USAGE,
     Parser,
     add_db_options,
+    add_log_options,
     settings_from_args,
 )
 from ledgerline.config import Settings
@@ -116,11 +116,11 @@ def _as_of_position(recorder: Any, args: argparse.Namespace) -> int | None:
 def cmd_replay(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_url
-    from ledgerline.runtime import migrate_all
+    from ledgerline.runtime import require_migrated
     from replay.replay import replay
 
-    with database_url(settings_from_args(args)) as url:
-        migrate_all(url)
+    with database_url(settings_from_args(args), existing=True) as url:
+        require_migrated(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
             report = replay(
                 store.recorder,
@@ -174,12 +174,12 @@ def _reports_at(url: str, store: Any, position: int | None) -> tuple[Any, dict[s
 def cmd_report(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_url
-    from ledgerline.runtime import migrate_all
+    from ledgerline.runtime import require_migrated
     from replay import reports
     from replay.log import latest_checkpoint
 
-    with database_url(settings_from_args(args)) as url:
-        migrate_all(url)
+    with database_url(settings_from_args(args), existing=True) as url:
+        require_migrated(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
             result, tables = _reports_at(url, store, _as_of_position(store.recorder, args))
             cp = latest_checkpoint(store.recorder)
@@ -200,13 +200,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_url
-    from ledgerline.runtime import migrate_all
+    from ledgerline.runtime import require_migrated
     from replay.export import ExportError, export_bundle
 
     settings = settings_from_args(args)
     key = _signing_key(args, settings)
-    with database_url(settings) as url:
-        migrate_all(url)
+    with database_url(settings, existing=True) as url:
+        require_migrated(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
             _, tables = _reports_at(url, store, args.to_position)
             try:
@@ -257,13 +257,72 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from api.keys import list_keys
+    from eventstore.store import connect_owner
+    from ledgerline.database import database_url
+
+    with database_url(settings_from_args(args), existing=True) as url, connect_owner(url) as conn:
+        keys = list_keys(conn)
+    if args.json:
+        print(json.dumps([{**vars(k), "live": k.live} for k in keys], indent=2, default=str))
+        return 0
+    from ledgerline.cli_client import _table
+
+    print(
+        _table(
+            [
+                (
+                    k.key_id,
+                    k.role,
+                    k.label or "-",
+                    str(k.created_at)[:19],
+                    str(k.revoked_at)[:19] if k.revoked_at else "live",
+                )
+                for k in keys
+            ],
+            ("key", "role", "label", "created", "revoked"),
+        )
+    )
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from api.keys import LastAdminKey, get_key, revoke_key
+    from eventstore.store import connect_owner
+    from ledgerline.database import database_url
+
+    with database_url(settings_from_args(args), existing=True) as url, connect_owner(url) as conn:
+        found = get_key(conn, args.key_id)
+        if found is None or not found.live:
+            raise LedgerlineError(f"no live API key {args.key_id!r} (ledgerline keys list)")
+        try:
+            revoke_key(conn, args.key_id, revoked_by="cli")
+        except LastAdminKey:
+            raise LedgerlineError(
+                f"key {args.key_id} is the last live admin key; create another admin key first"
+            ) from None
+    print(f"key {args.key_id} revoked; servers stop accepting it within 1 s", file=sys.stderr)
+    return 0
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from ledgerline.completion import script
+
+    print(script(build_parser(), args.shell))
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from eventstore.verify import verify_store
     from ledgerline.database import database_url
+    from ledgerline.runtime import require_migrated
 
-    with database_url(settings_from_args(args)) as url, EventStore(url, pool_size=1) as store:
-        report = verify_store(store.recorder)
+    with database_url(settings_from_args(args), existing=True) as url:
+        require_migrated(url)
+        with EventStore(url, pool_size=1, run_migrations=False) as store:
+            report = verify_store(store.recorder)
     if report.first_break is not None:
         print(f"ledgerline: verify FAILED: first broken {report.first_break}", file=sys.stderr)
         return EXIT_BROKEN
@@ -392,15 +451,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_projections_status(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_urls
-    from ledgerline.runtime import migrate_all, require_migrated
+    from ledgerline.runtime import require_migrated
     from projections.manage import status
     from projections.relay import relay_positions
 
-    with database_urls(settings_from_args(args)) as urls:
-        if urls.owner is not None:
-            migrate_all(urls.owner, urls.app)
-        elif urls.app is not None:
-            require_migrated(urls.app)
+    with database_urls(settings_from_args(args), existing=True) as urls:
+        require_migrated(urls.app or urls.owner or "")
         with (
             EventStore(urls.owner, app_url=urls.app, pool_size=1, run_migrations=False) as store,
             store.datastore.get_connection() as c,
@@ -469,7 +525,15 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
+    from importlib.metadata import PackageNotFoundError, version
+
     parser = Parser(prog="ledgerline", description="Event-sourced, hash-chained ledger core.")
+    try:
+        installed = version("ledgerline")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        installed = "unknown"
+    parser.add_argument("--version", action="version", version=f"ledgerline {installed}")
+    add_db_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("migrate", help="create or upgrade the schema, then exit")
@@ -509,6 +573,14 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     k.add_argument("--label", help="a note stored with the key")
     add_db_options(k)
     k.set_defaults(func=cmd_keys)
+    k = keys.add_parser("list", help="every API key: id, role, label, created, revoked")
+    k.add_argument("--json", action="store_true")
+    add_db_options(k)
+    k.set_defaults(func=cmd_keys_list)
+    k = keys.add_parser("revoke", help="revoke an API key for good")
+    k.add_argument("key_id", help="the key's id (the part after ll_ in its token)")
+    add_db_options(k)
+    k.set_defaults(func=cmd_keys_revoke)
     k = keys.add_parser("signing-create", help="create the Ed25519 checkpoint signing key")
     k.add_argument(
         "--key-file",
@@ -560,6 +632,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("verify-bundle", help="verify an evidence bundle offline")
+    add_log_options(p)
     p.add_argument("bundle")
     p.add_argument("--public-key", help="the log's verifier key (or a file holding it)")
     p.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
@@ -616,17 +689,45 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     add_db_options(k)
     k.set_defaults(func=cmd_projections_rebuild)
 
+    from ledgerline import cli_client
     from ledgerline.contexts import CONTEXTS
 
+    cli_client.register(sub)
+    p = sub.add_parser("completion", help="a shell completion script: eval it in your shell")
+    p.add_argument("shell", choices=["bash", "zsh"])
+    p.set_defaults(func=cmd_completion)
     for module in CONTEXTS:
         if module.cli is not None:
             module.cli(sub)
     return parser
 
 
+LONG_RUNNING = frozenset({"serve", "relay", "worker"})
+
+
+def _configure_logs(args: argparse.Namespace) -> None:
+    from ledgerline.logs import ENV_LOG_FORMAT, ENV_LOG_LEVEL, FORMATS, LEVELS, configure
+
+    default = "info" if getattr(args, "command", None) in LONG_RUNNING else "warning"
+    level = getattr(args, "log_level", None) or os.environ.get(ENV_LOG_LEVEL) or default
+    fmt = getattr(args, "log_format", None) or os.environ.get(ENV_LOG_FORMAT) or None
+    if level not in LEVELS:
+        raise LedgerlineError(f"{ENV_LOG_LEVEL}: {level!r} is not one of {', '.join(LEVELS)}")
+    if fmt is not None and fmt not in FORMATS:
+        raise LedgerlineError(f"{ENV_LOG_FORMAT}: {fmt!r} is not one of {', '.join(FORMATS)}")
+    configure(level, fmt)
+    # Children (serve's HTTP workers) log the same way.
+    os.environ[ENV_LOG_LEVEL] = level
+    if fmt:
+        os.environ[ENV_LOG_FORMAT] = fmt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    try:
+        _configure_logs(args)
+    except LedgerlineError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -23,18 +23,47 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_db_options(p: argparse.ArgumentParser) -> None:
+    """The database and data-dir options. Accepted before the subcommand as well as after it
+    (``ledgerline --data-dir X verify``): every parser leaves them unset unless given."""
+    unset = argparse.SUPPRESS
     p.add_argument(
-        "--database-url", help="external PostgreSQL URL of the schema owner (env DATABASE_URL)"
+        "--database-url",
+        default=unset,
+        help="external PostgreSQL URL of the schema owner (env DATABASE_URL)",
     )
     p.add_argument(
         "--app-database-url",
+        default=unset,
         help="the runtime's own login URL (env LEDGERLINE_APP_DATABASE_URL; default: derived "
         "from the owner's)",
     )
     p.add_argument(
-        "--data-dir", help="data directory of the embedded server (env LEDGERLINE_DATA_DIR)"
+        "--data-dir",
+        default=unset,
+        help="data directory of the embedded server (env LEDGERLINE_DATA_DIR)",
     )
-    p.add_argument("--config", help="TOML config file (env LEDGERLINE_CONFIG)")
+    p.add_argument("--config", default=unset, help="TOML config file (env LEDGERLINE_CONFIG)")
+    add_log_options(p)
+
+
+def add_log_options(p: argparse.ArgumentParser) -> None:
+    from ledgerline.logs import FORMATS, LEVELS
+
+    unset = argparse.SUPPRESS
+    p.add_argument(
+        "--log-level",
+        default=unset,
+        choices=LEVELS,
+        help="log threshold (env LEDGERLINE_LOG_LEVEL; info for serve, relay and worker, "
+        "warning otherwise)",
+    )
+    p.add_argument(
+        "--log-format",
+        default=unset,
+        choices=FORMATS,
+        help="one line per record: json, or text (env LEDGERLINE_LOG_FORMAT; text on a "
+        "terminal, json otherwise)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -55,6 +55,9 @@ ENVIRONMENT_VARIABLES = (
     ENV_METRICS_TOKEN,
     ENV_CACHE_MAX_MB,
     ENV_SNAPSHOT_EVERY,
+    "LEDGERLINE_LOG_LEVEL",
+    "LEDGERLINE_METRICS_PORT",
+    "LEDGERLINE_LOG_FORMAT",
     *STREAMING_VARIABLES,
 )
 
@@ -90,6 +93,28 @@ class Settings:
     metrics_token: str | None = None
     cache_max_mb: int = 512
     snapshot_every: int = 1000
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the environment variables that give them back (for workers)."""
+        from replay.log import ENV_SIGNING_KEY, signing_key_path
+
+        env = {
+            ENV_DATA_DIR: str(self.data_dir.resolve()),
+            ENV_HOST: self.host,
+            ENV_PORT: str(self.port),
+            ENV_CACHE_MAX_MB: str(self.cache_max_mb),
+            ENV_SNAPSHOT_EVERY: str(self.snapshot_every),
+            ENV_SIGNING_KEY: str(signing_key_path(self.data_dir).resolve()),
+        }
+        optional = {  # not DATABASE_URL: workers log in as the runtime, never as the owner
+            ENV_APP_DATABASE_URL: self.app_database_url,
+            ENV_KAFKA: self.kafka_bootstrap_servers,
+            ENV_MAX_BODY: self.max_body_bytes,
+            ENV_MAX_BATCH_BODY: self.max_batch_body_bytes,
+            ENV_METRICS_TOKEN: self.metrics_token,
+        }
+        env.update({k: str(v) for k, v in optional.items() if v is not None})
+        return env
 
     def api_options(self) -> dict[str, object]:
         """What the HTTP app takes from the settings (body limits, the metrics token)."""

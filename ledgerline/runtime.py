@@ -59,12 +59,17 @@ def migrate_all(url: str, app_url: str | None = None) -> None:
 
 
 def require_migrated(app_url: str) -> None:
-    """A process without the owner's credential checks that ``migrate`` has run."""
+    """A process without the owner's credential, or a command that only reads, checks that a
+    store exists and ``migrate`` has brought it up to date (it changes nothing itself)."""
     from eventstore.schema import LATEST_VERSION, applied_versions
     from readmodels.schema import SCHEMA as READMODELS
     from readmodels.schema import all_migrations
 
     with connect_owner(app_url) as conn:
+        if not applied_versions(conn, "ledgerline"):
+            raise ConfigurationRefused(
+                "no Ledgerline store in this database (`ledgerline migrate` creates one)"
+            )
         stale = [
             schema
             for schema, latest in (

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
+from pathlib import Path
 from typing import Any
 
+from api.metrics import MULTIPROCESS_ENV, multiprocess
 from ledgerline.config import Settings
 from ledgerline.database import DatabaseUrls
 from ledgerline.errors import LedgerlineError
@@ -70,6 +73,13 @@ def ensure_signing_key(settings: Settings) -> Any:
         raise LedgerlineError(str(exc)) from None
 
 
+def _fresh_metrics_dir(settings: Settings) -> Path:
+    path = settings.data_dir.resolve() / "metrics" / str(os.getpid())
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def worker_app() -> Any:
     """App factory for ``serve --workers N``: each worker process builds its own runtime.
 
@@ -78,10 +88,16 @@ def worker_app() -> Any:
     import atexit
 
     from ledgerline.config import load_settings
+    from ledgerline.logs import ENV_LOG_FORMAT, ENV_LOG_LEVEL, configure
     from ledgerline.runtime import build_runtime
 
+    configure(os.environ.get(ENV_LOG_LEVEL, "info"), os.environ.get(ENV_LOG_FORMAT))
     app_url = os.environ[WORKER_URL_ENV]
     settings = load_settings()
+    if multiprocess():
+        from prometheus_client import multiprocess as mp
+
+        atexit.register(lambda: mp.mark_process_dead(os.getpid()))  # type: ignore[no-untyped-call]
     runtime = build_runtime(
         None,
         app_url=app_url,
@@ -113,6 +129,11 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
             app_url = app_url or runtime_url(urls.owner)
         assert app_url is not None
         os.environ[WORKER_URL_ENV] = app_url
+        # The workers' metrics go to files that a scrape of any worker adds up.
+        os.environ[MULTIPROCESS_ENV] = str(_fresh_metrics_dir(settings))
+        # Every setting the workers need, whether it came from a flag, the environment or the
+        # config file: each worker reads its settings from its environment.
+        os.environ.update(settings.as_environment())
         uvicorn.run(
             "ledgerline.serve:worker_app",
             factory=True,
@@ -120,6 +141,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
             host=settings.host,
             port=settings.port,
             log_level="warning",
+            log_config=None,  # keep ledgerline's one-line logs; access lines come from the app
             access_log=False,
         )
         return 0
@@ -138,6 +160,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
             host=settings.host,
             port=settings.port,
             log_level="warning",
+            log_config=None,
             access_log=False,
             lifespan="off",
         )

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,6 +97,35 @@ def _open_store(urls: DatabaseUrls, pool_size: int) -> Any:
     return EventStore(urls.owner, app_url=urls.app, pool_size=pool_size, run_migrations=False)
 
 
+ENV_METRICS_PORT = "LEDGERLINE_METRICS_PORT"
+
+
+def serve_metrics(gauges: Mapping[str, tuple[str, Callable[[], float]]]) -> None:
+    """Expose ``name -> (help, read)`` gauges on ``/metrics`` at ``LEDGERLINE_METRICS_PORT``
+    (with the process's own CPU and memory), when it is set."""
+    port = os.environ.get(ENV_METRICS_PORT)
+    if not port:
+        return
+    from prometheus_client import (
+        CollectorRegistry,
+        Gauge,
+        PlatformCollector,
+        ProcessCollector,
+        start_http_server,
+    )
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    for name, (text, read) in gauges.items():
+        Gauge(name, text, registry=registry).set_function(read)
+    try:
+        start_http_server(int(port), registry=registry)
+    except (OSError, ValueError) as exc:
+        raise LedgerlineError(f"{ENV_METRICS_PORT}={port}: cannot serve metrics: {exc}") from None
+    log.info("metrics on http://0.0.0.0:%s/metrics", port)
+
+
 def run_relay(urls: DatabaseUrls, kafka: KafkaSettings) -> int:
     from projections.registry import contexts
     from projections.relay import Relay, RelayConfig, TopicLayoutChanged
@@ -113,6 +142,23 @@ def run_relay(urls: DatabaseUrls, kafka: KafkaSettings) -> int:
             ),
         )
         _stop_on_signals(relay.stop)
+
+        def behind() -> float:
+            return float(store.recorder.head().position - relay.position)
+
+        serve_metrics(
+            {
+                "ledgerline_relay_position": (
+                    "the last position published and acknowledged",
+                    lambda: float(relay.position),
+                ),
+                "ledgerline_relay_published_events": (
+                    "events published since start",
+                    lambda: float(relay.published),
+                ),
+                "ledgerline_relay_lag_events": ("events committed, not yet published", behind),
+            }
+        )
         print(f"ledgerline: relay publishing to {kafka.bootstrap_servers}", flush=True)
         try:
             relay.run()
@@ -174,6 +220,23 @@ def run_worker(
             applier.init_tracking({t: partitions[t] for t in topics_of[spec.name]})
             for t in topics_of[spec.name]:
                 appliers[t].append(applier)
+        every = [a for topic_appliers in appliers.values() for a in topic_appliers]
+        serve_metrics(
+            {
+                "ledgerline_worker_applied_events": (
+                    "events this worker applied to the read models since start",
+                    lambda: float(sum(a.applied_events for a in set(every))),
+                ),
+                "ledgerline_worker_held_messages": (
+                    "messages held back until an earlier one of their partition arrives",
+                    lambda: float(sum(a.held() for a in set(every))),
+                ),
+                "ledgerline_worker_stopped_partitions": (
+                    "partitions stopped on a poison message (projection_failures has why)",
+                    lambda: float(sum(a.stopped_partitions() for a in set(every))),
+                ),
+            }
+        )
         app = build_app(
             WorkerConfig(
                 bootstrap_servers=kafka.bootstrap_servers,

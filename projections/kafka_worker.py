@@ -99,6 +99,7 @@ class KafkaApplier:
         self.projection = projection
         self._schema = schema
         self._parts: dict[tuple[str, int], _Partition] = {}
+        self.applied_events = 0  # since start, for the worker's /metrics
 
     # ------------------------------------------------------------------ set-up
 
@@ -142,6 +143,9 @@ class KafkaApplier:
         next owner receives those messages again)."""
         for tp in partitions:
             self._parts.pop(tp, None)
+
+    def stopped_partitions(self) -> int:
+        return sum(1 for p in self._parts.values() if p.failed is not None)
 
     def failure(self, topic: str, partition: int) -> str | None:
         part = self._parts.get((topic, partition))
@@ -223,6 +227,7 @@ class KafkaApplier:
                 events.sort(key=lambda e: e.position)  # each stream's order is kept
                 if events:
                     self.projection.apply(cur, events)
+                    self.applied_events += len(events)
                 moved = [
                     (plan.steps[-1][1], self.projection.name, source_of(*tp))
                     for tp, plan in plans.items()
@@ -293,6 +298,7 @@ class KafkaApplier:
         try:
             with cur.connection.transaction():
                 self.projection.apply(cur, todo)
+            self.applied_events += len(todo)
             return steps, None
         except Exception:
             log.debug("batch failed; applying one by one", exc_info=True)
@@ -305,6 +311,7 @@ class KafkaApplier:
                         self.projection.apply(cur, [event])
                 except Exception as exc:
                     return applied, (item, f"{type(exc).__name__}: {exc}")
+                self.applied_events += 1
             applied.append((item, after))
         return applied, None
 

@@ -315,33 +315,34 @@ def get_account(
         return account
 
 
-def find_accounts(
+def list_accounts(
     conn: psycopg.Connection[Any],
     *,
     ledger: int | None = None,
-    currency: str | None = None,
     code: int | None = None,
     after_id: int | None = None,
-    limit: int,
+    limit: int = 50,
+    reversed_order: bool = False,
 ) -> list[dict[str, Any]]:
-    """Accounts matching every given filter, in id order after ``after_id`` (keyset pages)."""
-    where = ["account_id > %s"]
-    params: list[Any] = [after_id if after_id is not None else 0]
-    for column, value in (("ledger", ledger), ("currency", currency), ("code", code)):
-        if value is not None:
-            where.append(f"{column} = %s")
-            params.append(value)
-    params.append(limit)
+    """Accounts in id order (or reversed), filtered by ledger and code, keyset-paginated."""
+    where, params = [], []
+    if ledger is not None:
+        where.append("ledger = %s")
+        params.append(ledger)
+    if code is not None:
+        where.append("code = %s")
+        params.append(code)
+    if after_id is not None:
+        where.append("account_id < %s" if reversed_order else "account_id > %s")
+        params.append(after_id)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    order = "DESC" if reversed_order else "ASC"
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT * FROM {SCHEMA}.accounts WHERE {' AND '.join(where)}"
-            " ORDER BY account_id LIMIT %s",
-            params,
+            f"SELECT * FROM {SCHEMA}.accounts{clause} ORDER BY account_id {order} LIMIT %s",
+            [*params, limit],
         )
-        return [
-            {k: (int(v) if k in BALANCE_FIELDS or k == "account_id" else v) for k, v in r.items()}
-            for r in cur.fetchall()
-        ]
+        return [dict(_ints_dict(row)) for row in cur.fetchall()]
 
 
 def get_transfer(conn: psycopg.Connection[Any], transfer_id: int) -> dict[str, Any] | None:

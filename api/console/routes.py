@@ -376,20 +376,19 @@ async def accounts(request: Request) -> Response:
         if account_id is not None:
             return RedirectResponse(f"/console/accounts/{account_id}", status_code=303)
         ledger = _param(request, "ledger", LedgerParam)
-        currency = request.query_params.get("currency", "").strip().upper() or None
         code = _param(request, "code", CodeParam)
-        cursor = request.query_params.get("cursor") or None
+        cursor = _param(request, "cursor", IdParam)
         page = await lr.list_accounts(
             request,
             ledger=ledger,
-            currency=currency,
             code=code,
             limit=PAGE_SIZE,
-            cursor=cursor if cursor and cursor.isdigit() else None,
+            cursor=cursor,
+            reversed=False,
             min_position=None,
             _=s.role,
         )
-        filters = {"ledger": ledger, "currency": currency, "code": code}
+        filters = {"ledger": ledger, "code": code}
         next_query = (
             urlencode({**{k: v for k, v in filters.items() if v}, "cursor": page.next_cursor})
             if page.next_cursor

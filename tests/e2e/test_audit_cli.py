@@ -125,6 +125,7 @@ def test_replay_check_exits_1_when_a_read_model_row_was_changed(
 def test_audit_commands_refuse_bad_input_in_one_line(
     cli_env: dict[str, str], db_url: str, tmp_path: Path
 ) -> None:
+    assert run("migrate", "--database-url", db_url, env=cli_env).returncode == 0
     assert_one_line_error(
         run("replay", "--to-position", "-5", "--database-url", db_url, env=cli_env), "--to-position"
     )

@@ -55,7 +55,7 @@ def test_an_unknown_database_is_a_one_line_error(
 
 @pytest.mark.parametrize("data_dir", ["/proc/ledgerline-data", "/dev/null/data"])
 def test_an_unwritable_data_dir_is_a_one_line_error(cli_env: dict[str, str], data_dir: str) -> None:
-    result = run("verify", "--data-dir", data_dir, env=cli_env)
+    result = run("migrate", "--data-dir", data_dir, env=cli_env)
     assert_one_line_error(result, "cannot use data directory")
 
 
@@ -231,3 +231,31 @@ def test_bad_kafka_settings_are_a_one_line_error(
 ) -> None:
     env = {**cli_env, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", variable: value}
     assert_one_line_error(run("relay", env=env), variable, needle)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["verify"],
+        ["replay"],
+        ["report", "trial_balance"],
+        ["projections", "status"],
+    ],
+)
+def test_read_only_commands_never_create_a_store(
+    cli_env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    empty = tmp_path / "nowhere"
+    result = run(*command, "--data-dir", str(empty), env=cli_env)
+    assert_one_line_error(result, "no Ledgerline store", str(empty))
+    assert not (empty / "pg").exists()
+
+
+def test_read_only_commands_refuse_a_database_without_a_store(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    result = run("verify", "--database-url", db_url, env=cli_env)
+    assert_one_line_error(result, "no Ledgerline store in this database")
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT to_regclass('ledgerline.events')").fetchone()
+    assert row is not None and row[0] is None  # nothing was created

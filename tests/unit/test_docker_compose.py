@@ -13,6 +13,7 @@ from ledgerline.config import ENVIRONMENT_VARIABLES
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 INFRA_VARIABLE_PREFIXES = ("POSTGRES_", "KAFKA_")  # read by the postgres and kafka images
+ONE_SHOT = {"migrate", "keys"}  # run once, with the owner's credential
 
 
 def services() -> dict[str, Any]:
@@ -73,7 +74,7 @@ def test_every_variable_the_code_reads_is_documented_in_the_readme() -> None:
 
 def test_infrastructure_services_have_health_checks_and_restart_policies() -> None:
     for name, service in services().items():
-        if name == "migrate":
+        if name in ONE_SHOT:
             assert service["restart"] == "no"
             continue
         assert service.get("restart") in {"unless-stopped", "always", "on-failure"}, name
@@ -90,7 +91,7 @@ def test_only_migrate_holds_the_owner_credential_and_the_runtime_logs_in_as_itse
             continue
         env = service.get("environment", {})
         assert "ledgerline_runtime:" in env["LEDGERLINE_APP_DATABASE_URL"], name
-        assert ("DATABASE_URL" in env) == (name == "migrate"), name
+        assert ("DATABASE_URL" in env) == (name in ONE_SHOT), name
 
 
 def test_no_password_is_written_into_the_compose_file() -> None:
@@ -100,3 +101,34 @@ def test_no_password_is_written_into_the_compose_file() -> None:
     for variable in ("POSTGRES_PASSWORD", "LEDGERLINE_RUNTIME_DB_PASSWORD"):
         assert f"${{{variable}:?" in text
         assert f"{variable}=" in example
+
+
+def test_keys_are_bootstrapped_once_and_the_image_runs_unprivileged_with_a_health_check() -> None:
+    s = services()
+    assert s["keys"]["command"][:3] == ["ledgerline", "keys", "create"]
+    assert s["keys"]["profiles"] == ["bootstrap"]  # not started by a plain `up`
+    assert "ledgerline-data:/var/lib/ledgerline" in s["api"]["volumes"]  # the signing key
+    dockerfile = (COMPOSE.parent / "Dockerfile").read_text()
+    assert "\nUSER ledgerline\n" in dockerfile
+    assert "HEALTHCHECK" in dockerfile and 'VOLUME ["/var/lib/ledgerline"]' in dockerfile
+    for name in ("relay", "worker"):
+        assert s[name]["environment"]["LEDGERLINE_METRICS_PORT"]
+
+
+def test_the_grafana_dashboard_charts_only_metrics_the_code_exports() -> None:
+    import json
+    import re
+
+    from api.metrics import Metrics
+
+    dashboard = json.loads((COMPOSE.parent / "deploy" / "grafana" / "ledgerline.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\b(ledgerline_[a-z_]+|process_[a-z_]+)", e)}
+    exported = {metric.name for metric in Metrics().registry.collect()}
+    for module in ("api/metrics.py", "ledgerline/streaming.py"):  # workers' and relays' own
+        exported |= set(
+            re.findall(r'"(ledgerline_[a-z_]+)"', (COMPOSE.parent / module).read_text())
+        )
+    for name in sorted(used):
+        base = re.sub(r"_(bucket|total|sum|count)$", "", name)
+        assert base in exported or name in exported, f"the dashboard charts {name}: not exported"
