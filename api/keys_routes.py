@@ -146,7 +146,7 @@ async def revoke(request: Request, key_id: str, caller: Caller) -> KeyInfo:
 @router.post(
     "/keys/{key_id}/revoke",
     response_model=KeyOut,
-    responses=problem_responses(401, 403, 404, 409, 503),
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
     summary="Revoke an API key (admin role); refused at once, everywhere within a second",
 )
 async def revoke_route(
