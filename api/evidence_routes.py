@@ -98,6 +98,9 @@ def _trees(request: Request) -> TreeCache:
     summary="The newest signed checkpoint (C2SP tlog-checkpoint note)",
 )
 async def latest(request: Request, _: Any = Reader) -> CheckpointOut:
+    """The newest signed checkpoint: a C2SP tlog-checkpoint note (origin, tree size, root)
+    signed by the log's key.
+    """
     found = await asyncio.to_thread(checkpoints, _recorder(request))
     if not found:
         raise Problem(404, "checkpoint_not_found", "no checkpoint has been signed yet")
@@ -113,6 +116,7 @@ async def latest(request: Request, _: Any = Reader) -> CheckpointOut:
 async def at_size(
     size: Annotated[PositiveParam, PathParam()], request: Request, _: Any = Reader
 ) -> CheckpointOut:
+    """The signed checkpoint of one tree size, if one was signed at that size."""
     found = await asyncio.to_thread(checkpoints, _recorder(request))
     match = next((c for c in found if c.size == size), None)
     if match is None:
@@ -132,6 +136,9 @@ async def inclusion(
     size: Annotated[PositiveParam, Query()],
     _: Any = Reader,
 ) -> InclusionOut:
+    """An RFC 9162 inclusion proof of the event at `position` in the tree of `size` events
+    (verify it against a checkpoint of that size).
+    """
     tree = await asyncio.to_thread(_trees(request).tree)
     if size > tree.size or position > size:
         raise Problem(
@@ -163,6 +170,9 @@ async def consistency(
     to_size: Annotated[PositiveParam, Query(alias="to")],
     _: Any = Reader,
 ) -> ConsistencyOut:
+    """An RFC 9162 consistency proof from the tree of `from` events to the tree of `to` events:
+    a verifier holding the first checkpoint checks the second extends it.
+    """
     tree = await asyncio.to_thread(_trees(request).tree)
     if not from_size <= to_size <= tree.size:
         raise Problem(422, "proof_out_of_range", f"need 1 <= from <= to <= {tree.size}")
@@ -191,6 +201,10 @@ async def export(
     trusted_size: Annotated[list[PositiveParam] | None, Query()] = None,
     _: Any = Regulator,
 ) -> Response:
+    """A signed evidence bundle (`.tar.gz`) of positions `from_position`..`to_position`: events
+    as Parquet, a signed manifest, the checkpoint, consistency proofs to the sizes you hold
+    (`trusted_size`). Verify it offline with `replay/verifier.py`.
+    """
     from replay.export import ExportError, export_bundle
 
     services = request.app.state.services

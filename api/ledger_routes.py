@@ -380,6 +380,12 @@ def _created_or_replayed(response: Response, outcome: Any) -> None:
 async def create_account(
     body: AccountIn, request: Request, response: Response, _: Any = Operator
 ) -> AccountOut:
+    """Open an account on a ledger, in one currency, with optional balance limits.
+
+    The id is yours and is the idempotency key: the same body again answers 200 with the first
+    outcome; another body under the same id is `exists_with_different_*`. Example:
+    `{"id": "1001", "ledger": 1, "currency": "USD", "code": 10,
+    "flags": {"debits_must_not_exceed_credits": true}}`."""
     cmd = CreateAccount(
         id=body.id,
         ledger=body.ledger,
@@ -408,6 +414,12 @@ def _transfer_cmd(body: TransferIn) -> Any:
 async def create_transfer(
     body: TransferIn, request: Request, response: Response, _: Any = Operator
 ) -> TransferOut:
+    """Move an amount from the debit account to the credit account, or reserve it (`pending`).
+
+    Both accounts must exist on the transfer's ledger, in one currency. A pending transfer
+    holds the amount until it is posted (in full or in part), voided, or expires after
+    `timeout_s`. The id is the idempotency key (see *Open an account*). Answers 201 with the
+    transfer and the log `position` of its events."""
     outcome = await _run(request, transfer_command(_transfer_cmd(body)))
     if not outcome.accepted:
         raise rejection(outcome.result)
@@ -425,6 +437,11 @@ async def create_transfer(
 async def create_batch(
     body: BatchIn, request: Request, response: Response, _: Any = Operator
 ) -> BatchOut:
+    """Many transfers in one request.
+
+    `linked: true`: all are applied or none is (the failing one is named, the others are
+    `linked_event_failed`); otherwise each stands alone. Every item gets its own outcome, in
+    order."""
     if body.linked:
         cmd = CreateLinkedTransfers(transfers=tuple(_transfer_cmd(t) for t in body.transfers))
         outcome = await _run(request, linked_command(cmd))
@@ -493,6 +510,8 @@ async def post_transfer(
     body: PostIn | None = None,
     _: Any = Operator,
 ) -> TransferOut:
+    """Post a pending transfer: move all of its amount, or the `amount` given (the rest is
+    released). A transfer is posted or voided once."""
     cmd = PostPendingTransfer(transfer_id=transfer_id, amount=body.amount if body else None)
     outcome = await _run(request, post_command(cmd))
     if not outcome.accepted:
@@ -510,6 +529,7 @@ async def post_transfer(
 async def void_transfer(
     transfer_id: Annotated[IdParam, Path()], request: Request, _: Any = Operator
 ) -> TransferOut:
+    """Void a pending transfer: release all of its reserved amount."""
     outcome = await _run(request, void_command(VoidPendingTransfer(transfer_id=transfer_id)))
     if not outcome.accepted:
         raise rejection(outcome.result)
@@ -546,6 +566,8 @@ async def list_accounts(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> AccountPage:
+    """Accounts in id order (`reversed`: highest first), by ledger and code, a page at a
+    time (`next_cursor`)."""
     await wait_for_position(request, min_position)
     rows = await asyncio.to_thread(
         _read,
@@ -576,6 +598,8 @@ async def get_account(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> AccountOut:
+    """An account and its four balances now, or as they were at a log position
+    (`as_of_position`) or a time (`as_of`, RFC 3339)."""
     if as_of_position is not None and as_of is not None:
         raise Problem(422, "conflicting_as_of", "give as_of_position or as_of, not both")
     await require_committed(request, as_of_position, "as_of_position")
@@ -609,6 +633,8 @@ async def list_account_transfers(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> HistoryPage:
+    """Every change to the account's balances, newest first, with its transfer and the
+    balances right after it."""
     await wait_for_position(request, min_position)
     account = await asyncio.to_thread(_read, request, rm.get_account, account_id)
     if account is None:
@@ -674,6 +700,8 @@ async def get_transfer(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TransferOut:
+    """A transfer: its accounts, amount, state (pending, posted, voided, expired) and the
+    position of its latest event."""
     await wait_for_position(request, min_position)
     row = await asyncio.to_thread(_read, request, rm.get_transfer, transfer_id)
     if row is None:
@@ -699,6 +727,8 @@ async def trial_balance(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TrialBalanceOut:
+    """Per currency on the ledger: the sums of every account's balances, and whether debits
+    equal credits (they always do; this is how you check)."""
     await require_committed(request, as_of_position, "as_of_position")
     await wait_for_position(request, min_position)
     rows = await asyncio.to_thread(

@@ -112,10 +112,22 @@ _HTTP_CODES = {
 async def handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # The router names only the first route of the path; the path may have several.
+        headers["Allow"] = ", ".join(_methods_of(request))
     return problem_response(
-        Problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})),
-        request.url.path,
+        Problem(exc.status_code, code, str(exc.detail), headers=headers), request.url.path
     )
+
+
+def _methods_of(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path) and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:

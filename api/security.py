@@ -19,13 +19,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.keys import KeyStore, Role
 from api.problems import Problem
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ll_...`")
+
+_BEARER = Depends(bearer)  # declared, so the OpenAPI document names the scheme (Authorize)
 
 OPERATORS = frozenset({Role.OPERATOR, Role.ADMIN})
 READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.ADMIN})
@@ -82,20 +84,23 @@ class Caller:
     key_id: str
 
 
-async def _header(request: Request) -> str | None:
-    credentials: HTTPAuthorizationCredentials | None = await bearer(request)
-    header = f"Bearer {credentials.credentials}" if credentials is not None else None
-    if header is None and "authorization" not in request.headers:
-        token = cookie_token(request)
-        header = f"Bearer {token}" if token else None
-    return header
+def _header(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The credential to check: the bearer header, else (GET/HEAD only) the console cookie."""
+    if credentials is not None:
+        return f"Bearer {credentials.credentials}"
+    if "authorization" in request.headers:
+        return request.headers["authorization"]  # malformed: authorize() names the problem
+    token = cookie_token(request)
+    return f"Bearer {token}" if token else None
 
 
 def require_caller(allowed: frozenset[Role]) -> Callable[..., Awaitable[Caller]]:
     """Like :func:`require`, answering the caller's role and key id."""
 
-    async def check(request: Request) -> Caller:
-        header = await _header(request)
+    async def check(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = _BEARER
+    ) -> Caller:
+        header = _header(request, credentials)
         role = authorize(header, request.app.state.keys, allowed)
         return Caller(role, key_id_of((header or "").partition(" ")[2]))
 
@@ -105,7 +110,9 @@ def require_caller(allowed: frozenset[Role]) -> Callable[..., Awaitable[Caller]]
 def require(allowed: frozenset[Role]) -> Callable[..., Awaitable[Role]]:
     """A dependency that admits only tokens whose role is in ``allowed``."""
 
-    async def check(request: Request) -> Role:
-        return authorize(await _header(request), request.app.state.keys, allowed)
+    async def check(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = _BEARER
+    ) -> Role:
+        return authorize(_header(request, credentials), request.app.state.keys, allowed)
 
     return check

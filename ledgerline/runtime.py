@@ -18,7 +18,7 @@ from api.app import ApiServices, create_app
 from api.evidence_routes import TreeCache
 from api.keys import KeyStore, lookup_sql, migrate_keys, revocations_sql
 from api.metrics import Metrics
-from api.problems import Problem
+from api.problems import Problem, problem_responses
 from commands.context import build_processor
 from commands.ledger import ExpirePendingTransfer, expire_command
 from commands.processor import AggregateCache, CommandProcessor
@@ -276,8 +276,15 @@ def build_runtime(
     services.extra["signing_key"] = signing_key
     app = create_app(services, routers=contexts.routers())
 
-    @app.get("/readyz", tags=["operations"], summary="Database reachable, projections caught up")
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Database reachable, projections caught up",
+        responses=problem_responses(503),
+    )
     async def readyz(request: Request) -> JSONResponse:
+        """200 when the database answers and the read models are within 10,000 events of the
+        head (a readiness probe); 503 with the reason otherwise."""
         try:
             head = store.recorder.head().position
             applied = runtime.applied_position()
