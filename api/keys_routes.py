@@ -105,7 +105,9 @@ def _issue(conn: Any, role: Role, label: str, created_by: str) -> tuple[KeyInfo,
     responses=problem_responses(401, 403, 503),
     summary="Every API key (admin role)",
 )
-async def get_keys(request: Request, _: Caller = Admin) -> KeyList:
+async def list_api_keys(request: Request, _: Caller = Admin) -> KeyList:
+    """Every API key with its role, label, who issued it and when, and whether and by whom it
+    was revoked; live keys first. Tokens and their digests are never shown."""
     infos = await asyncio.to_thread(_with_conn, request, list_keys)
     return KeyList(keys=[key_out(i) for i in infos])
 
@@ -117,7 +119,9 @@ async def get_keys(request: Request, _: Caller = Admin) -> KeyList:
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
     summary="Issue an API key (admin role); the token is shown only in this answer",
 )
-async def issue_key(body: KeyIn, request: Request, caller: Caller = Admin) -> NewKeyOut:
+async def issue_api_key(body: KeyIn, request: Request, caller: Caller = Admin) -> NewKeyOut:
+    """Issue a key with one role. The answer carries the bearer token, which is stored only as
+    a SHA-256 digest and never shown again; the issuing admin's key id is recorded."""
     info, token = await asyncio.to_thread(
         _with_conn, request, _issue, body.role, body.label, caller.key_id
     )
@@ -149,9 +153,12 @@ async def revoke(request: Request, key_id: str, caller: Caller) -> KeyInfo:
     responses=problem_responses(401, 403, 404, 409, 422, 503),
     summary="Revoke an API key (admin role); refused at once, everywhere within a second",
 )
-async def revoke_route(
+async def revoke_api_key(
     key_id: Annotated[str, Path(pattern=KEY_ID_PATTERN)],
     request: Request,
     caller: Caller = Admin,
 ) -> KeyOut:
+    """Revoke a key for good: this process refuses it at once, every other within a second.
+    Revoking a revoked key again answers the same key; the last live admin key cannot be
+    revoked (409 ``last_admin_key``)."""
     return key_out(await revoke(request, key_id, caller))
