@@ -328,14 +328,20 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     with database_url(settings_from_args(args), existing=True) as url, connect_owner(url) as conn:
         keys = list_keys(conn)
     if args.json:
-        print(json.dumps([vars(k) for k in keys], indent=2))
+        print(json.dumps([{**vars(k), "live": k.live} for k in keys], indent=2, default=str))
         return 0
     from ledgerline.cli_client import _table
 
     print(
         _table(
             [
-                (k.key_id, k.role, k.label or "-", k.created_at[:19], k.revoked_at or "live")
+                (
+                    k.key_id,
+                    k.role,
+                    k.label or "-",
+                    str(k.created_at)[:19],
+                    str(k.revoked_at)[:19] if k.revoked_at else "live",
+                )
                 for k in keys
             ],
             ("key", "role", "label", "created", "revoked"),
@@ -345,14 +351,21 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from api.keys import revoke_key
+    from api.keys import LastAdminKey, get_key, revoke_key
     from eventstore.store import connect_owner
     from ledgerline.database import database_url
 
     with database_url(settings_from_args(args), existing=True) as url, connect_owner(url) as conn:
-        if not revoke_key(conn, args.key_id):
+        found = get_key(conn, args.key_id)
+        if found is None or not found.live:
             raise LedgerlineError(f"no live API key {args.key_id!r} (ledgerline keys list)")
-    print(f"key {args.key_id} revoked; servers stop accepting it within 30 s", file=sys.stderr)
+        try:
+            revoke_key(conn, args.key_id, revoked_by="cli")
+        except LastAdminKey:
+            raise LedgerlineError(
+                f"key {args.key_id} is the last live admin key; create another admin key first"
+            ) from None
+    print(f"key {args.key_id} revoked; servers stop accepting it within 1 s", file=sys.stderr)
     return 0
 
 
