@@ -257,6 +257,10 @@ def _iso(ns: int | None) -> str | None:
 async def register_participant(
     body: ParticipantIn, request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
+    """Registers a participant with one settlement account per currency, its net debit caps and its
+    RTGS position bounds. Retrying the same request id answers 200 with the first outcome; a
+    different body under that id is 409.
+    """
     cmd = sc.RegisterParticipant(**body.model_dump())
     return _answer(response, await _run(request, sc.register_command(cmd)))
 
@@ -274,6 +278,9 @@ async def change_limits(
     response: Response,
     _: Any = Operator,
 ) -> dict[str, Any]:
+    """Replaces the participant's net debit caps and RTGS bounds. Queued obligations are released
+    by the next release search if the new limits allow them.
+    """
     cmd = sc.ChangeLimits(
         participant_id=participant_id,
         caps=body.caps,
@@ -298,6 +305,9 @@ async def change_status(
     response: Response,
     _: Any = Operator,
 ) -> dict[str, Any]:
+    """Moves the participant between active, suspended and defaulted. A suspended participant's new
+    obligations are refused; a defaulter can be unwound from an open or cut-off cycle.
+    """
     cmd = sc.ChangeStatus(
         participant_id=participant_id,
         status=body.status,
@@ -320,6 +330,9 @@ async def get_participant(
     min_position: MinPosition = None,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Returns the participant's settlement accounts, limits, status and the schemes it belongs to,
+    as of at least `min_position`.
+    """
     await wait_for_position(request, min_position)
     row = await asyncio.to_thread(_read, request, rm.get_participant, participant_id)
     if row is None:
@@ -356,6 +369,9 @@ async def participant_position(
     min_position: MinPosition = None,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Returns the participant's live multilateral position in each scheme's open cycle, per
+    currency, with the headroom left under its cap and RTGS bounds.
+    """
     point = await _point(request, min_position, as_of_position, as_of)
     participant = await asyncio.to_thread(_read, request, rm.get_participant, participant_id)
     if participant is None or (point is not None and participant["registered_position"] > point):
@@ -419,6 +435,9 @@ async def participant_position(
 async def create_scheme(
     body: SchemeIn, request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
+    """Creates a deferred net (dns) or real-time gross (rtgs) scheme with its currencies, hub
+    accounts and cut-off schedule, and opens its first cycle.
+    """
     cmd = sc.CreateScheme(
         id=body.id,
         name=body.name,
@@ -444,6 +463,9 @@ async def admit_participant(
     response: Response,
     _: Any = Operator,
 ) -> dict[str, Any]:
+    """Admits a registered participant to the scheme; only members may be payer or payee of the
+    scheme's obligations.
+    """
     cmd = sc.AdmitParticipant(scheme_id=scheme_id, participant_id=body.participant_id)
     return _answer(response, await _run(request, sc.admit_command(cmd)), PATH_SCHEME)
 
@@ -460,6 +482,9 @@ async def get_scheme(
     min_position: MinPosition = None,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Returns the scheme's mode, currencies, hub accounts, schedule, members and open cycle, as of
+    at least `min_position`.
+    """
     await wait_for_position(request, min_position)
     row = await asyncio.to_thread(_read, request, rm.get_scheme, scheme_id)
     if row is None:
@@ -494,6 +519,9 @@ async def release(
     body: ReleaseIn | None = None,
     _: Any = Operator,
 ) -> dict[str, Any]:
+    """Runs the release search on the open cycle's queue now (it also runs after every change that
+    can free a queued obligation) and answers which obligations it released.
+    """
     request_id = (body.request_id if body else None) or sc.new_request_id()
     cmd = sc.Release(scheme_id=scheme_id, request_id=request_id)
     outcome = await _run(request, sc.release_command(cmd))
@@ -514,6 +542,9 @@ async def scheme_queue(
     min_position: MinPosition = None,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Lists the queued obligations of the scheme's open cycle in arrival order, each with the
+    reason it waits (cap or bounds).
+    """
     point = await _point(request, min_position, as_of_position, as_of)
     seq = await asyncio.to_thread(_read, request, rm.open_seq_at, scheme_id, point)
     if seq is None:
@@ -577,6 +608,10 @@ def _obligation_out(result: dict[str, Any], body: ObligationIn) -> dict[str, Any
 async def submit_obligation(
     body: ObligationIn, request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
+    """Submits one obligation to the scheme's open cycle. It is accepted, queued when the payer's
+    cap or RTGS bounds do not allow it yet, or refused with a named rule; a retry with the
+    same id answers 200 with the first outcome.
+    """
     outcome = await _run(request, sc.obligation_command(_obligation_cmd(body)))
     if not outcome.accepted:
         raise rejection(outcome.result)
@@ -597,6 +632,9 @@ async def submit_obligation(
 async def submit_batch(
     body: ObligationBatchIn, request: Request, response: Response, _: Any = Operator
 ) -> BatchOut:
+    """Submits many obligations in order as one command; each has its own outcome, and later
+    obligations see the effect of earlier accepted ones.
+    """
     cmd = sc.SubmitObligationBatch(obligations=tuple(_obligation_cmd(o) for o in body.obligations))
     outcome = await _run(request, sc.obligation_batch_command(cmd))
     if not outcome.accepted:  # the batch's id (its obligation ids) reused with other bodies
@@ -635,6 +673,9 @@ async def get_obligation(
     min_position: MinPosition = None,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Returns one obligation with its state (accepted, queued, netted, settled, unwound or
+    refused) and the cycle it belongs to.
+    """
     await wait_for_position(request, min_position)
     row = await asyncio.to_thread(_read, request, rm.get_obligation, obligation_id)
     if row is None:
@@ -688,6 +729,9 @@ def effective_state(row: dict[str, Any]) -> str:
 async def cut_off(
     cycle_id: Annotated[str, CYCLE_PATH], request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
+    """Cuts the cycle off: positions are frozen and checked against the caps, and the scheme's next
+    cycle opens for new obligations.
+    """
     scheme_id, seq = _cycle_key(cycle_id)
     cmd = sc.CutOff(scheme_id=scheme_id, seq=seq)
     return _answer(response, await _run(request, sc.cut_off_command(cmd)), PATH_CYCLE, False)
@@ -702,6 +746,9 @@ async def cut_off(
 async def settle(
     cycle_id: Annotated[str, CYCLE_PATH], request: Request, response: Response, _: Any = Operator
 ) -> dict[str, Any]:
+    """Posts the cut-off cycle's hub instructions into the ledger in one atomic command: every
+    currency settles, or nothing does.
+    """
     scheme_id, seq = _cycle_key(cycle_id)
     cmd = sc.Settle(scheme_id=scheme_id, seq=seq)
     return _answer(response, await _run(request, sc.settle_command(cmd)), PATH_CYCLE, False)
@@ -720,6 +767,9 @@ async def unwind(
     response: Response,
     _: Any = Operator,
 ) -> dict[str, Any]:
+    """Unwinds a defaulting participant from the cycle: its obligations are removed, positions are
+    recomputed, and the answer names every participant left worse off.
+    """
     scheme_id, seq = _cycle_key(cycle_id)
     cmd = sc.Unwind(scheme_id=scheme_id, seq=seq, participant_id=body.participant_id)
     return _answer(response, await _run(request, sc.unwind_command(cmd)), PATH_CYCLE, False)
@@ -771,6 +821,9 @@ async def get_cycle(
     min_position: MinPosition = None,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Returns the cycle's state and, per currency, the gross value G, the bilateral net B, the
+    multilateral net M and the netting efficiencies.
+    """
     point = await _point(request, min_position, as_of_position, as_of)
     scheme_id, seq, row = await _cycle_row(request, cycle_id, point)
     return {
@@ -814,6 +867,9 @@ async def cycle_positions(
     min_position: MinPosition = None,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Lists the multilateral net position (received minus sent) of each participant per currency
+    in the cycle, now or as of an earlier position or time.
+    """
     point = await _point(request, min_position, as_of_position, as_of)
     scheme_id, seq, _row = await _cycle_row(request, cycle_id, point)
     rows = await asyncio.to_thread(_read, request, rm.cycle_positions, scheme_id, seq, point)
@@ -847,6 +903,9 @@ async def cycle_bilateral(
     min_position: MinPosition = None,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Returns the bilateral matrix of the cycle: per pair of participants, both gross flows and
+    their bilateral net b(i,j).
+    """
     point = await _point(request, min_position, as_of_position, as_of)
     scheme_id, seq, _row = await _cycle_row(request, cycle_id, point)
     rows = await asyncio.to_thread(_read, request, rm.cycle_pairs, scheme_id, seq, point)
@@ -889,6 +948,9 @@ async def cycle_instructions(
     min_position: MinPosition = None,
     _: Any = Reader,
 ) -> dict[str, Any]:
+    """Lists the cycle's hub settlement instructions: pending after cut-off, posted once the cycle
+    settles, with their ledger transfer ids.
+    """
     point = await _point(request, min_position, as_of_position, as_of)
     scheme_id, seq, _row = await _cycle_row(request, cycle_id, point)
     rows = await asyncio.to_thread(_read, request, rm.cycle_instructions, scheme_id, seq, point)

@@ -20,12 +20,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from api.aml_routes import router as aml_router
+from api.console import router as console_router
 from api.evidence_routes import router as evidence_router
+from api.keys_routes import router as keys_router
 from api.ledger_routes import router as ledger_router
+from api.log_routes import router as log_router
 from api.settlement_routes import router as settlement_router
+from api.trading_routes import router as trading_router
 from commands import aml as aml_commands
 from commands import ledger as ledger_commands
 from commands import settlement as settlement_commands
+from commands import trading as trading_commands
 from commands.context import CommandContext
 from ledgerline import cli_settlement
 
@@ -100,6 +105,48 @@ def _cut_off_due(runtime: Runtime) -> int:
     )
 
 
+def _witness_cli(sub: Any) -> None:
+    from ledgerline import cli_witness
+
+    cli_witness.register(sub)
+
+
+def _bench_evidence(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_evidence
+
+    return bench_evidence.run_from_args(args)
+
+
+def _trading_cli(sub: Any) -> None:
+    from ledgerline import cli_trading
+
+    cli_trading.register(sub)
+
+
+def _bench_matching(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_matching
+
+    return bench_matching.run(args)
+
+
+def _expire_orders(runtime: Runtime) -> int:
+    """Expire the 'gtd' orders past their time, one command per book that has any."""
+    from readmodels.trading import due_instruments
+
+    now = runtime.clock()
+    with runtime.store.datastore.get_connection() as conn:
+        due = due_instruments(conn, now)
+    futures = [
+        runtime.processor.submit(
+            trading_commands.expire_command(
+                trading_commands.ExpireOrders(instrument_id=i, at_ns=now)
+            )
+        )
+        for i in due
+    ]
+    return sum(f.result(30).result.get("expired", 0) for f in futures)
+
+
 CONTEXTS: tuple[ContextModule, ...] = (
     ContextModule(
         name="ledger",
@@ -107,7 +154,13 @@ CONTEXTS: tuple[ContextModule, ...] = (
         routers=(ledger_router,),
         duties=(Duty("expiry", 1.0, _sweep_expired),),
     ),
-    ContextModule(name="evidence", command_context=None, routers=(evidence_router,)),
+    ContextModule(
+        name="evidence",
+        command_context=None,
+        routers=(evidence_router, log_router),
+        cli=_witness_cli,
+        benches={"evidence": _bench_evidence},
+    ),
     ContextModule(
         name="aml",
         command_context=aml_commands.build_context,
@@ -123,6 +176,17 @@ CONTEXTS: tuple[ContextModule, ...] = (
         cli=cli_settlement.register,
         benches={"settlement": _bench_settlement},
     ),
+    ContextModule(
+        name="trading",
+        command_context=trading_commands.build_context,
+        routers=(trading_router,),
+        duties=(Duty("trading-expiry", 1.0, _expire_orders),),
+        cli=_trading_cli,
+        benches={"matching": _bench_matching},
+    ),
+    ContextModule(name="keys", command_context=None, routers=(keys_router,)),
+    # Last: its catch-all answers every other /console path.
+    ContextModule(name="console", command_context=None, routers=(console_router,)),
 )
 
 

@@ -15,24 +15,26 @@ from fastapi.responses import JSONResponse
 from psycopg.conninfo import conninfo_to_dict
 
 from api.app import ApiServices, create_app
-from api.evidence_routes import TreeCache
-from api.keys import KeyStore, lookup_sql, migrate_keys
+from api.keys import KeyStore, lookup_sql, migrate_keys, revocations_sql
 from api.metrics import Metrics
 from api.problems import Problem, problem_responses
 from commands.context import build_processor
 from commands.ledger import ExpirePendingTransfer, expire_command
 from commands.processor import AggregateCache, CommandProcessor
 from eventstore.errors import ConfigurationRefused
-from eventstore.schema import ensure_runtime_login, migrate
+from eventstore.schema import DEFAULT_SCHEMA, ensure_runtime_login, migrate
 from eventstore.store import EventStore, connect_owner
 from ledgerline import contexts
 from projections.manage import complete_position
 from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
 from projections.sessions import AdvisoryLock
+from readmodels.ledger import due_holds
 from readmodels.schema import SCHEMA as RM_SCHEMA
 from readmodels.schema import migrate_readmodels
+from replay.keys import Keyring
 from replay.log import latest_checkpoint, make_checkpoint
+from replay.witness import collect_cosignatures
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +43,16 @@ DUTIES_LOCK_KEY = 0x6475746965  # "duties": the API process that sweeps and chec
 
 
 def migrate_all(url: str, app_url: str | None = None) -> None:
-    """Event store, read models and API keys: every schema up to date, and the runtime's
-    login in place (the one ``app_url`` names, or the database's own)."""
+    """Event store, read models and API keys: every schema up to date, the runtime's login in
+    place (the one ``app_url`` names, or the database's own), and the Merkle tiles of a store
+    written before they existed (a no-op once they are current)."""
+    from eventstore.tiles import catch_up
+
     with connect_owner(url) as conn:
         migrate(conn)
         migrate_readmodels(conn)
         migrate_keys(conn)
+        catch_up(conn, DEFAULT_SCHEMA)
         if app_url is None:
             ensure_runtime_login(conn)
         else:
@@ -58,9 +64,10 @@ def migrate_all(url: str, app_url: str | None = None) -> None:
             )
 
 
-def require_migrated(app_url: str) -> None:
+def require_migrated(app_url: str, *, read_models: bool = True) -> None:
     """A process without the owner's credential, or a command that only reads, checks that a
-    store exists and ``migrate`` has brought it up to date (it changes nothing itself)."""
+    store exists and ``migrate`` has brought it up to date (it changes nothing itself).
+    ``read_models=False`` checks the event store alone (``verify`` reads nothing else)."""
     from eventstore.schema import LATEST_VERSION, applied_versions
     from readmodels.schema import SCHEMA as READMODELS
     from readmodels.schema import all_migrations
@@ -76,6 +83,7 @@ def require_migrated(app_url: str) -> None:
                 ("ledgerline", LATEST_VERSION),
                 (READMODELS, all_migrations()[-1].version),
             )
+            if schema == "ledgerline" or read_models
             if max(applied_versions(conn, schema), default=0) < latest
         ]
     if stale:
@@ -164,18 +172,9 @@ class Runtime:
 
     def sweep_expired(self) -> int:
         """Submit an expiry for every pending transfer past its deadline; return how many."""
-
-        def expired(conn: Any, now: int) -> list[int]:
-            rows = conn.execute(
-                f"SELECT transfer_id FROM {RM_SCHEMA}.transfers"
-                " WHERE state = 'pending' AND expires_at_ns IS NOT NULL AND expires_at_ns <= %s"
-                " ORDER BY expires_at_ns LIMIT 1000",
-                (now,),
-            ).fetchall()
-            return [int(r["transfer_id"]) for r in rows]
-
         return self.submit_due(
-            expired, lambda tid: expire_command(ExpirePendingTransfer(transfer_id=tid))
+            lambda conn, now: due_holds(conn, now, limit=1000),
+            lambda tid: expire_command(ExpirePendingTransfer(transfer_id=tid)),
         )
 
     def _leads_duties(self) -> bool:
@@ -192,10 +191,15 @@ class Runtime:
             return self._duties.try_acquire()
 
     def _checkpointer(
-        self, key: Ed25519PrivateKey, interval_s: float, every_events: int, poll_s: float = 1.0
+        self,
+        key: Ed25519PrivateKey | Keyring,
+        interval_s: float,
+        every_events: int,
+        poll_s: float = 1.0,
     ) -> None:
         """Sign a checkpoint when the log has grown for ``interval_s`` or by ``every_events``
-        events, whichever comes first; look at the head every ``poll_s``."""
+        events, whichever comes first, and have the witnesses cosign it; look at the head
+        every ``poll_s``."""
         signed_at = time.monotonic()
         while not self._stop.wait(min(poll_s, interval_s)):
             if not self._leads_duties():
@@ -205,8 +209,9 @@ class Runtime:
                 grown = self.store.recorder.head().position - (latest.size if latest else 0)
                 due = time.monotonic() - signed_at >= interval_s
                 if grown >= every_events or (grown > 0 and due):
-                    make_checkpoint(self.store.recorder, key)
+                    signed = make_checkpoint(self.store.recorder, key)
                     signed_at = time.monotonic()
+                    collect_cosignatures(self.store.recorder, signed)
             except Exception:  # the next round retries
                 log.exception("scheduled checkpoint failed")
 
@@ -235,7 +240,7 @@ def build_runtime(
     clock: Callable[[], int] = time.time_ns,
     sweep_interval_s: float | None = 1.0,
     pool_size: int = 8,
-    signing_key: Ed25519PrivateKey | None = None,
+    signing_key: Ed25519PrivateKey | Keyring | None = None,
     checkpoint_interval_s: float | None = 10.0,
     checkpoint_every_events: int = 10_000,
     cache_max_bytes: int = 512 << 20,
@@ -266,11 +271,16 @@ def build_runtime(
             row = conn.execute(lookup_sql(), (key_id,)).fetchone()
         return (bytes(row["token_sha256"]), str(row["role"])) if row else None
 
+    def revocations() -> int:
+        with store.datastore.get_connection() as conn:
+            row = conn.execute(revocations_sql()).fetchone()
+        return int(row["n"]) if row else 0
+
     metrics = Metrics()
     runtime = Runtime(store, processor, projector, metrics, FastAPI(), clock)
     services = ApiServices(
         store=store,
-        keys=KeyStore(lookup),
+        keys=KeyStore(lookup, revocations=revocations),
         metrics=metrics,
         extra={
             "processor": processor,
@@ -282,7 +292,6 @@ def build_runtime(
             **(api_options or {}),
         },
     )
-    services.extra["merkle"] = TreeCache(store.recorder)
     services.extra["signing_key"] = signing_key
     app = create_app(services, routers=contexts.routers())
 

@@ -30,7 +30,7 @@ import psycopg
 
 from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
-from projections import aml, ledger, settlement
+from projections import aml, ledger, settlement, trading
 from projections.runner import Projection
 
 
@@ -125,6 +125,12 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             contexts=("settlement",),
             tables=settlement.TABLE_KEYS,
             create=settlement.SettlementProjection,
+        ),
+        ProjectionSpec(
+            name=trading.TradingProjection.name,
+            contexts=("trading",),
+            tables=trading.TABLE_KEYS,
+            create=trading.TradingProjection,
         ),
     )
 }
