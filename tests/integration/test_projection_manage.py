@@ -16,6 +16,7 @@ from eventstore.store import EventStore, connect_owner
 from ledgerline.runtime import migrate_all
 from projections.ledger import LedgerProjection
 from projections.manage import UnknownProjection, rebuild, status
+from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
 from readmodels import ledger as rm
 from replay.replay import replay, schema_digests
@@ -30,9 +31,18 @@ def ledger_store(db_url: str) -> Iterator[EventStore]:
         yield store
 
 
+# The ledger projection's own tables: other projections (AML monitoring) follow the ledger's
+# events too, but these tests run and rebuild the ledger's alone.
+LEDGER_TABLES = frozenset(PROJECTIONS["ledger"].tables)
+
+
+def ledger_only(all_digests: dict[str, str]) -> dict[str, str]:
+    return {t: d for t, d in all_digests.items() if t in LEDGER_TABLES}
+
+
 def digests(url: str) -> dict[str, str]:
     with connect_owner(url) as conn:
-        return schema_digests(conn)
+        return ledger_only(schema_digests(conn))
 
 
 def tracking(url: str) -> dict[str, int]:
@@ -103,7 +113,8 @@ def test_a_rebuild_equals_a_fresh_replay_and_the_incrementally_built_tables(
         head,
         head,
     )
-    assert digests(db_url) == incremental == replay(ledger_store.recorder, db_url).digests
+    replayed = ledger_only(replay(ledger_store.recorder, db_url).digests)
+    assert digests(db_url) == incremental == replayed
     assert tracking(db_url) == {"store": head}
     assert leftover_schemas(db_url) == []
 
@@ -124,7 +135,7 @@ def test_the_app_role_reads_and_writes_the_swapped_in_tables(
     run_history(ledger_store, seed=4, transfers=10)
     runner = project_live(ledger_store)
     assert runner.position == ledger_store.recorder.head().position
-    assert digests(db_url) == replay(ledger_store.recorder, db_url).digests
+    assert digests(db_url) == ledger_only(replay(ledger_store.recorder, db_url).digests)
 
 
 def test_a_runner_behind_a_rebuild_skips_what_the_rebuild_covered(
@@ -141,7 +152,7 @@ def test_a_runner_behind_a_rebuild_skips_what_the_rebuild_covered(
 
     head = ledger_store.recorder.head().position
     assert runner.position == head and tracking(db_url) == {"store": head}
-    assert digests(db_url) == replay(ledger_store.recorder, db_url).digests
+    assert digests(db_url) == ledger_only(replay(ledger_store.recorder, db_url).digests)
 
 
 class Traffic:
@@ -237,7 +248,7 @@ def test_a_rebuild_under_live_writes_and_reads_loses_and_doubles_nothing(
     fresh = replay(ledger_store.recorder, db_url, check=True)
     assert fresh.upto_position == head
     assert fresh.ok, fresh.to_json()
-    assert digests(db_url) == fresh.digests
+    assert digests(db_url) == ledger_only(fresh.digests)
     assert leftover_schemas(db_url) == []
 
 
@@ -267,7 +278,7 @@ def test_a_rebuild_in_kafka_mode_moves_every_partition_to_the_head(
         0,
         0.0,
     )
-    assert digests(db_url) == replay(ledger_store.recorder, db_url).digests
+    assert digests(db_url) == ledger_only(replay(ledger_store.recorder, db_url).digests)
 
 
 def test_rebuilding_an_unknown_projection_names_the_known_ones(
