@@ -264,6 +264,8 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
         argv += ["--witness-quorum", str(args.witness_quorum)]
     if args.trusted_checkpoint:
         argv += ["--trusted-checkpoint", args.trusted_checkpoint]
+    if args.trust_bundled_key:
+        argv.append("--trust-bundled-key")
     return verifier.main(argv)
 
 
@@ -736,6 +738,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         "--witness-quorum", type=int, help="how many of the witnesses must cosign (default: all)"
     )
     p.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
+    p.add_argument(
+        "--trust-bundled-key",
+        action="store_true",
+        help="without --public-key, check against the keys the bundle carries (proves nothing "
+        "about who made it)",
+    )
     p.set_defaults(func=cmd_verify_bundle)
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")

@@ -158,3 +158,20 @@ def test_audit_commands_refuse_bad_input_in_one_line(
     )
     (tmp_path / "k.key").chmod(0o644)
     assert_one_line_error(run("checkpoint", "--database-url", db_url, env=cli_env), "chmod 600")
+
+
+def test_verify_bundle_refuses_without_a_pinned_key_unless_told_to_trust_the_bundle(
+    cli_env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
+    bundle = tmp_path / "bundle"
+    exported = run("export", "--out", str(bundle), "--database-url", db_url, env=cli_env)
+    assert exported.returncode == 0, exported.stderr
+    refused = run("verify-bundle", str(bundle), env=cli_env)
+    assert refused.returncode == 2
+    assert "no --public-key given" in refused.stderr
+    assert "verify-bundle: OK" not in refused.stdout
+    trusted = run("verify-bundle", str(bundle), "--trust-bundled-key", env=cli_env)
+    assert trusted.returncode == 0, trusted.stderr
+    assert "NOT its origin" in trusted.stderr
+    assert "verify-bundle: OK" in trusted.stdout and "UNPINNED KEY" in trusted.stdout
