@@ -175,3 +175,35 @@ def test_verify_bundle_refuses_without_a_pinned_key_unless_told_to_trust_the_bun
     assert trusted.returncode == 0, trusted.stderr
     assert "NOT its origin" in trusted.stderr
     assert "verify-bundle: OK" in trusted.stdout and "UNPINNED KEY" in trusted.stdout
+
+
+def test_a_report_shows_a_summary_in_major_units_and_goes_to_a_dated_folder(
+    cli_env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
+    command = ["report", "trial_balance", "--format", "json", "--database-url", db_url]
+    shown = subprocess.run(
+        [sys.executable, "-m", "ledgerline", *command],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert shown.returncode == 0, shown.stderr
+    header, _rule, *rows, last = shown.stdout.splitlines()
+    assert header.split()[:5] == ["ledger", "currency", "accounts", "debits_pending",
+                                  "debits_pending_minor"]  # fmt: skip
+    day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    target = tmp_path / "reports" / day / "trial_balance.json"
+    assert last.endswith(f"-> {Path('reports') / day / 'trial_balance.json'}")
+    written = json.loads(target.read_text())["rows"]
+    assert len(rows) == len(written) >= 1
+    for line, row in zip(rows, written, strict=True):
+        cells = line.split()
+        assert cells[1] == row["currency"]
+        assert (cells[3], cells[4]) == (row["debits_pending"], str(row["debits_pending_minor"]))
+        major, minor = row["debits_posted"], row["debits_posted_minor"]
+        assert int(major.replace(".", "")) == int(minor)  # USD and EUR: two decimals
