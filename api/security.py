@@ -59,10 +59,8 @@ def key_id_of(token: str) -> str:
 
 def actor(request: Request, role: Role) -> str:
     """Who acts, as recorded in events: ``<role>:<key id>`` of the bearer token."""
-    header = request.headers.get("authorization", "")
-    token = header.split(" ", 1)[1] if " " in header else ""
-    key_id = token.split("_", 2)[1] if token.count("_") >= 2 else "unknown"
-    return f"{role.value}:{key_id}"
+    token = request.headers.get("authorization", "").partition(" ")[2]
+    return f"{role.value}:{key_id_of(token)}"
 
 
 def authorize(authorization: str | None, keys: KeyStore, allowed: frozenset[Role]) -> Role:
