@@ -503,6 +503,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "--clients at least 1"
         )
     result = benches()[args.name](args)
+    if "peak_rss_mb" not in result:
+        import resource
+
+        result["peak_rss_mb"] = {
+            "bench": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "children": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
