@@ -74,6 +74,8 @@ def test_bench_replay_generates_once_then_reuses_the_events(
     assert first["replay_events_per_s"] > 0
     assert first["raw_read_events_per_s"] > 0
     assert first["peak_rss_mb"]["children"] > 20  # the replay's verifying worker process
+    assert set(first["pass"]) == set(first["targets"])
+    assert first["pass"]["replay_events_per_s"] == (first["replay_events_per_s"] >= 70_000)
 
 
 def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
@@ -144,6 +146,8 @@ def test_bench_projections_measures_both_read_paths_and_loses_or_doubles_nothing
         )
         < 0.001
     )
+    assert set(data["pass"]) == set(data["targets"])
+    assert data["pass"]["kafka_p99_ms"] == (data["kafka"]["lag_p99_ms"] < 500)
 
 
 def test_bench_evidence_measures_every_figure_at_both_sizes_with_targets(
