@@ -201,12 +201,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         "merkle_root": result.merkle_root.hex(),
         "checkpoint": {"size": cp.size, "root": cp.root.hex()} if cp else None,
     }
-    target = reports.write(tables[args.name], Path(args.out or args.name), args.format, meta)
-    print(
-        f"{args.name}: {tables[args.name].num_rows} rows as of position "
-        f"{result.upto_position} -> {target}"
-    )
+    table = reports.present(tables[args.name])
+    out = Path(args.out) if args.out else _dated_folder() / args.name
+    target = reports.write(table, out, args.format, meta)
+    if not args.quiet:
+        print(reports.summary(table))
+    print(f"{args.name}: {table.num_rows} rows as of position {result.upto_position} -> {target}")
     return 0
+
+
+def _dated_folder() -> Path:
+    """Where a report goes without ``--out``: ``reports/<UTC date>`` under the current one."""
+    import datetime as dt
+
+    return Path("reports") / dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -264,6 +272,8 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
         argv += ["--witness-quorum", str(args.witness_quorum)]
     if args.trusted_checkpoint:
         argv += ["--trusted-checkpoint", args.trusted_checkpoint]
+    if args.trust_bundled_key:
+        argv.append("--trust-bundled-key")
     return verifier.main(argv)
 
 
@@ -698,7 +708,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.add_argument("--to-position", type=int)
     p.add_argument("--as-of", help="RFC 3339 time")
     p.add_argument("--format", choices=["parquet", "csv", "json"], default="parquet")
-    p.add_argument("--out", help="output path without extension (default: the report name)")
+    p.add_argument(
+        "--out",
+        help="output path without extension (default: reports/<UTC date>/<report name>)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no summary table, only the line naming the file"
+    )
     add_db_options(p)
     p.set_defaults(func=cmd_report)
 
@@ -736,6 +752,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         "--witness-quorum", type=int, help="how many of the witnesses must cosign (default: all)"
     )
     p.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
+    p.add_argument(
+        "--trust-bundled-key",
+        action="store_true",
+        help="without --public-key, check against the keys the bundle carries (proves nothing "
+        "about who made it)",
+    )
     p.set_defaults(func=cmd_verify_bundle)
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")

@@ -1067,7 +1067,9 @@ def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to
             )
             if found is None:
                 raise BundleError(
-                    f"no consistency proof from the trusted size {held_size} to {size}"
+                    f"no consistency proof from the trusted size {held_size} to {size}: ask "
+                    f"for a re-export with `ledgerline export --trusted-size {held_size}` (or "
+                    f"GET /v1/exports?trusted_size={held_size})"
                 )
             try:
                 verify_consistency(
@@ -1105,8 +1107,12 @@ def _key_texts(values: Sequence[str] | None) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python verifier.py BUNDLE [--public-key KEY]... [--require ALGS]
-    [--witness KEY]... [--witness-quorum K] [--trusted-checkpoint FILE]``."""
+    """``python verifier.py BUNDLE --public-key KEY... [--require ALGS]
+    [--witness KEY]... [--witness-quorum K] [--trusted-checkpoint FILE]``.
+
+    Without ``--public-key`` it refuses (exit 2): the keys inside a bundle prove only that
+    whoever made the bundle signed it. ``--trust-bundled-key`` checks the bundle against its
+    own keys anyway, and says loudly that this proves nothing about its origin."""
     import argparse
     import sys
 
@@ -1134,7 +1140,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how many of the given witnesses must have cosigned (default: all of them)",
     )
     parser.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
+    parser.add_argument(
+        "--trust-bundled-key",
+        action="store_true",
+        help="without --public-key, check against the keys the bundle carries (proves nothing "
+        "about who made it)",
+    )
     args = parser.parse_args(argv)
+    if not args.public_key and not args.trust_bundled_key:
+        print(
+            "verify-bundle: refused: no --public-key given; pass the log's verifier key obtained "
+            "out of band (or --trust-bundled-key, which proves nothing about who made the bundle)",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.public_key:
+        print(
+            "verify-bundle: WARNING: checking against the keys inside the bundle; anyone can make "
+            "a bundle that passes this way. This proves internal consistency only, NOT its origin.",
+            file=sys.stderr,
+        )
     require = tuple(a.strip() for a in args.require.split(",") if a.strip())
     try:
         report = verify_bundle(
@@ -1162,6 +1187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"verify-bundle: OK: {report.events} events, positions {report.first_position}.."
         f"{report.last_position} of {report.origin}, root {report.root.hex()}, signed with "
         f"{' + '.join(report.signature_algorithms)}{witnessed}{held}"
+        + ("" if args.public_key else " [UNPINNED KEY: origin not proven]")
     )
     return 0
 

@@ -195,3 +195,14 @@ def test_the_signer_refuses_a_checkpoint_inconsistent_with_one_it_signed(
     other = MerkleTree([b"\x07" * 32] * (tree.size + 3))
     with pytest.raises(CheckpointError, match="inconsistent with checkpoint"):
         make_checkpoint(store.recorder, key, tree=other)
+
+
+def test_a_bundle_without_a_proof_to_the_held_checkpoint_says_how_to_re_export(
+    bundle: tuple[Path, Path, str, Ed25519PrivateKey], store: EventStore, tmp_path: Path
+) -> None:
+    _, held, pinned, key = bundle
+    held_size = int(held.read_text().splitlines()[1])
+    plain = tmp_path / "plain"
+    export_bundle(store.recorder, plain, key, from_position=20)
+    with pytest.raises(BundleError, match=rf"ledgerline export --trusted-size {held_size}"):
+        verify_bundle(str(plain), pinned_key=pinned, trusted_checkpoint=str(held))
