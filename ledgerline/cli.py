@@ -26,6 +26,7 @@ from ledgerline.cli_common import (
 )
 from ledgerline.config import Settings
 from ledgerline.errors import LedgerlineError
+from ledgerline.progress import Progress
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -133,13 +134,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with database_url(settings_from_args(args), existing=True) as url:
         require_migrated(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
-            report = replay(
-                store.recorder,
-                url,
-                to_position=_as_of_position(store.recorder, args),
-                check=args.check,
-                batch_size=_batch_size(args),
-            )
+            upto = _as_of_position(store.recorder, args)
+            total = store.recorder.head().position if upto is None else upto
+            with _progress(args, "replay", total) as progress:
+                report = replay(
+                    store.recorder,
+                    url,
+                    to_position=upto,
+                    check=args.check,
+                    batch_size=_batch_size(args),
+                    progress=progress,
+                )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -242,15 +247,17 @@ def cmd_export(args: argparse.Namespace) -> int:
             try:
                 with connect_owner(url) as conn:
                     tables = reports.compute_range(conn, store.recorder, args.from_position, last)
-                manifest = export_bundle(
-                    store.recorder,
-                    Path(args.out),
-                    key,
-                    from_position=args.from_position,
-                    to_position=last,
-                    trusted_sizes=args.trusted_size or (),
-                    reports=tables,
-                )
+                with _progress(args, "export", last - args.from_position + 1) as progress:
+                    manifest = export_bundle(
+                        store.recorder,
+                        Path(args.out),
+                        key,
+                        from_position=args.from_position,
+                        to_position=last,
+                        trusted_sizes=args.trusted_size or (),
+                        reports=tables,
+                        progress=progress,
+                    )
             except (ExportError, reports.ReportError, KeyFileError) as exc:
                 raise LedgerlineError(str(exc)) from None
     print(
@@ -303,6 +310,11 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _progress(args: argparse.Namespace, label: str, total: int | None) -> Progress:
+    """Progress of a long job on stderr: shown on a terminal, never with ``--json``."""
+    return Progress(label, total, enabled=sys.stderr.isatty() and not getattr(args, "json", False))
 
 
 def _batch_size(args: argparse.Namespace) -> int:
@@ -395,8 +407,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     batch_size = _batch_size(args)
     with database_url(settings_from_args(args), existing=True) as url:
         require_migrated(url, read_models=False)
-        with EventStore(url, pool_size=1, run_migrations=False) as store:
-            report = verify_store(store.recorder, batch_size)
+        with (
+            EventStore(url, pool_size=1, run_migrations=False) as store,
+            _progress(args, "verify", store.recorder.head().position) as progress,
+        ):
+            report = verify_store(store.recorder, batch_size, progress=progress)
     if report.first_break is not None:
         print(f"ledgerline: verify FAILED: first broken {report.first_break}", file=sys.stderr)
         return EXIT_BROKEN
@@ -488,6 +503,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "--clients at least 1"
         )
     result = benches()[args.name](args)
+    if "peak_rss_mb" not in result:
+        import resource
+
+        result["peak_rss_mb"] = {
+            "bench": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "children": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -588,7 +610,11 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
         with database_url(settings_from_args(args)) as url:
             migrate_all(url)
             with EventStore(url, pool_size=2, run_migrations=False) as store:
-                result = rebuild(url, store.recorder, args.name, kafka=source)
+                total = store.recorder.head().position
+                with _progress(args, f"rebuild {spec.name}", total) as progress:
+                    result = rebuild(
+                        url, store.recorder, args.name, kafka=source, progress=progress
+                    )
     except RebuildError as exc:
         raise LedgerlineError(str(exc)) from None
     print(

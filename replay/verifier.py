@@ -23,8 +23,10 @@ Definition
       split at the largest power of two smaller than the number of leaves.
 
     * Checkpoints: a C2SP ``tlog-checkpoint`` body ``<origin>\\n<size>\\n<base64 root>\\n``
-      inside a C2SP ``signed-note`` with Ed25519 signature lines
-      ``— <name> <base64(key_id(4) || signature(64))>`` (U+2014 EM DASH, then a space).
+      inside a C2SP ``signed-note`` with signature lines
+      ``— <name> <base64(key_id(4) || signature)>`` (U+2014 EM DASH, then a space): Ed25519
+      (64-byte signatures) and, when the log has one, ML-DSA-65; witnesses add cosignature/v1
+      lines.
 
     * Verifier keys: ``<name>+<8 hex digits of key_id>+<base64(0x01 || 32-byte public key)>``,
       the format of golang.org/x/mod/sumdb/note.
@@ -929,7 +931,12 @@ def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to
         raise BundleError("checkpoint: not UTF-8") from None
     log_only = KeyPolicy(policy.log_keys, policy.require)
     size, root, _, _ = verify_signed_checkpoint(note, origin, log_only)
-    first, last = int(manifest["first_position"]), int(manifest["last_position"])
+    try:
+        first, last = int(manifest["first_position"]), int(manifest["last_position"])
+    except (KeyError, TypeError, ValueError):
+        raise BundleError(
+            "manifest.json: first_position and last_position must be integers"
+        ) from None
     if size != last:
         raise BundleError(f"checkpoint: size {size} is not the bundle's last position {last}")
 
@@ -1099,8 +1106,11 @@ def _key_texts(values: Sequence[str] | None) -> list[str]:
     texts = []
     for value in values or []:
         if os.path.exists(value):
-            with open(value, encoding="ascii") as fh:
-                texts.append(fh.read())
+            try:
+                with open(value, encoding="ascii") as fh:
+                    texts.append(fh.read())
+            except UnicodeDecodeError:
+                raise BundleError(f"{value}: not a file of verifier keys (not ASCII)") from None
         else:
             texts.append(value)
     return texts

@@ -207,3 +207,35 @@ def test_a_report_shows_a_summary_in_major_units_and_goes_to_a_dated_folder(
         assert (cells[3], cells[4]) == (row["debits_pending"], str(row["debits_pending_minor"]))
         major, minor = row["debits_posted"], row["debits_posted_minor"]
         assert int(major.replace(".", "")) == int(minor)  # USD and EUR: two decimals
+
+
+def test_long_jobs_show_progress_on_a_terminal_and_stay_quiet_in_a_pipe(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    import os
+    import pty
+
+    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
+    for command in (["verify"], ["replay"]):
+        primary, secondary = pty.openpty()
+        done = subprocess.run(
+            [sys.executable, "-m", "ledgerline", *command, "--database-url", db_url],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            env=cli_env,
+            timeout=120,
+            check=False,
+        )
+        os.close(secondary)
+        drawn = b""
+        try:
+            while chunk := os.read(primary, 65536):
+                drawn += chunk
+        except OSError:  # the terminal closed: everything was read
+            pass
+        os.close(primary)
+        assert done.returncode == 0
+        text = drawn.decode()
+        assert f"\r{command[0]}: " in text and "(100%)" in text and "/s" in text, text
+        piped = run(*command, "--database-url", db_url, env=cli_env)
+        assert piped.returncode == 0 and "\r" not in piped.stderr + piped.stdout
