@@ -148,9 +148,16 @@ def compute(
 def _table(rows: list[tuple[Any, ...]], columns: dict[str, pa.DataType]) -> pa.Table:
     if not rows:
         return pa.table({n: pa.array([], t) for n, t in columns.items()})
-    return pa.table(
-        {n: pa.array([r[i] for r in rows], t) for i, (n, t) in enumerate(columns.items())}
-    )
+    arrays = {}
+    for i, (name, kind) in enumerate(columns.items()):
+        values = [r[i] for r in rows]
+        if kind == pa.int64() and any(v is not None and not -(2**63) <= v < 2**63 for v in values):
+            # As in a full replay's tables: ids past 64 bits (settlement instructions and venue
+            # transfers use the whole 128-bit space) are carried as decimal text.
+            arrays[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
+        else:
+            arrays[name] = pa.array(values, kind)
+    return pa.table(arrays)
 
 
 _MOVEMENTS = {
