@@ -7,7 +7,6 @@ import base64
 import io
 import tarfile
 import tempfile
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,8 +20,8 @@ from api.problems import QUERY_ERRORS, Problem
 from api.security import REGULATORS, require
 from api.types import PositiveParam
 from eventstore.recorder import HashChainRecorder
-from replay.log import checkpoints, leaf_of
-from replay.merkle import MerkleTree
+from replay.log import checkpoint_at, latest_checkpoint
+from replay.tiles import TiledTree
 
 EVIDENCE_READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.REGULATOR, Role.ADMIN})
 router = APIRouter(prefix="/v1", tags=["evidence"])
@@ -55,23 +54,6 @@ class ConsistencyOut(BaseModel):
     to_root: str
 
 
-class TreeCache:
-    """The log's Merkle tree, extended with new events as they commit."""
-
-    def __init__(self, recorder: HashChainRecorder) -> None:
-        self._recorder = recorder
-        self._tree = MerkleTree()
-        self._lock = threading.Lock()
-
-    def tree(self) -> MerkleTree:
-        with self._lock:
-            while True:
-                batch = self._recorder.read_from(self._tree.size, 20_000)
-                if not batch:
-                    return self._tree
-                self._tree.extend(leaf_of(e) for e in batch)
-
-
 def _cp(c: Any) -> CheckpointOut:
     return CheckpointOut(
         size=c.size,
@@ -86,9 +68,9 @@ def _recorder(request: Request) -> HashChainRecorder:
     return request.app.state.services.store.recorder  # type: ignore[no-any-return]
 
 
-def _trees(request: Request) -> TreeCache:
-    cache: TreeCache = request.app.state.services.extra["merkle"]
-    return cache
+def _tree(request: Request) -> TiledTree:
+    """The log's tree at its current size, read from the tiles (O(log n) of them per proof)."""
+    return TiledTree.of_store(_recorder(request))
 
 
 @router.get(
@@ -101,10 +83,10 @@ async def latest(request: Request, _: Any = Reader) -> CheckpointOut:
     """The newest signed checkpoint: a C2SP tlog-checkpoint note (origin, tree size, root)
     signed by the log's key.
     """
-    found = await asyncio.to_thread(checkpoints, _recorder(request))
-    if not found:
+    found = await asyncio.to_thread(latest_checkpoint, _recorder(request))
+    if found is None:
         raise Problem(404, "checkpoint_not_found", "no checkpoint has been signed yet")
-    return _cp(found[-1])
+    return _cp(found)
 
 
 @router.get(
@@ -117,8 +99,7 @@ async def at_size(
     size: Annotated[PositiveParam, PathParam()], request: Request, _: Any = Reader
 ) -> CheckpointOut:
     """The signed checkpoint of one tree size, if one was signed at that size."""
-    found = await asyncio.to_thread(checkpoints, _recorder(request))
-    match = next((c for c in found if c.size == size), None)
+    match = await asyncio.to_thread(checkpoint_at, _recorder(request), size)
     if match is None:
         raise Problem(404, "checkpoint_not_found", f"no checkpoint of size {size}", size=size)
     return _cp(match)
@@ -139,23 +120,27 @@ async def inclusion(
     """An RFC 9162 inclusion proof of the event at `position` in the tree of `size` events
     (verify it against a checkpoint of that size).
     """
-    tree = await asyncio.to_thread(_trees(request).tree)
-    if size > tree.size or position > size:
-        raise Problem(
-            422,
-            "proof_out_of_range",
-            f"need 1 <= position <= size <= {tree.size}",
+
+    def prove() -> InclusionOut:
+        tree = _tree(request)
+        if size > tree.size or position > size:
+            raise Problem(
+                422,
+                "proof_out_of_range",
+                f"need 1 <= position <= size <= {tree.size}",
+                position=position,
+                size=size,
+            )
+        proof = tree.inclusion_proof(position - 1, size)
+        return InclusionOut(
             position=position,
             size=size,
+            leaf_hash=tree.leaf(position - 1).hex(),
+            proof=[h.hex() for h in proof],
+            root=tree.root(size).hex(),
         )
-    proof = tree.inclusion_proof(position - 1, size)
-    return InclusionOut(
-        position=position,
-        size=size,
-        leaf_hash=tree.leaf(position - 1).hex(),
-        proof=[h.hex() for h in proof],
-        root=tree.root(size).hex(),
-    )
+
+    return await asyncio.to_thread(prove)
 
 
 @router.get(
@@ -173,16 +158,20 @@ async def consistency(
     """An RFC 9162 consistency proof from the tree of `from` events to the tree of `to` events:
     a verifier holding the first checkpoint checks the second extends it.
     """
-    tree = await asyncio.to_thread(_trees(request).tree)
-    if not from_size <= to_size <= tree.size:
-        raise Problem(422, "proof_out_of_range", f"need 1 <= from <= to <= {tree.size}")
-    return ConsistencyOut(
-        from_size=from_size,
-        to_size=to_size,
-        proof=[h.hex() for h in tree.consistency_proof(from_size, to_size)],
-        from_root=tree.root(from_size).hex(),
-        to_root=tree.root(to_size).hex(),
-    )
+
+    def prove() -> ConsistencyOut:
+        tree = _tree(request)
+        if not from_size <= to_size <= tree.size:
+            raise Problem(422, "proof_out_of_range", f"need 1 <= from <= to <= {tree.size}")
+        return ConsistencyOut(
+            from_size=from_size,
+            to_size=to_size,
+            proof=[h.hex() for h in tree.consistency_proof(from_size, to_size)],
+            from_root=tree.root(from_size).hex(),
+            to_root=tree.root(to_size).hex(),
+        )
+
+    return await asyncio.to_thread(prove)
 
 
 @router.get(

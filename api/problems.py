@@ -114,19 +114,29 @@ async def handle_http(request: Request, exc: Exception) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        # The router names only the first route of the path; the path may have several.
-        headers["Allow"] = ", ".join(_methods_of(request))
+        # Starlette names only the first route that matched the path; a path served by
+        # several routes (GET, PATCH and DELETE /v1/orders/{id}) allows all their methods.
+        headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
     return problem_response(
         Problem(exc.status_code, code, str(exc.detail), headers=headers), request.url.path
     )
 
 
-def _methods_of(request: Request) -> list[str]:
+def _allowed_methods(request: Request) -> list[str]:
     methods: set[str] = set()
-    for route in request.app.routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(request.url.path) and getattr(route, "methods", None):
-            methods |= set(route.methods)
+    path = request.url.path
+
+    def walk(routes: Any) -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)  # an included router
+            if inner is not None:
+                walk(inner.routes)
+                continue
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and route.methods and regex.match(path):
+                methods.update(route.methods)
+
+    walk(request.app.routes)
     return sorted(methods)
 
 

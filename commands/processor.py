@@ -480,12 +480,15 @@ class CommandProcessor(Generic[A]):
                 first.setdefault(event.stream_id, event.version)
                 last[event.stream_id] = event.version
         for stream_id, version in last.items():
-            if version // every == (first[stream_id] - 1) // every:
-                continue
             if self.context_of_stream(stream_id).restore is None:
                 continue
             aggregate = self.cache.get(stream_id) if stream_id in self.cache else None
             if aggregate is None or aggregate.version != version:
+                continue
+            # An aggregate whose snapshot is costly (a cycle of a million obligations) may ask
+            # to be snapshotted less often than the processor's default.
+            here = max(every, getattr(aggregate, "SNAPSHOT_EVERY", 0))
+            if version // here == (first[stream_id] - 1) // here:
                 continue
             state = canonical_json(aggregate.to_snapshot())
             self._snapshot_queue.put(Snapshot(stream_id, version, state))
@@ -563,6 +566,17 @@ class _Round:
         self.invalid: dict[str, Outcome] = {}  # command id -> refusal that is not recorded
         self.decided: list[int] = []  # indexes in batch, in submission order
 
+    def _ensure_current(self, view: BatchView, stream_id: str) -> None:
+        """A stream the batch did not declare: bring the cache up to date under the lock."""
+        proc = self.p
+        if stream_id not in proc.cache and proc._prefetch is not None:
+            # Cold: its newest snapshot and the events after it, rather than the whole
+            # stream (a netting cycle found lazily may hold a million events).
+            proc._install(proc._prefetch([stream_id]))
+        cached = proc.cache.get(stream_id) if stream_id in proc.cache else None
+        since = cached.version if cached is not None else 1
+        proc._catch_up(stream_id, view.load({stream_id: since})[stream_id])
+
     def decide(self, view: BatchView) -> list[Submission]:
         # May run again if the store retries the transaction: start from nothing each time.
         proc = self.p
@@ -580,10 +594,7 @@ class _Round:
             proc._catch_up(stream_id, view.load({stream_id: 1})[stream_id])
 
         def ensure_current(stream_id: str) -> None:
-            # A stream the batch did not declare: bring the cache up to date under the lock.
-            cached = proc.cache.get(stream_id) if stream_id in proc.cache else None
-            since = cached.version if cached is not None else 1
-            proc._catch_up(stream_id, view.load({stream_id: since})[stream_id])
+            self._ensure_current(view, stream_id)
 
         overlay = _Overlay(proc.cache, set(view.events), ensure_current)
         submissions: list[Submission] = []

@@ -167,3 +167,4 @@ class BatchPlan:
     results: list[AppendResult] = field(default_factory=list)
     rows: list[EventRow] = field(default_factory=list)
     commands: list[tuple[Submission, Committed]] = field(default_factory=list)
+    leaves: list[bytes] = field(default_factory=list)  # RFC 9162 leaf hash of each row

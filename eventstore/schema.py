@@ -198,6 +198,42 @@ MIGRATIONS = (
     ),
 )
 
+# Versions 10-19: the log as C2SP tiles and its witnesses (see eventstore.tiles, replay.witness).
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        10,
+        "the Merkle tree as C2SP tlog-tiles (full tiles only; partial tiles are derived)",
+        (
+            "CREATE TABLE {schema}.merkle_tiles ("
+            " level smallint NOT NULL CHECK (level BETWEEN 0 AND 63),"
+            " idx bigint NOT NULL CHECK (idx >= 0),"
+            " hashes bytea NOT NULL CHECK (octet_length(hashes) = 8192),"
+            f" root {_HASH.format(col='root')},"
+            " PRIMARY KEY (level, idx))",
+            *_append_only("merkle_tiles"),
+        ),
+    ),
+    Migration(
+        11,
+        "witness cosignatures of signed checkpoints",
+        (
+            # One row per (checkpoint, witness key): the C2SP cosignature line the witness
+            # returned, verified before it was stored. Append-only like the checkpoints.
+            "CREATE TABLE {schema}.checkpoint_cosignatures ("
+            " tree_size bigint NOT NULL REFERENCES {schema}.checkpoints (tree_size),"
+            " witness text NOT NULL,"
+            " key_id bytea NOT NULL CHECK (octet_length(key_id) = 4),"
+            " signature_line text NOT NULL,"
+            " received_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (tree_size, witness, key_id))",
+            "CREATE INDEX checkpoint_cosignatures_witness_idx"
+            " ON {schema}.checkpoint_cosignatures (witness, key_id, tree_size)",
+            *_append_only("checkpoint_cosignatures"),
+        ),
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version
 
 # The runtime's own login (one per database): it owns nothing, is no member of the owner, and

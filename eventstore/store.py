@@ -111,6 +111,7 @@ class EventStore:
         pool_size: int = 4,
         clock: Callable[[], int] = time.time_ns,
         run_migrations: bool = True,
+        maintain_tiles: bool = True,
     ) -> None:
         self.schema = schema
         if run_migrations:
@@ -129,7 +130,9 @@ class EventStore:
             # Open the pool now, once: concurrent first opens race inside psycopg_pool, and a
             # bad URL or an unreachable server should fail here, not on the first command.
             self.datastore.pool.open(wait=True, timeout=10.0)
-            self.recorder = HashChainRecorder(self.datastore, clock=clock)
+            self.recorder = HashChainRecorder(
+                self.datastore, clock=clock, maintain_tiles=maintain_tiles
+            )
         except psycopg.Error as exc:
             self.datastore.close()
             raise DatabaseUnavailable(_one_line(f"cannot connect to the database: {exc}")) from None

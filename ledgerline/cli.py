@@ -53,47 +53,58 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_signing_create(args: argparse.Namespace) -> int:
     from replay.log import origin, signing_key_path
-    from replay.signing import KeyFileError, generate_signing_key
+    from replay.signing import KeyFileError, generate_signing_key, pq_key_path, public_key_path
 
     settings = settings_from_args(args)
     path = Path(args.key_file) if args.key_file else signing_key_path(settings.data_dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         verifier = generate_signing_key(path, args.name or origin())
+        pq_verifier = public_key_path(pq_key_path(path)).read_text(encoding="ascii").strip()
     except (KeyFileError, OSError) as exc:
         raise LedgerlineError(f"cannot create the signing key: {exc}") from None
     print(verifier.encode())
+    print(pq_verifier)
     print(
-        f"private key written to {path} (mode 0600); publish the verifier key above",
+        f"private keys written to {path} (Ed25519) and {pq_key_path(path)} (ML-DSA-65), "
+        "mode 0600; publish the verifier keys above",
         file=sys.stderr,
     )
     return 0
 
 
 def _signing_key(args: argparse.Namespace, settings: Settings) -> Any:
-    from replay.log import load_signing_key, signing_key_path
+    """The log's keyring: the configured key file, its ML-DSA-65 sibling and rotated keys."""
+    from replay.keys import Keyring
+    from replay.log import origin, signing_key_path
     from replay.signing import KeyFileError
 
     path = Path(args.key_file) if args.key_file else signing_key_path(settings.data_dir)
+    keyring = Keyring(path, origin())
     try:
-        return load_signing_key(path)
+        keyring.base_signers()  # fail now, in one line, on a missing or unsafe key file
     except KeyFileError as exc:
         raise LedgerlineError(f"{exc} (create one with: ledgerline keys signing-create)") from None
+    return keyring
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     from eventstore.store import EventStore
     from ledgerline.database import database_url
-    from replay.log import CheckpointError, make_checkpoint
+    from replay.log import CheckpointError, make_checkpoint, published
+    from replay.signing import KeyFileError
+    from replay.witness import collect_cosignatures
 
     settings = settings_from_args(args)
     key = _signing_key(args, settings)
-    with database_url(settings) as url, EventStore(url, pool_size=1) as store:
+    with database_url(settings) as url, EventStore(url, pool_size=2) as store:
         try:
             cp = make_checkpoint(store.recorder, key)
-        except CheckpointError as exc:
+        except (CheckpointError, KeyFileError) as exc:
             raise LedgerlineError(str(exc)) from None
-    sys.stdout.write(cp.note)
+        collect_cosignatures(store.recorder, cp)
+        note = published(store.recorder, cp)
+    sys.stdout.write(note)
     return 0
 
 
@@ -127,6 +138,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 url,
                 to_position=_as_of_position(store.recorder, args),
                 check=args.check,
+                batch_size=_batch_size(args),
             )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -198,28 +210,40 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from eventstore.store import EventStore
+    from eventstore.store import EventStore, connect_owner
     from ledgerline.database import database_url
     from ledgerline.runtime import require_migrated
+    from replay import reports
     from replay.export import ExportError, export_bundle
+    from replay.signing import KeyFileError
 
     settings = settings_from_args(args)
     key = _signing_key(args, settings)
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise LedgerlineError(f"{out} is not empty; export into a new directory")
     with database_url(settings, existing=True) as url:
         require_migrated(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
-            _, tables = _reports_at(url, store, args.to_position)
+            head = store.recorder.head().position
+            last = head if args.to_position is None else args.to_position
+            if not 1 <= args.from_position <= last <= head:
+                raise LedgerlineError(
+                    f"positions {args.from_position}..{last} are not within the log (1..{head})"
+                )
             try:
+                with connect_owner(url) as conn:
+                    tables = reports.compute_range(conn, store.recorder, args.from_position, last)
                 manifest = export_bundle(
                     store.recorder,
                     Path(args.out),
                     key,
                     from_position=args.from_position,
-                    to_position=args.to_position,
+                    to_position=last,
                     trusted_sizes=args.trusted_size or (),
                     reports=tables,
                 )
-            except ExportError as exc:
+            except (ExportError, reports.ReportError, KeyFileError) as exc:
                 raise LedgerlineError(str(exc)) from None
     print(
         f"exported positions {manifest['first_position']}..{manifest['last_position']} "
@@ -231,12 +255,51 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_verify_bundle(args: argparse.Namespace) -> int:
     from replay import verifier
 
-    argv = [args.bundle]
-    if args.public_key:
-        argv += ["--public-key", args.public_key]
+    argv = [args.bundle, "--require", args.require]
+    for key in args.public_key or ():
+        argv += ["--public-key", key]
+    for witness in args.witness or ():
+        argv += ["--witness", witness]
+    if args.witness_quorum is not None:
+        argv += ["--witness-quorum", str(args.witness_quorum)]
     if args.trusted_checkpoint:
         argv += ["--trusted-checkpoint", args.trusted_checkpoint]
     return verifier.main(argv)
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from eventstore.store import EventStore
+    from ledgerline.database import database_url
+    from ledgerline.runtime import migrate_all
+    from replay.keys import KeyConfigError, rotate_keys
+    from replay.signing import KeyFileError
+
+    settings = settings_from_args(args)
+    keyring = _signing_key(args, settings)
+    if args.overlap_s < 0:
+        raise LedgerlineError(f"--overlap-s must not be negative, got {args.overlap_s}")
+    with database_url(settings) as url:
+        migrate_all(url)
+        with EventStore(url, pool_size=1, run_migrations=False) as store:
+            try:
+                rotation = rotate_keys(store.recorder, keyring, overlap_s=args.overlap_s)
+            except (KeyConfigError, KeyFileError) as exc:
+                raise LedgerlineError(str(exc)) from None
+    for key in rotation.added:
+        print(key.encode())
+    print(
+        f"new keys written beside {keyring.path}; the {len(rotation.retiring)} current keys "
+        f"keep signing for {args.overlap_s} s; publish the verifier keys above",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _batch_size(args: argparse.Namespace) -> int:
+    size = int(getattr(args, "batch_size", None) or 10_000)
+    if size < 1:
+        raise LedgerlineError(f"--batch-size must be at least 1, not {size}")
+    return size
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -306,17 +369,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.runtime import require_migrated
 
+    batch_size = _batch_size(args)
     with database_url(settings_from_args(args), existing=True) as url:
-        require_migrated(url)
+        require_migrated(url, read_models=False)
         with EventStore(url, pool_size=1, run_migrations=False) as store:
-            report = verify_store(store.recorder)
+            report = verify_store(store.recorder, batch_size)
     if report.first_break is not None:
         print(f"ledgerline: verify FAILED: first broken {report.first_break}", file=sys.stderr)
         return EXIT_BROKEN
     print(
         f"verified {report.events_checked} events in {report.streams_checked} streams: "
-        f"chains intact, positions gapless; head position {report.head_position} "
-        f"hash {report.head_hash.hex()}"
+        f"chains intact, positions gapless, {report.tiles_checked} Merkle tiles match; "
+        f"head position {report.head_position} hash {report.head_hash.hex()}"
     )
     return 0
 
@@ -369,7 +433,7 @@ def _bench_projections(args: argparse.Namespace) -> dict[str, Any]:
     from ledgerline.database import database_url
 
     with database_url(settings_from_args(args)) as url:
-        return bench_projections.run(url, events=args.events or 5000, rate=args.rate)
+        return bench_projections.run(url, events=args.events or 5000, rate=args.rate or 1000.0)
 
 
 # name -> (run, the least --events it accepts)
@@ -394,7 +458,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         (args.events is not None and args.events < min_events)
         or args.seconds <= 0
         or args.clients < 1
-        or args.rate <= 0
+        or (args.rate is not None and args.rate <= 0)
     ):
         raise LedgerlineError(
             f"--events must be at least {min_events}, --seconds and --rate positive and "
@@ -527,7 +591,10 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     add_db_options(p)
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("verify", help="prove every hash chain and position intact")
+    p = sub.add_parser("verify", help="prove every hash chain, position and Merkle tile intact")
+    p.add_argument(
+        "--batch-size", type=int, default=10_000, help="events read per query (default 10,000)"
+    )
     add_db_options(p)
     p.set_defaults(func=cmd_verify)
 
@@ -577,6 +644,19 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     k.add_argument("--name", help="key name (default: the log origin)")
     add_db_options(k)
     k.set_defaults(func=cmd_signing_create)
+    k = keys.add_parser(
+        "rotate",
+        help="new Ed25519 and ML-DSA-65 signing keys; the current ones keep signing for an overlap",
+    )
+    k.add_argument("--key-file", help="the current signing key (env LEDGERLINE_SIGNING_KEY)")
+    k.add_argument(
+        "--overlap-s",
+        type=int,
+        default=86_400,
+        help="seconds both generations sign checkpoints and manifests (default 86,400)",
+    )
+    add_db_options(k)
+    k.set_defaults(func=cmd_keys_rotate)
 
     p = sub.add_parser("checkpoint", help="sign and store a checkpoint of the whole log")
     p.add_argument("--key-file", help="the signing key (env LEDGERLINE_SIGNING_KEY)")
@@ -592,11 +672,16 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         help="compare with the live read models (exit 1 on any difference)",
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--batch-size", type=int, default=10_000, help="events read per query (default 10,000)"
+    )
     add_db_options(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("report", help="a regulator report computed from a replay")
-    p.add_argument("name", choices=["trial_balance", "statements", "large_value", "daily_totals"])
+    from replay.reports import REPORTS
+
+    p.add_argument("name", choices=list(REPORTS))
     p.add_argument("--to-position", type=int)
     p.add_argument("--as-of", help="RFC 3339 time")
     p.add_argument("--format", choices=["parquet", "csv", "json"], default="parquet")
@@ -621,7 +706,22 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p = sub.add_parser("verify-bundle", help="verify an evidence bundle offline")
     add_log_options(p)
     p.add_argument("bundle")
-    p.add_argument("--public-key", help="the log's verifier key (or a file holding it)")
+    p.add_argument(
+        "--public-key",
+        action="append",
+        help="the log's verifier key, or a file of keys (repeatable)",
+    )
+    p.add_argument(
+        "--require",
+        default="ed25519",
+        help="signature algorithms that must all sign: ed25519, ml-dsa-65 (comma-separated)",
+    )
+    p.add_argument(
+        "--witness", action="append", help="a witness's verifier key or a file of keys (repeatable)"
+    )
+    p.add_argument(
+        "--witness-quorum", type=int, help="how many of the witnesses must cosign (default: all)"
+    )
     p.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
     p.set_defaults(func=cmd_verify_bundle)
 
@@ -634,8 +734,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         "--events",
         type=int,
         default=None,
-        help="events per batched run (append: 20,000), to replay (replay: 200,000), or "
-        "transfers per run (projections: 5,000)",
+        help="events per batched run (append: 20,000), to replay (replay: 200,000), "
+        "transfers per run (projections: 5,000), or obligations (settlement: 1,000,000)",
     )
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per concurrent run")
     p.add_argument(
@@ -647,8 +747,17 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.add_argument(
         "--rate",
         type=float,
-        default=1000.0,
-        help="store events/s offered (projections: 1,000; a transfer commits 3)",
+        default=None,
+        help="offered per second: store events (projections: 1,000; a transfer commits 3), "
+        "obligations in the lag run (settlement: 10,000)",
+    )
+    p.add_argument(
+        "--sizes",
+        default="1000000,5000000",
+        help="evidence: log sizes in events, comma-separated (default 1,000,000 and 5,000,000)",
+    )
+    p.add_argument(
+        "--proofs", type=int, default=200, help="evidence: proofs timed per kind (default 200)"
     )
     add_db_options(p)
     p.set_defaults(func=cmd_bench)

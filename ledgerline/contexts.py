@@ -21,8 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from api.evidence_routes import router as evidence_router
 from api.ledger_routes import router as ledger_router
+from api.log_routes import router as log_router
+from api.settlement_routes import router as settlement_router
+from api.trading_routes import router as trading_router
 from commands import ledger as ledger_commands
+from commands import settlement as settlement_commands
+from commands import trading as trading_commands
 from commands.context import CommandContext
+from ledgerline import cli_settlement
 
 if TYPE_CHECKING:
     from ledgerline.runtime import Runtime
@@ -60,6 +66,71 @@ def _sweep_expired(runtime: Runtime) -> int:
     return runtime.sweep_expired()
 
 
+def _bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_settlement
+    from ledgerline.cli_common import settings_from_args
+    from ledgerline.database import database_url
+
+    with database_url(settings_from_args(args)) as url:
+        return bench_settlement.run(
+            url, obligations=args.events or 1_000_000, rate=args.rate or 10_000.0
+        )
+
+
+def _cut_off_due(runtime: Runtime) -> int:
+    """The scheduled cut-offs: every open cycle whose cut-off time has come on the clock."""
+    from readmodels.settlement import due_cut_offs
+
+    return runtime.submit_due(
+        due_cut_offs,
+        lambda due: settlement_commands.cut_off_command(
+            settlement_commands.CutOff(scheme_id=due[0], seq=due[1], trigger="scheduled")
+        ),
+    )
+
+
+def _witness_cli(sub: Any) -> None:
+    from ledgerline import cli_witness
+
+    cli_witness.register(sub)
+
+
+def _bench_evidence(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_evidence
+
+    return bench_evidence.run_from_args(args)
+
+
+def _trading_cli(sub: Any) -> None:
+    from ledgerline import cli_trading
+
+    cli_trading.register(sub)
+
+
+def _bench_matching(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_matching
+
+    return bench_matching.run(args)
+
+
+def _expire_orders(runtime: Runtime) -> int:
+    """Expire the 'gtd' orders past their time, one command per book that has any."""
+    from readmodels.trading import due_instruments
+
+    now = runtime.clock()
+    with runtime.store.datastore.get_connection() as conn:
+        due = due_instruments(conn, now)
+    futures = [
+        runtime.processor.submit(
+            trading_commands.expire_command(
+                trading_commands.ExpireOrders(instrument_id=i, at_ns=now)
+            )
+        )
+        for i in due
+    ]
+    return sum(f.result(30).result.get("expired", 0) for f in futures)
+
+
 CONTEXTS: tuple[ContextModule, ...] = (
     ContextModule(
         name="ledger",
@@ -67,7 +138,29 @@ CONTEXTS: tuple[ContextModule, ...] = (
         routers=(ledger_router,),
         duties=(Duty("expiry", 1.0, _sweep_expired),),
     ),
-    ContextModule(name="evidence", command_context=None, routers=(evidence_router,)),
+    ContextModule(
+        name="evidence",
+        command_context=None,
+        routers=(evidence_router, log_router),
+        cli=_witness_cli,
+        benches={"evidence": _bench_evidence},
+    ),
+    ContextModule(
+        name="settlement",
+        command_context=settlement_commands.build_context,
+        routers=(settlement_router,),
+        duties=(Duty("cut-off", 1.0, _cut_off_due),),
+        cli=cli_settlement.register,
+        benches={"settlement": _bench_settlement},
+    ),
+    ContextModule(
+        name="trading",
+        command_context=trading_commands.build_context,
+        routers=(trading_router,),
+        duties=(Duty("trading-expiry", 1.0, _expire_orders),),
+        cli=_trading_cli,
+        benches={"matching": _bench_matching},
+    ),
 )
 
 

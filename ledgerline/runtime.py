@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse
 from psycopg.conninfo import conninfo_to_dict
 
 from api.app import ApiServices, create_app
-from api.evidence_routes import TreeCache
 from api.keys import KeyStore, lookup_sql, migrate_keys
 from api.metrics import Metrics
 from api.problems import Problem, problem_responses
@@ -23,16 +22,19 @@ from commands.context import build_processor
 from commands.ledger import ExpirePendingTransfer, expire_command
 from commands.processor import AggregateCache, CommandProcessor
 from eventstore.errors import ConfigurationRefused
-from eventstore.schema import ensure_runtime_login, migrate
+from eventstore.schema import DEFAULT_SCHEMA, ensure_runtime_login, migrate
 from eventstore.store import EventStore, connect_owner
 from ledgerline import contexts
 from projections.manage import complete_position
 from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
 from projections.sessions import AdvisoryLock
+from readmodels.ledger import due_holds
 from readmodels.schema import SCHEMA as RM_SCHEMA
 from readmodels.schema import migrate_readmodels
+from replay.keys import Keyring
 from replay.log import latest_checkpoint, make_checkpoint
+from replay.witness import collect_cosignatures
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +43,16 @@ DUTIES_LOCK_KEY = 0x6475746965  # "duties": the API process that sweeps and chec
 
 
 def migrate_all(url: str, app_url: str | None = None) -> None:
-    """Event store, read models and API keys: every schema up to date, and the runtime's
-    login in place (the one ``app_url`` names, or the database's own)."""
+    """Event store, read models and API keys: every schema up to date, the runtime's login in
+    place (the one ``app_url`` names, or the database's own), and the Merkle tiles of a store
+    written before they existed (a no-op once they are current)."""
+    from eventstore.tiles import catch_up
+
     with connect_owner(url) as conn:
         migrate(conn)
         migrate_readmodels(conn)
         migrate_keys(conn)
+        catch_up(conn, DEFAULT_SCHEMA)
         if app_url is None:
             ensure_runtime_login(conn)
         else:
@@ -58,9 +64,10 @@ def migrate_all(url: str, app_url: str | None = None) -> None:
             )
 
 
-def require_migrated(app_url: str) -> None:
+def require_migrated(app_url: str, *, read_models: bool = True) -> None:
     """A process without the owner's credential, or a command that only reads, checks that a
-    store exists and ``migrate`` has brought it up to date (it changes nothing itself)."""
+    store exists and ``migrate`` has brought it up to date (it changes nothing itself).
+    ``read_models=False`` checks the event store alone (``verify`` reads nothing else)."""
     from eventstore.schema import LATEST_VERSION, applied_versions
     from readmodels.schema import SCHEMA as READMODELS
     from readmodels.schema import all_migrations
@@ -76,6 +83,7 @@ def require_migrated(app_url: str) -> None:
                 ("ledgerline", LATEST_VERSION),
                 (READMODELS, all_migrations()[-1].version),
             )
+            if schema == "ledgerline" or read_models
             if max(applied_versions(conn, schema), default=0) < latest
         ]
     if stale:
@@ -145,23 +153,29 @@ class Runtime:
         self.processor.stop()
         self.store.close()
 
-    def sweep_expired(self) -> int:
-        """Submit an expiry for every pending transfer past its deadline; return how many."""
+    def submit_due(
+        self,
+        find: Callable[[Any, int], Sequence[Any]],
+        command_of: Callable[[Any], Any],
+    ) -> int:
+        """One round of a clock-driven duty: ``find(conn, now_ns)`` lists what is due in the
+        read models, ``command_of(item)`` makes its idempotent command; submit them all and
+        return how many acted (accepted now, not a replay). A duplicate (a read model behind,
+        another process leading a moment ago) answers the first outcome: nothing is done
+        twice."""
         now = self.clock()
         with self.store.datastore.get_connection() as conn:
-            rows = conn.execute(
-                f"SELECT transfer_id FROM {RM_SCHEMA}.transfers"
-                " WHERE state = 'pending' AND expires_at_ns IS NOT NULL AND expires_at_ns <= %s"
-                " ORDER BY expires_at_ns LIMIT 1000",
-                (now,),
-            ).fetchall()
-        futures = [
-            self.processor.submit(
-                expire_command(ExpirePendingTransfer(transfer_id=int(r["transfer_id"])))
-            )
-            for r in rows
-        ]
-        return sum(1 for f in futures if f.result(30).accepted)
+            due = find(conn, now)
+        futures = [self.processor.submit(command_of(item)) for item in due]
+        outcomes = [f.result(30) for f in futures]
+        return sum(1 for o in outcomes if o.accepted and not o.replayed)
+
+    def sweep_expired(self) -> int:
+        """Submit an expiry for every pending transfer past its deadline; return how many."""
+        return self.submit_due(
+            lambda conn, now: due_holds(conn, now, limit=1000),
+            lambda tid: expire_command(ExpirePendingTransfer(transfer_id=tid)),
+        )
 
     def _leads_duties(self) -> bool:
         """Whether this process runs the scheduled duties (expiry sweeps, checkpoints).
@@ -177,10 +191,15 @@ class Runtime:
             return self._duties.try_acquire()
 
     def _checkpointer(
-        self, key: Ed25519PrivateKey, interval_s: float, every_events: int, poll_s: float = 1.0
+        self,
+        key: Ed25519PrivateKey | Keyring,
+        interval_s: float,
+        every_events: int,
+        poll_s: float = 1.0,
     ) -> None:
         """Sign a checkpoint when the log has grown for ``interval_s`` or by ``every_events``
-        events, whichever comes first; look at the head every ``poll_s``."""
+        events, whichever comes first, and have the witnesses cosign it; look at the head
+        every ``poll_s``."""
         signed_at = time.monotonic()
         while not self._stop.wait(min(poll_s, interval_s)):
             if not self._leads_duties():
@@ -190,8 +209,9 @@ class Runtime:
                 grown = self.store.recorder.head().position - (latest.size if latest else 0)
                 due = time.monotonic() - signed_at >= interval_s
                 if grown >= every_events or (grown > 0 and due):
-                    make_checkpoint(self.store.recorder, key)
+                    signed = make_checkpoint(self.store.recorder, key)
                     signed_at = time.monotonic()
+                    collect_cosignatures(self.store.recorder, signed)
             except Exception:  # the next round retries
                 log.exception("scheduled checkpoint failed")
 
@@ -220,7 +240,7 @@ def build_runtime(
     clock: Callable[[], int] = time.time_ns,
     sweep_interval_s: float | None = 1.0,
     pool_size: int = 8,
-    signing_key: Ed25519PrivateKey | None = None,
+    signing_key: Ed25519PrivateKey | Keyring | None = None,
     checkpoint_interval_s: float | None = 10.0,
     checkpoint_every_events: int = 10_000,
     cache_max_bytes: int = 512 << 20,
@@ -267,7 +287,6 @@ def build_runtime(
             **(api_options or {}),
         },
     )
-    services.extra["merkle"] = TreeCache(store.recorder)
     services.extra["signing_key"] = signing_key
     app = create_app(services, routers=contexts.routers())
 

@@ -47,10 +47,14 @@ def ensure_signing_key(settings: Settings) -> Any:
     Protection is the default: without a key, the hash chains are unkeyed between
     checkpoints. A key named by ``LEDGERLINE_SIGNING_KEY`` must exist (a missing secret is a
     mistake to report, not to paper over with a new identity); the default key under
-    ``<data dir>/keys/`` is created (0600, outside the database) when absent.
+    ``<data dir>/keys/`` is created (0600, outside the database) when absent, with its
+    ML-DSA-65 sibling. Returns the log's keyring, which follows key rotations
+    (``ledgerline keys rotate``) without a restart.
     """
+    from replay.keys import Keyring
     from replay.log import ENV_SIGNING_KEY, origin, signing_key_path
-    from replay.signing import KeyFileError, generate_signing_key, load_signing_key
+    from replay.signing import KeyFileError, generate_key, generate_signing_key, pq_key_path
+    from replay.verifier import ML_DSA_65
 
     path = signing_key_path(settings.data_dir)
     if not path.exists() and not os.environ.get(ENV_SIGNING_KEY):
@@ -67,10 +71,27 @@ def ensure_signing_key(settings: Settings) -> Any:
                 f"(publish it): {verifier.encode()}",
                 flush=True,
             )
+    pq_path = pq_key_path(path)
+    if path.exists() and not pq_path.exists() and not pq_path.is_symlink():
+        # A key made before checkpoints carried a post-quantum signature: add its sibling.
+        try:
+            pq_verifier = generate_key(pq_path, origin(), ML_DSA_65)
+        except KeyFileError:
+            pass  # another process created it meanwhile
+        except OSError as exc:
+            raise LedgerlineError(f"cannot create the signing key {pq_path}: {exc}") from None
+        else:
+            print(
+                f"ledgerline: created the ML-DSA-65 checkpoint signing key {pq_path}; its "
+                f"verifier key (publish it): {pq_verifier.encode()}",
+                flush=True,
+            )
+    keyring = Keyring(path, origin())
     try:
-        return load_signing_key(path)
+        keyring.base_signers()
     except KeyFileError as exc:
         raise LedgerlineError(str(exc)) from None
+    return keyring
 
 
 def _fresh_metrics_dir(settings: Settings) -> Path:

@@ -462,7 +462,12 @@ def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier
         for topic, gate in gates.items():
             gate.forget(p for t, p in lost if t == topic)
 
+    async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
+        owned = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned))
+        log.info("assigned partitions %s", owned or "(none)")
+
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+    app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
     return app
 

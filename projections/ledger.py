@@ -15,7 +15,7 @@ Guarantees
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -195,28 +195,88 @@ class LedgerProjection:
         write_changes(cur, project(batch, accounts, transfers), self.schema)
 
 
+class _WriteBack:
+    """The rows a rebuild holds: a bounded write-back cache over the fresh tables.
+
+    ``rows`` maps id -> row for the rows in memory; ``stored`` the ids among them whose row is
+    already in the table; ``dirty`` the ids changed since they were last written.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[int, Any] = {}
+        self.stored: set[int] = set()
+        self.dirty: set[int] = set()
+
+    def split(self) -> tuple[dict[int, Any], dict[int, Any]]:
+        """(rows to insert, rows to update) among the dirty ones."""
+        new = {i: self.rows[i] for i in self.dirty if i not in self.stored}
+        changed = {i: self.rows[i] for i in self.dirty if i in self.stored}
+        return new, changed
+
+    def written(self) -> None:
+        self.stored.update(self.dirty)
+        self.dirty.clear()
+
+    def evict(self, keep: Callable[[Any], bool] = lambda _: False) -> None:
+        """Drop every clean row ``keep`` does not want (all rows are clean after a flush)."""
+        self.rows = {i: r for i, r in self.rows.items() if keep(r)}
+        self.stored.intersection_update(self.rows)
+
+
 class Rebuild:
     """Rebuild the ledger read models into a fresh schema with the projection's pure function.
 
     The same :func:`project` as the live runner, fed every event in order; only the writing
     differs: a fresh schema needs no upserts, so history rows are copied in batch by batch and
-    the final account and transfer rows once at the end.
+    account and transfer rows are copied in when first written.
+
+    Memory is bounded, whatever the log's length: when more than ``max_rows`` account and
+    transfer rows are held, the changed ones are written (new rows copied, rows already in the
+    table updated), the transfers that can no longer change are dropped and, if that is not
+    enough, every row; a later event that needs a dropped row reads it back (one query per
+    batch for all of them).
     """
 
-    def __init__(self, cur: psycopg.Cursor[Any], schema: str) -> None:
+    def __init__(self, cur: psycopg.Cursor[Any], schema: str, *, max_rows: int = 100_000) -> None:
         self._cur = cur
         self._schema = schema
-        self._accounts: dict[int, AccountRow] = {}
-        self._transfers: dict[int, TransferRow] = {}
+        self._max_rows = max_rows
+        self._accounts = _WriteBack()
+        self._transfers = _WriteBack()
 
     def feed(self, events: Sequence[StoredEvent]) -> None:
-        changes = project(decode(events), self._accounts, self._transfers)
-        write_changes(self._cur, Changes(history=changes.history), self._schema)
+        cur, schema = self._cur, self._schema
+        accounts, transfers = self._accounts, self._transfers
+        decoded = decode(events)
+        account_ids, transfer_ids = touched(decoded)
+        missing = [a for a in account_ids if a not in accounts.rows]
+        if missing:  # dropped earlier (or new in this batch: then not in the table either)
+            loaded = load_accounts(cur, missing, schema)
+            accounts.rows.update(loaded)
+            accounts.stored.update(loaded)
+        missing = [t for t in transfer_ids if t not in transfers.rows]
+        if missing:
+            loaded_t = load_transfers(cur, missing, schema)
+            transfers.rows.update(loaded_t)
+            transfers.stored.update(loaded_t)
+        changes = project(decoded, accounts.rows, transfers.rows)
+        accounts.dirty.update(changes.accounts)
+        transfers.dirty.update(changes.transfers)
+        write_changes(cur, Changes(history=changes.history), schema)
+        if len(accounts.rows) + len(transfers.rows) > self._max_rows:
+            self._flush()
+            transfers.evict(keep=lambda t: t.state == "pending")
+            if len(accounts.rows) + len(transfers.rows) > self._max_rows // 2:
+                transfers.evict()
+                accounts.evict()
+
+    def _flush(self) -> None:
+        new_a, old_a = self._accounts.split()
+        new_t, old_t = self._transfers.split()
+        write_changes(self._cur, Changes(accounts=new_a, transfers=new_t), self._schema, fresh=True)
+        write_changes(self._cur, Changes(accounts=old_a, transfers=old_t), self._schema)
+        self._accounts.written()
+        self._transfers.written()
 
     def finish(self) -> None:
-        write_changes(
-            self._cur,
-            Changes(accounts=self._accounts, transfers=self._transfers),
-            self._schema,
-            fresh=True,
-        )
+        self._flush()

@@ -30,7 +30,7 @@ import psycopg
 
 from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
-from projections import ledger
+from projections import ledger, settlement, trading
 from projections.runner import Projection
 
 
@@ -112,6 +112,18 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             tables=ledger.TABLE_KEYS,
             create=ledger.LedgerProjection,
             rebuilder=ledger.Rebuild,
+        ),
+        ProjectionSpec(
+            name=settlement.SettlementProjection.name,
+            contexts=("settlement",),
+            tables=settlement.TABLE_KEYS,
+            create=settlement.SettlementProjection,
+        ),
+        ProjectionSpec(
+            name=trading.TradingProjection.name,
+            contexts=("trading",),
+            tables=trading.TABLE_KEYS,
+            create=trading.TradingProjection,
         ),
     )
 }

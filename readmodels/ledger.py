@@ -27,7 +27,7 @@ _GRANT_DML = (
     f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {{schema}} TO {APP_ROLE}"
 )
 
-MIGRATIONS = (
+MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
         "ledger accounts, account history, transfers",
@@ -85,12 +85,31 @@ MIGRATIONS = (
         ),
     ),
 )
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        50,
+        "due holds found through a partial index (the expiry sweeper)",
+        (
+            # Only pending transfers with a deadline are in it: the sweeper's query reads the
+            # due ones and stops, whatever the number of transfers; an idle sweep is one probe.
+            "CREATE INDEX transfers_due_holds_idx ON {schema}.transfers (expires_at_ns)"
+            " WHERE state = 'pending' AND expires_at_ns IS NOT NULL",
+        ),
+    ),
+)
 register(MIGRATIONS)
+
+DUE_HOLDS_SQL = (
+    "SELECT transfer_id FROM {schema}.transfers"
+    " WHERE state = 'pending' AND expires_at_ns IS NOT NULL AND expires_at_ns <= %s"
+    " ORDER BY expires_at_ns LIMIT %s"
+)
 
 BALANCE_FIELDS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
 
 
-@dataclass
+@dataclass(slots=True)  # a rebuild holds many: no per-row __dict__
 class AccountRow:
     account_id: int
     ledger: int
@@ -108,7 +127,7 @@ class AccountRow:
     last_position: int
 
 
-@dataclass
+@dataclass(slots=True)  # a rebuild holds many: no per-row __dict__
 class HistoryRow:
     account_id: int
     position: int
@@ -123,7 +142,7 @@ class HistoryRow:
     recorded_at_ns: int
 
 
-@dataclass
+@dataclass(slots=True)  # a rebuild holds many: no per-row __dict__
 class TransferRow:
     transfer_id: int
     debit_account_id: int
@@ -405,3 +424,35 @@ def _ints_dict(row: dict[str, Any]) -> Iterable[tuple[str, Any]]:
 
     for k, v in row.items():
         yield k, int(v) if isinstance(v, Decimal) else v
+
+
+def accounts_as_of(
+    conn: psycopg.Connection[Any], account_ids: Iterable[int], position: int, schema: str = SCHEMA
+) -> dict[int, AccountRow]:
+    """The rows of the accounts opened at or before ``position``, with their balances and
+    last change as of ``position`` (from ``account_history``): one indexed read per account."""
+    ids = list(account_ids)
+    if not ids:
+        return {}
+    static = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS[:7])
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT {static}, h.debits_pending, h.debits_posted, h.credits_pending,"
+            " h.credits_posted, a.opened_position, a.opened_at_ns, h.position"
+            f" FROM {schema}.accounts a CROSS JOIN LATERAL ("
+            f"  SELECT * FROM {schema}.account_history x WHERE x.account_id = a.account_id"
+            "   AND x.position <= %s ORDER BY x.position DESC LIMIT 1) h"
+            " WHERE a.account_id = ANY(%s) AND a.opened_position <= %s",
+            (position, ids, position),
+        )
+        return {int(r[0]): AccountRow(*_ints(r)) for r in _tuples(cur)}
+
+
+def due_holds(
+    conn: psycopg.Connection[Any], now_ns: int, *, limit: int = 1000, schema: str = SCHEMA
+) -> list[int]:
+    """Pending transfers past their deadline, oldest deadline first (``transfers_due_holds_idx``:
+    the cost is the number of due holds, not of transfers)."""
+    with conn.cursor() as cur:
+        cur.execute(DUE_HOLDS_SQL.format(schema=schema), (now_ns, limit))
+        return [int(r[0]) for r in _tuples(cur)]

@@ -1,14 +1,18 @@
 """The proving side of the RFC 9162 Merkle tree over the global event log.
 
 Definition
-    ``MerkleTree`` holds the leaf hashes in log order and produces roots, audit paths
-    (RFC 9162 §2.1.3.1 PATH) and consistency proofs (§2.1.4.1 PROOF / SUBPROOF) for any
-    prefix of the log. ``Frontier`` holds only the compact range of a tree (one subtree
-    root per set bit of its size, at most 64) and yields the current root after each
-    append, for a sealer that appends events continuously.
+    ``ProvingTree`` produces roots, audit paths (RFC 9162 §2.1.3.1 PATH), consistency proofs
+    (§2.1.4.1 PROOF / SUBPROOF) and compact ranges for any prefix of the log from one primitive,
+    the hash of a full aligned subtree. ``MerkleTree`` holds the leaf hashes in memory (tests,
+    small checks); ``replay.tiles.TiledTree`` reads the C2SP tiles the event store keeps (the
+    service). ``Frontier`` holds only the compact range of a tree (one subtree root per set bit
+    of its size, at most 64) and yields the current root after each append, for a reader that
+    streams the log.
 
 Guarantees
-    * Every root and proof equals the RFC 9162 definition; ``replay.verifier`` checks them.
+    * Every root and proof equals the RFC 9162 definition; ``replay.verifier`` checks them. Two
+      trees over the same leaves answer byte for byte the same.
+    * A root or a proof asks for O(log n) full subtrees.
     * ``MerkleTree`` caches the hash of every full, aligned subtree of at least
       ``2**CACHE_HEIGHT`` leaves, so a root or a proof costs O(log n) cached lookups plus
       at most O(2**CACHE_HEIGHT * log n) fresh hashes, and the cache costs about
@@ -41,77 +45,32 @@ def _check_leaf(value: bytes) -> None:
         raise ValueError(f"a leaf hash must be {HASH_LEN} bytes, got {len(value)}")
 
 
-class MerkleTree:
-    """An append-only RFC 9162 tree over leaf hashes, able to prove any of its prefixes.
+class ProvingTree:
+    """RFC 9162 roots and proofs over any source of full-subtree hashes.
 
     Definition
-        ``leaf_hashes[i]`` is the RFC 9162 leaf hash of the event at log index ``i``.
-        ``_cache[h - CACHE_HEIGHT][j]`` is the hash of the full subtree over leaves
-        ``[j * 2**h, (j + 1) * 2**h)``, kept for every such subtree that is complete.
+        A subclass gives ``size`` and ``_full_subtree(start, height)``: the hash of the full,
+        aligned subtree of ``2**height`` leaves starting at leaf ``start``. Every root and proof
+        is composed from those, so two trees over the same leaves answer byte for byte the same
+        whatever they store (all leaves in memory, or C2SP tiles in PostgreSQL).
     Guarantees
-        The cache is brought up to date by every ``append`` / ``extend``, so reads never
-        mutate the tree.
+        A root or a proof asks for O(log n) full subtrees (at most two per level of the tree).
     """
 
-    __slots__ = ("_cache", "_leaves")
-
-    def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
-        self._leaves: list[bytes] = []
-        self._cache: list[list[bytes]] = []
-        self.extend(leaf_hashes)
-
-    def __len__(self) -> int:
-        return len(self._leaves)
+    __slots__ = ()
 
     @property
     def size(self) -> int:
-        """Number of leaves."""
-        return len(self._leaves)
+        raise NotImplementedError
+
+    def _full_subtree(self, start: int, height: int) -> bytes:
+        raise NotImplementedError
 
     def leaf(self, index: int) -> bytes:
         self._check_index(index, self.size)
-        return self._leaves[index]
-
-    def append(self, leaf_hash: bytes) -> None:
-        """Add one leaf hash at the end (amortised O(1) hashes)."""
-        _check_leaf(leaf_hash)
-        self._leaves.append(leaf_hash)
-        self._sync_cache()
-
-    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
-        """Add many leaf hashes at the end, then hash the new full subtrees in one pass."""
-        added = list(leaf_hashes)
-        for value in added:
-            _check_leaf(value)
-        self._leaves.extend(added)
-        self._sync_cache()
-
-    def _sync_cache(self) -> None:
-        width = 1 << CACHE_HEIGHT
-        if not self._cache:
-            self._cache.append([])
-        base = self._cache[0]
-        leaves = self._leaves
-        for j in range(len(base), len(leaves) // width):
-            base.append(root_from_leaf_hashes(leaves[j * width : (j + 1) * width]))
-        height = 1
-        while len(self._cache[height - 1]) >= 2:
-            below = self._cache[height - 1]
-            if len(self._cache) == height:
-                self._cache.append([])
-            level = self._cache[height]
-            for j in range(len(level), len(below) // 2):
-                level.append(node_hash(below[2 * j], below[2 * j + 1]))
-            height += 1
+        return self._full_subtree(index, 0)
 
     # -- hashing of ranges -------------------------------------------------------------
-
-    def _full_subtree(self, start: int, height: int) -> bytes:
-        """Hash of the full aligned subtree of ``2**height`` leaves starting at ``start``."""
-        if height >= CACHE_HEIGHT:
-            level = self._cache[height - CACHE_HEIGHT]
-            return level[start >> height]
-        return root_from_leaf_hashes(self._leaves[start : start + (1 << height)])
 
     def _range_hash(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for a node of the RFC 9162 tree (``start`` is aligned to the
@@ -123,16 +82,20 @@ class MerkleTree:
         count = end - start
         if count == 0:
             return EMPTY_ROOT
+        parts = self._decomposition(start, count)
+        result = parts[-1]
+        for left in reversed(parts[:-1]):
+            result = node_hash(left, result)
+        return result
+
+    def _decomposition(self, start: int, count: int) -> list[bytes]:
         parts: list[bytes] = []
         offset = start
         for height in range(count.bit_length() - 1, -1, -1):
             if count >> height & 1:
                 parts.append(self._full_subtree(offset, height))
                 offset += 1 << height
-        result = parts[-1]
-        for left in reversed(parts[:-1]):
-            result = node_hash(left, result)
-        return result
+        return parts
 
     # -- public reads ------------------------------------------------------------------
 
@@ -141,6 +104,12 @@ class MerkleTree:
         size = self.size if size is None else size
         self._check_size(size)
         return self._range_hash(0, size)
+
+    def compact_range(self, size: int | None = None) -> list[bytes]:
+        """The subtree roots of the binary decomposition of ``size`` (a ``Frontier``'s hashes)."""
+        size = self.size if size is None else size
+        self._check_size(size)
+        return self._decomposition(0, size) if size else []
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """RFC 9162 PATH(index, D[0:size]): the audit path from the leaf up to the root."""
@@ -196,6 +165,80 @@ class MerkleTree:
     def _check_index(index: int, size: int) -> None:
         if not 0 <= index < size:
             raise ValueError(f"leaf index {index} is outside 0..{size - 1}")
+
+
+class MerkleTree(ProvingTree):
+    """An append-only RFC 9162 tree over leaf hashes held in memory, able to prove any prefix.
+
+    Definition
+        ``leaf_hashes[i]`` is the RFC 9162 leaf hash of the event at log index ``i``.
+        ``_cache[h - CACHE_HEIGHT][j]`` is the hash of the full subtree over leaves
+        ``[j * 2**h, (j + 1) * 2**h)``, kept for every such subtree that is complete.
+    Guarantees
+        The cache is brought up to date by every ``append`` / ``extend``, so reads never
+        mutate the tree.
+    Constraints
+        Memory grows with the tree: the service reads C2SP tiles instead
+        (``replay.tiles.TiledTree``); this one serves tests and small in-memory checks.
+    """
+
+    __slots__ = ("_cache", "_leaves")
+
+    def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
+        self._leaves: list[bytes] = []
+        self._cache: list[list[bytes]] = []
+        self.extend(leaf_hashes)
+
+    def __len__(self) -> int:
+        return len(self._leaves)
+
+    @property
+    def size(self) -> int:
+        """Number of leaves."""
+        return len(self._leaves)
+
+    def leaf(self, index: int) -> bytes:
+        self._check_index(index, self.size)
+        return self._leaves[index]
+
+    def append(self, leaf_hash: bytes) -> None:
+        """Add one leaf hash at the end (amortised O(1) hashes)."""
+        _check_leaf(leaf_hash)
+        self._leaves.append(leaf_hash)
+        self._sync_cache()
+
+    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+        """Add many leaf hashes at the end, then hash the new full subtrees in one pass."""
+        added = list(leaf_hashes)
+        for value in added:
+            _check_leaf(value)
+        self._leaves.extend(added)
+        self._sync_cache()
+
+    def _sync_cache(self) -> None:
+        width = 1 << CACHE_HEIGHT
+        if not self._cache:
+            self._cache.append([])
+        base = self._cache[0]
+        leaves = self._leaves
+        for j in range(len(base), len(leaves) // width):
+            base.append(root_from_leaf_hashes(leaves[j * width : (j + 1) * width]))
+        height = 1
+        while len(self._cache[height - 1]) >= 2:
+            below = self._cache[height - 1]
+            if len(self._cache) == height:
+                self._cache.append([])
+            level = self._cache[height]
+            for j in range(len(level), len(below) // 2):
+                level.append(node_hash(below[2 * j], below[2 * j + 1]))
+            height += 1
+
+    def _full_subtree(self, start: int, height: int) -> bytes:
+        """Hash of the full aligned subtree of ``2**height`` leaves starting at ``start``."""
+        if height >= CACHE_HEIGHT:
+            level = self._cache[height - CACHE_HEIGHT]
+            return level[start >> height]
+        return root_from_leaf_hashes(self._leaves[start : start + (1 << height)])
 
 
 class Frontier:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,13 +32,17 @@ from eventstore.canonical import encode_event
 from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
-from eventstore.verify import ChainBreak, ChainVerifier
+from eventstore.verify import ChainBreak, ChainVerifier, stream_lookup
 from projections.manage import Applied, applied
 from projections.registry import PROJECTIONS, all_tables, rebuild_into
 from readmodels.schema import SCHEMA as LIVE_SCHEMA
 from readmodels.schema import all_migrations
-from replay.log import checkpoints
+from replay.log import checkpoint_at_or_below
 from replay.merkle import Frontier
+
+# Events per read: memory is this many events (in both processes), whatever the log's length;
+# larger batches cost memory without reading faster.
+REPLAY_BATCH = 10_000
 
 # Every read-model table of every registered projection, with its key columns.
 TABLES: dict[str, tuple[str, ...]] = all_tables()
@@ -50,9 +54,12 @@ class TableDiff:
     only_live: list[str] = field(default_factory=list)
     only_replayed: list[str] = field(default_factory=list)
     different: list[str] = field(default_factory=list)
+    total: int | None = None  # every difference, when the lists keep only the first ones
 
     @property
     def count(self) -> int:
+        if self.total is not None:
+            return self.total
         return len(self.only_live) + len(self.only_replayed) + len(self.different)
 
 
@@ -123,17 +130,67 @@ def _key_text(value: Any) -> str:
     return str(int(value)) if isinstance(value, Decimal) else str(value)
 
 
-def table_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, str]:
-    """Primary key -> canonical row text, for every row of ``schema.table``."""
+def _key_value(value: Any) -> Any:
+    return int(value) if isinstance(value, Decimal) else value
+
+
+_TEXT_TYPES = {25, 1043}  # text, varchar: ordered byte-wise ("C"), as Python orders str
+
+
+def _keyed_rows(
+    conn: psycopg.Connection[Any], schema: str, table: str, batch: int = 10_000
+) -> Iterator[tuple[tuple[Any, ...], str, str]]:
+    """(sort key, printable key, canonical row text) of every row, in primary-key order,
+    streamed through a server-side cursor."""
     keys = TABLES[table]
-    out: dict[str, str] = {}
-    with conn.cursor() as cur:
-        cur.execute(f'SELECT * FROM "{schema}".{table} ORDER BY {", ".join(keys)}')
+    with conn.cursor() as probe:
+        probe.execute(f'SELECT {", ".join(keys)} FROM "{schema}".{table} LIMIT 0')
+        text_keys = {d.name for d in probe.description or () if d.type_code in _TEXT_TYPES}
+    order = ", ".join(f'{k} COLLATE "C"' if k in text_keys else k for k in keys)
+    with conn.transaction(), conn.cursor(name=f"rows_{table}") as cur:
+        cur.itersize = batch
+        cur.execute(f'SELECT * FROM "{schema}".{table} ORDER BY {order}')
         names = [d.name for d in cur.description or ()]
         key_index = [names.index(k) for k in keys]
         for row in cur:
-            out["/".join(_key_text(row[i]) for i in key_index)] = _row_text(row)
-    return out
+            key = tuple(_key_value(row[i]) for i in key_index)
+            yield key, "/".join(_key_text(row[i]) for i in key_index), _row_text(row)
+
+
+def table_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, str]:
+    """Primary key -> canonical row text, for every row of ``schema.table`` (small tables)."""
+    return {key: text for _, key, text in _keyed_rows(conn, schema, table)}
+
+
+def diff_tables(url: str, replayed: str, live: str, table: str, *, keep: int = 1000) -> TableDiff:
+    """The rows that differ between two copies of ``table``, by a merge of both in key order:
+    memory stays bounded (at most ``keep`` keys named per kind; every difference counted)."""
+    diff = TableDiff(table)
+    counted = {"only_live": 0, "only_replayed": 0, "different": 0}
+
+    def note(kind: str, key: str) -> None:
+        counted[kind] += 1
+        names: list[str] = getattr(diff, kind)
+        if len(names) < keep:
+            names.append(key)
+
+    with connect_owner(url) as c1, connect_owner(url) as c2:
+        a = _keyed_rows(c1, live, table)
+        b = _keyed_rows(c2, replayed, table)
+        x, y = next(a, None), next(b, None)
+        while x is not None or y is not None:
+            if y is None or (x is not None and x[0] < y[0]):
+                note("only_live", x[1])  # type: ignore[index]
+                x = next(a, None)
+            elif x is None or y[0] < x[0]:
+                note("only_replayed", y[1])
+                y = next(b, None)
+            else:
+                if x[2] != y[2]:
+                    note("different", x[1])
+                x, y = next(a, None), next(b, None)
+    diff.total = sum(counted.values())
+    return diff
 
 
 def table_digest(conn: psycopg.Connection[Any], schema: str, table: str) -> str:
@@ -166,22 +223,26 @@ def verify_log(
     upto: int,
     checkpoint_size: int | None,
     checkpoint_root: bytes | None,
-    batch_size: int = 50_000,
+    batch_size: int = REPLAY_BATCH,
 ) -> LogCheck:
-    """Every chain link and the RFC 9162 root of the first ``upto`` events."""
-    verifier = ChainVerifier()
+    """Every chain link and the RFC 9162 root of the first ``upto`` events, in bounded memory
+    (the verifier's stream cache, one batch of events and the Merkle frontier)."""
     frontier = Frontier()
     matches: bool | None = None
     events = 0
-    with EventStore(url, pool_size=1, run_migrations=False) as store:
+    with EventStore(url, pool_size=2, run_migrations=False) as store:
+        verifier = ChainVerifier(stream_lookup(store.recorder))
         for batch in store.recorder.iter_all(batch_size, upto_position=upto):
-            for e in batch:
-                data = encode_event(
+            data = [
+                encode_event(
                     e.position, e.stream_id, e.version, e.topic, e.recorded_at_ns, e.payload
                 )
-                if verifier.first_break is None:
-                    verifier.feed(e, sha256(data).digest())
-                frontier.append(sha256(b"\x00" + data).digest())
+                for e in batch
+            ]
+            if verifier.first_break is None:
+                verifier.feed_batch(batch, [sha256(d).digest() for d in data])
+            for d in data:
+                frontier.append(sha256(b"\x00" + d).digest())
                 if frontier.size == checkpoint_size:
                     matches = frontier.root() == checkpoint_root
             events += len(batch)
@@ -195,7 +256,7 @@ def replay(
     to_position: int | None = None,
     check: bool = False,
     keep_schema: bool = False,
-    batch_size: int = 50_000,
+    batch_size: int = REPLAY_BATCH,
 ) -> ReplayReport:
     """Verify the log and rebuild the read models at once: one in a worker process, one here."""
     head = recorder.head().position
@@ -207,8 +268,8 @@ def replay(
         with connect_owner(url) as conn, conn.cursor() as cur:
             keep = {name: applied(cur, name) for name in PROJECTIONS}
         upto = min(head, max((a.upto for a in keep.values()), default=0))
-    signed = {c.size: c.root for c in checkpoints(recorder)}
-    checkpoint_size = max((s for s in signed if s <= upto), default=None)
+    below = checkpoint_at_or_below(recorder, upto)
+    checkpoint_size = below.size if below is not None and below.size > 0 else None
     scratch = f"replay_{secrets.token_hex(4)}"
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     with pool, connect_owner(url) as conn:
@@ -217,7 +278,7 @@ def replay(
             url,
             upto,
             checkpoint_size,
-            signed.get(checkpoint_size) if checkpoint_size else None,
+            below.root if below is not None and checkpoint_size else None,
             batch_size,
         )
         migrate(conn, scratch, all_migrations())
@@ -234,13 +295,7 @@ def replay(
                     if live_digests[table] == digests[table]:
                         continue
                     # Only a table that differs is read row by row, to name the rows.
-                    rebuilt = table_rows(conn, scratch, table)
-                    live = table_rows(conn, LIVE_SCHEMA, table)
-                    diff = TableDiff(table)
-                    diff.only_live = [k for k in live if k not in rebuilt]
-                    diff.only_replayed = [k for k in rebuilt if k not in live]
-                    diff.different = [k for k in live if k in rebuilt and live[k] != rebuilt[k]]
-                    differences.append(diff)
+                    differences.append(diff_tables(url, scratch, LIVE_SCHEMA, table))
             log_check = verified.result()
         finally:
             if not keep_schema:

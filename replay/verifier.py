@@ -50,11 +50,12 @@ import hmac
 import os
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PublicKey
 
 # ---------------------------------------------------------------------------------------
 # Canonical encoding.
@@ -334,9 +335,12 @@ def check_key_name(name: str) -> None:
         raise NoteError(f"key name {name!r} must be non-empty, without spaces or '+'")
 
 
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
+
+
 def check_note_text(text: str, what: str) -> None:
     """Raise :class:`NoteError` if ``text`` holds an ASCII control character but newline."""
-    if any(ord(ch) < 0x20 and ch != "\n" for ch in text):
+    if _CONTROL.search(text):
         raise NoteError(f"{what} contains an ASCII control character other than newline")
 
 
@@ -351,62 +355,121 @@ def _b64decode_strict(text: str, what: str) -> bytes:
     return raw
 
 
-def key_id(name: str, public_key_bytes: bytes) -> bytes:
-    """C2SP key ID: ``SHA-256(name || 0x0A || 0x01 || public_key)[:4]`` (Ed25519)."""
+# Signature algorithms, by the signed-note signature type they use in key IDs and verifier
+# keys. ML-DSA-65 has no signed-note type of its own: it uses 0xff ("types without an assigned
+# identifier byte") followed by the DER encoding of its OID, id-ml-dsa-65 (2.16.840.1.101.3.4.3.18).
+ED25519 = "ed25519"
+ML_DSA_65 = "ml-dsa-65"
+COSIGNATURE_V1 = "cosignature/v1"  # C2SP tlog-cosignature, timestamped Ed25519 (witnesses)
+SIGNATURE_TYPE_COSIGNATURE = 0x04
+ML_DSA_65_OID_DER = bytes.fromhex("0609608648016503040312")
+SIGNATURE_TYPES: dict[str, bytes] = {
+    ED25519: bytes([SIGNATURE_TYPE_ED25519]),
+    ML_DSA_65: b"\xff" + ML_DSA_65_OID_DER,
+    COSIGNATURE_V1: bytes([SIGNATURE_TYPE_COSIGNATURE]),
+}
+PUBLIC_KEY_LEN = {ED25519: ED25519_PUBLIC_KEY_LEN, ML_DSA_65: 1952, COSIGNATURE_V1: 32}
+# The signature proper (a cosignature line carries an 8-byte timestamp before it).
+SIGNATURE_LEN = {ED25519: ED25519_SIGNATURE_LEN, ML_DSA_65: 3309, COSIGNATURE_V1: 64}
+COSIGNATURE_TIMESTAMP_LEN = 8
+LOG_ALGORITHMS = (ED25519, ML_DSA_65)  # what a log signs checkpoints and manifests with
+
+
+def key_id(name: str, public_key_bytes: bytes, algorithm: str = ED25519) -> bytes:
+    """C2SP key ID: ``SHA-256(name || 0x0A || signature type || public_key)[:4]``."""
     return hashlib.sha256(
-        name.encode("utf-8") + b"\n" + bytes([SIGNATURE_TYPE_ED25519]) + public_key_bytes
+        name.encode("utf-8") + b"\n" + SIGNATURE_TYPES[algorithm] + public_key_bytes
     ).digest()[:KEY_ID_LEN]
 
 
-def public_key_bytes(public_key: Ed25519PublicKey) -> bytes:
-    """The 32-byte RFC 8032 encoding of an Ed25519 public key."""
+def public_key_bytes(public_key: Ed25519PublicKey | MLDSA65PublicKey) -> bytes:
+    """The raw encoding of a public key (32 bytes for Ed25519, 1,952 for ML-DSA-65)."""
     return public_key.public_bytes_raw()
+
+
+def cosigned_message(text: str, timestamp: int) -> bytes:
+    """What a C2SP ``cosignature/v1`` (Ed25519) signs: header, time line, note text."""
+    return f"cosignature/v1\ntime {timestamp}\n{text}".encode()
 
 
 @dataclass(frozen=True, slots=True)
 class VerifierKey:
-    """A pinned note-verification key: name, 4-byte key ID and 32-byte Ed25519 public key.
+    """A pinned note-verification key: name, 4-byte key ID, algorithm and public key.
 
     Guarantees
-        Constructed only with a valid name, a 32-byte key and the key ID derived from both.
+        Constructed only with a valid name, a public key of the algorithm's length and the key
+        ID derived from all three.
     """
 
     name: str
     key_id: bytes
     public_key_bytes: bytes
+    algorithm: str = ED25519
 
     def __post_init__(self) -> None:
         check_key_name(self.name)
-        if len(self.public_key_bytes) != ED25519_PUBLIC_KEY_LEN:
-            raise NoteError(f"an Ed25519 public key must be {ED25519_PUBLIC_KEY_LEN} bytes")
-        if self.key_id != key_id(self.name, self.public_key_bytes):
+        if self.algorithm not in SIGNATURE_TYPES:
+            raise NoteError(f"unknown signature algorithm {self.algorithm!r}")
+        want = PUBLIC_KEY_LEN[self.algorithm]
+        if len(self.public_key_bytes) != want:
+            raise NoteError(f"an {self.algorithm} public key must be {want} bytes")
+        if self.key_id != key_id(self.name, self.public_key_bytes, self.algorithm):
             raise NoteError("key id does not match the name and public key")
 
     @classmethod
-    def from_public_key(cls, name: str, public_key: Ed25519PublicKey | bytes) -> VerifierKey:
+    def from_public_key(
+        cls,
+        name: str,
+        public_key: Ed25519PublicKey | MLDSA65PublicKey | bytes,
+        algorithm: str | None = None,
+    ) -> VerifierKey:
+        if algorithm is None:
+            algorithm = ML_DSA_65 if isinstance(public_key, MLDSA65PublicKey) else ED25519
         raw = public_key if isinstance(public_key, bytes) else public_key_bytes(public_key)
         check_key_name(name)
-        return cls(name, key_id(name, raw), raw)
+        if algorithm not in SIGNATURE_TYPES:
+            raise NoteError(f"unknown signature algorithm {algorithm!r}")
+        return cls(name, key_id(name, raw, algorithm), raw, algorithm)
 
     @property
     def public_key(self) -> Ed25519PublicKey:
+        """The Ed25519 key (of an ``ed25519`` or ``cosignature/v1`` verifier key)."""
+        if self.algorithm == ML_DSA_65:
+            raise NoteError(f"{self.name} is an ML-DSA-65 key, not an Ed25519 key")
         return Ed25519PublicKey.from_public_bytes(self.public_key_bytes)
 
+    def verify(self, signature: bytes, message: bytes) -> None:
+        """Raise :class:`NoteError` unless ``signature`` is this key's over ``message``."""
+        want = SIGNATURE_LEN[self.algorithm]
+        if len(signature) != want:
+            raise NoteError(f"signature by {self.name} is not a {want}-byte {self.algorithm}")
+        try:
+            if self.algorithm == ML_DSA_65:
+                MLDSA65PublicKey.from_public_bytes(self.public_key_bytes).verify(signature, message)
+            else:
+                self.public_key.verify(signature, message)
+        except InvalidSignature as exc:
+            raise NoteError(f"{self.algorithm} signature by {self.name} does not verify") from exc
+
     def encode(self) -> str:
-        """``<name>+<hex key id>+<base64(0x01 || public key)>``."""
-        blob = bytes([SIGNATURE_TYPE_ED25519]) + self.public_key_bytes
+        """``<name>+<hex key id>+<base64(signature type || public key)>``."""
+        blob = SIGNATURE_TYPES[self.algorithm] + self.public_key_bytes
         return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(blob).decode('ascii')}"
 
 
-def format_verifier_key(name: str, public_key: Ed25519PublicKey | bytes) -> str:
+def format_verifier_key(
+    name: str, public_key: Ed25519PublicKey | MLDSA65PublicKey | bytes, algorithm: str | None = None
+) -> str:
     """The verifier-key string for ``name`` and ``public_key``."""
-    return VerifierKey.from_public_key(name, public_key).encode()
+    return VerifierKey.from_public_key(name, public_key, algorithm).encode()
 
 
 def parse_verifier_key(text: str) -> VerifierKey:
-    """Parse ``<name>+<hex key id>+<base64(0x01 || public key)>``; raise :class:`NoteError`.
+    """Parse ``<name>+<hex key id>+<base64(type || public key)>``; raise :class:`NoteError`.
 
-    The key ID in the string must equal the one computed from the name and key. One
+    Types: 0x01 and a 32-byte Ed25519 key (a log), 0x04 and a 32-byte Ed25519 key (a
+    witness, C2SP tlog-cosignature), 0xff, the id-ml-dsa-65 OID and a 1,952-byte ML-DSA-65
+    key. The key ID in the string must equal the one computed from the name and key. One
     trailing newline (as in a ``.pub`` file) is allowed.
     """
     # The name cannot contain "+", but base64 can: split at the first two only.
@@ -418,12 +481,26 @@ def parse_verifier_key(text: str) -> VerifierKey:
     if not _HEX_KEY_ID.fullmatch(hex_id):
         raise NoteError("verifier key id must be 8 lowercase hex digits")
     blob = _b64decode_strict(b64_key, "verifier key")
-    if len(blob) != 1 + ED25519_PUBLIC_KEY_LEN or blob[0] != SIGNATURE_TYPE_ED25519:
-        raise NoteError("verifier key must be 0x01 followed by a 32-byte Ed25519 key")
-    raw = blob[1:]
-    if bytes.fromhex(hex_id) != key_id(name, raw):
+    for algorithm, prefix in SIGNATURE_TYPES.items():
+        if blob.startswith(prefix) and len(blob) == len(prefix) + PUBLIC_KEY_LEN[algorithm]:
+            raw = blob[len(prefix) :]
+            break
+    else:
+        raise NoteError(
+            "verifier key must be 0x01 or 0x04 followed by a 32-byte Ed25519 key, or 0xff and "
+            "the ML-DSA-65 OID followed by a 1952-byte ML-DSA-65 key"
+        )
+    if bytes.fromhex(hex_id) != key_id(name, raw, algorithm):
         raise NoteError("verifier key id does not match its name and public key")
-    return VerifierKey(name, bytes.fromhex(hex_id), raw)
+    return VerifierKey(name, bytes.fromhex(hex_id), raw, algorithm)
+
+
+def parse_verifier_keys(text: str) -> list[VerifierKey]:
+    """One verifier key per non-empty line (a ``.pub`` file may list several)."""
+    keys = [parse_verifier_key(line.strip()) for line in text.splitlines() if line.strip()]
+    if not keys:
+        raise NoteError("no verifier key given")
+    return keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,8 +546,43 @@ def parse_note(note_text: str) -> tuple[str, list[NoteSignature]]:
     return text, signatures
 
 
+def verify_note_keys(note_text: str, keys: Sequence[VerifierKey]) -> tuple[str, list[VerifierKey]]:
+    """Return the note's text and the known keys whose signature lines verify.
+
+    Guarantees
+        * Signature lines whose (name, key id) matches none of ``keys`` are ignored (C2SP:
+          key rotation, other signers, witnesses).
+        * A line from a known key that fails to verify rejects the whole note.
+        * A ``cosignature/v1`` key verifies a timestamped cosignature of the text; the other
+          algorithms verify a signature of the text itself.
+        * Raises :class:`NoteError` if no known key signed, or on any failure.
+    """
+    text, signatures = parse_note(note_text)
+    message = text.encode("utf-8")
+    verified: list[VerifierKey] = []
+    for sig in signatures:
+        key = next((k for k in keys if k.name == sig.name and k.key_id == sig.key_id), None)
+        if key is None:
+            continue  # unknown key: C2SP says ignore
+        if key.algorithm == COSIGNATURE_V1:
+            if len(sig.signature) != COSIGNATURE_TIMESTAMP_LEN + SIGNATURE_LEN[COSIGNATURE_V1]:
+                raise NoteError(f"cosignature by {key.name} is not 8 + 64 bytes")
+            timestamp = int.from_bytes(sig.signature[:COSIGNATURE_TIMESTAMP_LEN], "big")
+            if timestamp > MAX_TREE_SIZE:
+                raise NoteError(f"cosignature by {key.name} has an out-of-range timestamp")
+            key.verify(sig.signature[COSIGNATURE_TIMESTAMP_LEN:], cosigned_message(text, timestamp))
+        else:
+            key.verify(sig.signature, message)
+        if key not in verified:
+            verified.append(key)
+    if not verified:
+        names = ", ".join(sorted({k.name for k in keys})) or "no key"
+        raise NoteError(f"signed note carries no signature by {names}")
+    return text, verified
+
+
 def verify_note(note_text: str, name: str, public_key: Ed25519PublicKey | bytes) -> str:
-    """Return the text of ``note_text`` if the key (``name``, ``public_key``) signed it.
+    """Return the text of ``note_text`` if the Ed25519 key (``name``, ``public_key``) signed it.
 
     Guarantees
         * Signature lines whose (name, key id) is not the pinned key's are ignored.
@@ -478,7 +590,7 @@ def verify_note(note_text: str, name: str, public_key: Ed25519PublicKey | bytes)
         * At least one line from the pinned key is required.
         * Raises :class:`NoteError` on any failure.
     """
-    pinned = VerifierKey.from_public_key(name, public_key)
+    pinned = VerifierKey.from_public_key(name, public_key, ED25519)
     text, signatures = parse_note(note_text)
     message = text.encode("utf-8")
     verified = 0
@@ -555,7 +667,9 @@ def verify_checkpoint(
 # Everything below needs pyarrow (to read events.parquet) and nothing from Ledgerline.
 # ---------------------------------------------------------------------------------------
 
-BUNDLE_FORMAT = "ledgerline-evidence/v1"
+BUNDLE_FORMAT = "ledgerline-evidence/v2"
+READABLE_FORMATS = ("ledgerline-evidence/v1", BUNDLE_FORMAT)
+PARQUET_BATCH_ROWS = 20_000
 
 
 class BundleError(ValueError):
@@ -570,6 +684,82 @@ class BundleReport:
     events: int
     root: bytes
     trusted_size: int | None
+    signature_algorithms: tuple[str, ...] = (ED25519,)
+    witnesses: tuple[str, ...] = ()  # names of the pinned witnesses that cosigned
+    witnessed_size: int | None = None
+
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    """What a signature must satisfy: pinned keys, and the algorithms that must all sign.
+
+    Definition
+        ``log_keys``: the log's verifier keys (any of ``ed25519`` and ``ml-dsa-65``, old
+        and new during a key rotation). ``require``: algorithms of which at least one pinned
+        key must have signed. ``witnesses`` and ``quorum``: witness keys (``cosignature/v1``)
+        of which at least ``quorum`` distinct ones must have cosigned the witnessed checkpoint.
+    """
+
+    log_keys: tuple[VerifierKey, ...]
+    require: tuple[str, ...] = (ED25519,)
+    witnesses: tuple[VerifierKey, ...] = ()
+    quorum: int = 0
+
+    def __post_init__(self) -> None:
+        for algorithm in self.require:
+            if algorithm not in LOG_ALGORITHMS:
+                raise BundleError(
+                    f"unknown algorithm {algorithm!r} (known: {', '.join(LOG_ALGORITHMS)})"
+                )
+            if not any(k.algorithm == algorithm for k in self.log_keys):
+                raise BundleError(
+                    f"{algorithm} is required but no {algorithm} verifier key is pinned"
+                )
+        if any(k.algorithm == COSIGNATURE_V1 for k in self.log_keys):
+            raise BundleError("a witness key (type 0x04) cannot be pinned as the log's key")
+        if any(k.algorithm != COSIGNATURE_V1 for k in self.witnesses):
+            raise BundleError("witness keys must be cosignature/v1 keys (type 0x04)")
+        if not 0 <= self.quorum <= len(self.witnesses):
+            raise BundleError(
+                f"a quorum of {self.quorum} cannot be met by {len(self.witnesses)} witness keys"
+            )
+
+    def check_signers(self, verified: Sequence[VerifierKey], what: str) -> tuple[str, ...]:
+        """Raise unless every required algorithm signed; return the algorithms that did."""
+        algorithms = tuple(sorted({k.algorithm for k in verified if k in self.log_keys}))
+        for algorithm in self.require:
+            if algorithm not in algorithms:
+                raise BundleError(f"{what}: no {algorithm} signature by a pinned key")
+        return algorithms
+
+
+def verify_signed_checkpoint(
+    note_text: str, origin: str, policy: KeyPolicy, what: str = "checkpoint"
+) -> tuple[int, bytes, tuple[str, ...], tuple[str, ...]]:
+    """Verify a checkpoint note under ``policy``; return (size, root, algorithms, witnesses).
+
+    Witness cosignatures are counted only when the policy names witnesses; fewer than the
+    quorum is an error.
+    """
+    try:
+        text, verified = verify_note_keys(note_text, [*policy.log_keys, *policy.witnesses])
+        got_origin, size, root = parse_checkpoint(text)
+    except NoteError as exc:
+        raise BundleError(f"{what}: {exc}") from None
+    if got_origin != origin:
+        raise BundleError(
+            f"{what}: checkpoint origin {got_origin!r} is not the expected {origin!r}"
+        )
+    if not any(k in policy.log_keys for k in verified):
+        raise BundleError(f"{what}: signed note carries no signature by the pinned log keys")
+    algorithms = policy.check_signers(verified, what)
+    cosigners = tuple(sorted({k.name for k in verified if k in policy.witnesses}))
+    if len(cosigners) < policy.quorum:
+        raise BundleError(
+            f"{what}: cosigned by {len(cosigners)} of the pinned witnesses "
+            f"({', '.join(cosigners) or 'none'}), {policy.quorum} required"
+        )
+    return size, root, algorithms, cosigners
 
 
 def _compact_append(size: int, hashes: list[bytes], leaf: bytes) -> int:
@@ -601,18 +791,80 @@ def _hex32(text: object, what: str) -> bytes:
     return value
 
 
+def _keys_of(texts: str | Sequence[str] | None) -> list[VerifierKey]:
+    if texts is None:
+        return []
+    items = [texts] if isinstance(texts, str) else list(texts)
+    keys: list[VerifierKey] = []
+    for item in items:
+        try:
+            keys.extend(parse_verifier_keys(item))
+        except NoteError as exc:
+            raise BundleError(f"verifier key: {exc}") from None
+    return keys
+
+
+def _verify_detached(
+    data: bytes, signature_text: str, policy: KeyPolicy, what: str
+) -> tuple[str, ...]:
+    """Lines ``<name> <base64(key id || signature)>`` over ``data`` (manifest.sig)."""
+    verified: list[VerifierKey] = []
+    for line in signature_text.strip().split("\n"):
+        parts = line.strip().split(" ")
+        if len(parts) != 2:
+            raise BundleError(f"{what}: not a signature by the pinned key")
+        try:
+            raw = _b64decode_strict(parts[1], "signature")
+        except NoteError:
+            raise BundleError(f"{what}: not a signature by the pinned key") from None
+        key = next(
+            (
+                k
+                for k in policy.log_keys
+                if k.name == parts[0] and hmac.compare_digest(raw[:KEY_ID_LEN], k.key_id)
+            ),
+            None,
+        )
+        if key is None:
+            continue  # another key's signature: ignored, as in notes
+        try:
+            key.verify(raw[KEY_ID_LEN:], data)
+        except NoteError:
+            raise BundleError(f"{what}: the signature does not match manifest.json") from None
+        verified.append(key)
+    if not verified:
+        raise BundleError(f"{what}: not a signature by the pinned key")
+    return policy.check_signers(verified, what)
+
+
+def _load_proof(read: Callable[[str], bytes], rel: str) -> list[bytes]:
+    import json
+
+    try:
+        doc = json.loads(read(rel))
+        return [bytes.fromhex(h) for h in doc.get("proof", [])]
+    except (ValueError, AttributeError, TypeError):
+        raise BundleError(f"{rel}: not a consistency proof") from None
+
+
 def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to bottom
     directory: str,
     *,
-    pinned_key: str | None = None,
+    pinned_key: str | Sequence[str] | None = None,
     trusted_checkpoint: str | None = None,
+    require_algorithms: Sequence[str] = (ED25519,),
+    witness_keys: str | Sequence[str] | None = None,
+    witness_quorum: int | None = None,
 ) -> BundleReport:
     """Verify an evidence bundle; return a summary or raise :class:`BundleError`.
 
-    Checks, in order: the manifest signature (with ``pinned_key``, a verifier-key string, or
-    else the key shipped in the bundle); the exact file set and every file's SHA-256 and size;
-    the signed checkpoint; every event's canonical bytes, both hash chains and contiguous
-    positions and versions; the RFC 9162 root against the checkpoint; and, given
+    Checks, in order: the manifest signatures (with ``pinned_key``: verifier-key strings,
+    several allowed, else the keys shipped in the bundle), at least one by a pinned key of
+    every algorithm in ``require_algorithms``; the exact file set and every file's SHA-256 and
+    size; the signed checkpoint under the same rule; every event's canonical bytes, both hash
+    chains and contiguous positions and versions; the RFC 9162 root against the checkpoint;
+    given ``witness_keys``, that at least ``witness_quorum`` of them (default: all) cosigned
+    the bundle's witnessed checkpoint and that it extends the bundle's; and, given
     ``trusted_checkpoint`` (a signed note the regulator already holds), its signature and a
     consistency proof from it to the bundle's checkpoint.
     """
@@ -635,21 +887,21 @@ def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to
         manifest = json.loads(manifest_bytes)
     except ValueError:
         raise BundleError("manifest.json: not valid JSON") from None
-    if not isinstance(manifest, dict) or manifest.get("bundle_format") != BUNDLE_FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("bundle_format") not in READABLE_FORMATS:
         raise BundleError(f"manifest.json: not a {BUNDLE_FORMAT} manifest")
-    shipped_key = str(manifest.get("verifier_key", ""))
-    key = parse_verifier_key(pinned_key or shipped_key)
+    shipped = manifest.get("verifier_keys") or [str(manifest.get("verifier_key", ""))]
+    log_keys = _keys_of(pinned_key) or _keys_of([str(k) for k in shipped])
+    witnesses = _keys_of(witness_keys)
+    policy = KeyPolicy(
+        tuple(log_keys),
+        tuple(require_algorithms),
+        tuple(witnesses),
+        len(witnesses) if witness_quorum is None else witness_quorum,
+    )
     origin = str(manifest.get("origin", ""))
-    sig_line = read("manifest.sig").decode("ascii", "replace").strip().split(" ")
-    if len(sig_line) != 2 or sig_line[0] != key.name:
-        raise BundleError("manifest.sig: not a signature by the pinned key")
-    raw = _b64decode_strict(sig_line[1], "manifest signature")
-    if len(raw) != 68 or not hmac.compare_digest(raw[:4], key.key_id):
-        raise BundleError("manifest.sig: not a signature by the pinned key")
-    try:
-        key.public_key.verify(raw[4:], manifest_bytes)
-    except InvalidSignature:
-        raise BundleError("manifest.sig: the signature does not match manifest.json") from None
+    algorithms = _verify_detached(
+        manifest_bytes, read("manifest.sig").decode("ascii", "replace"), policy, "manifest.sig"
+    )
 
     listed = {str(f["path"]): f for f in manifest.get("files", [])}
     present = set()
@@ -672,11 +924,11 @@ def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to
             raise BundleError(f"{rel}: SHA-256 or size differs from manifest.json")
 
     try:
-        size, root = verify_checkpoint(
-            read("checkpoint").decode("utf-8"), origin, key.name, key.public_key
-        )
-    except (NoteError, UnicodeDecodeError) as exc:
-        raise BundleError(f"checkpoint: {exc}") from None
+        note = read("checkpoint").decode("utf-8")
+    except UnicodeDecodeError:
+        raise BundleError("checkpoint: not UTF-8") from None
+    log_only = KeyPolicy(policy.log_keys, policy.require)
+    size, root, _, _ = verify_signed_checkpoint(note, origin, log_only)
     first, last = int(manifest["first_position"]), int(manifest["last_position"])
     if size != last:
         raise BundleError(f"checkpoint: size {size} is not the bundle's last position {last}")
@@ -688,65 +940,114 @@ def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to
         raise BundleError("manifest.json: the prefix does not describe positions before the range")
     prev_global = _hex32(prefix.get("prev_global_hash"), "prefix global hash")
     try:
-        table = pq.read_table(os.path.join(root_dir, "events.parquet"))
+        parquet = pq.ParquetFile(os.path.join(root_dir, "events.parquet"))
+        row_count = parquet.metadata.num_rows
     except Exception as exc:  # any decoding failure of the Parquet file
         raise BundleError(f"events.parquet: cannot be read ({exc})") from None
-    rows = table.to_pylist()
-    if len(rows) != last - first + 1:
+    if row_count != last - first + 1:
         raise BundleError(
-            f"events.parquet: {len(rows)} events, but positions {first}..{last} need "
+            f"events.parquet: {row_count} events, but positions {first}..{last} need "
             f"{last - first + 1}"
         )
     streams: dict[str, tuple[int, bytes]] = {}
     expected = first
-    for row in rows:
-        pos = row["position"]
-        where = f"events.parquet: position {pos} (stream {row['stream_id']})"
-        if pos != expected:
-            raise BundleError(f"events.parquet: position {expected} expected, found {pos}")
-        data = event_bytes(
-            pos,
-            row["stream_id"],
-            row["version"],
-            row["topic"],
-            row["recorded_at_ns"],
-            row["payload"],
-        )
-        digest = sha256(data)
-        if row["prev_global_hash"] != prev_global:
-            raise BundleError(f"{where}: does not link to the previous event")
-        if global_hash(pos, prev_global, digest) != row["global_hash"]:
-            raise BundleError(f"{where}: global hash does not match the event's contents")
-        known = streams.get(row["stream_id"])
-        if known is None:
-            if row["version"] == 1 and row["prev_stream_hash"] != GENESIS:
-                raise BundleError(f"{where}: first event of its stream must link to genesis")
-        else:
-            if row["version"] != known[0] + 1:
-                raise BundleError(f"{where}: version {row['version']} does not follow {known[0]}")
-            if row["prev_stream_hash"] != known[1]:
-                raise BundleError(f"{where}: does not link to the previous event of its stream")
-        if (
-            stream_hash(row["stream_id"], row["version"], row["prev_stream_hash"], digest)
-            != row["stream_hash"]
-        ):
-            raise BundleError(f"{where}: stream hash does not match the event's contents")
-        streams[row["stream_id"]] = (row["version"], row["stream_hash"])
-        prev_global = row["global_hash"]
-        tree_size = _compact_append(tree_size, hashes, leaf_hash(data))
-        expected += 1
+    try:
+        batches = parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        for batch in batches:
+            for row in batch.to_pylist():
+                pos = row["position"]
+                where = f"events.parquet: position {pos} (stream {row['stream_id']})"
+                if pos != expected:
+                    raise BundleError(f"events.parquet: position {expected} expected, found {pos}")
+                data = event_bytes(
+                    pos,
+                    row["stream_id"],
+                    row["version"],
+                    row["topic"],
+                    row["recorded_at_ns"],
+                    row["payload"],
+                )
+                digest = sha256(data)
+                if row["prev_global_hash"] != prev_global:
+                    raise BundleError(f"{where}: does not link to the previous event")
+                if global_hash(pos, prev_global, digest) != row["global_hash"]:
+                    raise BundleError(f"{where}: global hash does not match the event's contents")
+                known = streams.get(row["stream_id"])
+                if known is None:
+                    if row["version"] == 1 and row["prev_stream_hash"] != GENESIS:
+                        raise BundleError(
+                            f"{where}: first event of its stream must link to genesis"
+                        )
+                else:
+                    if row["version"] != known[0] + 1:
+                        raise BundleError(
+                            f"{where}: version {row['version']} does not follow {known[0]}"
+                        )
+                    if row["prev_stream_hash"] != known[1]:
+                        raise BundleError(
+                            f"{where}: does not link to the previous event of its stream"
+                        )
+                if (
+                    stream_hash(row["stream_id"], row["version"], row["prev_stream_hash"], digest)
+                    != row["stream_hash"]
+                ):
+                    raise BundleError(f"{where}: stream hash does not match the event's contents")
+                streams[row["stream_id"]] = (row["version"], row["stream_hash"])
+                prev_global = row["global_hash"]
+                tree_size = _compact_append(tree_size, hashes, leaf_hash(data))
+                expected += 1
+    except BundleError:
+        raise
+    except Exception as exc:  # a damaged column or page
+        raise BundleError(f"events.parquet: cannot be read ({exc})") from None
+    if expected != last + 1:
+        raise BundleError(f"events.parquet: ends at position {expected - 1}, not {last}")
     if not _same_hash(_compact_root(hashes), root):
         raise BundleError("events.parquet: the Merkle root of the events is not the checkpoint's")
+
+    cosigners: tuple[str, ...] = ()
+    witnessed_size = None
+    if policy.witnesses:
+        entry = manifest.get("witnessed")
+        if not isinstance(entry, dict):
+            raise BundleError(
+                "witnessed-checkpoint: the bundle carries no checkpoint cosigned by witnesses"
+            )
+        try:
+            witnessed_note = read(str(entry.get("file"))).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BundleError("witnessed-checkpoint: not UTF-8") from None
+        witnessed_size, witnessed_root, _, cosigners = verify_signed_checkpoint(
+            witnessed_note, origin, policy, "witnessed-checkpoint"
+        )
+        if witnessed_size < size:
+            raise BundleError(
+                f"witnessed-checkpoint: size {witnessed_size} precedes the bundle's {size}"
+            )
+        if witnessed_size == size:
+            if not _same_hash(witnessed_root, root):
+                raise BundleError("witnessed-checkpoint: same size, different root: a fork")
+        else:
+            rel = str(entry.get("consistency"))
+            try:
+                verify_consistency(
+                    size, witnessed_size, _load_proof(read, rel), root, witnessed_root
+                )
+            except ProofError as exc:
+                raise BundleError(
+                    f"{rel}: the bundle is not a prefix of the witnessed log ({exc})"
+                ) from None
 
     trusted_size = None
     if trusted_checkpoint is not None:
         try:
             with open(trusted_checkpoint, encoding="utf-8") as fh:
-                held_size, held_root = verify_checkpoint(
-                    fh.read(), origin, key.name, key.public_key
-                )
-        except (OSError, NoteError, UnicodeDecodeError) as exc:
+                held_text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
             raise BundleError(f"trusted checkpoint: {exc}") from None
+        held_size, held_root, _, _ = verify_signed_checkpoint(
+            held_text, origin, KeyPolicy(policy.log_keys, (ED25519,)), "trusted checkpoint"
+        )
         if held_size > size:
             raise BundleError(
                 f"trusted checkpoint: size {held_size} is beyond the bundle's {size}: "
@@ -756,7 +1057,7 @@ def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to
             if not _same_hash(held_root, root):
                 raise BundleError("trusted checkpoint: same size, different root: a fork")
         else:
-            entry = next(
+            found = next(
                 (
                     c
                     for c in manifest.get("consistency", [])
@@ -764,45 +1065,87 @@ def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to
                 ),
                 None,
             )
-            if entry is None:
+            if found is None:
                 raise BundleError(
                     f"no consistency proof from the trusted size {held_size} to {size}"
                 )
-            proof_doc = json.loads(read(str(entry["file"])))
-            proof = [bytes.fromhex(h) for h in proof_doc.get("proof", [])]
             try:
-                verify_consistency(held_size, size, proof, held_root, root)
+                verify_consistency(
+                    held_size, size, _load_proof(read, str(found["file"])), held_root, root
+                )
             except ProofError as exc:
                 raise BundleError(
-                    f"{entry['file']}: the log is not consistent with the trusted "
+                    f"{found['file']}: the log is not consistent with the trusted "
                     f"checkpoint ({exc})"
                 ) from None
         trusted_size = held_size
-    return BundleReport(origin, first, last, len(rows), root, trusted_size)
+    return BundleReport(
+        origin,
+        first,
+        last,
+        last - first + 1,
+        root,
+        trusted_size,
+        algorithms,
+        cosigners,
+        witnessed_size,
+    )
+
+
+def _key_texts(values: Sequence[str] | None) -> list[str]:
+    """Each value is a verifier key or a file holding verifier keys (one per line)."""
+    texts = []
+    for value in values or []:
+        if os.path.exists(value):
+            with open(value, encoding="ascii") as fh:
+                texts.append(fh.read())
+        else:
+            texts.append(value)
+    return texts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python verifier.py BUNDLE [--public-key KEY] [--trusted-checkpoint FILE]``."""
+    """``python verifier.py BUNDLE [--public-key KEY]... [--require ALGS]
+    [--witness KEY]... [--witness-quorum K] [--trusted-checkpoint FILE]``."""
     import argparse
     import sys
 
     parser = argparse.ArgumentParser(prog="verify-bundle", description=main.__doc__)
     parser.add_argument("bundle")
-    parser.add_argument("--public-key", help="the log's verifier key, pinned out of band")
+    parser.add_argument(
+        "--public-key",
+        action="append",
+        help="the log's verifier key(s), pinned out of band: a key or a file of keys (repeatable)",
+    )
+    parser.add_argument(
+        "--require",
+        default=ED25519,
+        help=f"signature algorithms that must all sign, comma-separated "
+        f"({', '.join(LOG_ALGORITHMS)}; default {ED25519})",
+    )
+    parser.add_argument(
+        "--witness",
+        action="append",
+        help="a witness's verifier key (type 0x04) or a file of them (repeatable)",
+    )
+    parser.add_argument(
+        "--witness-quorum",
+        type=int,
+        help="how many of the given witnesses must have cosigned (default: all of them)",
+    )
     parser.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
     args = parser.parse_args(argv)
-    pinned = None
-    if args.public_key:
-        pinned = (
-            open(args.public_key, encoding="ascii").read().strip()  # noqa: SIM115
-            if os.path.exists(args.public_key)
-            else args.public_key
-        )
+    require = tuple(a.strip() for a in args.require.split(",") if a.strip())
     try:
         report = verify_bundle(
-            args.bundle, pinned_key=pinned, trusted_checkpoint=args.trusted_checkpoint
+            args.bundle,
+            pinned_key=_key_texts(args.public_key) or None,
+            trusted_checkpoint=args.trusted_checkpoint,
+            require_algorithms=require,
+            witness_keys=_key_texts(args.witness) or None,
+            witness_quorum=args.witness_quorum,
         )
-    except (BundleError, NoteError, ProofError) as exc:
+    except (BundleError, NoteError, ProofError, OSError) as exc:
         print(f"verify-bundle: FAILED: {exc}", file=sys.stderr)
         return 1
     held = (
@@ -810,9 +1153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if report.trusted_size is not None
         else " (no trusted checkpoint given: pass one to detect a rewritten log)"
     )
+    witnessed = (
+        f"; cosigned at size {report.witnessed_size} by {', '.join(report.witnesses)}"
+        if report.witnessed_size is not None
+        else ""
+    )
     print(
         f"verify-bundle: OK: {report.events} events, positions {report.first_position}.."
-        f"{report.last_position} of {report.origin}, root {report.root.hex()}{held}"
+        f"{report.last_position} of {report.origin}, root {report.root.hex()}, signed with "
+        f"{' + '.join(report.signature_algorithms)}{witnessed}{held}"
     )
     return 0
 

@@ -46,7 +46,7 @@ from domain.ledger.events import (
     ReservationPosted,
     ReservationReleased,
 )
-from domain.money import is_currency
+from domain.money import format_major, is_currency
 
 ID_INT_MAX = 2**128 - 1  # ids are unsigned 128-bit; this one is reserved (TigerBeetle)
 U128_MAX = 2**128 - 1  # the largest amount and balance
@@ -247,8 +247,8 @@ class Account(Aggregate):
             and self.debits_pending + self.debits_posted + amount > self.credits_posted
         ):
             raise e.ExceedsCredits(
-                f"debiting {amount} would take account {self.account_id}'s debits past its "
-                f"credits ({self.credits_posted} posted)",
+                f"debiting {self.major(amount)} would take account {self.account_id}'s debits "
+                f"past its credits ({self.major(self.credits_posted)} posted)",
                 **ids,
             )
         if (
@@ -257,10 +257,14 @@ class Account(Aggregate):
             and self.credits_pending + self.credits_posted + amount > self.debits_posted
         ):
             raise e.ExceedsDebits(
-                f"crediting {amount} would take account {self.account_id}'s credits past "
-                f"its debits ({self.debits_posted} posted)",
+                f"crediting {self.major(amount)} would take account {self.account_id}'s "
+                f"credits past its debits ({self.major(self.debits_posted)} posted)",
                 **ids,
             )
+
+    def major(self, amount_minor: int) -> str:
+        """An amount as people read it: major units and the currency (``900.00 USD``)."""
+        return f"{format_major(amount_minor, self.currency)} {self.currency}"
 
     def balancing_room(self, side: str) -> int:
         """How much a balancing transfer may move on this side (TigerBeetle's formula, whether

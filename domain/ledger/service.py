@@ -721,8 +721,8 @@ def _create_transfer(  # noqa: PLR0912, PLR0915 - the rules, in their documented
         debit.debits_pending + debit.debits_posted + amount > debit.credits_posted
     ):
         raise e.ExceedsCredits(
-            f"debiting {amount} would take account {debit.account_id}'s debits past its "
-            f"credits ({debit.credits_posted} posted)",
+            f"debiting {debit.major(amount)} would take account {debit.account_id}'s debits "
+            f"past its credits ({debit.major(debit.credits_posted)} posted)",
             account_id=debit.account_id,
             **ids,
         )
@@ -730,8 +730,8 @@ def _create_transfer(  # noqa: PLR0912, PLR0915 - the rules, in their documented
         credit.credits_pending + credit.credits_posted + amount > credit.debits_posted
     ):
         raise e.ExceedsDebits(
-            f"crediting {amount} would take account {credit.account_id}'s credits past its "
-            f"debits ({credit.debits_posted} posted)",
+            f"crediting {credit.major(amount)} would take account {credit.account_id}'s "
+            f"credits past its debits ({credit.major(credit.debits_posted)} posted)",
             account_id=credit.account_id,
             **ids,
         )

@@ -7,6 +7,7 @@ sides in one run and reports consistent JSON.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,40 @@ def test_bench_projections_measures_both_read_paths_and_loses_or_doubles_nothing
         )
         < 0.001
     )
+
+
+def test_bench_evidence_measures_every_figure_at_both_sizes_with_targets(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    args = ("bench", "evidence", "--json", "--sizes", "2000,4000", "--proofs", "3",
+            "--seconds", "0.05", "--data-dir", str(tmp_path / "d"))  # fmt: skip
+    first = run(*args, env=cli_env, timeout=600)
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout)
+    assert data["sizes"] == [2000, 4000]
+    for name in (
+        "checkpoint_ms", "inclusion_proof_ms", "consistency_proof_ms", "export_last_1000_ms",
+        "api_rss_mb", "replay_rss_mb", "sweeper_ms", "tile_append_overhead",
+        "cold_pair_transfer_ms",
+    ):  # fmt: skip
+        figure = data[name]
+        assert figure["2000"] > 0 and figure["4000"] > 0, name
+        assert figure["ratio"] == round(figure["4000"] / figure["2000"], 3), name
+        assert isinstance(figure["pass"], bool) and figure["target"], name
+    assert data["details"]["4000"]["sweeper_due_holds"] > 0
+    assert data["peak_rss_mb"] > 0
+    assert data["details"]["2000"]["store"]["generated_events_per_s"] != "reused"
+
+
+def test_bench_evidence_builds_each_store_once_then_reuses_it(pg_admin_url: str) -> None:
+    from ledgerline import bench_evidence
+    from ledgerline.errors import LedgerlineError
+
+    size = 1500 + time.time_ns() % 1000  # a database of its own on the session's server
+    _, built = bench_evidence.build_store(pg_admin_url, size)
+    assert built["events"] >= size and built["generated_events_per_s"] != "reused"
+    _, reused = bench_evidence.build_store(pg_admin_url, size)
+    assert reused["generated_events_per_s"] == "reused" and reused["events"] == built["events"]
+    with pytest.raises(LedgerlineError, match="two different sizes"):
+        bench_evidence.parse_sizes("5000")
+    assert bench_evidence.parse_sizes("5_000_000,1000000") == [1_000_000, 5_000_000]

@@ -9,6 +9,8 @@ import httpx
 from tests.e2e.conftest import Server
 
 OPERATIONAL = {"/healthz", "/readyz", "/metrics"}
+# The log served as a transparency log is public evidence, read by any C2SP client: no token.
+PUBLIC_LOG = {"/log/checkpoint", "/log/tile/{path}"}
 
 
 def test_every_operation_is_described_named_stably_and_secured(server: Server) -> None:
@@ -27,7 +29,9 @@ def test_every_operation_is_described_named_stably_and_secured(server: Server) -
             assert re.fullmatch(r"[a-z][a-z0-9_]*", op["operationId"]), where
             assert op["operationId"] not in seen, f"{where}: duplicate operation id"
             seen.add(op["operationId"])
-            if path not in OPERATIONAL:
+            if path in PUBLIC_LOG:
+                assert not op.get("security"), f"{where} should need no token"
+            elif path not in OPERATIONAL:
                 assert op.get("security") == [{"HTTPBearer": []}], f"{where} is not secured"
             for status, response in op["responses"].items():
                 if status.startswith(("4", "5")):

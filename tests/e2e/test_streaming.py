@@ -178,8 +178,8 @@ def test_two_workers_in_one_group_share_the_partitions(
     with Writer(store):
         streaming.wait(
             lambda: all(
-                "Setting newly assigned partitions" in streaming.log_of(p)
-                and streaming.topic in streaming.log_of(p).split("Setting newly assigned")[-1]
+                "assigned partitions" in streaming.log_of(p)
+                and f"{streaming.topic}[" in streaming.log_of(p).split("assigned partitions")[-1]
                 for p in (first, second)
             ),
             60,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventstore.store import EventStore
 from replay import verifier
 from replay.export import export_bundle
-from replay.log import build_tree, make_checkpoint, origin
+from replay.log import log_tree, make_checkpoint, origin
 from replay.signing import generate_signing_key, load_signing_key, sign_checkpoint
 from replay.verifier import BundleError, verify_bundle
 from tests.integration.ledger_fixtures import run_history
@@ -185,7 +185,7 @@ def test_the_signer_refuses_a_checkpoint_inconsistent_with_one_it_signed(
     generate_signing_key(key_path, origin())
     key = load_signing_key(key_path)
     run_history(store, seed=3, transfers=5)
-    tree = build_tree(store.recorder)
+    tree = log_tree(store.recorder)
     good = make_checkpoint(store.recorder, key, tree=tree)
     assert good.size == tree.size
     # A tree that claims a different history of the same events.

@@ -304,7 +304,13 @@ def test_a_generated_key_file_is_private_and_its_verifier_key_is_beside_it(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert public_key_path(path) == tmp_path / "checkpoint.key.pub"
     assert parse_verifier_key(public_key_path(path).read_text()) == vkey
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.key", "checkpoint.key.pub"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint.key",
+        "checkpoint.key.pub",
+        "checkpoint.mldsa65.key",  # the post-quantum co-signing key, created with it
+        "checkpoint.mldsa65.key.pub",
+    ]
+    assert stat.S_IMODE((tmp_path / "checkpoint.mldsa65.key").stat().st_mode) == 0o600
     loaded = load_signing_key(path)
     note = sign_checkpoint(ORIGIN, 3, ROOT, vkey.name, loaded)
     assert verify_checkpoint(note, ORIGIN, vkey.name, vkey.public_key) == (3, ROOT)
@@ -372,3 +378,96 @@ def test_a_body_that_is_not_newline_terminated_text_is_refused(key: Ed25519Priva
     for bad in ("", "\n", "no newline", "ctrl\x07char\n"):
         with pytest.raises(ValueError):
             sign_note(bad, NAME, key)
+
+
+# -- post-quantum keys and witness cosignatures --------------------------------------------
+
+
+def test_an_ml_dsa_65_verifier_key_round_trips_and_names_its_algorithm() -> None:
+    from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
+
+    from replay.verifier import ML_DSA_65, SIGNATURE_TYPES
+
+    private = MLDSA65PrivateKey.generate()
+    text = format_verifier_key(NAME, private.public_key())
+    vkey = parse_verifier_key(text)
+    assert vkey.algorithm == ML_DSA_65
+    assert vkey.encode() == text
+    blob = base64.b64decode(text.split("+", 2)[2])
+    assert blob.startswith(SIGNATURE_TYPES[ML_DSA_65])  # 0xff and the id-ml-dsa-65 OID
+    assert (
+        vkey.key_id
+        == hashlib.sha256(
+            NAME.encode()
+            + b"\n"
+            + SIGNATURE_TYPES[ML_DSA_65]
+            + private.public_key().public_bytes_raw()
+        ).digest()[:4]
+    )
+    vkey.verify(private.sign(b"message"), b"message")
+    with pytest.raises(NoteError, match="does not verify"):
+        vkey.verify(private.sign(b"message"), b"another message")
+    with pytest.raises(NoteError):
+        parse_verifier_key(text[:-8])  # truncated key material
+
+
+def test_a_note_signed_by_both_algorithms_verifies_with_either_pinned_key(
+    key: Ed25519PrivateKey,
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
+
+    from replay.signing import Signer, sign_note_with
+    from replay.verifier import verify_note_keys
+
+    pq = MLDSA65PrivateKey.generate()
+    note = sign_note_with("hello\n", [Signer(NAME, pq), Signer(NAME, key)])
+    lines = note.splitlines()
+    assert len(lines) == 4 and len(lines[2]) < len(lines[3])  # Ed25519 first, then ML-DSA-65
+    for pinned in ([Signer(NAME, key)], [Signer(NAME, pq)]):
+        text, verified = verify_note_keys(note, [s.verifier_key for s in pinned])
+        assert text == "hello\n" and len(verified) == 1
+    assert verify_note(note, NAME, key.public_key()) == "hello\n"  # the classic API still works
+
+
+def test_a_witness_cosignature_covers_the_checkpoint_and_its_timestamp(
+    key: Ed25519PrivateKey,
+) -> None:
+    from replay.verifier import (
+        COSIGNATURE_V1,
+        VerifierKey,
+        cosigned_message,
+        verify_note_keys,
+    )
+
+    witness = Ed25519PrivateKey.generate()
+    wkey = VerifierKey.from_public_key("witness.example/w1", witness.public_key(), COSIGNATURE_V1)
+    assert parse_verifier_key(wkey.encode()) == wkey
+    assert base64.b64decode(wkey.encode().split("+", 2)[2])[0] == 0x04
+    note = sign_checkpoint(ORIGIN, 3, ROOT, NAME, key)
+    text = note.split("\n\n")[0] + "\n"
+    ts = 1_700_000_000
+    sig = witness.sign(cosigned_message(text, ts))
+    assert cosigned_message(text, ts).startswith(b"cosignature/v1\ntime 1700000000\n")
+    line = (
+        f"\u2014 {wkey.name} "
+        + base64.b64encode(wkey.key_id + ts.to_bytes(8, "big") + sig).decode()
+    )
+    _, verified = verify_note_keys(note + line + "\n", [wkey])
+    assert verified == [wkey]
+    shifted = (
+        f"\u2014 {wkey.name} "
+        + base64.b64encode(wkey.key_id + (ts + 1).to_bytes(8, "big") + sig).decode()
+    )
+    with pytest.raises(NoteError, match="does not verify"):
+        verify_note_keys(note + shifted + "\n", [wkey])
+    # A witness key cannot stand in for the log's key.
+    from replay.verifier import BundleError, KeyPolicy
+
+    with pytest.raises(BundleError, match="witness key"):
+        KeyPolicy((wkey,), ())
+    with pytest.raises(BundleError, match="no ml-dsa-65 verifier key is pinned"):
+        KeyPolicy((parse_verifier_key(GO_VERIFIER_KEY),), ("ml-dsa-65",))
+    with pytest.raises(BundleError, match="unknown algorithm"):
+        KeyPolicy((parse_verifier_key(GO_VERIFIER_KEY),), ("rsa",))
+    with pytest.raises(BundleError, match="quorum of 2"):
+        KeyPolicy((parse_verifier_key(GO_VERIFIER_KEY),), (), (wkey,), 2)

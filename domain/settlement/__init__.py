@@ -1,0 +1,1 @@
+"""The clearing and settlement bounded context: obligations, netting cycles, DNS and RTGS."""

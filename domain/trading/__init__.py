@@ -1,0 +1,1 @@
+"""Trading: instruments, order books matched by price-time priority, and their events."""
