@@ -7,16 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from api.metrics import note
 from api.problems import COMMAND_ERRORS, QUERY_ERRORS, Problem, problem_responses
 from api.security import OPERATORS, READERS, require
 from api.types import (
+    ID_PATTERN,
     Amount,
     Code,
     CodeParam,
@@ -117,16 +127,99 @@ class AccountOut(BaseModel):
     position: int = Field(description="global position this view reflects")
 
 
+_ID_RE = re.compile(ID_PATTERN)
+
+
+def _parse_uint(value: Any) -> Any:
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and (value == "0" or _ID_RE.match(value)):
+        return int(value)
+    raise ValueError("a JSON integer or canonical decimal digits (no sign or leading zeros)")
+
+
+def _at_most(bits: int) -> AfterValidator:
+    top = 2**bits - 1
+
+    def _range(value: int) -> int:
+        if not 0 <= value <= top:
+            raise ValueError(f"must be between 0 and 2^{bits}-1")
+        return value
+
+    return AfterValidator(_range)
+
+
+def _uint_schema(bits: int, description: str) -> WithJsonSchema:
+    """An unsigned ``bits``-bit integer: a JSON integer or canonical decimal digits; 0 allowed."""
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": 2**bits - 1},
+                {"type": "string", "pattern": r"^(?:0|[1-9][0-9]{0,38})$"},
+            ],
+            "description": description,
+        }
+    )
+
+
+_INHERITED = "; 0 on a post or void stands for the pending transfer's"
+UInt128 = Annotated[
+    int, BeforeValidator(_parse_uint), _at_most(128), _uint_schema(128, "unsigned 128-bit")
+]
+UInt64 = Annotated[
+    int, BeforeValidator(_parse_uint), _at_most(64), _uint_schema(64, "unsigned 64-bit")
+]
+UInt32 = Annotated[
+    int, BeforeValidator(_parse_uint), _at_most(32), _uint_schema(32, "unsigned 32-bit")
+]
+AccountRef = Annotated[
+    int,
+    BeforeValidator(_parse_uint),
+    _at_most(128),
+    _uint_schema(128, "an account id" + _INHERITED),
+]
+ZeroOrLedger = Annotated[
+    int, BeforeValidator(_parse_uint), _at_most(32), _uint_schema(32, "the ledger" + _INHERITED)
+]
+ZeroOrCode = Annotated[
+    int, BeforeValidator(_parse_uint), _at_most(16), _uint_schema(16, "the code" + _INHERITED)
+]
+# Zero is an amount (TigerBeetle allows it: posting 0 releases the whole hold).
+AmountOrZero = Annotated[
+    str,
+    Field(
+        pattern=r"^(?:0(?:\.0{1,4})?|[1-9][0-9]{0,38}(?:\.[0-9]{1,4})?|0\.[0-9]{1,4})$",
+        description='major units as a decimal string, e.g. "12.34"; zero allowed',
+        examples=["12.34"],
+    ),
+]
+
+
 class TransferIn(BaseModel):
+    """A transfer, with TigerBeetle's fields and flags (``pending_id`` names the pending
+    transfer a post or void settles). Fields a post or void leaves at 0 stand for the pending
+    transfer's; ``amount`` left out posts all of it (a post) or is 0."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id128
-    debit_account_id: Id128
-    credit_account_id: Id128
-    amount: Amount
-    ledger: Ledger
-    code: Code
+    debit_account_id: AccountRef = 0
+    credit_account_id: AccountRef = 0
+    amount: AmountOrZero | None = None
+    ledger: ZeroOrLedger = 0
+    code: ZeroOrCode = 0
     pending: StrictFlag = False
     timeout_s: TimeoutSeconds = 0
+    pending_id: UInt128 = 0
+    user_data_128: UInt128 = 0
+    user_data_64: UInt64 = 0
+    user_data_32: UInt32 = 0
+    linked: StrictFlag = False
+    post_pending_transfer: StrictFlag = False
+    void_pending_transfer: StrictFlag = False
+    balancing_debit: StrictFlag = False
+    balancing_credit: StrictFlag = False
+    closing_debit: StrictFlag = False
+    closing_credit: StrictFlag = False
 
 
 class TransferOut(BaseModel):
@@ -141,6 +234,11 @@ class TransferOut(BaseModel):
     pending: bool
     timeout_s: int
     state: str
+    pending_id: str | None = None
+    user_data_128: str | None = None
+    user_data_64: str | None = None
+    user_data_32: int | None = None
+    flags: dict[str, bool] | None = None
     position: int
 
 
@@ -308,6 +406,11 @@ def transfer_out(view: dict[str, Any], position: int) -> TransferOut:
         pending=view["pending"],
         timeout_s=view["timeout_s"],
         state=view["state"],
+        pending_id=str(view["pending_id"]) if view.get("pending_id") else None,
+        user_data_128=str(view["user_data_128"]) if view.get("user_data_128") else None,
+        user_data_64=str(view["user_data_64"]) if view.get("user_data_64") else None,
+        user_data_32=int(view["user_data_32"]) if view.get("user_data_32") else None,
+        flags=view.get("flags") or None,
         position=position,
     )
 
@@ -441,7 +544,14 @@ async def create_batch(
 
     `linked: true`: all are applied or none is (the failing one is named, the others are
     `linked_event_failed`); otherwise each stands alone. Every item gets its own outcome, in
-    order."""
+    order.
+
+    A linked batch that failed as a whole answers **409** (nothing was applied): a problem
+    `linked_event_failed` naming the failing item (`failed_index`, `failed_code`) that also
+    carries every item's outcome in `results`, the failing one with its problem. A member
+    that failed for a reason that depends on the ledger's state (`debit_account_not_found`,
+    `exceeds_credits`, ...) has its id spent: it answers `id_already_failed` from then on, as
+    in TigerBeetle."""
     if body.linked:
         cmd = CreateLinkedTransfers(transfers=tuple(_transfer_cmd(t) for t in body.transfers))
         outcome = await _run(request, linked_command(cmd))
@@ -452,10 +562,15 @@ async def create_batch(
                     index=r["index"],
                     id=r["id"],
                     status=r["status"],
-                    transfer=transfer_out(r["transfer"], position or 0),
+                    transfer=transfer_out(r["transfer"], position or 0)
+                    if "transfer" in r
+                    else None,
+                    problem=rejection(r["problem"]).body() if "problem" in r else None,
                 )
                 for r in outcome.result["results"]
             ]
+            if outcome.result.get("status") == "failed":
+                raise _batch_failed(outcome.result, items, position)
         elif "results" in outcome.result:
             items = [
                 ItemOutcome(
@@ -468,6 +583,8 @@ async def create_batch(
             ]
         else:  # the batch id was reused with other members
             raise rejection(outcome.result)
+        if not outcome.accepted:  # a failed batch recorded before failures were answers
+            raise _batch_failed(outcome.result, items, position)
         _created_or_replayed(response, outcome)
         return BatchOut(linked=True, results=items, position=position)
     outcomes = await asyncio.gather(
@@ -495,6 +612,24 @@ async def create_batch(
             )
     positions = [o.position for o in outcomes if o.position]
     return BatchOut(linked=False, results=items, position=max(positions) if positions else None)
+
+
+def _batch_failed(
+    result: dict[str, Any], items: list[ItemOutcome], position: int | None
+) -> Problem:
+    index = int(result.get("failed_index", 0))
+    code = str(result.get("failed_code", "linked_event_failed"))
+    return Problem(
+        409,
+        "linked_event_failed",
+        f"transfer {items[index].id} (index {index}) failed with {code}; no transfer of the "
+        "linked batch was applied",
+        failed_index=index,
+        failed_code=code,
+        linked=True,
+        results=[i.model_dump(exclude_none=True) for i in items],
+        position=position,
+    )
 
 
 @router.post(

@@ -133,7 +133,7 @@ def _allowed_methods(request: Request) -> list[str]:
                 walk(inner.routes)
                 continue
             regex = getattr(route, "path_regex", None)
-            if regex is not None and route.methods and regex.match(path):
+            if regex is not None and getattr(route, "methods", None) and regex.match(path):
                 methods.update(route.methods)
 
     walk(request.app.routes)
