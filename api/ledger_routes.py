@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     WithJsonSchema,
     model_validator,
 )
@@ -138,24 +139,42 @@ def _parse_uint(value: Any) -> Any:
     raise ValueError("a JSON integer or canonical decimal digits (no sign or leading zeros)")
 
 
-def _at_most(bits: int) -> AfterValidator:
-    top = 2**bits - 1
+# The largest value of a wide field at the edge. Many tools read a JSON Schema maximum as a
+# double (and print it shortest-first), so past 2^53 the schema states a round number a double
+# holds at or below itself, and exactly that is accepted: 1.8e19 (64 bits), 3.4e38 (128 bits).
+_WIDE_MAX = {64: 18 * 10**18, 128: 34 * 10**37}
+
+
+def _max(bits: int) -> int:
+    return _WIDE_MAX.get(bits, (1 << bits) - 1)
+
+
+def _at_most(bits: int | None) -> AfterValidator:
+    top = _max(bits) if bits is not None else None
 
     def _range(value: int) -> int:
-        if not 0 <= value <= top:
-            raise ValueError(f"must be between 0 and 2^{bits}-1")
+        if value < 0 or (top is not None and value > top):
+            raise ValueError(f"must be between 0 and {top}")
         return value
 
     return AfterValidator(_range)
 
 
-def _uint_schema(bits: int, description: str) -> WithJsonSchema:
-    """An unsigned ``bits``-bit integer: a JSON integer or canonical decimal digits; 0 allowed."""
+def _uint_schema(bits: int | None, description: str) -> WithJsonSchema:
+    """An unsigned integer: a JSON integer or canonical decimal digits; 0 allowed. Without
+    ``bits`` (an id) it has no maximum: the ledger refuses ids from 2^128-1 up by name."""
+    if bits is None:
+        integer: dict[str, Any] = {"type": "integer", "minimum": 0}
+        digits = 39
+    else:
+        integer = {"type": "integer", "minimum": 0, "maximum": _max(bits)}
+        # Fewer digits than the maximum has: every string the schema allows is in range.
+        digits = len(str(_max(bits))) - 1
     return WithJsonSchema(
         {
             "anyOf": [
-                {"type": "integer", "minimum": 0, "maximum": 2**bits - 1},
-                {"type": "string", "pattern": r"^(?:0|[1-9][0-9]{0,38})$"},
+                integer,
+                {"type": "string", "pattern": rf"^(?:0|[1-9][0-9]{{0,{digits - 1}}})$"},
             ],
             "description": description,
         }
@@ -175,18 +194,41 @@ UInt32 = Annotated[
 AccountRef = Annotated[
     int,
     BeforeValidator(_parse_uint),
-    _at_most(128),
-    _uint_schema(128, "an account id" + _INHERITED),
+    _at_most(None),
+    _uint_schema(None, "an account id" + _INHERITED),
 ]
+TransferRef = Annotated[
+    int,
+    BeforeValidator(_parse_uint),
+    _at_most(None),
+    _uint_schema(None, "the id of the pending transfer a post or void settles"),
+]
+
+
+def _json_int(value: Any) -> Any:
+    if type(value) is int:
+        return value
+    raise ValueError("must be a JSON integer")
+
+
 ZeroOrLedger = Annotated[
-    int, BeforeValidator(_parse_uint), _at_most(32), _uint_schema(32, "the ledger" + _INHERITED)
+    int,
+    BeforeValidator(_json_int),
+    _at_most(32),
+    WithJsonSchema(
+        {"type": "integer", "minimum": 0, "maximum": 2**32 - 1, "description": "the ledger"}
+    ),
 ]
 ZeroOrCode = Annotated[
-    int, BeforeValidator(_parse_uint), _at_most(16), _uint_schema(16, "the code" + _INHERITED)
+    int,
+    BeforeValidator(_json_int),
+    _at_most(16),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 65535, "description": "the code"}),
 ]
 # Zero is an amount (TigerBeetle allows it: posting 0 releases the whole hold).
 AmountOrZero = Annotated[
     str,
+    Strict(),
     Field(
         pattern=r"^(?:0(?:\.0{1,4})?|[1-9][0-9]{0,38}(?:\.[0-9]{1,4})?|0\.[0-9]{1,4})$",
         description='major units as a decimal string, e.g. "12.34"; zero allowed',
@@ -209,7 +251,7 @@ class TransferIn(BaseModel):
     code: ZeroOrCode = 0
     pending: StrictFlag = False
     timeout_s: TimeoutSeconds = 0
-    pending_id: UInt128 = 0
+    pending_id: TransferRef = 0
     user_data_128: UInt128 = 0
     user_data_64: UInt64 = 0
     user_data_32: UInt32 = 0
@@ -357,14 +399,17 @@ async def wait_for_position(request: Request, min_position: int | None) -> None:
 NOT_FOUND_CODES = frozenset({"pending_transfer_not_found"})
 
 
-def status_of(code: str) -> int:
-    return 404 if code in NOT_FOUND_CODES else 409
+def status_of(code: str, *, target_in_path: bool = False) -> int:
+    return 404 if target_in_path and code in NOT_FOUND_CODES else 409
 
 
-def rejection(result: dict[str, Any]) -> Problem:
+def rejection(result: dict[str, Any], *, target_in_path: bool = False) -> Problem:
+    """The problem for a refused command. A missing pending transfer is 404 only when the
+    path names it (``/transfers/{id}/post``); named in a body (``pending_id``) it is 409."""
     code = str(result.get("code", "rejected"))
     extra = {k: v for k, v in result.items() if k not in {"code", "detail"}}
-    return Problem(status_of(code), code, str(result.get("detail", code)), **extra)
+    status = status_of(code, target_in_path=target_in_path)
+    return Problem(status, code, str(result.get("detail", code)), **extra)
 
 
 # ------------------------------------------------------------------ formatting
@@ -650,7 +695,7 @@ async def post_transfer(
     cmd = PostPendingTransfer(transfer_id=transfer_id, amount=body.amount if body else None)
     outcome = await _run(request, post_command(cmd))
     if not outcome.accepted:
-        raise rejection(outcome.result)
+        raise rejection(outcome.result, target_in_path=True)
     response.status_code = 200
     return transfer_out(outcome.result["transfer"], outcome.position or 0)
 
@@ -667,7 +712,7 @@ async def void_transfer(
     """Void a pending transfer: release all of its reserved amount."""
     outcome = await _run(request, void_command(VoidPendingTransfer(transfer_id=transfer_id)))
     if not outcome.accepted:
-        raise rejection(outcome.result)
+        raise rejection(outcome.result, target_in_path=True)
     return transfer_out(outcome.result["transfer"], outcome.position or 0)
 
 

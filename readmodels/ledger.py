@@ -98,6 +98,19 @@ MIGRATIONS = (
         ),
     ),
 )
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        20,
+        "transfers of zero (TigerBeetle allows them: a balancing transfer with nothing left, a "
+        "void or closing transfer)",
+        (
+            "ALTER TABLE {schema}.transfers DROP CONSTRAINT transfers_amount_check",
+            "ALTER TABLE {schema}.transfers ADD CONSTRAINT transfers_amount_check"
+            " CHECK (amount >= 0)",
+        ),
+    ),
+)
 register(MIGRATIONS)
 
 DUE_HOLDS_SQL = (
