@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-faults lint typecheck layers unit bench clean
+.PHONY: demo test test-faults lint typecheck layers browser unit bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,20 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-test: lint typecheck layers
+# The console's browser tests drive the distribution's headless Chromium, never a downloaded
+# browser: install it from the package manager when it is missing and we may (root, apt-get).
+browser:
+	@if [ -n "$$LEDGERLINE_CHROMIUM" ] || [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make: installing chromium for the console's browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	else \
+		echo "make: no /usr/bin/chromium: the console's browser tests will fail;" \
+			"install the distribution's chromium (or set LEDGERLINE_CHROMIUM)" >&2; \
+	fi
+
+test: lint typecheck layers browser
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml -q
 
 # The long fault schedules: many seeds of SIGKILLs in both read-path modes, and 20,000

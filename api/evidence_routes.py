@@ -192,8 +192,10 @@ async def export(
 ) -> Response:
     """A signed evidence bundle (`.tar.gz`) of positions `from_position`..`to_position`: events
     as Parquet, a signed manifest, the checkpoint, consistency proofs to the sizes you hold
-    (`trusted_size`). Verify it offline with `replay/verifier.py`.
+    (`trusted_size`), and the ledger's reports over the range (trial balance, statements,
+    large value, daily totals). Verify it offline with `replay/verifier.py`.
     """
+    from replay import reports
     from replay.export import ExportError, export_bundle
 
     services = request.app.state.services
@@ -207,6 +209,14 @@ async def export(
     recorder = _recorder(request)
 
     def build() -> bytes:
+        head = recorder.head().position
+        last = head if to_position is None else to_position
+        if not 1 <= from_position <= last <= head:
+            raise ExportError(
+                f"positions {from_position}..{last} are not within the log (1..{head})"
+            )
+        with services.store.datastore.get_connection() as conn:
+            tables = reports.compute_range(conn, recorder, from_position, last)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "bundle"
             export_bundle(
@@ -214,8 +224,9 @@ async def export(
                 out,
                 key,
                 from_position=from_position,
-                to_position=to_position,
+                to_position=last,
                 trusted_sizes=trusted_size or (),
+                reports=tables,
             )
             buffer = io.BytesIO()
             with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -226,6 +237,8 @@ async def export(
         data = await asyncio.to_thread(build)
     except ExportError as exc:
         raise Problem(422, "export_out_of_range", str(exc)) from None
+    except reports.ReportError as exc:
+        raise Problem(503, "read_model_behind", str(exc), headers={"Retry-After": "1"}) from None
     return Response(
         data,
         media_type="application/gzip",

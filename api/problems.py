@@ -133,8 +133,9 @@ def _allowed_methods(request: Request) -> list[str]:
                 walk(inner.routes)
                 continue
             regex = getattr(route, "path_regex", None)
-            if regex is not None and getattr(route, "methods", None) and regex.match(path):
-                methods.update(route.methods)
+            allowed = getattr(route, "methods", None)  # a Mount (static files) has none
+            if regex is not None and allowed and regex.match(path):
+                methods.update(allowed)
 
     walk(request.app.routes)
     return sorted(methods)

@@ -1,8 +1,23 @@
-"""Bearer-token authentication and role checks, as FastAPI dependencies."""
+"""Bearer-token authentication and role checks, as FastAPI dependencies.
+
+Definition
+    A request is authenticated by ``Authorization: Bearer <API key>``. A ``GET`` or ``HEAD``
+    request without that header may instead carry the console's session cookie
+    (:data:`CONSOLE_COOKIE`, set by ``/console/login``: HttpOnly, SameSite=Strict, Secure over
+    https), so the console's pages can download exports and fetch proofs from ``/v1`` without
+    JavaScript ever seeing the key.
+
+Guarantees
+    The cookie never authorises a method that changes anything: ``POST`` and the like need
+    the header (the console's own forms post to ``/console`` routes that check a CSRF token
+    and the request's origin). A cookie-borne request the browser marks as cross-site
+    (``Sec-Fetch-Site: cross-site``) is refused as if it carried no key.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,6 +34,22 @@ READERS = frozenset({Role.OPERATOR, Role.AUDITOR, Role.ADMIN})
 REGULATORS = frozenset({Role.REGULATOR, Role.ADMIN})
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ledgerline"'}
+CONSOLE_COOKIE = "ledgerline_console"
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def cookie_token(request: Request) -> str | None:
+    """The console session's API key, when this request may be authenticated by it."""
+    if request.method not in SAFE_METHODS:
+        return None
+    if request.headers.get("sec-fetch-site", "same-origin") == "cross-site":
+        return None
+    return request.cookies.get(CONSOLE_COOKIE) or None
+
+
+def key_id_of(token: str) -> str:
+    """The key id part of a token ``ll_<key id>_<secret>`` (``unknown`` if malformed)."""
+    return token.split("_", 2)[1] if token.count("_") >= 2 else "unknown"
 
 
 def authorize(authorization: str | None, keys: KeyStore, allowed: frozenset[Role]) -> Role:
@@ -45,13 +76,43 @@ def authorize(authorization: str | None, keys: KeyStore, allowed: frozenset[Role
     return role
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the key's role and its id (recorded beside what an admin changes)."""
+
+    role: Role
+    key_id: str
+
+
+def _header(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The credential to check: the bearer header, else (GET/HEAD only) the console cookie."""
+    if credentials is not None:
+        return f"Bearer {credentials.credentials}"
+    if "authorization" in request.headers:
+        return request.headers["authorization"]  # malformed: authorize() names the problem
+    token = cookie_token(request)
+    return f"Bearer {token}" if token else None
+
+
+def require_caller(allowed: frozenset[Role]) -> Callable[..., Awaitable[Caller]]:
+    """Like :func:`require`, answering the caller's role and key id."""
+
+    async def check(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = _BEARER
+    ) -> Caller:
+        header = _header(request, credentials)
+        role = authorize(header, request.app.state.keys, allowed)
+        return Caller(role, key_id_of((header or "").partition(" ")[2]))
+
+    return check
+
+
 def require(allowed: frozenset[Role]) -> Callable[..., Awaitable[Role]]:
     """A dependency that admits only tokens whose role is in ``allowed``."""
 
     async def check(
         request: Request, credentials: HTTPAuthorizationCredentials | None = _BEARER
     ) -> Role:
-        header = f"Bearer {credentials.credentials}" if credentials is not None else None
-        return authorize(header, request.app.state.keys, allowed)
+        return authorize(_header(request, credentials), request.app.state.keys, allowed)
 
     return check

@@ -15,6 +15,10 @@ Definition
     4. **Duplicate keys** (422 ``duplicate_key``): an object that names a key twice is refused
        rather than silently keeping one of the values.
 
+    The console's HTML forms (paths under ``/console/``) post
+    ``application/x-www-form-urlencoded`` bodies instead: rule 1 applies to them, rule 2 asks
+    for that media type, and the console parses the fields itself.
+
 Guarantees
     A request refused here never reaches a route, so it changes nothing. A body that passes is
     handed on byte for byte.
@@ -32,6 +36,8 @@ from api.problems import Problem, problem_response
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB
 DEFAULT_MAX_BATCH_BODY_BYTES = 16 << 20  # a batch at its documented maximum, with room
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORM_PATH_PREFIX = "/console/"
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 
 
 class DuplicateKey(ValueError):
@@ -132,7 +138,21 @@ class StrictBodyMiddleware:
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
         body = b"".join(chunks)
-        if body:
+        if body and path.startswith(FORM_PATH_PREFIX):
+            media = headers.get("content-type", "")
+            if media.split(";")[0].strip().lower() != FORM_MEDIA_TYPE:
+                await self._refuse(
+                    scope,
+                    receive,
+                    send,
+                    Problem(
+                        415,
+                        "unsupported_media_type",
+                        f"the console's forms send '{FORM_MEDIA_TYPE}'",
+                    ),
+                )
+                return
+        elif body:
             media = headers.get("content-type")
             if media is None or not _media_type_ok(media):
                 await self._refuse(

@@ -459,6 +459,10 @@ def _instrument_out(view: dict[str, Any], position: int) -> InstrumentOut:
 async def list_instrument(
     body: InstrumentIn, request: Request, response: Response, _: Any = Operator
 ) -> InstrumentOut:
+    """Lists a new instrument and opens its order book: symbol, base and quote assets, tick and lot
+    sizes, and its settlement mode (`none`: matching only; `ledger`: every trade settles
+    into the ledger). Retrying the same instrument answers 200 with the first outcome.
+    """
     fields = body.model_dump()
     for name in ("min_quantity", "reference_price"):
         fields[name] = fields[name] or ""
@@ -483,6 +487,9 @@ async def get_instrument(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> InstrumentOut:
+    """Returns the instrument's specification, its status (open, halted, closed) and its last trade
+    price, as of at least `min_position`.
+    """
     await wait_for_position(request, min_position)
     row = await asyncio.to_thread(_read, request, rt.get_instrument, instrument_id)
     if row is None:
@@ -549,6 +556,10 @@ async def halt(
     idempotency_key: IdempotencyKey = None,
     _: Any = Operator,
 ) -> InstrumentOut:
+    """Halts trading on the instrument: new orders and amendments are refused with a named rule,
+    while cancels and reductions still work. With `cancel_orders` every resting order is
+    cancelled too. An `Idempotency-Key` makes a retry answer the first outcome.
+    """
     cancel = body.cancel_orders if body else False
     return await _set_status(request, instrument_id, "halt", cancel, idempotency_key)
 
@@ -565,6 +576,7 @@ async def resume(
     idempotency_key: IdempotencyKey = None,
     _: Any = Operator,
 ) -> InstrumentOut:
+    """Resumes trading on a halted instrument; resting orders keep their priority."""
     return await _set_status(request, instrument_id, "resume", False, idempotency_key)
 
 
@@ -580,6 +592,9 @@ async def close(
     idempotency_key: IdempotencyKey = None,
     _: Any = Operator,
 ) -> InstrumentOut:
+    """Closes the instrument for good: every resting order is cancelled (their holds released) and
+    no order is accepted afterwards.
+    """
     return await _set_status(request, instrument_id, "close", True, idempotency_key)
 
 
@@ -596,6 +611,10 @@ async def link_account(
     request: Request,
     _: Any = Operator,
 ) -> LinkOut:
+    """Names the ledger account through which a trading account settles one asset. A link is made
+    once and never changes; orders of an instrument that settles into the ledger need links
+    for both of its assets.
+    """
     cmd = tc.LinkAccount(
         account_id=account_id, asset=asset, ledger_account_id=body.ledger_account_id
     )
@@ -617,6 +636,11 @@ async def link_account(
 async def place_order(
     body: OrderIn, request: Request, response: Response, _: Any = Operator
 ) -> OrderOut:
+    """Places an order (limit, market, IOC, FOK, post-only, GTC or GTD, with a self-trade
+    prevention mode) and answers its state and the trades it made at once. A rule it breaks
+    is a 409 with a stable code; a retry with the same order id answers 200 with the first
+    outcome.
+    """
     outcome = await _run(request, tc.place_command(body.command()))
     if not outcome.accepted:
         raise rejection(outcome.result)
@@ -637,6 +661,9 @@ async def cancel_order(
     idempotency_key: IdempotencyKey = None,
     _: Any = Operator,
 ) -> OrderOut:
+    """Cancels the rest of an open order of the given account; its hold on the account's funds is
+    released.
+    """
     instrument_id = await _order_instrument(request, order_id)
     cmd = tc.CancelOrder(
         instrument_id=instrument_id,
@@ -663,6 +690,9 @@ async def modify_order(
     idempotency_key: IdempotencyKey = None,
     _: Any = Operator,
 ) -> OrderOut:
+    """Reduces an order's quantity (`reduce_by`, keeping its time priority) or amends its price or
+    raises its quantity (losing priority; the amended order may trade at once).
+    """
     if body.quantity is None and body.reduce_by is None and body.price is None:
         raise Problem(
             409, "amend_requires_change", "give quantity, reduce_by or price", order_id=order_id
@@ -692,6 +722,10 @@ async def modify_order(
 )
 async def place_batch(body: BatchIn, request: Request, _: Any = Operator) -> BatchOut:
     # Nothing is submitted unless every item is well formed against its instrument.
+    """Places many orders: every item is checked for shape first (one bad item refuses the batch
+    and changes nothing), then each order is decided on its own in order, with its own
+    outcome.
+    """
     errors: list[dict[str, Any]] = []
     seen: set[int] = set()
     commands: list[tc.PlaceOrder] = []
@@ -762,6 +796,9 @@ async def cancel_all(
     idempotency_key: IdempotencyKey = None,
     _: Any = Operator,
 ) -> CancelAllOut:
+    """Cancels every resting order of an account, on one instrument or on all of them, and answers
+    how many were cancelled.
+    """
     services = _services(request)
     if body is not None and body.instrument_id is not None:
         instruments = [body.instrument_id]
@@ -834,6 +871,9 @@ async def book(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> BookOut:
+    """Returns the best `depth` price levels of each side of the book (price, quantity, number of
+    orders) with the book's sequence, read from one snapshot.
+    """
     await wait_for_position(request, min_position)
 
     def read(conn: Any) -> Any:
@@ -885,6 +925,9 @@ async def trades(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TapePage:
+    """Returns the instrument's trade tape newest first, keyset-paginated by sequence (`cursor`
+    from `next_cursor`).
+    """
     await wait_for_position(request, min_position)
     instrument = await _known(request, instrument_id)
     rows = await asyncio.to_thread(
@@ -925,6 +968,9 @@ async def get_order(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> OrderRowOut:
+    """Returns one order: its specification, filled and open quantity, status and the times of its
+    changes.
+    """
     await wait_for_position(request, min_position)
     row = await asyncio.to_thread(_read, request, rt.get_order, order_id)
     if row is None:
@@ -949,6 +995,9 @@ async def account_orders(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> OrdersPage:
+    """Lists an account's orders, optionally only those in one status (`open` for the resting
+    ones), paginated by order id.
+    """
     await wait_for_position(request, min_position)
     rows = await asyncio.to_thread(
         _read,
@@ -986,6 +1035,9 @@ async def candles(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> CandlesOut:
+    """Returns OHLCV candles of the instrument's trades for an interval (1m to 1d) between `from`
+    and `to`, oldest first; prices and volumes in the instrument's units.
+    """
     await wait_for_position(request, min_position)
     instrument = await _known(request, instrument_id)
     rows = await asyncio.to_thread(

@@ -590,6 +590,29 @@ class HashChainRecorder(PostgresApplicationRecorder):
             cur.execute(query, params, prepare=True)
             return [_tuple_to_event(row) for row in cur.fetchall()]
 
+    def read_stream(self, stream_id: str, after_version: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events of one stream with ``version > after_version``, in order."""
+        query = self._select_all + SQL(
+            " WHERE originator_id = %s AND originator_version > %s"
+            " ORDER BY originator_version LIMIT %s"
+        )
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            cur.execute(query, (stream_id, after_version, limit), prepare=True)
+            return [_tuple_to_event(row) for row in cur.fetchall()]
+
+    def first_position_since(self, recorded_at_ns: int) -> int | None:
+        """The first position committed at or after ``recorded_at_ns`` (None if none is)."""
+        query = SQL("SELECT min(notification_id) FROM {} WHERE recorded_at_ns >= %s").format(
+            self._t_events
+        )
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(query, (recorded_at_ns,))
+            row = cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
     def iter_all(
         self, batch_size: int = 10_000, upto_position: int | None = None
     ) -> Iterator[list[StoredEvent]]:

@@ -293,8 +293,10 @@ def verify_store(
     batch_size: int = DEFAULT_BATCH_SIZE,
     *,
     cache_streams: int = DEFAULT_CACHE_STREAMS,
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
-    """Verify every event in ``recorder``, its chain head and its Merkle tiles."""
+    """Verify every event in ``recorder``, its chain head and its Merkle tiles
+    (``progress(n)`` hears of every batch of ``n`` events checked)."""
     checker = ChainVerifier(stream_lookup(recorder), cache_streams=cache_streams)
     tiles = TileChecker(recorder)
     leaf_prefix = b"\x00"
@@ -309,6 +311,8 @@ def verify_store(
             break
         if not tiles.feed([canonical.sha256(leaf_prefix + d) for d in data]):
             break
+        if progress is not None:
+            progress(len(batch))
     head = recorder.head()
     if checker.first_break is None and (
         head.position != checker.position or head.global_hash != checker.global_hash

@@ -513,7 +513,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         )
         lag_url = fresh_database(admin_url, "bench_matching_lag")
-        result.update(measure_lag(lag_url, min(args.seconds, 5.0), args.rate, seed=7))
+        result.update(measure_lag(lag_url, min(args.seconds, 5.0), args.rate or 1_000.0, seed=7))
         http_url = fresh_database(admin_url, "bench_matching_http")
         # one process decides for a hot book: a second worker would first replay the other's
         # events on every batch, so the HTTP run uses one (the API itself is not the limit)

@@ -26,6 +26,7 @@ from ledgerline.cli_common import (
 )
 from ledgerline.config import Settings
 from ledgerline.errors import LedgerlineError
+from ledgerline.progress import Progress
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -133,13 +134,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with database_url(settings_from_args(args), existing=True) as url:
         require_migrated(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
-            report = replay(
-                store.recorder,
-                url,
-                to_position=_as_of_position(store.recorder, args),
-                check=args.check,
-                batch_size=_batch_size(args),
-            )
+            upto = _as_of_position(store.recorder, args)
+            total = store.recorder.head().position if upto is None else upto
+            with _progress(args, "replay", total) as progress:
+                report = replay(
+                    store.recorder,
+                    url,
+                    to_position=upto,
+                    check=args.check,
+                    batch_size=_batch_size(args),
+                    progress=progress,
+                )
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -201,12 +206,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         "merkle_root": result.merkle_root.hex(),
         "checkpoint": {"size": cp.size, "root": cp.root.hex()} if cp else None,
     }
-    target = reports.write(tables[args.name], Path(args.out or args.name), args.format, meta)
-    print(
-        f"{args.name}: {tables[args.name].num_rows} rows as of position "
-        f"{result.upto_position} -> {target}"
-    )
+    table = reports.present(tables[args.name])
+    out = Path(args.out) if args.out else _dated_folder() / args.name
+    target = reports.write(table, out, args.format, meta)
+    if not args.quiet:
+        print(reports.summary(table))
+    print(f"{args.name}: {table.num_rows} rows as of position {result.upto_position} -> {target}")
     return 0
+
+
+def _dated_folder() -> Path:
+    """Where a report goes without ``--out``: ``reports/<UTC date>`` under the current one."""
+    import datetime as dt
+
+    return Path("reports") / dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -234,15 +247,17 @@ def cmd_export(args: argparse.Namespace) -> int:
             try:
                 with connect_owner(url) as conn:
                     tables = reports.compute_range(conn, store.recorder, args.from_position, last)
-                manifest = export_bundle(
-                    store.recorder,
-                    Path(args.out),
-                    key,
-                    from_position=args.from_position,
-                    to_position=last,
-                    trusted_sizes=args.trusted_size or (),
-                    reports=tables,
-                )
+                with _progress(args, "export", last - args.from_position + 1) as progress:
+                    manifest = export_bundle(
+                        store.recorder,
+                        Path(args.out),
+                        key,
+                        from_position=args.from_position,
+                        to_position=last,
+                        trusted_sizes=args.trusted_size or (),
+                        reports=tables,
+                        progress=progress,
+                    )
             except (ExportError, reports.ReportError, KeyFileError) as exc:
                 raise LedgerlineError(str(exc)) from None
     print(
@@ -264,6 +279,8 @@ def cmd_verify_bundle(args: argparse.Namespace) -> int:
         argv += ["--witness-quorum", str(args.witness_quorum)]
     if args.trusted_checkpoint:
         argv += ["--trusted-checkpoint", args.trusted_checkpoint]
+    if args.trust_bundled_key:
+        argv.append("--trust-bundled-key")
     return verifier.main(argv)
 
 
@@ -293,6 +310,11 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _progress(args: argparse.Namespace, label: str, total: int | None) -> Progress:
+    """Progress of a long job on stderr: shown on a terminal, never with ``--json``."""
+    return Progress(label, total, enabled=sys.stderr.isatty() and not getattr(args, "json", False))
 
 
 def _batch_size(args: argparse.Namespace) -> int:
@@ -328,14 +350,20 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     with database_url(settings_from_args(args), existing=True) as url, connect_owner(url) as conn:
         keys = list_keys(conn)
     if args.json:
-        print(json.dumps([vars(k) for k in keys], indent=2))
+        print(json.dumps([{**vars(k), "live": k.live} for k in keys], indent=2, default=str))
         return 0
     from ledgerline.cli_client import _table
 
     print(
         _table(
             [
-                (k.key_id, k.role, k.label or "-", k.created_at[:19], k.revoked_at or "live")
+                (
+                    k.key_id,
+                    k.role,
+                    k.label or "-",
+                    str(k.created_at)[:19],
+                    str(k.revoked_at)[:19] if k.revoked_at else "live",
+                )
                 for k in keys
             ],
             ("key", "role", "label", "created", "revoked"),
@@ -345,14 +373,21 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from api.keys import revoke_key
+    from api.keys import LastAdminKey, get_key, revoke_key
     from eventstore.store import connect_owner
     from ledgerline.database import database_url
 
     with database_url(settings_from_args(args), existing=True) as url, connect_owner(url) as conn:
-        if not revoke_key(conn, args.key_id):
+        found = get_key(conn, args.key_id)
+        if found is None or not found.live:
             raise LedgerlineError(f"no live API key {args.key_id!r} (ledgerline keys list)")
-    print(f"key {args.key_id} revoked; servers stop accepting it within 30 s", file=sys.stderr)
+        try:
+            revoke_key(conn, args.key_id, revoked_by="cli")
+        except LastAdminKey:
+            raise LedgerlineError(
+                f"key {args.key_id} is the last live admin key; create another admin key first"
+            ) from None
+    print(f"key {args.key_id} revoked; servers stop accepting it within 1 s", file=sys.stderr)
     return 0
 
 
@@ -372,8 +407,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     batch_size = _batch_size(args)
     with database_url(settings_from_args(args), existing=True) as url:
         require_migrated(url, read_models=False)
-        with EventStore(url, pool_size=1, run_migrations=False) as store:
-            report = verify_store(store.recorder, batch_size)
+        with (
+            EventStore(url, pool_size=1, run_migrations=False) as store,
+            _progress(args, "verify", store.recorder.head().position) as progress,
+        ):
+            report = verify_store(store.recorder, batch_size, progress=progress)
     if report.first_break is not None:
         print(f"ledgerline: verify FAILED: first broken {report.first_break}", file=sys.stderr)
         return EXIT_BROKEN
@@ -465,6 +503,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "--clients at least 1"
         )
     result = benches()[args.name](args)
+    if "peak_rss_mb" not in result:
+        import resource
+
+        result["peak_rss_mb"] = {
+            "bench": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "children": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -565,7 +610,11 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
         with database_url(settings_from_args(args)) as url:
             migrate_all(url)
             with EventStore(url, pool_size=2, run_migrations=False) as store:
-                result = rebuild(url, store.recorder, args.name, kafka=source)
+                total = store.recorder.head().position
+                with _progress(args, f"rebuild {spec.name}", total) as progress:
+                    result = rebuild(
+                        url, store.recorder, args.name, kafka=source, progress=progress
+                    )
     except RebuildError as exc:
         raise LedgerlineError(str(exc)) from None
     print(
@@ -685,7 +734,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.add_argument("--to-position", type=int)
     p.add_argument("--as-of", help="RFC 3339 time")
     p.add_argument("--format", choices=["parquet", "csv", "json"], default="parquet")
-    p.add_argument("--out", help="output path without extension (default: the report name)")
+    p.add_argument(
+        "--out",
+        help="output path without extension (default: reports/<UTC date>/<report name>)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no summary table, only the line naming the file"
+    )
     add_db_options(p)
     p.set_defaults(func=cmd_report)
 
@@ -723,6 +778,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         "--witness-quorum", type=int, help="how many of the witnesses must cosign (default: all)"
     )
     p.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
+    p.add_argument(
+        "--trust-bundled-key",
+        action="store_true",
+        help="without --public-key, check against the keys the bundle carries (proves nothing "
+        "about who made it)",
+    )
     p.set_defaults(func=cmd_verify_bundle)
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")

@@ -19,7 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from api.console import router as console_router
 from api.evidence_routes import router as evidence_router
+from api.keys_routes import router as keys_router
 from api.ledger_routes import router as ledger_router
 from api.log_routes import router as log_router
 from api.settlement_routes import router as settlement_router
@@ -161,6 +163,9 @@ CONTEXTS: tuple[ContextModule, ...] = (
         cli=_trading_cli,
         benches={"matching": _bench_matching},
     ),
+    ContextModule(name="keys", command_context=None, routers=(keys_router,)),
+    # Last: its catch-all answers every other /console path.
+    ContextModule(name="console", command_context=None, routers=(console_router,)),
 )
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from psycopg.conninfo import conninfo_to_dict
 
 from api.app import ApiServices, create_app
-from api.keys import KeyStore, lookup_sql, migrate_keys
+from api.keys import KeyStore, lookup_sql, migrate_keys, revocations_sql
 from api.metrics import Metrics
 from api.problems import Problem, problem_responses
 from commands.context import build_processor
@@ -271,11 +271,16 @@ def build_runtime(
             row = conn.execute(lookup_sql(), (key_id,)).fetchone()
         return (bytes(row["token_sha256"]), str(row["role"])) if row else None
 
+    def revocations() -> int:
+        with store.datastore.get_connection() as conn:
+            row = conn.execute(revocations_sql()).fetchone()
+        return int(row["n"]) if row else 0
+
     metrics = Metrics()
     runtime = Runtime(store, processor, projector, metrics, FastAPI(), clock)
     services = ApiServices(
         store=store,
-        keys=KeyStore(lookup),
+        keys=KeyStore(lookup, revocations=revocations),
         metrics=metrics,
         extra={
             "processor": processor,

@@ -289,8 +289,10 @@ def rebuild(
     lock_timeout_ms: int = 2000,
     swap_attempts: int = 20,
     kafka: KafkaSource | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RebuildResult:
-    """Rebuild projection ``name`` into a scratch schema, then swap it in (see the module)."""
+    """Rebuild projection ``name`` into a scratch schema, then swap it in (see the module);
+    ``progress(n)`` hears of every batch of ``n`` events read from the store."""
     spec = projection_spec(name)
     started = time.monotonic()
     tag = secrets.token_hex(4)
@@ -305,7 +307,9 @@ def rebuild(
             if kafka is None:
                 built = recorder.head().position
                 with conn.transaction(), conn.cursor() as cur:
-                    events = rebuild_into(recorder, cur, scratch, built, [spec], batch_size)
+                    events = rebuild_into(
+                        recorder, cur, scratch, built, [spec], batch_size, progress=progress
+                    )
             else:
                 # From Kafka up to what the relay has had acknowledged; the rest from the store.
                 built = relay_positions(recorder).get("default", 0)

@@ -82,8 +82,10 @@ def rebuild_into(
     specs: Iterable[ProjectionSpec] | None = None,
     batch_size: int = 50_000,
     keep: Mapping[str, Callable[[StoredEvent], bool]] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Rebuild ``specs`` (all by default) into ``schema`` up to ``upto``; return events read.
+    ``progress(n)`` hears of every batch of ``n`` events read.
 
     ``keep`` (projection name -> predicate) limits a projection to the events it passes: the
     exact set a live projection has applied (see ``projections.manage.Applied``).
@@ -98,6 +100,8 @@ def rebuild_into(
             if mine:
                 rebuilder.feed(mine)
         events += len(batch)
+        if progress is not None:
+            progress(len(batch))
     for _, rebuilder in rebuilders:
         rebuilder.finish()
     return events

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ def export_bundle(  # noqa: PLR0915 - one linear sequence of files
     reports: dict[str, pa.Table] | None = None,
     batch_size: int = BATCH_SIZE,
     witness_timeout_s: float = 5.0,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} is not empty; export into a new directory")
@@ -120,6 +121,7 @@ def export_bundle(  # noqa: PLR0915 - one linear sequence of files
     for sub in ("proofs", "keys", "reports"):
         (out / sub).mkdir()
 
+    advanced = progress or (lambda n: None)
     prev_global = GENESIS
     if from_position > 1:
         [before] = recorder.read_from(from_position - 2, 1)
@@ -135,6 +137,7 @@ def export_bundle(  # noqa: PLR0915 - one linear sequence of files
             count += len(batch)
             columns = {f: [getattr(e, f) for e in batch] for f in EVENT_SCHEMA.names}
             writer.write_table(pa.table(columns, schema=EVENT_SCHEMA))
+            advanced(len(batch))
     if count != last - from_position + 1:
         raise ExportError(f"the log returned {count} events for positions {from_position}..{last}")
     (out / "checkpoint").write_text(checkpoint.note)

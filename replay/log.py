@@ -21,8 +21,9 @@ Guarantees
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ class Checkpoint:
     root: bytes
     note: str
     key_name: str
+    # When it was stored (None until read back); not part of what a checkpoint is.
+    created_at: dt.datetime | None = field(default=None, compare=False)
 
 
 def origin() -> str:
@@ -65,11 +68,13 @@ def _select(recorder: HashChainRecorder, where: str, params: tuple[Any, ...]) ->
     table = f'"{recorder.datastore.schema}".checkpoints'
     with recorder.datastore.get_connection() as conn:
         rows = conn.execute(
-            f"SELECT tree_size, root, note, key_name FROM {table} {where.replace('{t}', table)}",
+            f"SELECT tree_size, root, note, key_name, created_at FROM {table}"
+            f" {where.replace('{t}', table)}",
             params,
         ).fetchall()
     return [
-        Checkpoint(int(r["tree_size"]), bytes(r["root"]), r["note"], r["key_name"]) for r in rows
+        Checkpoint(int(r["tree_size"]), bytes(r["root"]), r["note"], r["key_name"], r["created_at"])
+        for r in rows
     ]
 
 

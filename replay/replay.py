@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -257,6 +257,7 @@ def replay(
     check: bool = False,
     keep_schema: bool = False,
     batch_size: int = REPLAY_BATCH,
+    progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
     """Verify the log and rebuild the read models at once: one in a worker process, one here."""
     head = recorder.head().position
@@ -284,7 +285,15 @@ def replay(
         migrate(conn, scratch, all_migrations())
         try:
             with conn.transaction(), conn.cursor() as cur:
-                rebuild_into(recorder, cur, scratch, upto, batch_size=batch_size, keep=keep)
+                rebuild_into(
+                    recorder,
+                    cur,
+                    scratch,
+                    upto,
+                    batch_size=batch_size,
+                    keep=keep,
+                    progress=progress,
+                )
             digests: dict[str, str] = {}
             live_digests: dict[str, str] | None = {} if check else None
             differences: list[TableDiff] = []

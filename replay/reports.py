@@ -457,6 +457,62 @@ def _trading(conn: psycopg.Connection[Any], schema: str) -> dict[str, pa.Table]:
     }
 
 
+# Ledger report columns that hold integer minor units (settlement's end in ``_minor``).
+_LEDGER_MONEY = frozenset(
+    {"debits_pending", "debits_posted", "credits_pending", "credits_posted", "amount",
+     "posted_amount"}
+)  # fmt: skip
+
+
+def present(report: pa.Table) -> pa.Table:
+    """The report for people: every amount in major units of its row's currency (a decimal
+    string, exact), with the minor units kept beside it as ``<name>_minor``.
+
+    Applies to tables with a ``currency`` column; others (the trading reports, already in the
+    instrument's units) are returned as they are.
+    """
+    from domain.money import format_major
+
+    if "currency" not in report.column_names:
+        return report
+    currencies = report.column("currency").to_pylist()
+    columns: dict[str, pa.Array] = {}
+    for name in report.column_names:
+        values = report.column(name)
+        if name in _LEDGER_MONEY:
+            stem = name
+        elif name.endswith("_minor") and name[: -len("_minor")] not in report.column_names:
+            stem = name[: -len("_minor")]
+        else:
+            columns[name] = values
+            continue
+        major = [
+            None if v is None or c is None else format_major(int(v), c)
+            for v, c in zip(values.to_pylist(), currencies, strict=True)
+        ]
+        columns[stem] = pa.array(major, pa.string())
+        columns[f"{stem}_minor"] = values
+    return pa.table(columns)
+
+
+def summary(report: pa.Table, limit: int = 20) -> str:
+    """A plain-text table of the report's first ``limit`` rows, for a terminal."""
+    names = report.column_names
+    rows = [
+        ["" if v is None else str(v) for v in r.values()]
+        for r in report.slice(0, limit).to_pylist()
+    ]
+    widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [line(names), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    if report.num_rows > limit:
+        out.append(f"... {report.num_rows - limit} more rows in the file")
+    return "\n".join(out)
+
+
 def write(report: pa.Table, path: Path, fmt: str, meta: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     stamped = report.replace_schema_metadata({b"ledgerline": json.dumps(meta).encode()})

@@ -23,8 +23,10 @@ Definition
       split at the largest power of two smaller than the number of leaves.
 
     * Checkpoints: a C2SP ``tlog-checkpoint`` body ``<origin>\\n<size>\\n<base64 root>\\n``
-      inside a C2SP ``signed-note`` with Ed25519 signature lines
-      ``— <name> <base64(key_id(4) || signature(64))>`` (U+2014 EM DASH, then a space).
+      inside a C2SP ``signed-note`` with signature lines
+      ``— <name> <base64(key_id(4) || signature)>`` (U+2014 EM DASH, then a space): Ed25519
+      (64-byte signatures) and, when the log has one, ML-DSA-65; witnesses add cosignature/v1
+      lines.
 
     * Verifier keys: ``<name>+<8 hex digits of key_id>+<base64(0x01 || 32-byte public key)>``,
       the format of golang.org/x/mod/sumdb/note.
@@ -929,7 +931,12 @@ def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to
         raise BundleError("checkpoint: not UTF-8") from None
     log_only = KeyPolicy(policy.log_keys, policy.require)
     size, root, _, _ = verify_signed_checkpoint(note, origin, log_only)
-    first, last = int(manifest["first_position"]), int(manifest["last_position"])
+    try:
+        first, last = int(manifest["first_position"]), int(manifest["last_position"])
+    except (KeyError, TypeError, ValueError):
+        raise BundleError(
+            "manifest.json: first_position and last_position must be integers"
+        ) from None
     if size != last:
         raise BundleError(f"checkpoint: size {size} is not the bundle's last position {last}")
 
@@ -1067,7 +1074,9 @@ def verify_bundle(  # noqa: PLR0912, PLR0915 - one linear checklist, read top to
             )
             if found is None:
                 raise BundleError(
-                    f"no consistency proof from the trusted size {held_size} to {size}"
+                    f"no consistency proof from the trusted size {held_size} to {size}: ask "
+                    f"for a re-export with `ledgerline export --trusted-size {held_size}` (or "
+                    f"GET /v1/exports?trusted_size={held_size})"
                 )
             try:
                 verify_consistency(
@@ -1097,16 +1106,23 @@ def _key_texts(values: Sequence[str] | None) -> list[str]:
     texts = []
     for value in values or []:
         if os.path.exists(value):
-            with open(value, encoding="ascii") as fh:
-                texts.append(fh.read())
+            try:
+                with open(value, encoding="ascii") as fh:
+                    texts.append(fh.read())
+            except UnicodeDecodeError:
+                raise BundleError(f"{value}: not a file of verifier keys (not ASCII)") from None
         else:
             texts.append(value)
     return texts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python verifier.py BUNDLE [--public-key KEY]... [--require ALGS]
-    [--witness KEY]... [--witness-quorum K] [--trusted-checkpoint FILE]``."""
+    """``python verifier.py BUNDLE --public-key KEY... [--require ALGS]
+    [--witness KEY]... [--witness-quorum K] [--trusted-checkpoint FILE]``.
+
+    Without ``--public-key`` it refuses (exit 2): the keys inside a bundle prove only that
+    whoever made the bundle signed it. ``--trust-bundled-key`` checks the bundle against its
+    own keys anyway, and says loudly that this proves nothing about its origin."""
     import argparse
     import sys
 
@@ -1134,7 +1150,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how many of the given witnesses must have cosigned (default: all of them)",
     )
     parser.add_argument("--trusted-checkpoint", help="a signed checkpoint you already hold")
+    parser.add_argument(
+        "--trust-bundled-key",
+        action="store_true",
+        help="without --public-key, check against the keys the bundle carries (proves nothing "
+        "about who made it)",
+    )
     args = parser.parse_args(argv)
+    if not args.public_key and not args.trust_bundled_key:
+        print(
+            "verify-bundle: refused: no --public-key given; pass the log's verifier key obtained "
+            "out of band (or --trust-bundled-key, which proves nothing about who made the bundle)",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.public_key:
+        print(
+            "verify-bundle: WARNING: checking against the keys inside the bundle; anyone can make "
+            "a bundle that passes this way. This proves internal consistency only, NOT its origin.",
+            file=sys.stderr,
+        )
     require = tuple(a.strip() for a in args.require.split(",") if a.strip())
     try:
         report = verify_bundle(
@@ -1162,6 +1197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"verify-bundle: OK: {report.events} events, positions {report.first_position}.."
         f"{report.last_position} of {report.origin}, root {report.root.hex()}, signed with "
         f"{' + '.join(report.signature_algorithms)}{witnessed}{held}"
+        + ("" if args.public_key else " [UNPINNED KEY: origin not proven]")
     )
     return 0
 

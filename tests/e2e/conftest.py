@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    with running_server(db_url, tmp_path) as s:
+        yield s
+
+
+@contextmanager
+def running_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A server on ``db_url`` with a signing key under ``tmp_path`` and a key per role."""
     clock = FakeClock()
     generate_signing_key(tmp_path / "checkpoint.key", origin())
     runtime = build_runtime(

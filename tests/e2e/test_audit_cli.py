@@ -158,3 +158,84 @@ def test_audit_commands_refuse_bad_input_in_one_line(
     )
     (tmp_path / "k.key").chmod(0o644)
     assert_one_line_error(run("checkpoint", "--database-url", db_url, env=cli_env), "chmod 600")
+
+
+def test_verify_bundle_refuses_without_a_pinned_key_unless_told_to_trust_the_bundle(
+    cli_env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
+    bundle = tmp_path / "bundle"
+    exported = run("export", "--out", str(bundle), "--database-url", db_url, env=cli_env)
+    assert exported.returncode == 0, exported.stderr
+    refused = run("verify-bundle", str(bundle), env=cli_env)
+    assert refused.returncode == 2
+    assert "no --public-key given" in refused.stderr
+    assert "verify-bundle: OK" not in refused.stdout
+    trusted = run("verify-bundle", str(bundle), "--trust-bundled-key", env=cli_env)
+    assert trusted.returncode == 0, trusted.stderr
+    assert "NOT its origin" in trusted.stderr
+    assert "verify-bundle: OK" in trusted.stdout and "UNPINNED KEY" in trusted.stdout
+
+
+def test_a_report_shows_a_summary_in_major_units_and_goes_to_a_dated_folder(
+    cli_env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
+    command = ["report", "trial_balance", "--format", "json", "--database-url", db_url]
+    shown = subprocess.run(
+        [sys.executable, "-m", "ledgerline", *command],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert shown.returncode == 0, shown.stderr
+    header, _rule, *rows, last = shown.stdout.splitlines()
+    assert header.split()[:5] == ["ledger", "currency", "accounts", "debits_pending",
+                                  "debits_pending_minor"]  # fmt: skip
+    day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    target = tmp_path / "reports" / day / "trial_balance.json"
+    assert last.endswith(f"-> {Path('reports') / day / 'trial_balance.json'}")
+    written = json.loads(target.read_text())["rows"]
+    assert len(rows) == len(written) >= 1
+    for line, row in zip(rows, written, strict=True):
+        cells = line.split()
+        assert cells[1] == row["currency"]
+        assert (cells[3], cells[4]) == (row["debits_pending"], str(row["debits_pending_minor"]))
+        major, minor = row["debits_posted"], row["debits_posted_minor"]
+        assert int(major.replace(".", "")) == int(minor)  # USD and EUR: two decimals
+
+
+def test_long_jobs_show_progress_on_a_terminal_and_stay_quiet_in_a_pipe(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    import os
+    import pty
+
+    assert run("demo", "--database-url", db_url, env=cli_env).returncode == 0
+    for command in (["verify"], ["replay"]):
+        primary, secondary = pty.openpty()
+        done = subprocess.run(
+            [sys.executable, "-m", "ledgerline", *command, "--database-url", db_url],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            env=cli_env,
+            timeout=120,
+            check=False,
+        )
+        os.close(secondary)
+        drawn = b""
+        try:
+            while chunk := os.read(primary, 65536):
+                drawn += chunk
+        except OSError:  # the terminal closed: everything was read
+            pass
+        os.close(primary)
+        assert done.returncode == 0
+        text = drawn.decode()
+        assert f"\r{command[0]}: " in text and "(100%)" in text and "/s" in text, text
+        piped = run(*command, "--database-url", db_url, env=cli_env)
+        assert piped.returncode == 0 and "\r" not in piped.stderr + piped.stdout

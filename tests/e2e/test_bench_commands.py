@@ -47,6 +47,7 @@ def test_bench_append_prints_both_figures_and_their_ratios(
     assert cold["without_snapshot"] > 0 and cold["with_snapshot"] > 0
     assert data["cold_start_history_events"] == 3000
     assert set(data["pass"]) == set(data["targets"])
+    assert data["peak_rss_mb"]["bench"] > 20  # a Python process with psycopg loaded
     # The figures are printed rounded to 0.1/s; the ratio was taken before rounding.
     assert data["group_commit_speedup"] == pytest.approx(
         data["ledgerline_commands_per_s"] / data["plain_eventsourcing_commands_per_s"], rel=0.01
@@ -72,6 +73,9 @@ def test_bench_replay_generates_once_then_reuses_the_events(
     assert first["merkle_root"] == second["merkle_root"]
     assert first["replay_events_per_s"] > 0
     assert first["raw_read_events_per_s"] > 0
+    assert first["peak_rss_mb"]["children"] > 20  # the replay's verifying worker process
+    assert set(first["pass"]) == set(first["targets"])
+    assert first["pass"]["replay_events_per_s"] == (first["replay_events_per_s"] >= 70_000)
 
 
 def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
@@ -142,6 +146,8 @@ def test_bench_projections_measures_both_read_paths_and_loses_or_doubles_nothing
         )
         < 0.001
     )
+    assert set(data["pass"]) == set(data["targets"])
+    assert data["pass"]["kafka_p99_ms"] == (data["kafka"]["lag_p99_ms"] < 500)
 
 
 def test_bench_evidence_measures_every_figure_at_both_sizes_with_targets(

@@ -62,3 +62,12 @@ def test_checkpoints_and_proofs_verify_with_the_standalone_verifier(
         trusted_checkpoint=str(held),
     )
     assert report.last_position == server.runtime.store.recorder.head().position
+    # the bundle carries the ledger's reports over its range, like `ledgerline export`'s
+    import pyarrow.parquet as pq
+
+    reports = tmp_path / "bundle" / "reports"
+    assert sorted(p.stem for p in reports.iterdir()) == [
+        "daily_totals", "large_value", "statements", "trial_balance"
+    ]  # fmt: skip
+    balance = pq.read_table(reports / "trial_balance.parquet").to_pylist()
+    assert balance and all(row["balanced"] for row in balance)

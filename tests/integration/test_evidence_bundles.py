@@ -195,3 +195,38 @@ def test_the_signer_refuses_a_checkpoint_inconsistent_with_one_it_signed(
     other = MerkleTree([b"\x07" * 32] * (tree.size + 3))
     with pytest.raises(CheckpointError, match="inconsistent with checkpoint"):
         make_checkpoint(store.recorder, key, tree=other)
+
+
+def test_a_bundle_without_a_proof_to_the_held_checkpoint_says_how_to_re_export(
+    bundle: tuple[Path, Path, str, Ed25519PrivateKey], store: EventStore, tmp_path: Path
+) -> None:
+    _, held, pinned, key = bundle
+    held_size = int(held.read_text().splitlines()[1])
+    plain = tmp_path / "plain"
+    export_bundle(store.recorder, plain, key, from_position=20)
+    with pytest.raises(BundleError, match=rf"ledgerline export --trusted-size {held_size}"):
+        verify_bundle(str(plain), pinned_key=pinned, trusted_checkpoint=str(held))
+
+
+def test_a_signed_manifest_without_its_range_and_a_key_file_that_is_not_text_are_named(
+    bundle: tuple[Path, Path, str, Ed25519PrivateKey],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out, _, pinned, key = bundle
+    binary = tmp_path / "key.bin"
+    binary.write_bytes(b"\xff\xfe\x00key")
+    assert verifier.main([str(out), "--public-key", str(binary)]) == 1
+    assert "key.bin: not a file of verifier keys" in capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_bytes())
+    del manifest["first_position"]
+    raw = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    (out / "manifest.json").write_bytes(raw)
+    kid = verifier.key_id(manifest["origin"], verifier.public_key_bytes(key.public_key()))
+    import base64
+
+    (out / "manifest.sig").write_text(
+        f"{manifest['origin']} {base64.b64encode(kid + key.sign(raw)).decode()}\n"
+    )
+    with pytest.raises(BundleError, match="first_position and last_position must be integers"):
+        verify_bundle(str(out), pinned_key=pinned)

@@ -1,0 +1,288 @@
+"""Charts drawn on the server as SVG: no chart library, no script, readable without colour.
+
+Definition
+    Each function takes plain numbers and returns an ``<svg>`` element (as ``Markup``) with
+    ``role="img"``, a ``<title>`` and a ``<desc>`` summarising what it shows, so a screen
+    reader gets the gist and the page's table gives the detail. Values are integers (minor
+    units, lots, ticks); labels are formatted by the caller's ``fmt``.
+
+Guarantees
+    Every text that reaches the SVG is escaped. Empty input draws an empty frame with a note,
+    never an error. Output is deterministic: the same input gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+
+from markupsafe import Markup, escape
+
+Fmt = Callable[[int], str]
+
+
+def _n(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def _time_label(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _frame(width: int, height: int, title: str, desc: str, body: str, cls: str) -> Markup:
+    # Every interpolated text is escaped here or by the caller that built ``body``.
+    return Markup(  # noqa: S704
+        f'<svg class="chart {escape(cls)}" viewBox="0 0 {width} {height}" width="100%"'
+        f' role="img" aria-labelledby="{escape(cls)}-title {escape(cls)}-desc"'
+        ' xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{escape(cls)}-title">{escape(title)}</title>'
+        f'<desc id="{escape(cls)}-desc">{escape(desc)}</desc>{body}</svg>'
+    )
+
+
+def step_chart(
+    points: Sequence[tuple[int, int]],
+    *,
+    title: str,
+    fmt: Fmt,
+    width: int = 720,
+    height: int = 220,
+    cls: str = "balance-chart",
+) -> Markup:
+    """A value over time as a step line: ``points`` are ``(time_ns, value)`` in time order;
+    the value holds until the next point."""
+    left, right, top, bottom = 110, 16, 14, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    if not points:
+        body = (
+            f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>'
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle">'
+            "no balance changes yet</text>"
+        )
+        return _frame(width, height, title, "No balance changes yet.", body, cls)
+    times = [t for t, _ in points]
+    values = [v for _, v in points]
+    lo, hi = min(*values, 0), max(*values, 0)
+    if lo == hi:
+        hi = lo + 1
+    t0, t1 = times[0], times[-1]
+    if t0 == t1:
+        t1 = t0 + 1
+
+    def x(t: int) -> float:
+        return left + (t - t0) / (t1 - t0) * plot_w
+
+    def y(v: int) -> float:
+        return top + (hi - v) / (hi - lo) * plot_h
+
+    path = [f"M{_n(x(times[0]))},{_n(y(values[0]))}"]
+    for t, v in points[1:]:
+        path.append(f"H{_n(x(t))}V{_n(y(v))}")
+    path.append(f"H{_n(left + plot_w)}")
+    ticks = sorted({lo, hi, 0})
+    grid = "".join(
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{_n(y(v))}" y2="{_n(y(v))}"'
+        f' class="{"zero" if v == 0 else "grid"}"/>'
+        f'<text x="{left - 6}" y="{_n(y(v) + 4)}" text-anchor="end">{escape(fmt(v))}</text>'
+        for v in ticks
+    )
+    dots = "".join(
+        f'<circle cx="{_n(x(t))}" cy="{_n(y(v))}" r="2.5" class="point"/>' for t, v in points
+    )
+    axis = (
+        f'<text x="{left}" y="{height - 10}">{escape(_time_label(times[0]))} UTC</text>'
+        f'<text x="{left + plot_w}" y="{height - 10}" text-anchor="end">'
+        f"{escape(_time_label(times[-1]))} UTC</text>"
+    )
+    body = (
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>'
+        f'{grid}<path d="{"".join(path)}" class="line"/>{dots}{axis}'
+    )
+    desc = (
+        f"{len(points)} balance changes from {_time_label(times[0])} to "
+        f"{_time_label(times[-1])} UTC; lowest {fmt(min(values))}, highest {fmt(max(values))}, "
+        f"last {fmt(values[-1])}."
+    )
+    return _frame(width, height, title, desc, body, cls)
+
+
+def depth_chart(
+    bids: Sequence[tuple[int, int]],
+    asks: Sequence[tuple[int, int]],
+    *,
+    title: str,
+    price_fmt: Fmt,
+    qty_fmt: Fmt,
+    width: int = 720,
+    height: int = 240,
+    cls: str = "depth-chart",
+) -> Markup:
+    """An order book's cumulative depth: ``bids`` and ``asks`` are ``(price, quantity)``
+    levels (any order). Bids step down to the left of the spread, asks up to the right; the
+    two sides differ in fill pattern as well as colour."""
+    left, right, top, bottom = 80, 16, 14, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    if not bids and not asks:
+        body = (
+            f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>'
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle">'
+            "the book is empty</text>"
+        )
+        return _frame(width, height, title, "The book is empty.", body, cls)
+    bid_levels = sorted(bids, key=lambda level: -level[0])
+    ask_levels = sorted(asks, key=lambda level: level[0])
+
+    def cumulative(levels: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        total, out = 0, []
+        for price, qty in levels:
+            total += qty
+            out.append((price, total))
+        return out
+
+    cum_bids, cum_asks = cumulative(bid_levels), cumulative(ask_levels)
+    prices = [p for p, _ in cum_bids + cum_asks]
+    p_lo, p_hi = min(prices), max(prices)
+    if p_lo == p_hi:
+        p_lo, p_hi = p_lo - 1, p_hi + 1
+    q_hi = max(q for _, q in cum_bids + cum_asks) or 1
+
+    def x(p: int) -> float:
+        return left + (p - p_lo) / (p_hi - p_lo) * plot_w
+
+    def y(q: int) -> float:
+        return top + (q_hi - q) / q_hi * plot_h
+
+    base = _n(y(0))
+
+    def area(levels: list[tuple[int, int]], side: str) -> str:
+        if not levels:
+            return ""
+        d = [f"M{_n(x(levels[0][0]))},{base}"]
+        for price, qty in levels:
+            d.append(f"H{_n(x(price))}V{_n(y(qty))}")
+        d.append(f"H{_n(x(levels[-1][0]))}V{base}Z")
+        return f'<path d="{"".join(d)}" class="depth {side}"><title>{side}</title></path>'
+
+    labels = (
+        f'<text x="{left - 6}" y="{_n(y(q_hi) + 4)}" text-anchor="end">{escape(qty_fmt(q_hi))}'
+        f'</text><text x="{left - 6}" y="{_n(y(0))}" text-anchor="end">0</text>'
+        f'<text x="{left}" y="{height - 10}">{escape(price_fmt(p_lo))}</text>'
+        f'<text x="{left + plot_w}" y="{height - 10}" text-anchor="end">'
+        f"{escape(price_fmt(p_hi))}</text>"
+        f'<text x="{left + 8}" y="{top + 14}" class="legend">bids (hatched)</text>'
+        f'<text x="{left + plot_w - 8}" y="{top + 14}" text-anchor="end" class="legend">'
+        "asks (solid)</text>"
+    )
+    defs = (
+        '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse"'
+        ' patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="6" class="hatch"/>'
+        "</pattern></defs>"
+    )
+    body = (
+        f'{defs}<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>'
+        f"{area(cum_bids, 'bids')}{area(cum_asks, 'asks')}{labels}"
+    )
+    best_bid = price_fmt(bid_levels[0][0]) if bid_levels else "none"
+    best_ask = price_fmt(ask_levels[0][0]) if ask_levels else "none"
+    desc = (
+        f"{len(bid_levels)} bid levels (best {best_bid}) and {len(ask_levels)} ask levels "
+        f"(best {best_ask})."
+    )
+    return _frame(width, height, title, desc, body, cls)
+
+
+def heat_map(
+    labels: Sequence[str],
+    cells: dict[tuple[int, int], int],
+    *,
+    title: str,
+    fmt: Fmt,
+    cls: str = "heat-map",
+    cell: int = 56,
+) -> Markup:
+    """A square matrix (row ``i`` owes column ``j`` ``cells[i, j]``) as shaded cells, each
+    with its value written in it: the shade helps, the number tells."""
+    n = len(labels)
+    left, top = 120, 110
+    width, height = left + n * cell + 10, top + n * cell + 10
+    peak = max((abs(v) for v in cells.values()), default=0) or 1
+    parts = []
+    for j, name in enumerate(labels):
+        cx = left + j * cell + cell / 2
+        parts.append(
+            f'<text x="{_n(cx)}" y="{top - 8}" transform="rotate(-45 {_n(cx)} {top - 8})">'
+            f"{escape(name)}</text>"
+        )
+    for i, name in enumerate(labels):
+        cy = top + i * cell
+        parts.append(
+            f'<text x="{left - 6}" y="{_n(cy + cell / 2 + 4)}" text-anchor="end">'
+            f"{escape(name)}</text>"
+        )
+        for j in range(n):
+            value = cells.get((i, j), 0)
+            level = 0 if value == 0 else 1 + min(4, int(4 * abs(value) / peak))
+            parts.append(
+                f"<g><title>{escape(name)} owes {escape(labels[j])}: {escape(fmt(value))}"
+                f'</title><rect x="{left + j * cell}" y="{cy}" width="{cell}" height="{cell}"'
+                f' class="cell h{level}"/><text x="{_n(left + j * cell + cell / 2)}"'
+                f' y="{_n(cy + cell / 2 + 4)}" text-anchor="middle"'
+                f' class="{"on-dark" if level >= 4 else ""}">'
+                f"{escape(fmt(value)) if value else '·'}</text></g>"
+            )
+    total = sum(cells.values())
+    desc = f"{n} by {n} matrix; rows owe columns; total {fmt(total)}."
+    return _frame(width, height, title, desc, "".join(parts), cls)
+
+
+def network(
+    nodes: Sequence[tuple[str, str]],
+    edges: Sequence[tuple[str, str, int]],
+    *,
+    title: str,
+    fmt: Fmt,
+    highlight: frozenset[str] = frozenset(),
+    width: int = 720,
+    height: int = 480,
+    cls: str = "network",
+) -> Markup:
+    """A directed graph on a circle: ``nodes`` are ``(id, label)``, ``edges`` are
+    ``(from, to, amount)``; highlighted nodes are drawn larger and marked with a ring and
+    an asterisk in their label (not only a colour)."""
+    if not nodes:
+        body = '<text x="20" y="30">no relationships to draw</text>'
+        return _frame(width, height, title, "No relationships.", body, cls)
+    cx, cy = width / 2, height / 2
+    radius = min(width, height) / 2 - 60
+    where: dict[str, tuple[float, float]] = {}
+    for k, (node_id, _) in enumerate(nodes):
+        angle = 2 * math.pi * k / len(nodes) - math.pi / 2
+        where[node_id] = (cx + radius * math.cos(angle), cy + radius * math.sin(angle))
+    peak = max((a for _, _, a in edges), default=1) or 1
+    parts = [
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="18" refY="5" markerWidth="6"'
+        ' markerHeight="6" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z"'
+        ' class="arrowhead"/></marker></defs>'
+    ]
+    for src, dst, amount in edges:
+        if src not in where or dst not in where:
+            continue
+        (x1, y1), (x2, y2) = where[src], where[dst]
+        stroke = 1 + 4 * amount / peak
+        parts.append(
+            f'<line x1="{_n(x1)}" y1="{_n(y1)}" x2="{_n(x2)}" y2="{_n(y2)}" class="edge"'
+            f' stroke-width="{_n(stroke)}" marker-end="url(#arrow)">'
+            f"<title>{escape(src)} to {escape(dst)}: {escape(fmt(amount))}</title></line>"
+        )
+    for node_id, label in nodes:
+        px, py = where[node_id]
+        marked = node_id in highlight
+        parts.append(
+            f'<g class="node{" flagged" if marked else ""}"><title>{escape(label)}</title>'
+            f'<circle cx="{_n(px)}" cy="{_n(py)}" r="{12 if marked else 8}"/>'
+            f'<text x="{_n(px)}" y="{_n(py - 16)}" text-anchor="middle">'
+            f"{escape(label)}{' *' if marked else ''}</text></g>"
+        )
+    desc = f"{len(nodes)} accounts and {len(edges)} money flows between them."
+    return _frame(width, height, title, desc, "".join(parts), cls)

@@ -1,0 +1,68 @@
+"""The console's SVG charts: they say what they draw, escape what they print, never fail."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from api.console.charts import depth_chart, heat_map, network, step_chart
+from api.console.session import csrf_token, safe_next
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parse(markup: str) -> ET.Element:
+    return ET.fromstring(str(markup))
+
+
+def test_a_step_chart_describes_its_range_and_draws_one_point_per_change() -> None:
+    points = [(1_700_000_000_000_000_000 + i * 10**9, v) for i, v in enumerate([5, -3, 12])]
+    svg = parse(step_chart(points, title="Balance", fmt=str))
+    assert svg.get("role") == "img"
+    assert svg.findtext(f"{SVG}title") == "Balance"
+    desc = svg.findtext(f"{SVG}desc") or ""
+    assert "3 balance changes" in desc and "lowest -3" in desc and "highest 12" in desc
+    assert len(svg.findall(f"{SVG}circle")) == 3
+
+
+def test_charts_of_nothing_draw_an_empty_frame_with_a_note() -> None:
+    assert "no balance changes" in str(step_chart([], title="t", fmt=str))
+    assert "empty" in str(depth_chart([], [], title="t", price_fmt=str, qty_fmt=str))
+    assert "No relationships" in str(network([], [], title="t", fmt=str))
+    parse(heat_map([], {}, title="t", fmt=str))
+
+
+def test_every_text_is_escaped() -> None:
+    evil = "<script>alert(1)</script>"
+    for markup in (
+        step_chart([(1, 1)], title=evil, fmt=lambda v: evil),
+        heat_map([evil, "b"], {(0, 1): 5}, title=evil, fmt=str),
+        network([("a", evil), ("b", "b")], [("a", "b", 3)], title=evil, fmt=str),
+        depth_chart([(10, 1)], [(11, 2)], title=evil, price_fmt=lambda v: evil, qty_fmt=str),
+    ):
+        assert "<script>" not in str(markup)
+        parse(markup)  # still well-formed XML
+
+
+def test_a_depth_chart_accumulates_each_side_from_the_spread_outwards() -> None:
+    svg = str(depth_chart([(99, 2), (98, 3)], [(101, 1), (103, 4)], title="d", price_fmt=str,
+                          qty_fmt=str))  # fmt: skip
+    assert "2 bid levels (best 99)" in svg and "2 ask levels (best 101)" in svg
+    assert ">5<" in svg  # the deepest cumulative quantity labels the axis
+
+
+def test_a_heat_map_writes_each_value_in_its_cell() -> None:
+    svg = parse(heat_map(["A", "B"], {(0, 1): 700, (1, 0): 300}, title="m", fmt=str))
+    titles = [t.text for t in svg.iter(f"{SVG}title")]
+    assert "A owes B: 700" in titles and "B owes A: 300" in titles
+
+
+def test_sign_in_returns_only_to_console_paths() -> None:
+    assert safe_next("/console/accounts/1?as_of=2") == "/console/accounts/1?as_of=2"
+    for hostile in ("https://evil.example/", "//evil.example", "/console//evil", "/v1/keys",
+                    "/console/\\evil", None, ""):  # fmt: skip
+        assert safe_next(hostile) == "/console/"
+
+
+def test_the_csrf_token_is_bound_to_the_key() -> None:
+    assert csrf_token("ll_a_1") == csrf_token("ll_a_1")
+    assert csrf_token("ll_a_1") != csrf_token("ll_a_2")
