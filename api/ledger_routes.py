@@ -25,7 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from api.metrics import note
 from api.problems import COMMAND_ERRORS, QUERY_ERRORS, Problem, problem_responses
-from api.security import OPERATORS, READERS, require
+from api.security import OPERATORS, READERS, Caller, require, require_caller
 from api.types import (
     ID_PATTERN,
     Amount,
@@ -45,10 +45,12 @@ from commands.ledger import (
     CreateLinkedTransfers,
     CreateTransfer,
     PostPendingTransfer,
+    ReverseTransfer,
     VoidPendingTransfer,
     account_command,
     linked_command,
     post_command,
+    reverse_command,
     transfer_command,
     void_command,
 )
@@ -309,6 +311,16 @@ class PostIn(BaseModel):
     amount: Amount | None = None
 
 
+class ReverseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Id128 | None = Field(
+        default=None,
+        description="the reversing transfer's id; left out, the ledger derives one from the "
+        "original's id (the same every time, so a retry is the same reversal)",
+    )
+    reason: str = Field(min_length=1, max_length=500, description="why, for the audit trail")
+
+
 class TrialBalanceLine(BaseModel):
     currency: str
     accounts: int
@@ -396,7 +408,7 @@ async def wait_for_position(request: Request, min_position: int | None) -> None:
 # A request that matches the schema is never answered 400 or 422: what the ledger refuses
 # after reading it is a rule of the ledger or a conflict with its state, answered 409 with
 # the rule's code. Only a command's own target named in the path answers 404.
-NOT_FOUND_CODES = frozenset({"pending_transfer_not_found"})
+NOT_FOUND_CODES = frozenset({"pending_transfer_not_found", "transfer_not_found"})
 
 
 def status_of(code: str, *, target_in_path: bool = False) -> int:
@@ -486,6 +498,7 @@ def _row_transfer(row: dict[str, Any]) -> dict[str, Any]:
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 Operator = Depends(require(OPERATORS))
+OperatorCaller = Depends(require_caller(OPERATORS))
 Reader = Depends(require(READERS))
 COMMAND_RESPONSES = COMMAND_ERRORS
 PATH_COMMAND_RESPONSES = {**COMMAND_ERRORS, **problem_responses(404)}
@@ -713,6 +726,41 @@ async def void_transfer(
     outcome = await _run(request, void_command(VoidPendingTransfer(transfer_id=transfer_id)))
     if not outcome.accepted:
         raise rejection(outcome.result, target_in_path=True)
+    return transfer_out(outcome.result["transfer"], outcome.position or 0)
+
+
+@router.post(
+    "/transfers/{transfer_id}/reverse",
+    status_code=201,
+    response_model=TransferOut,
+    responses={**_created(TransferOut), **problem_responses(404)},
+    summary="Reverse a posted transfer",
+)
+async def reverse_transfer(
+    transfer_id: Annotated[IdParam, Path()],
+    body: ReverseIn,
+    request: Request,
+    response: Response,
+    caller: Caller = OperatorCaller,
+) -> TransferOut:
+    """Create the reversing transfer of a posted one: the same amount with the debit and
+    credit accounts swapped, linked to the original both ways (its `reverses_id`; the
+    original's `reversal_id`), with the reason and the key that asked. A transfer is reversed
+    once (`transfer_already_reversed`); a pending transfer is voided instead
+    (`pending_transfer_cannot_be_reversed`), and a void moved nothing
+    (`void_transfer_cannot_be_reversed`). The reversal obeys every rule of a transfer (for
+    example `exceeds_credits` when the money has moved on); such a refusal is not recorded."""
+    cmd = ReverseTransfer(
+        transfer_id=transfer_id,
+        reversal_id=body.id or 0,
+        reason=body.reason,
+        by=caller.key_id or caller.role,
+    )
+    outcome = await _run(request, reverse_command(cmd))
+    if not outcome.accepted:
+        code = outcome.result.get("code")
+        raise rejection(outcome.result, target_in_path=code == "transfer_not_found")
+    _created_or_replayed(response, outcome)
     return transfer_out(outcome.result["transfer"], outcome.position or 0)
 
 

@@ -152,6 +152,17 @@ class ExpirePendingTransfer(_Cmd):
     transfer_id: int = Id
 
 
+class ReverseTransfer(_Cmd):
+    """Reverse a posted transfer: a new transfer ``reversal_id`` of the same amount with the
+    accounts swapped, linked to the original both ways. ``reversal_id`` 0: the ledger derives
+    one from the original's id (``service.derived_id("reverse", transfer_id)``)."""
+
+    transfer_id: int = Id
+    reversal_id: int = Field(default=0, ge=0)
+    reason: str = Field(min_length=1, max_length=500)
+    by: str = Field(default="", max_length=200)
+
+
 # Rejections that depend on state which may change later (TigerBeetle's "transient" results).
 # They are recorded, so the id answers the same forever (``id_already_failed`` for another
 # body). Every other rejection is a property of the request itself and is not recorded.
@@ -194,6 +205,17 @@ def post_command(cmd: PostPendingTransfer) -> Command:
 
 def void_command(cmd: VoidPendingTransfer) -> Command:
     return Command.create(f"void:{cmd.transfer_id}", "void_pending", cmd, cmd.model_dump())
+
+
+def reversal_id_of(cmd: ReverseTransfer) -> int:
+    return cmd.reversal_id or service.derived_id("reverse", cmd.transfer_id)
+
+
+def reverse_command(cmd: ReverseTransfer) -> Command:
+    # A retry (same reversal id) is idempotent; a second reversal under another id reaches
+    # the rules (transfer_already_reversed).
+    command_id = f"reverse:{cmd.transfer_id}:{reversal_id_of(cmd)}"
+    return Command.create(command_id, "reverse_transfer", cmd, cmd.model_dump())
 
 
 def expire_command(cmd: ExpirePendingTransfer) -> Command:
@@ -472,7 +494,24 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR
             raise NotRecorded(exc.to_outcome()) from None
         return {"status": "expired", "transfer": transfer_view(transfer)}
 
+    def reverse(uow: UnitOfWork, cmd: ReverseTransfer) -> dict[str, Any]:
+        src = _Source(uow)
+        reversal_id = reversal_id_of(cmd)
+        try:
+            reversal = service.reverse_transfer(
+                src, cmd.transfer_id, reversal_id, cmd.reason, cmd.by, clock()
+            )
+        except e.Exists:
+            existing = src.get_transfer(reversal_id)
+            assert existing is not None
+            return {"status": "exists", "transfer": transfer_view(existing)}
+        except e.LedgerRejection as exc:
+            # Never recorded: a reversal refused for want of funds may succeed later.
+            raise NotRecorded(exc.to_outcome()) from None
+        return {"status": "created", "transfer": transfer_view(reversal)}
+
     return {
+        "reverse_transfer": reverse,
         "create_account": create_account,
         "create_transfer": create_transfer,
         "create_linked_transfers": create_linked,
@@ -514,6 +553,8 @@ def _streams_of(command: Command) -> list[str]:
         return _transfer_streams(body)
     if isinstance(body, CreateLinkedTransfers):
         return [s for t in body.transfers for s in _transfer_streams(t)]
+    if isinstance(body, ReverseTransfer):
+        return [transfer_stream(body.transfer_id), transfer_stream(reversal_id_of(body))]
     return [transfer_stream(body.transfer_id)]  # the accounts are read when the transfer is
 
 

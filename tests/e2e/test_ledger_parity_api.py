@@ -138,3 +138,31 @@ def test_balancing_closing_zero_amounts_and_user_data(funded: Server) -> None:
             409,
             "ledger_must_not_be_zero",
         )
+
+
+def test_a_posted_transfer_is_reversed_once_and_a_pending_one_not_at_all(funded: Server) -> None:
+    with funded.client() as c:
+        assert transfer(c, 120, 1, 2, "30").status_code == 201
+        r = c.post("/v1/transfers/120/reverse", json={"id": 121, "reason": "duplicate"})
+        assert r.status_code == 201, r.text
+        rev = r.json()
+        assert (rev["debit_account_id"], rev["credit_account_id"], rev["amount"]) == (2, 1, "30.00")
+        again = c.post("/v1/transfers/120/reverse", json={"id": 121, "reason": "duplicate"})
+        assert (again.status_code, again.json()) == (200, rev)
+        assert_problem(
+            c.post("/v1/transfers/120/reverse", json={"id": 122, "reason": "again"}),
+            409,
+            "transfer_already_reversed",
+        )
+        after = balances(c, 2, rev["position"])["balances"]
+        assert after["credits_posted"] == "130.00"  # funded 100, +30, reversed: debited 30
+        assert after["debits_posted"] == "30.00"
+        assert transfer(c, 123, 1, 2, "5", pending=True).status_code == 201
+        assert_problem(
+            c.post("/v1/transfers/123/reverse", json={"reason": "no"}),
+            409,
+            "pending_transfer_cannot_be_reversed",
+        )
+        assert_problem(
+            c.post("/v1/transfers/999/reverse", json={"reason": "no"}), 404, "transfer_not_found"
+        )
