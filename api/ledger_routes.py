@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import (
@@ -104,13 +104,27 @@ Currency = Annotated[
 ]
 
 
+AccountType = Literal["asset", "liability", "equity", "income", "expense"]
+
+
 class AccountIn(BaseModel):
+    """An account. TigerBeetle's ``user_data_*`` are yours to index by; ``account_type``,
+    ``parent_id`` and ``name`` place it in the ledger's chart of accounts (a parent is an
+    account of the same ledger, currency and type; income and expense accounts are the ones
+    a period close moves to equity)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id128
     ledger: Ledger
     currency: Currency
     code: Code
     flags: Flags = Flags()
+    user_data_128: UInt128 = 0
+    user_data_64: UInt64 = 0
+    user_data_32: UInt32 = 0
+    account_type: AccountType | None = None
+    parent_id: AccountRef = 0
+    name: str = Field(default="", max_length=200)
 
 
 class Balances(BaseModel):
@@ -127,6 +141,12 @@ class AccountOut(BaseModel):
     code: int
     flags: Flags
     balances: Balances
+    user_data_128: str | None = None
+    user_data_64: str | None = None
+    user_data_32: int | None = None
+    account_type: str | None = None
+    parent_id: str | None = None
+    name: str | None = None
     position: int = Field(description="global position this view reflects")
 
 
@@ -445,6 +465,12 @@ def account_out(view: dict[str, Any], position: int) -> AccountOut:
             credits_pending=_fmt(view["credits_pending"], cur),
             credits_posted=_fmt(view["credits_posted"], cur),
         ),
+        user_data_128=str(view["user_data_128"]) if view.get("user_data_128") else None,
+        user_data_64=str(view["user_data_64"]) if view.get("user_data_64") else None,
+        user_data_32=int(view["user_data_32"]) if view.get("user_data_32") else None,
+        account_type=view.get("account_type") or None,
+        parent_id=str(view["parent_id"]) if view.get("parent_id") else None,
+        name=view.get("name") or None,
         position=position,
     )
 
@@ -553,6 +579,12 @@ async def create_account(
         currency=body.currency,
         code=body.code,
         **body.flags.model_dump(),
+        user_data_128=body.user_data_128,
+        user_data_64=body.user_data_64,
+        user_data_32=body.user_data_32,
+        account_type=body.account_type or "",
+        parent_id=body.parent_id,
+        name=body.name,
     )
     outcome = await _run(request, account_command(cmd))
     if not outcome.accepted:

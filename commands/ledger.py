@@ -66,6 +66,30 @@ class CreateAccount(_Cmd):
     debits_must_not_exceed_credits: bool = False
     credits_must_not_exceed_debits: bool = False
     closed: bool = False
+    user_data_128: int = Field(default=0, ge=0, le=2**128 - 1)
+    user_data_64: int = Field(default=0, ge=0, le=2**64 - 1)
+    user_data_32: int = Field(default=0, ge=0, le=2**32 - 1)
+    account_type: str = Field(default="", max_length=20)
+    parent_id: int = Field(default=0, ge=0)
+    name: str = Field(default="", max_length=200)
+
+
+_NEW_ACCOUNT_FIELDS: dict[str, Any] = {
+    "user_data_128": 0,
+    "user_data_64": 0,
+    "user_data_32": 0,
+    "account_type": "",
+    "parent_id": 0,
+    "name": "",
+}
+
+
+def account_payload(cmd: CreateAccount) -> dict[str, Any]:
+    payload = cmd.model_dump()
+    for name, default in _NEW_ACCOUNT_FIELDS.items():
+        if payload[name] == default:
+            del payload[name]
+    return payload
 
 
 class CreateTransfer(_Cmd):
@@ -185,7 +209,7 @@ class NotRecorded(Exception):
 
 
 def account_command(cmd: CreateAccount) -> Command:
-    return Command.create(f"account:{cmd.id}", "create_account", cmd, cmd.model_dump())
+    return Command.create(f"account:{cmd.id}", "create_account", cmd, account_payload(cmd))
 
 
 def transfer_command(cmd: CreateTransfer) -> Command:
@@ -240,6 +264,19 @@ def account_view(a: Account) -> dict[str, Any]:
         "debits_posted": a.debits_posted,
         "credits_pending": a.credits_pending,
         "credits_posted": a.credits_posted,
+        # TigerBeetle's user data and the chart of accounts, only when set.
+        **{
+            k: v
+            for k, v in (
+                ("user_data_128", a.user_data_128),
+                ("user_data_64", a.user_data_64),
+                ("user_data_32", a.user_data_32),
+                ("account_type", a.account_type),
+                ("parent_id", a.parent_id),
+                ("name", a.name),
+            )
+            if v
+        },
     }
 
 
@@ -407,6 +444,12 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR
             cmd.debits_must_not_exceed_credits,
             cmd.credits_must_not_exceed_debits,
             cmd.closed,
+            user_data_128=cmd.user_data_128,
+            user_data_64=cmd.user_data_64,
+            user_data_32=cmd.user_data_32,
+            account_type=cmd.account_type,
+            parent_id=cmd.parent_id,
+            name=cmd.name,
         )
         try:
             account = service.open_account(src, spec, clock())
@@ -590,9 +633,15 @@ _ACCOUNT_FIELD_ORDER = (
     ("debits_must_not_exceed_credits", "exists_with_different_flags"),
     ("credits_must_not_exceed_debits", "exists_with_different_flags"),
     ("closed", "exists_with_different_flags"),
+    ("user_data_128", "exists_with_different_user_data_128"),
+    ("user_data_64", "exists_with_different_user_data_64"),
+    ("user_data_32", "exists_with_different_user_data_32"),
     ("ledger", "exists_with_different_ledger"),
     ("currency", "exists_with_different_currency"),
     ("code", "exists_with_different_code"),
+    ("account_type", "exists_with_different_account_type"),
+    ("parent_id", "exists_with_different_parent_id"),
+    ("name", "exists_with_different_name"),
 )
 
 
@@ -654,7 +703,10 @@ def on_payload_mismatch(known: RecordedCommand, command: Command) -> Rejection |
                 **ids,
             )
     if known.command_type in ("create_transfer", "create_account"):
-        for name, default in _NEW_TRANSFER_FIELDS.items():
+        new_fields = (
+            _NEW_TRANSFER_FIELDS if known.command_type == "create_transfer" else _NEW_ACCOUNT_FIELDS
+        )
+        for name, default in new_fields.items():
             first.setdefault(name, default)
             new.setdefault(name, default)
         if first.keys() == new.keys() and all(

@@ -166,3 +166,33 @@ def test_a_posted_transfer_is_reversed_once_and_a_pending_one_not_at_all(funded:
         assert_problem(
             c.post("/v1/transfers/999/reverse", json={"reason": "no"}), 404, "transfer_not_found"
         )
+
+
+def test_accounts_carry_user_data_and_a_place_in_the_chart(server: Server) -> None:
+    def open_(c: httpx.Client, account_id: int, **fields: Any) -> httpx.Response:
+        body = {"id": account_id, "ledger": 1, "currency": "USD", "code": 1, **fields}
+        return c.post("/v1/accounts", json=body)
+
+    with server.client() as c:
+        r = open_(c, 10, account_type="asset", name="Assets", user_data_128=str(2**127))
+        assert r.status_code == 201, r.text
+        assert (r.json()["account_type"], r.json()["user_data_128"]) == ("asset", str(2**127))
+        cash = open_(c, 11, account_type="asset", parent_id=10, name="Cash")
+        assert cash.status_code == 201, cash.text
+        assert cash.json()["parent_id"] == "10"
+        assert open_(c, 11, account_type="asset", parent_id=10, name="Cash").status_code == 200
+        assert_problem(
+            open_(c, 11, account_type="asset", parent_id=10, name="Till"),
+            409,
+            "exists_with_different_name",
+        )
+        assert_problem(
+            open_(c, 12, account_type="liability", parent_id=10),
+            409,
+            "parent_account_must_have_the_same_type",
+        )
+        assert_problem(
+            open_(c, 13, account_type="asset", parent_id=99), 409, "parent_account_not_found"
+        )
+        assert open_(c, 40, account_type="income", name="Fees").status_code == 201
+        assert account(c, 1)["flags"]["closed"] is False  # a plain account is as it was
