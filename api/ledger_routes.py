@@ -499,7 +499,9 @@ def transfer_out(view: dict[str, Any], position: int) -> TransferOut:
 
 
 def _row_account(row: dict[str, Any]) -> dict[str, Any]:
+    chart = ("user_data_128", "user_data_64", "user_data_32", "account_type", "parent_id", "name")
     return {
+        **{k: row[k] for k in chart if row.get(k)},
         "id": row["account_id"],
         "ledger": row["ledger"],
         "currency": row["currency"],
@@ -823,11 +825,14 @@ async def list_accounts(
     limit: Annotated[PageLimit, Query()] = 50,
     cursor: Annotated[IdParam | None, Query(description="the last id of the previous page")] = None,
     reversed: Annotated[bool, Query(description="newest ids first")] = False,
+    user_data_128: Annotated[UInt128 | None, Query()] = None,
+    user_data_64: Annotated[UInt64 | None, Query()] = None,
+    user_data_32: Annotated[UInt32 | None, Query()] = None,
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> AccountPage:
-    """Accounts in id order (`reversed`: highest first), by ledger and code, a page at a
-    time (`next_cursor`)."""
+    """Accounts in id order (`reversed`: highest first), by ledger, code and user data
+    (TigerBeetle's `query_accounts`), a page at a time (`next_cursor`)."""
     await wait_for_position(request, min_position)
     rows = await asyncio.to_thread(
         _read,
@@ -838,10 +843,79 @@ async def list_accounts(
         after_id=cursor,
         limit=limit + 1,
         reversed_order=reversed,
+        user_data={
+            "user_data_128": user_data_128,
+            "user_data_64": user_data_64,
+            "user_data_32": user_data_32,
+        },
     )
     items = [account_out(_row_account(r), int(r["last_position"])) for r in rows[:limit]]
     next_cursor = str(rows[limit - 1]["account_id"]) if len(rows) > limit else None
     return AccountPage(items=items, next_cursor=next_cursor)
+
+
+class TransferPage(BaseModel):
+    items: list[TransferOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+_CURSOR = re.compile(r"^(0|[1-9][0-9]{0,18})-([1-9][0-9]{0,38})$")
+
+
+@router.get(
+    "/transfers",
+    response_model=TransferPage,
+    responses=QUERY_RESPONSES,
+    summary="Transfers by user data, ledger, code and time (TigerBeetle's query_transfers)",
+)
+async def query_transfers(
+    request: Request,
+    user_data_128: Annotated[UInt128 | None, Query()] = None,
+    user_data_64: Annotated[UInt64 | None, Query()] = None,
+    user_data_32: Annotated[UInt32 | None, Query()] = None,
+    ledger: Annotated[LedgerParam | None, Query()] = None,
+    code: Annotated[CodeParam | None, Query()] = None,
+    timestamp_min: Annotated[Position | None, Query(description="ns since the epoch")] = None,
+    timestamp_max: Annotated[Position | None, Query(description="ns since the epoch")] = None,
+    limit: Annotated[PageLimit, Query()] = 50,
+    reversed: Annotated[bool, Query(description="newest first")] = False,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=_CURSOR.pattern, description="`next_cursor` of the previous page"),
+    ] = None,
+    min_position: Annotated[Position | None, Query()] = None,
+    _: Any = Reader,
+) -> TransferPage:
+    """Transfers whose fields equal every filter given, in time order (`reversed`: newest
+    first), between `timestamp_min` and `timestamp_max` (inclusive; the time the ledger
+    committed them), a page at a time (`next_cursor`)."""
+    await wait_for_position(request, min_position)
+    after = None
+    if cursor is not None:
+        match = _CURSOR.match(cursor)
+        assert match is not None  # the query's pattern checked it
+        after = (int(match.group(1)), int(match.group(2)))
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.query_transfers,
+        user_data={
+            "user_data_128": user_data_128,
+            "user_data_64": user_data_64,
+            "user_data_32": user_data_32,
+        },
+        ledger=ledger,
+        code=code,
+        timestamp_min=timestamp_min,
+        timestamp_max=timestamp_max,
+        after=after,
+        limit=limit + 1,
+        reversed_order=reversed,
+    )
+    items = [transfer_out(_row_transfer(r), int(r["last_position"])) for r in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = f"{last['created_at_ns']}-{last['transfer_id']}" if last else None
+    return TransferPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(

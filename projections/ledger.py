@@ -113,6 +113,12 @@ def project(
                 pos,
                 at,
                 pos,
+                ev.user_data_128,
+                ev.user_data_64,
+                ev.user_data_32,
+                ev.account_type,
+                ev.parent_id,
+                ev.name,
             )
             accounts[ev.account_id] = changes.accounts[ev.account_id] = row
             changes.history.append(_history(row, pos, None, "opened", at))
@@ -147,6 +153,10 @@ def project(
                 at,
                 pos,
                 expires,
+                0,
+                ev.user_data_128,
+                ev.user_data_64,
+                ev.user_data_32,
             )
             transfers[ev.transfer_id] = changes.transfers[ev.transfer_id] = t
         elif isinstance(ev, SettlingTransferCreated):
@@ -167,6 +177,10 @@ def project(
                 at,
                 pos,
                 None,
+                ev.pending_id,
+                ev.user_data_128,
+                ev.user_data_64,
+                ev.user_data_32,
             )
             transfers[ev.transfer_id] = changes.transfers[ev.transfer_id] = t
         elif isinstance(ev, (AccountClosed, AccountReopened)):

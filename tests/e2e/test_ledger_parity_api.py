@@ -196,3 +196,40 @@ def test_accounts_carry_user_data_and_a_place_in_the_chart(server: Server) -> No
         )
         assert open_(c, 40, account_type="income", name="Fees").status_code == 201
         assert account(c, 1)["flags"]["closed"] is False  # a plain account is as it was
+
+
+def test_transfers_and_accounts_are_found_by_user_data_code_and_time(funded: Server) -> None:
+    order = str(2**90 + 7)
+    with funded.client() as c:
+        positions = []
+        for n in range(5):
+            r = transfer(c, 130 + n, 1, 2, "1", user_data_128=order if n % 2 == 0 else "0")
+            assert r.status_code == 201, r.text
+            positions.append(r.json()["position"])
+        top = max(positions)
+        q = {"user_data_128": order, "min_position": top}
+        found = c.get("/v1/transfers", params={**q, "limit": 2})
+        assert found.status_code == 200, found.text
+        page = found.json()
+        assert [t["id"] for t in page["items"]] == [130, 132]
+        assert page["items"][0]["user_data_128"] == order
+        rest = c.get("/v1/transfers", params={**q, "cursor": page["next_cursor"]}).json()
+        assert [t["id"] for t in rest["items"]] == [134]
+        assert rest["next_cursor"] is None
+        newest = c.get("/v1/transfers", params={**q, "reversed": "true"}).json()
+        assert [t["id"] for t in newest["items"]] == [134, 132, 130]
+        none = c.get("/v1/transfers", params={"user_data_128": order, "code": 2}).json()
+        assert none["items"] == []
+        everything = c.get("/v1/transfers", params={"ledger": 1, "timestamp_min": 0}).json()
+        assert {100, 130, 131, 132, 133, 134} <= {t["id"] for t in everything["items"]}
+
+        r = c.post(
+            "/v1/accounts",
+            json={"id": 60, "ledger": 1, "currency": "USD", "code": 1, "user_data_64": 77},
+        )
+        assert r.status_code == 201, r.text
+        accounts = c.get(
+            "/v1/accounts", params={"user_data_64": 77, "min_position": r.json()["position"]}
+        ).json()
+        assert [a["id"] for a in accounts["items"]] == [60]
+        assert accounts["items"][0]["user_data_64"] == "77"
