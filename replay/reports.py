@@ -149,8 +149,19 @@ def _table(rows: list[tuple[Any, ...]], columns: dict[str, pa.DataType]) -> pa.T
     if not rows:
         return pa.table({n: pa.array([], t) for n, t in columns.items()})
     return pa.table(
-        {n: pa.array([r[i] for r in rows], t) for i, (n, t) in enumerate(columns.items())}
+        {n: _column([r[i] for r in rows], t) for i, (n, t) in enumerate(columns.items())}
     )
+
+
+def _column(values: list[Any], kind: pa.DataType) -> pa.Array:
+    """An integer column past 64 bits (ids and amounts go up to 2^128) is carried as a
+    38-digit decimal (still summable and ordered), or as decimal text past that, like
+    ``_arrow`` carries the whole read model."""
+    if kind == pa.int64() and any(type(v) is int and not -(2**63) <= v < 2**63 for v in values):
+        if all(v is None or abs(v) < 10**38 for v in values):
+            return pa.array(values, pa.decimal128(38, 0))
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pa.array(values, kind)
 
 
 _MOVEMENTS = {
