@@ -323,6 +323,9 @@ class CommandProcessor(Generic[A]):
         self._stopping = False
         self.batches_committed = 0
         self.commands_committed = 0
+        # Seconds in the decider's own stages since start: running handlers, encoding their
+        # events and results, answering the callers (the store keeps its own: stage_s).
+        self.stage_s: dict[str, float] = dict.fromkeys(("handle", "encode", "answer"), 0.0)
         # Snapshots: one per ``snapshot_every`` events of a stream whose context can restore
         # it, written by a thread of its own after the batch committed (0: never).
         self.snapshot_every = snapshot_every
@@ -612,32 +615,18 @@ class _Round:
             first_of.add(cmd.command_id)
             uow = UnitOfWork(overlay)
             ctx = proc._context_of_type[cmd.command_type]
+            started = time.perf_counter()
             try:
                 result = ctx.handlers[cmd.command_type](uow, cmd.body)
             except Exception as exc:
-                dirty = uow.dirty_in_place()
-                if dirty:
-                    # A command raised after changing a shared object: its state can no longer
-                    # be trusted. Fail the batch; the caller evicts what it staged.
-                    self.staged.update({s: uow.touched[s] for s in dirty})
-                    raise InvariantViolation(
-                        f"command {cmd.command_id} raised {type(exc).__name__} after changing "
-                        f"{', '.join(dirty)} in place"
-                    ) from exc
-                to_outcome = ctx.to_outcome or _default_outcome
-                if isinstance(exc, ctx.rejection_types):
-                    outcome = canonical_json(to_outcome(exc))
-                    submissions.append(
-                        Submission(cmd.command_id, cmd.command_type, cmd.payload, False, outcome)
-                    )
+                proc.stage_s["handle"] += time.perf_counter() - started
+                refused = self._refused(cmd, ctx, uow, exc)
+                if refused is not None:
+                    submissions.append(refused)
                     self.decided.append(i)
-                    continue
-                if isinstance(exc, ctx.invalid_types):
-                    self.invalid[cmd.command_id] = Outcome(
-                        cmd.command_id, False, to_outcome(exc), None, None, 0, replayed=False
-                    )
-                    continue
-                raise
+                continue
+            handled = time.perf_counter()
+            proc.stage_s["handle"] += handled - started
             new_events = proc._collect(uow)
             written = {e.stream_id for e in new_events}
             changed = {s: a for s, a in uow.touched.items() if s in written}
@@ -654,11 +643,38 @@ class _Round:
                     reads=tuple(s for s in uow.touched if s not in written),
                 )
             )
+            proc.stage_s["encode"] += time.perf_counter() - handled
             self.decided.append(i)
         return submissions
 
+    def _refused(
+        self, cmd: Command, ctx: CommandContext, uow: UnitOfWork, exc: Exception
+    ) -> Submission | None:
+        """A handler raised: the rejection to record, or None for an invalid command (answered,
+        not recorded); anything else propagates and fails the batch."""
+        dirty = uow.dirty_in_place()
+        if dirty:
+            # A command raised after changing a shared object: its state can no longer be
+            # trusted. Fail the batch; the caller evicts what it staged.
+            self.staged.update({s: uow.touched[s] for s in dirty})
+            raise InvariantViolation(
+                f"command {cmd.command_id} raised {type(exc).__name__} after changing "
+                f"{', '.join(dirty)} in place"
+            ) from exc
+        to_outcome = ctx.to_outcome or _default_outcome
+        if isinstance(exc, ctx.rejection_types):
+            outcome = canonical_json(to_outcome(exc))
+            return Submission(cmd.command_id, cmd.command_type, cmd.payload, False, outcome)
+        if isinstance(exc, ctx.invalid_types):
+            self.invalid[cmd.command_id] = Outcome(
+                cmd.command_id, False, to_outcome(exc), None, None, 0, replayed=False
+            )
+            return None
+        raise exc
+
     def settle(self, submissions: Sequence[Submission], results: list[AppendResult]) -> None:
         proc = self.p
+        started = time.perf_counter()
         recorded: dict[str, RecordedCommand] = {}
         for i, sub, res in zip(self.decided, submissions, results, strict=True):
             # Decided under the lock, every submission commits; anything else is a bug.
@@ -695,6 +711,7 @@ class _Round:
             if answer is None:  # a repeat of an id decided earlier in this batch
                 answer = proc._answer_known(p, recorded[p.command.command_id])
             p.future.set_result(answer)
+        proc.stage_s["answer"] += time.perf_counter() - started
 
 
 def _fail(pendings: Sequence[_Pending], exc: BaseException) -> None:

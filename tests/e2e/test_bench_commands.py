@@ -48,6 +48,12 @@ def test_bench_append_prints_both_figures_and_their_ratios(
     assert data["cold_start_history_events"] == 3000
     assert set(data["pass"]) == set(data["targets"])
     assert data["peak_rss_mb"]["bench"] > 20  # a Python process with psycopg loaded
+    stages = data["ledgerline_stage_us_per_command"]
+    assert set(stages) == {"read", "handle", "encode", "decide_other", "plan", "write",
+                           "commit", "answer"}  # fmt: skip
+    assert all(us > 0 for us in stages.values()), stages
+    # the decider's stages cannot add up to more than the wall time per command it served
+    assert sum(stages.values()) < 1e6 / data["ledgerline_commands_per_s"] * 1.05
     # The figures are printed rounded to 0.1/s; the ratio was taken before rounding.
     assert data["group_commit_speedup"] == pytest.approx(
         data["ledgerline_commands_per_s"] / data["plain_eventsourcing_commands_per_s"], rel=0.01
