@@ -493,6 +493,9 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR
         failed = next(r for r in results if r.status != e.LinkedEventFailed.code)
         answer = {
             "status": "failed",
+            "code": e.LinkedEventFailed.code,
+            "detail": f"transfer {failed.id} (index {failed.index}) failed with "
+            f"{failed.status}; no transfer of the linked batch was applied",
             "failed_index": failed.index,
             "failed_code": failed.status,
             "results": items,
@@ -500,14 +503,7 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR
         if failed.status in TRANSIENT_REJECTIONS:
             return answer  # recorded, with the failed id spent: the batch answers so forever
         # A property of the request: nothing recorded, a corrected batch may succeed.
-        raise NotRecorded(
-            {
-                "code": e.LinkedEventFailed.code,
-                "detail": f"transfer {failed.id} (index {failed.index}) failed with "
-                f"{failed.status}; no transfer of the linked batch was applied",
-                **{k: v for k, v in answer.items() if k != "status"},
-            }
-        )
+        raise NotRecorded({k: v for k, v in answer.items() if k != "status"})
 
     def post_pending(uow: UnitOfWork, cmd: PostPendingTransfer) -> dict[str, Any]:
         src = _Source(uow)

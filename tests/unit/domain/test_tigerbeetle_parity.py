@@ -2,8 +2,10 @@
 
 Every table of ``src/state_machine_tests.zig`` that creates and looks up accounts and
 transfers, vendored unchanged in ``tigerbeetle_tables.py``: each line's result must be the
-one TigerBeetle's test expects, and every lookup must agree. Query tables run against the
-read model in ``tests/integration/test_ledger_queries.py``.
+one TigerBeetle's test expects, and every lookup must agree. The query tables
+(``get_account_transfers``, ``query_*``, ...) are vendored but not run here: they need the
+read model (its user-data queries are checked over HTTP in
+``tests/e2e/test_ledger_parity_api.py``).
 """
 
 from __future__ import annotations
