@@ -45,7 +45,7 @@ test: lint typecheck layers browser
 # The long fault schedules: many seeds of SIGKILLs in both read-path modes, and 20,000
 # simulated seeds (the default suite runs a short version of each).
 test-faults: $(STAMP)
-	LEDGERLINE_FAULTS_LONG=1 LEDGERLINE_SIM_SEEDS=20000 $(BIN)/pytest tests/faults -s -q -p no:cacheprovider
+	LEDGERLINE_FAULTS_LONG=1 LEDGERLINE_SIM_SEEDS=20000 $(BIN)/pytest tests/faults -s -q -p no:cacheprovider --timeout=3600
 
 bench: $(STAMP)
 	$(BIN)/ledgerline bench append --json

@@ -491,6 +491,11 @@ async def get_scheme(
         raise Problem(
             404, "scheme_not_found", f"scheme {scheme_id} does not exist", scheme_id=scheme_id
         )
+    return scheme_out(row)
+
+
+def scheme_out(row: dict[str, Any]) -> dict[str, Any]:
+    """A scheme's read-model row as the API answers it."""
     return {
         "id": row["scheme_id"],
         "name": row["name"],

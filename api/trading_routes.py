@@ -499,6 +499,11 @@ async def get_instrument(
             f"instrument {instrument_id} is not listed",
             instrument_id=instrument_id,
         )
+    return instrument_out(request, row)
+
+
+def instrument_out(request: Request, row: dict[str, Any]) -> InstrumentOut:
+    """An instrument's read-model row as the API answers it (prices and sizes as decimals)."""
     instrument = _instrument_of(request, row)
     return InstrumentOut(
         id=row["instrument_id"],

@@ -732,6 +732,47 @@ def get_scheme(conn: psycopg.Connection[Any], scheme_id: int) -> dict[str, Any] 
         return rows[0]
 
 
+def list_schemes(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Every scheme in id order, each with its participants (as :func:`get_scheme`)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT s.*, ARRAY(SELECT m.participant_id FROM {SCHEMA}.settlement_members m"
+            " WHERE m.scheme_id = s.scheme_id ORDER BY m.participant_id) AS participants"
+            f" FROM {SCHEMA}.settlement_schemes s ORDER BY s.scheme_id"
+        )
+        rows = _rows(cur)
+        for r in rows:
+            r["participants"] = [int(p) for p in r["participants"]]
+        return rows
+
+
+def scheme_cycles(
+    conn: psycopg.Connection[Any], scheme_id: int, *, before_seq: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """A scheme's cycles, newest first (keyset pagination on the seq), each with its
+    per-currency totals."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT * FROM {SCHEMA}.settlement_cycles WHERE scheme_id = %s"
+            " AND (%s::bigint IS NULL OR seq < %s) ORDER BY seq DESC LIMIT %s",
+            (scheme_id, before_seq, before_seq, limit),
+        )
+        cycles = _rows(cur)
+        if not cycles:
+            return cycles
+        cur.execute(
+            f"SELECT * FROM {SCHEMA}.settlement_totals WHERE scheme_id = %s"
+            " AND seq = ANY(%s) ORDER BY seq, currency",
+            (scheme_id, [c["seq"] for c in cycles]),
+        )
+        totals: dict[int, list[dict[str, Any]]] = {}
+        for t in _rows(cur):
+            totals.setdefault(t["seq"], []).append(t)
+        for c in cycles:
+            c["totals"] = totals.get(c["seq"], [])
+        return cycles
+
+
 def _netted_pairs_at(scheme_id: int, seq: int, p: int) -> tuple[str, list[Any]]:
     """CTE ``pairs``: o(i->j) per currency of what was netted at position ``p``."""
     sql = (

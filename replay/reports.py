@@ -148,20 +148,16 @@ def compute(
 def _table(rows: list[tuple[Any, ...]], columns: dict[str, pa.DataType]) -> pa.Table:
     if not rows:
         return pa.table({n: pa.array([], t) for n, t in columns.items()})
-    return pa.table(
-        {n: _column([r[i] for r in rows], t) for i, (n, t) in enumerate(columns.items())}
-    )
-
-
-def _column(values: list[Any], kind: pa.DataType) -> pa.Array:
-    """An integer column past 64 bits (ids and amounts go up to 2^128) is carried as a
-    38-digit decimal (still summable and ordered), or as decimal text past that, like
-    ``_arrow`` carries the whole read model."""
-    if kind == pa.int64() and any(type(v) is int and not -(2**63) <= v < 2**63 for v in values):
-        if all(v is None or abs(v) < 10**38 for v in values):
-            return pa.array(values, pa.decimal128(38, 0))
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
-    return pa.array(values, kind)
+    arrays = {}
+    for i, (name, kind) in enumerate(columns.items()):
+        values = [r[i] for r in rows]
+        if kind == pa.int64() and any(v is not None and not -(2**63) <= v < 2**63 for v in values):
+            # As in a full replay's tables: ids past 64 bits (settlement instructions and venue
+            # transfers use the whole 128-bit space) are carried as decimal text.
+            arrays[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
+        else:
+            arrays[name] = pa.array(values, kind)
+    return pa.table(arrays)
 
 
 _MOVEMENTS = {

@@ -1,8 +1,16 @@
 """The operator console: server-rendered pages at ``/console`` over the API's own queries.
 
-See :mod:`api.console.routes` for the pages and :mod:`api.console.session` for sign-in.
+See :mod:`api.console.routes` for the ledger and evidence pages, :mod:`api.console.markets`
+for the trading and settlement pages, and :mod:`api.console.session` for sign-in.
 """
 
-from api.console.routes import router
+from fastapi import APIRouter
+
+from api.console import markets, routes
+
+router = APIRouter()
+router.include_router(routes.router)
+router.include_router(markets.router)
+router.include_router(routes.fallback)  # last: it answers every other /console path
 
 __all__ = ["router"]

@@ -142,9 +142,10 @@ def depth_chart(
 
     cum_bids, cum_asks = cumulative(bid_levels), cumulative(ask_levels)
     prices = [p for p, _ in cum_bids + cum_asks]
-    p_lo, p_hi = min(prices), max(prices)
-    if p_lo == p_hi:
-        p_lo, p_hi = p_lo - 1, p_hi + 1
+    # The range is padded by a tenth (at least one price unit) on each side, so the outermost
+    # level of each side has a width: each side's deepest total runs on to the edge.
+    pad = max(1, (max(prices) - min(prices)) // 10)
+    p_lo, p_hi = min(prices) - pad, max(prices) + pad
     q_hi = max(q for _, q in cum_bids + cum_asks) or 1
 
     def x(p: int) -> float:
@@ -155,24 +156,65 @@ def depth_chart(
 
     base = _n(y(0))
 
-    def area(levels: list[tuple[int, int]], side: str) -> str:
+    def area(levels: list[tuple[int, int]], side: str, edge: int) -> str:
+        # From the best price outwards: each level's total holds until the next level.
         if not levels:
             return ""
         d = [f"M{_n(x(levels[0][0]))},{base}"]
         for price, qty in levels:
             d.append(f"H{_n(x(price))}V{_n(y(qty))}")
-        d.append(f"H{_n(x(levels[-1][0]))}V{base}Z")
+        d.append(f"H{_n(x(edge))}V{base}Z")
         return f'<path d="{"".join(d)}" class="depth {side}"><title>{side}</title></path>'
 
+    label_y = height - 10
+
+    def span(at: float, text: str, anchor: str) -> tuple[float, float]:
+        wide = 6.5 * len(text)  # about the width of an 11 px label
+        return (at, at + wide) if anchor == "start" else (at - wide, at)
+
+    # Best bid (ending at its price) and best ask (starting at its): they never meet. The
+    # range's ends are labelled where they do not collide with those two.
+    inner = []
+    if bid_levels:
+        text = f"best bid {price_fmt(bid_levels[0][0])}"
+        inner.append((*span(x(bid_levels[0][0]), text, "end"), text, "end"))
+    if ask_levels:
+        text = f"best ask {price_fmt(ask_levels[0][0])}"
+        inner.append((*span(x(ask_levels[0][0]), text, "start"), text, "start"))
+    axis: list[tuple[float, str, str]] = []
+    for at, text, anchor in (
+        (left, price_fmt(p_lo), "start"),
+        (left + plot_w, price_fmt(p_hi), "end"),
+    ):
+        lo, hi = span(at, text, anchor)
+        if all(hi + 8 < a or lo - 8 > b for a, b, _, _ in inner):
+            axis.append((at, text, anchor))
+    axis += [(b if anchor == "end" else a, text, anchor) for a, b, text, anchor in inner]
+    ticks = "".join(
+        f'<text x="{_n(at)}" y="{label_y}" text-anchor="{anchor}">{escape(text)}</text>'
+        for at, text, anchor in axis
+    )
+    marks = "".join(
+        f'<line x1="{_n(x(levels[0][0]))}" x2="{_n(x(levels[0][0]))}" y1="{base}"'
+        f' y2="{_n(y(0) + 5)}" class="tick"/>'
+        for levels in (bid_levels, ask_levels)
+        if levels
+    )
+    # The legend sits over the spread, where both sides are lowest.
+    legend_x = min(
+        max(
+            (x(bid_levels[0][0]) + x(ask_levels[0][0])) / 2
+            if bid_levels and ask_levels
+            else left + plot_w / 2,
+            left + 110,
+        ),
+        left + plot_w - 110,
+    )
     labels = (
         f'<text x="{left - 6}" y="{_n(y(q_hi) + 4)}" text-anchor="end">{escape(qty_fmt(q_hi))}'
-        f'</text><text x="{left - 6}" y="{_n(y(0))}" text-anchor="end">0</text>'
-        f'<text x="{left}" y="{height - 10}">{escape(price_fmt(p_lo))}</text>'
-        f'<text x="{left + plot_w}" y="{height - 10}" text-anchor="end">'
-        f"{escape(price_fmt(p_hi))}</text>"
-        f'<text x="{left + 8}" y="{top + 14}" class="legend">bids (hatched)</text>'
-        f'<text x="{left + plot_w - 8}" y="{top + 14}" text-anchor="end" class="legend">'
-        "asks (solid)</text>"
+        f'</text><text x="{left - 6}" y="{_n(y(0))}" text-anchor="end">0</text>{ticks}'
+        f'<text x="{_n(legend_x)}" y="{top + 14}" text-anchor="middle" class="legend">'
+        "← bids (hatched) · asks (solid) →</text>"
     )
     defs = (
         '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse"'
@@ -181,7 +223,7 @@ def depth_chart(
     )
     body = (
         f'{defs}<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>'
-        f"{area(cum_bids, 'bids')}{area(cum_asks, 'asks')}{labels}"
+        f"{area(cum_bids, 'bids', p_lo)}{area(cum_asks, 'asks', p_hi)}{marks}{labels}"
     )
     best_bid = price_fmt(bid_levels[0][0]) if bid_levels else "none"
     best_ask = price_fmt(ask_levels[0][0]) if ask_levels else "none"
@@ -190,6 +232,13 @@ def depth_chart(
         f"(best {best_ask})."
     )
     return _frame(width, height, title, desc, body, cls)
+
+
+def heat_level(value: int, peak: int) -> int:
+    """The shade of a heat-map cell: 0 for nothing, 1 (least) to 5 (the peak) otherwise."""
+    if value == 0:
+        return 0
+    return 1 + min(4, int(4 * abs(value) / (peak or 1)))
 
 
 def heat_map(
@@ -222,7 +271,7 @@ def heat_map(
         )
         for j in range(n):
             value = cells.get((i, j), 0)
-            level = 0 if value == 0 else 1 + min(4, int(4 * abs(value) / peak))
+            level = heat_level(value, peak)
             parts.append(
                 f"<g><title>{escape(name)} owes {escape(labels[j])}: {escape(fmt(value))}"
                 f'</title><rect x="{left + j * cell}" y="{cy}" width="{cell}" height="{cell}"'

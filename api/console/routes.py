@@ -797,7 +797,11 @@ async def static(name: str) -> Response:
     )
 
 
-@router.get("/{rest:path}")
+# The catch-all, on a router of its own that the package mounts after every page's.
+fallback = APIRouter(prefix="/console", include_in_schema=False)
+
+
+@fallback.get("/{rest:path}")
 async def not_found(request: Request, rest: str) -> Response:
     session = current_session(request)
     return _problem_page(

@@ -56,6 +56,8 @@ PAGES: tuple[Page, ...] = (
     Page("overview", "/console/", "Overview", EVERYONE),
     Page("accounts", "/console/accounts", "Accounts", READERS),
     Page("trial-balance", "/console/trial-balance", "Trial balance", READERS),
+    Page("instruments", "/console/instruments", "Trading", READERS),
+    Page("settlement", "/console/schemes", "Settlement", READERS),
     Page("streams", "/console/streams", "Streams", EVIDENCE_READERS),
     Page("checkpoints", "/console/checkpoints", "Checkpoints", EVIDENCE_READERS),
     Page("exports", "/console/exports", "Exports", REGULATORS),

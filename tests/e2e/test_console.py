@@ -117,14 +117,16 @@ UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), s
   .map(e => e.outerHTML)"""
 
 
-def test_every_page_shows_its_landmarks_and_elements_without_errors(
-    console: Server, context: Any, tmp_path: Path
+def check_pages(
+    server: Server, context: Any, shots: Path, pages: list[tuple[str, str, list[str]]]
 ) -> None:
-    page = sign_in(context, console, console.tokens["admin"])
+    """Each page answers 200 with its heading, landmarks, elements, labelled fields and one
+    current navigation entry, renders (a screenshot in ``shots``), and logs no error."""
+    page = sign_in(context, server, server.tokens["admin"])
     watched = watch(page)
-    for path, heading, selectors in PAGES:
+    for path, heading, selectors in pages:
         watched.clear()
-        response = page.goto(console.url + path)
+        response = page.goto(server.url + path)
         assert response is not None and response.status == 200, path
         page.wait_for_load_state("networkidle")
         assert page.inner_text("h1") == heading, path
@@ -135,11 +137,17 @@ def test_every_page_shows_its_landmarks_and_elements_without_errors(
         assert page.evaluate(UNLABELLED) == [], path
         current = page.locator("nav a[aria-current=page]")
         assert current.count() == 1, path
-        shot = tmp_path / (path.strip("/").replace("/", "_").replace("?", "_") + ".png")
+        shot = shots / (path.strip("/").replace("/", "_").replace("?", "_") + ".png")
         page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000, path  # a rendered page, not a blank one
         watched.assert_clean()
-    assert "style-src 'self'" in (response.headers.get("content-security-policy") or "")
+        assert "style-src 'self'" in (response.headers.get("content-security-policy") or "")
+
+
+def test_every_page_shows_its_landmarks_and_elements_without_errors(
+    console: Server, context: Any, tmp_path: Path
+) -> None:
+    check_pages(console, context, tmp_path, PAGES)
 
 
 # ------------------------------------------------------------------ the journeys
@@ -297,12 +305,18 @@ def test_an_admin_issues_and_revokes_a_key_and_the_revoked_key_is_refused(
 
 def test_each_role_sees_only_its_pages(console: Server, context: Any) -> None:
     expected = {
-        "operator": ["Overview", "Accounts", "Trial balance", "Streams", "Checkpoints"],
-        "auditor": ["Overview", "Accounts", "Trial balance", "Streams", "Checkpoints"],
+        "operator": [
+            "Overview", "Accounts", "Trial balance", "Trading", "Settlement", "Streams",
+            "Checkpoints",
+        ],
+        "auditor": [
+            "Overview", "Accounts", "Trial balance", "Trading", "Settlement", "Streams",
+            "Checkpoints",
+        ],
         "regulator": ["Overview", "Streams", "Checkpoints", "Exports"],
         "admin": [
-            "Overview", "Accounts", "Trial balance", "Streams", "Checkpoints", "Exports",
-            "API keys",
+            "Overview", "Accounts", "Trial balance", "Trading", "Settlement", "Streams",
+            "Checkpoints", "Exports", "API keys",
         ],
     }  # fmt: skip
     for role, titles in expected.items():
@@ -312,6 +326,8 @@ def test_each_role_sees_only_its_pages(console: Server, context: Any) -> None:
             ("/console/keys", "API keys"),
             ("/console/exports", "Exports"),
             ("/console/accounts", "Accounts"),
+            ("/console/instruments", "Trading"),
+            ("/console/schemes", "Settlement"),
         ):
             response = page.goto(console.url + path)
             assert response is not None
@@ -429,3 +445,233 @@ def test_tab_reaches_every_control_in_order_with_a_visible_focus(
     assert _focused(page)["text"] == "Skip to main content"
     page.keyboard.press("Enter")
     assert _focused(page)["id"] == "main"
+
+
+# ------------------------------------------------------------------ trading and settlement
+
+PARTICIPANTS = (11, 12, 13)
+HUB = {"USD": 9001, "EUR": 9002}
+FUNDS = {"USD": 9101, "EUR": 9102}
+# Cycle 1-1 (DNS): G 83.00, B 17.00, M 13.00 in USD (positions 11: -4.00, 12: 13.00,
+# 13: -9.00), and two EUR obligations; it is cut off and settled into the ledger.
+OBLIGATIONS = [
+    (11, 12, "25", "USD"),
+    (11, 13, "7", "USD"),
+    (12, 11, "17", "USD"),
+    (12, 13, "9", "USD"),
+    (13, 11, "11", "USD"),
+    (13, 12, "14", "USD"),
+    (11, 12, "10.50", "EUR"),
+    (12, 11, "3.00", "EUR"),
+]
+TRADES = 25  # more than one page of the console's tape
+RESTING = [  # (side, price, quantity): three bid levels (one of two orders), three ask levels
+    ("buy", "1.0840", "3000"),
+    ("buy", "1.0830", "2000"),
+    ("buy", "1.0830", "3000"),
+    ("buy", "1.0820", "2000"),
+    ("sell", "1.0860", "4000"),
+    ("sell", "1.0870", "1000"),
+    ("sell", "1.0880", "6000"),
+]
+
+
+def _ok(r: httpx.Response, status: int = 201) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    return dict(r.json())
+
+
+@pytest.fixture(scope="module")
+def markets(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of its own with a trading day and a settled cycle, made through the API.
+
+    Trading: EUR/USD (1) with 25 trades of 1,000 at 1.0850 (one buyer against 25 resting
+    sellers) and a book of three levels a side; GBP/USD (2) listed and halted. Settlement:
+    participants 11, 12, 13 funded with 100.00 USD and EUR each, DNS scheme 1 whose cycle
+    1-1 is cut off and settled, and cycle 1-2 open with one obligation."""
+    name, url = _create_database(pg_admin_url)
+    try:
+        with running_server(url, tmp_path_factory.mktemp("markets")) as server:
+            _trading_day_and_settled_cycle(server)
+            yield server
+    finally:
+        with admin_connection(pg_admin_url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _trading_day_and_settled_cycle(server: Server) -> None:
+    with server.client() as c:
+        fx = {"tick_size": "0.0001", "lot_size": "1000", "maker_fee_bps": 1, "taker_fee_bps": 3}
+        for iid, symbol in ((1, "EUR/USD"), (2, "GBP/USD")):
+            body = {"id": iid, "symbol": symbol, "quote_asset": "USD", **fx}
+            _ok(c.post("/v1/instruments", json={**body, "base_asset": symbol[:3]}))
+        _ok(c.post("/v1/instruments/2/halt"), 200)
+        sells = [
+            {"id": n, "instrument_id": 1, "account_id": 7, "side": "sell", "price": "1.0850",
+             "quantity": "1000"}
+            for n in range(1, TRADES + 1)
+        ]  # fmt: skip
+        _ok(c.post("/v1/order-batches", json={"orders": sells}))
+        buy = {"id": 100, "instrument_id": 1, "account_id": 8, "side": "buy", "price": "1.0850"}
+        assert len(_ok(c.post("/v1/orders", json={**buy, "quantity": "25000"}))["trades"]) == 25
+        for n, (side, price, quantity) in enumerate(RESTING, start=200):
+            order = {"id": n, "instrument_id": 1, "side": side, "price": price}
+            account_id = 7 if side == "sell" else 8
+            _ok(
+                c.post("/v1/orders", json={**order, "account_id": account_id, "quantity": quantity})
+            )
+
+        for currency in ("USD", "EUR"):
+            account(c, HUB[currency], currency)
+            account(c, FUNDS[currency], currency)
+            for pid in PARTICIPANTS:
+                acct = pid * 100 + (1 if currency == "USD" else 2)
+                account(c, acct, currency, debits_must_not_exceed_credits=True)
+                assert transfer(c, acct * 10, FUNDS[currency], acct, "100.00").status_code == 201
+        for pid in PARTICIPANTS:
+            accounts = {"USD": pid * 100 + 1, "EUR": pid * 100 + 2}
+            caps = {"USD": "100.00", "EUR": "100.00"}
+            body = {"id": pid, "name": f"bank {pid}", "accounts": accounts, "caps": caps}
+            _ok(c.post("/v1/participants", json=body))
+        scheme = {"id": 1, "name": "Night DNS", "mode": "dns", "settlement_accounts": HUB}
+        _ok(c.post("/v1/schemes", json={**scheme, "participants": list(PARTICIPANTS)}))
+        for n, (payer, payee, amount, currency) in enumerate(OBLIGATIONS, start=1):
+            body = {"id": n, "scheme_id": 1, "payer_id": payer, "payee_id": payee}
+            _ok(c.post("/v1/obligations", json={**body, "amount": amount, "currency": currency}))
+        _ok(c.post("/v1/cycles/1-1/cut-off"), 200)
+        _ok(c.post("/v1/cycles/1-1/settle"), 200)
+        body = {"id": 50, "scheme_id": 1, "payer_id": 13, "payee_id": 11, "currency": "USD"}
+        last = _ok(c.post("/v1/obligations", json={**body, "amount": "2.50"}))["position"]
+        _ok(c.get("/v1/cycles/1-2", params={"min_position": last}), 200)
+
+
+MARKET_PAGES: list[tuple[str, str, list[str]]] = [
+    ("/console/instruments", "Instruments", ["#inst-id", "[data-instrument-id='2']"]),
+    (
+        "/console/instruments/1",
+        "Instrument EUR/USD",
+        ["svg.depth-chart[role=img] desc", "[data-testid=bids] tbody tr", "[data-testid=tape]"],
+    ),
+    ("/console/schemes", "Settlement schemes", ["#cycle-id", "[data-scheme-id='1']"]),
+    ("/console/schemes/1", "Scheme Night DNS", ["[data-cycle-id='1-1']", "[data-cycle-id='1-2']"]),
+    (
+        "/console/cycles/1-1",
+        "Cycle 1-1",
+        ["table.heat[data-testid=matrix-USD]", "[data-testid=positions]", "#cy-pos"],
+    ),
+    ("/console/cycles/1-2", "Cycle 1-2", ["[data-testid=matrix-USD]"]),
+]
+
+
+def test_the_trading_and_settlement_pages_show_their_elements_without_errors(
+    markets: Server, context: Any, tmp_path: Path
+) -> None:
+    check_pages(markets, context, tmp_path, MARKET_PAGES)
+
+
+def _rows(page: Any, selector: str) -> list[list[str]]:
+    return [
+        [cell.strip() for cell in row.locator("th, td").all_inner_texts()]
+        for row in page.locator(selector).all()
+    ]
+
+
+def test_the_book_and_the_tape_show_what_the_trading_api_answers(
+    markets: Server, context: Any
+) -> None:
+    page = sign_in(context, markets, markets.tokens["auditor"], "/console/instruments")
+    watched = watch(page)
+    with markets.client("auditor") as c:
+        spec = _ok(c.get("/v1/instruments/1"), 200)
+        book = _ok(c.get("/v1/instruments/1/book", params={"depth": 50}), 200)
+        first = _ok(c.get("/v1/instruments/1/trades", params={"limit": 20}), 200)
+        cursor = first["next_cursor"]
+        second = _ok(c.get("/v1/instruments/1/trades", params={"limit": 20, "cursor": cursor}), 200)
+    assert page.inner_text("[data-instrument-id='1'] [data-testid=last-price]") == "1.0850"
+    assert spec["last_price"] == "1.0850"
+    assert "halted" in page.inner_text("[data-instrument-id='2']")
+    page.click("[data-instrument-id='1'] a")
+    page.wait_for_url("**/console/instruments/1")
+    for side in ("bids", "asks"):
+        shown = [r[:3] for r in _rows(page, f"[data-testid={side}] tbody tr")]
+        assert shown == [[p, q, str(n)] for p, q, n in book[side]], side
+    assert [r[3] for r in _rows(page, "[data-testid=bids] tbody tr")] == ["3000", "8000", "10000"]
+    assert page.inner_text("[data-testid=best-bid]") == book["bids"][0][0] == "1.0840"
+    desc = page.locator("svg.depth-chart desc").text_content() or ""
+    assert desc == "3 bid levels (best 1.0840) and 3 ask levels (best 1.0860)."
+
+    def tape() -> list[list[str]]:
+        return [[r[0], r[2], r[3], r[4]] for r in _rows(page, "[data-testid=tape] tbody tr")]
+
+    def api(items: list[dict[str, Any]]) -> list[list[str]]:
+        return [[str(t["trade_id"]), t["price"], t["quantity"], t["aggressor_side"]] for t in items]
+
+    assert len(first["items"]) == 20 and tape() == api(first["items"])
+    page.click("a[rel=next]:has-text('Older trades')")
+    page.wait_for_url(f"**/console/instruments/1?cursor={cursor}")
+    assert tape() == api(second["items"]) and len(second["items"]) == TRADES - 20
+    assert page.locator("a[rel=next]").count() == 0  # the oldest page
+    watched.assert_clean()
+    # An unknown instrument is the API's own named problem, shown on the page.
+    response = page.goto(markets.url + "/console/instruments/77")
+    assert response is not None and response.status == 404
+    assert "instrument_not_found" in page.inner_text("main")
+
+
+def test_a_settled_cycle_shows_the_matrix_and_positions_the_settlement_api_answers(
+    markets: Server, context: Any
+) -> None:
+    page = sign_in(context, markets, markets.tokens["operator"], "/console/schemes")
+    watched = watch(page)
+    with markets.client("operator") as c:
+        scheme = _ok(c.get("/v1/schemes/1"), 200)
+        cycle = _ok(c.get("/v1/cycles/1-1"), 200)
+        pairs = _ok(c.get("/v1/cycles/1-1/bilateral"), 200)["pairs"]
+        positions = _ok(c.get("/v1/cycles/1-1/positions"), 200)["positions"]
+        instructions = _ok(c.get("/v1/cycles/1-1/instructions"), 200)["instructions"]
+        cut = cycle["cut_position"]
+        then = _ok(c.get("/v1/cycles/1-1", params={"as_of_position": cut}), 200)
+    assert page.inner_text("[data-scheme-id='1'] [data-testid=open-cycle]") == "1-2"
+    assert scheme["open_cycle_id"] == "1-2"
+    # The keyboard alone reaches a cycle by its id.
+    page.focus("#cycle-id")
+    page.keyboard.type("1-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/cycles/1-1")
+    assert page.inner_text("[data-testid=cycle-state]") == cycle["state"] == "settled"
+    for t in cycle["totals"]:
+        row = _rows(page, f"[data-testid=totals] tr[data-currency={t['currency']}]")[0]
+        assert row[1:4] == [t["gross"], t["bilateral"], t["multilateral"]]
+    usd = next(t for t in cycle["totals"] if t["currency"] == "USD")
+    assert (usd["gross"], usd["bilateral"], usd["multilateral"]) == ("83.00", "17.00", "13.00")
+    # Every cell of the heat map holds the gross the API answers for that ordered pair.
+    for p in pairs:
+        matrix = f"[data-testid=matrix-{p['currency']}]"
+        a, b = p["participant_a"], p["participant_b"]
+        assert page.inner_text(f"{matrix} td[data-payer='{a}'][data-payee='{b}']") == p["a_to_b"]
+        assert page.inner_text(f"{matrix} td[data-payer='{b}'][data-payee='{a}']") == p["b_to_a"]
+    assert page.locator("[data-testid=matrix-USD] tbody td[data-payer]").count() == 6
+    assert "h5" in (page.get_attribute("td[data-payer='11'][data-payee='12']", "class") or "")
+    shown = {(r[0], int(r[1])): r[2:5] for r in _rows(page, "[data-testid=positions] tbody tr")}
+    assert shown == {
+        (p["currency"], p["participant_id"]): [p["sent"], p["received"], p["net"]]
+        for p in positions
+    }
+    assert shown[("USD", 12)][2] == "13.00" and shown[("USD", 13)][2] == "-9.00"
+    states = {
+        r[1]: r[4] for r in _rows(page, "[data-testid=instructions] tbody tr") if r[0] == "USD"
+    }
+    assert states == {
+        str(i["participant_id"]): i["state"] for i in instructions if i["currency"] == "USD"
+    }
+    assert set(states.values()) == {"posted"}
+    # As of its cut-off the cycle was cut off, not yet settled.
+    page.fill("#cy-pos", str(cut))
+    page.press("#cy-pos", "Enter")
+    page.wait_for_url(f"**/console/cycles/1-1?as_of_position={cut}")
+    assert page.inner_text("[data-testid=cycle-state]") == then["state"] == "cut_off"
+    assert {r[4] for r in _rows(page, "[data-testid=instructions] tbody tr")} == {"pending"}
+    watched.assert_clean()
+    response = page.goto(markets.url + "/console/cycles/1-99")
+    assert response is not None and response.status == 404
+    assert "cycle_not_found" in page.inner_text("main")

@@ -76,7 +76,7 @@ def test_reports_over_the_whole_log_equal_a_full_replays(history: EventStore, db
     with connect_owner(db_url) as conn:
         ranged = reports.compute_range(conn, history.recorder, 1, head)
     full = full_reports(history, db_url, head)
-    for name in reports.LEDGER_REPORTS:  # range reports cover the ledger's reports
+    for name in reports.LEDGER_REPORTS:
         assert _rows(ranged[name]) == _rows(full[name]), name
     assert all(row["balanced"] for row in ranged["trial_balance"].to_pylist())
 
@@ -132,3 +132,44 @@ def test_an_export_of_the_last_events_reads_only_those_events(
     assert manifest["event_count"] == 20
     assert counting.rows_read == 21  # the range and the event before it (its global hash)
     verify_bundle(str(tmp_path / "bundle"))
+
+
+def test_ids_past_64_bits_are_reported_as_a_full_replay_reports_them(
+    history: EventStore, db_url: str
+) -> None:
+    import time
+
+    from commands.ledger import (
+        CreateAccount,
+        CreateTransfer,
+        account_command,
+        build_ledger_processor,
+        transfer_command,
+    )
+
+    big = 2**127 + 5  # settlement instructions and venue transfers live up there
+    p = build_ledger_processor(history.recorder, time.time_ns).start()
+    try:
+        for account in (big, big + 1):
+            opened = p.execute(
+                account_command(CreateAccount(id=account, ledger=1, currency="USD", code=1))
+            )
+            assert opened.accepted, opened.result
+        moved = p.execute(
+            transfer_command(
+                CreateTransfer(
+                    id=big, debit_account_id=big, credit_account_id=big + 1,
+                    amount="20000.00", ledger=1, code=1,
+                )
+            )
+        )  # fmt: skip
+        assert moved.accepted, moved.result
+    finally:
+        p.stop()
+    head = history.recorder.head().position
+    with connect_owner(db_url) as conn:
+        ranged = reports.compute_range(conn, history.recorder, 1, head)
+    full = full_reports(history, db_url, head)
+    for name in reports.LEDGER_REPORTS:
+        assert _rows(ranged[name]) == _rows(full[name]), name
+    assert str(big) in ranged["large_value"].column("transfer_id").to_pylist()

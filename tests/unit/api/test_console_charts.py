@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from api.console.charts import depth_chart, heat_map, network, step_chart
+from api.console.charts import depth_chart, heat_level, heat_map, network, step_chart
 from api.console.session import csrf_token, safe_next
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -48,6 +48,29 @@ def test_a_depth_chart_accumulates_each_side_from_the_spread_outwards() -> None:
                           qty_fmt=str))  # fmt: skip
     assert "2 bid levels (best 99)" in svg and "2 ask levels (best 101)" in svg
     assert ">5<" in svg  # the deepest cumulative quantity labels the axis
+
+
+def test_the_deepest_level_of_each_side_runs_on_to_the_edge_of_the_chart() -> None:
+    svg = parse(depth_chart([(99, 2), (98, 3)], [(101, 1), (103, 4)], title="d",
+                            price_fmt=str, qty_fmt=str))  # fmt: skip
+    frame = svg.find(f"{SVG}rect")
+    assert frame is not None
+    left = float(frame.get("x") or 0)
+    right = left + float(frame.get("width") or 0)
+    paths = {p.get("class"): p.get("d") or "" for p in svg.iter(f"{SVG}path")}
+    assert paths["depth bids"].endswith(f"H{left:g}V{frame_bottom(frame)}Z")
+    assert paths["depth asks"].endswith(f"H{right:g}V{frame_bottom(frame)}Z")
+    texts = [t.text for t in svg.iter(f"{SVG}text")]
+    assert "best bid 99" in texts and "best ask 101" in texts
+
+
+def frame_bottom(frame: ET.Element) -> str:
+    return f"{float(frame.get('y') or 0) + float(frame.get('height') or 0):g}"
+
+
+def test_heat_levels_run_from_none_through_five_shades_to_the_peak() -> None:
+    assert [heat_level(v, 100) for v in (0, 1, 24, 25, 50, 99, 100)] == [0, 1, 1, 2, 3, 4, 5]
+    assert heat_level(-100, 100) == 5 and heat_level(3, 0) == 5
 
 
 def test_a_heat_map_writes_each_value_in_its_cell() -> None:
