@@ -7,16 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from api.metrics import note
 from api.problems import COMMAND_ERRORS, QUERY_ERRORS, Problem, problem_responses
-from api.security import OPERATORS, READERS, require
+from api.security import OPERATORS, READERS, Caller, require, require_caller
 from api.types import (
+    ID_PATTERN,
     Amount,
     Code,
     CodeParam,
@@ -34,10 +45,12 @@ from commands.ledger import (
     CreateLinkedTransfers,
     CreateTransfer,
     PostPendingTransfer,
+    ReverseTransfer,
     VoidPendingTransfer,
     account_command,
     linked_command,
     post_command,
+    reverse_command,
     transfer_command,
     void_command,
 )
@@ -91,13 +104,27 @@ Currency = Annotated[
 ]
 
 
+AccountType = Literal["asset", "liability", "equity", "income", "expense"]
+
+
 class AccountIn(BaseModel):
+    """An account. TigerBeetle's ``user_data_*`` are yours to index by; ``account_type``,
+    ``parent_id`` and ``name`` place it in the ledger's chart of accounts (a parent is an
+    account of the same ledger, currency and type; income and expense accounts are the ones
+    a period close moves to equity)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id128
     ledger: Ledger
     currency: Currency
     code: Code
     flags: Flags = Flags()
+    user_data_128: UInt128 = 0
+    user_data_64: UInt64 = 0
+    user_data_32: UInt32 = 0
+    account_type: AccountType | None = None
+    parent_id: AccountRef = 0
+    name: str = Field(default="", max_length=200)
 
 
 class Balances(BaseModel):
@@ -114,19 +141,149 @@ class AccountOut(BaseModel):
     code: int
     flags: Flags
     balances: Balances
+    user_data_128: str | None = None
+    user_data_64: str | None = None
+    user_data_32: int | None = None
+    account_type: str | None = None
+    parent_id: str | None = None
+    name: str | None = None
     position: int = Field(description="global position this view reflects")
 
 
+_ID_RE = re.compile(ID_PATTERN)
+
+
+def _parse_uint(value: Any) -> Any:
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and (value == "0" or _ID_RE.match(value)):
+        return int(value)
+    raise ValueError("a JSON integer or canonical decimal digits (no sign or leading zeros)")
+
+
+# The largest value of a wide field at the edge. Many tools read a JSON Schema maximum as a
+# double (and print it shortest-first), so past 2^53 the schema states a round number a double
+# holds at or below itself, and exactly that is accepted: 1.8e19 (64 bits), 3.4e38 (128 bits).
+_WIDE_MAX = {64: 18 * 10**18, 128: 34 * 10**37}
+
+
+def _max(bits: int) -> int:
+    return _WIDE_MAX.get(bits, (1 << bits) - 1)
+
+
+def _at_most(bits: int | None) -> AfterValidator:
+    top = _max(bits) if bits is not None else None
+
+    def _range(value: int) -> int:
+        if value < 0 or (top is not None and value > top):
+            raise ValueError(f"must be between 0 and {top}")
+        return value
+
+    return AfterValidator(_range)
+
+
+def _uint_schema(bits: int | None, description: str) -> WithJsonSchema:
+    """An unsigned integer: a JSON integer or canonical decimal digits; 0 allowed. Without
+    ``bits`` (an id) it has no maximum: the ledger refuses ids from 2^128-1 up by name."""
+    if bits is None:
+        integer: dict[str, Any] = {"type": "integer", "minimum": 0}
+        digits = 39
+    else:
+        integer = {"type": "integer", "minimum": 0, "maximum": _max(bits)}
+        # Fewer digits than the maximum has: every string the schema allows is in range.
+        digits = len(str(_max(bits))) - 1
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                integer,
+                {"type": "string", "pattern": rf"^(?:0|[1-9][0-9]{{0,{digits - 1}}})$"},
+            ],
+            "description": description,
+        }
+    )
+
+
+_INHERITED = "; 0 on a post or void stands for the pending transfer's"
+UInt128 = Annotated[
+    int, BeforeValidator(_parse_uint), _at_most(128), _uint_schema(128, "unsigned 128-bit")
+]
+UInt64 = Annotated[
+    int, BeforeValidator(_parse_uint), _at_most(64), _uint_schema(64, "unsigned 64-bit")
+]
+UInt32 = Annotated[
+    int, BeforeValidator(_parse_uint), _at_most(32), _uint_schema(32, "unsigned 32-bit")
+]
+AccountRef = Annotated[
+    int,
+    BeforeValidator(_parse_uint),
+    _at_most(None),
+    _uint_schema(None, "an account id" + _INHERITED),
+]
+TransferRef = Annotated[
+    int,
+    BeforeValidator(_parse_uint),
+    _at_most(None),
+    _uint_schema(None, "the id of the pending transfer a post or void settles"),
+]
+
+
+def _json_int(value: Any) -> Any:
+    if type(value) is int:
+        return value
+    raise ValueError("must be a JSON integer")
+
+
+ZeroOrLedger = Annotated[
+    int,
+    BeforeValidator(_json_int),
+    _at_most(32),
+    WithJsonSchema(
+        {"type": "integer", "minimum": 0, "maximum": 2**32 - 1, "description": "the ledger"}
+    ),
+]
+ZeroOrCode = Annotated[
+    int,
+    BeforeValidator(_json_int),
+    _at_most(16),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 65535, "description": "the code"}),
+]
+# Zero is an amount (TigerBeetle allows it: posting 0 releases the whole hold).
+AmountOrZero = Annotated[
+    str,
+    Strict(),
+    Field(
+        pattern=r"^(?:0(?:\.0{1,4})?|[1-9][0-9]{0,38}(?:\.[0-9]{1,4})?|0\.[0-9]{1,4})$",
+        description='major units as a decimal string, e.g. "12.34"; zero allowed',
+        examples=["12.34"],
+    ),
+]
+
+
 class TransferIn(BaseModel):
+    """A transfer, with TigerBeetle's fields and flags (``pending_id`` names the pending
+    transfer a post or void settles). Fields a post or void leaves at 0 stand for the pending
+    transfer's; ``amount`` left out posts all of it (a post) or is 0."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: Id128
-    debit_account_id: Id128
-    credit_account_id: Id128
-    amount: Amount
-    ledger: Ledger
-    code: Code
+    debit_account_id: AccountRef = 0
+    credit_account_id: AccountRef = 0
+    amount: AmountOrZero | None = None
+    ledger: ZeroOrLedger = 0
+    code: ZeroOrCode = 0
     pending: StrictFlag = False
     timeout_s: TimeoutSeconds = 0
+    pending_id: TransferRef = 0
+    user_data_128: UInt128 = 0
+    user_data_64: UInt64 = 0
+    user_data_32: UInt32 = 0
+    linked: StrictFlag = False
+    post_pending_transfer: StrictFlag = False
+    void_pending_transfer: StrictFlag = False
+    balancing_debit: StrictFlag = False
+    balancing_credit: StrictFlag = False
+    closing_debit: StrictFlag = False
+    closing_credit: StrictFlag = False
 
 
 class TransferOut(BaseModel):
@@ -141,6 +298,11 @@ class TransferOut(BaseModel):
     pending: bool
     timeout_s: int
     state: str
+    pending_id: str | None = None
+    user_data_128: str | None = None
+    user_data_64: str | None = None
+    user_data_32: int | None = None
+    flags: dict[str, bool] | None = None
     position: int
 
 
@@ -167,6 +329,16 @@ class BatchOut(BaseModel):
 class PostIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     amount: Amount | None = None
+
+
+class ReverseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: Id128 | None = Field(
+        default=None,
+        description="the reversing transfer's id; left out, the ledger derives one from the "
+        "original's id (the same every time, so a retry is the same reversal)",
+    )
+    reason: str = Field(min_length=1, max_length=500, description="why, for the audit trail")
 
 
 class TrialBalanceLine(BaseModel):
@@ -256,17 +428,20 @@ async def wait_for_position(request: Request, min_position: int | None) -> None:
 # A request that matches the schema is never answered 400 or 422: what the ledger refuses
 # after reading it is a rule of the ledger or a conflict with its state, answered 409 with
 # the rule's code. Only a command's own target named in the path answers 404.
-NOT_FOUND_CODES = frozenset({"pending_transfer_not_found"})
+NOT_FOUND_CODES = frozenset({"pending_transfer_not_found", "transfer_not_found"})
 
 
-def status_of(code: str) -> int:
-    return 404 if code in NOT_FOUND_CODES else 409
+def status_of(code: str, *, target_in_path: bool = False) -> int:
+    return 404 if target_in_path and code in NOT_FOUND_CODES else 409
 
 
-def rejection(result: dict[str, Any]) -> Problem:
+def rejection(result: dict[str, Any], *, target_in_path: bool = False) -> Problem:
+    """The problem for a refused command. A missing pending transfer is 404 only when the
+    path names it (``/transfers/{id}/post``); named in a body (``pending_id``) it is 409."""
     code = str(result.get("code", "rejected"))
     extra = {k: v for k, v in result.items() if k not in {"code", "detail"}}
-    return Problem(status_of(code), code, str(result.get("detail", code)), **extra)
+    status = status_of(code, target_in_path=target_in_path)
+    return Problem(status, code, str(result.get("detail", code)), **extra)
 
 
 # ------------------------------------------------------------------ formatting
@@ -290,6 +465,12 @@ def account_out(view: dict[str, Any], position: int) -> AccountOut:
             credits_pending=_fmt(view["credits_pending"], cur),
             credits_posted=_fmt(view["credits_posted"], cur),
         ),
+        user_data_128=str(view["user_data_128"]) if view.get("user_data_128") else None,
+        user_data_64=str(view["user_data_64"]) if view.get("user_data_64") else None,
+        user_data_32=int(view["user_data_32"]) if view.get("user_data_32") else None,
+        account_type=view.get("account_type") or None,
+        parent_id=str(view["parent_id"]) if view.get("parent_id") else None,
+        name=view.get("name") or None,
         position=position,
     )
 
@@ -308,12 +489,19 @@ def transfer_out(view: dict[str, Any], position: int) -> TransferOut:
         pending=view["pending"],
         timeout_s=view["timeout_s"],
         state=view["state"],
+        pending_id=str(view["pending_id"]) if view.get("pending_id") else None,
+        user_data_128=str(view["user_data_128"]) if view.get("user_data_128") else None,
+        user_data_64=str(view["user_data_64"]) if view.get("user_data_64") else None,
+        user_data_32=int(view["user_data_32"]) if view.get("user_data_32") else None,
+        flags=view.get("flags") or None,
         position=position,
     )
 
 
 def _row_account(row: dict[str, Any]) -> dict[str, Any]:
+    chart = ("user_data_128", "user_data_64", "user_data_32", "account_type", "parent_id", "name")
     return {
+        **{k: row[k] for k in chart if row.get(k)},
         "id": row["account_id"],
         "ledger": row["ledger"],
         "currency": row["currency"],
@@ -338,6 +526,7 @@ def _row_transfer(row: dict[str, Any]) -> dict[str, Any]:
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 Operator = Depends(require(OPERATORS))
+OperatorCaller = Depends(require_caller(OPERATORS))
 Reader = Depends(require(READERS))
 COMMAND_RESPONSES = COMMAND_ERRORS
 PATH_COMMAND_RESPONSES = {**COMMAND_ERRORS, **problem_responses(404)}
@@ -392,6 +581,12 @@ async def create_account(
         currency=body.currency,
         code=body.code,
         **body.flags.model_dump(),
+        user_data_128=body.user_data_128,
+        user_data_64=body.user_data_64,
+        user_data_32=body.user_data_32,
+        account_type=body.account_type or "",
+        parent_id=body.parent_id,
+        name=body.name,
     )
     outcome = await _run(request, account_command(cmd))
     if not outcome.accepted:
@@ -441,7 +636,14 @@ async def create_batch(
 
     `linked: true`: all are applied or none is (the failing one is named, the others are
     `linked_event_failed`); otherwise each stands alone. Every item gets its own outcome, in
-    order."""
+    order.
+
+    A linked batch that failed as a whole answers **409** (nothing was applied): a problem
+    `linked_event_failed` naming the failing item (`failed_index`, `failed_code`) that also
+    carries every item's outcome in `results`, the failing one with its problem. A member
+    that failed for a reason that depends on the ledger's state (`debit_account_not_found`,
+    `exceeds_credits`, ...) has its id spent: it answers `id_already_failed` from then on, as
+    in TigerBeetle."""
     if body.linked:
         cmd = CreateLinkedTransfers(transfers=tuple(_transfer_cmd(t) for t in body.transfers))
         outcome = await _run(request, linked_command(cmd))
@@ -452,10 +654,15 @@ async def create_batch(
                     index=r["index"],
                     id=r["id"],
                     status=r["status"],
-                    transfer=transfer_out(r["transfer"], position or 0),
+                    transfer=transfer_out(r["transfer"], position or 0)
+                    if "transfer" in r
+                    else None,
+                    problem=rejection(r["problem"]).body() if "problem" in r else None,
                 )
                 for r in outcome.result["results"]
             ]
+            if outcome.result.get("status") == "failed":
+                raise _batch_failed(outcome.result, items, position)
         elif "results" in outcome.result:
             items = [
                 ItemOutcome(
@@ -468,6 +675,8 @@ async def create_batch(
             ]
         else:  # the batch id was reused with other members
             raise rejection(outcome.result)
+        if not outcome.accepted:  # a failed batch recorded before failures were answers
+            raise _batch_failed(outcome.result, items, position)
         _created_or_replayed(response, outcome)
         return BatchOut(linked=True, results=items, position=position)
     outcomes = await asyncio.gather(
@@ -497,6 +706,24 @@ async def create_batch(
     return BatchOut(linked=False, results=items, position=max(positions) if positions else None)
 
 
+def _batch_failed(
+    result: dict[str, Any], items: list[ItemOutcome], position: int | None
+) -> Problem:
+    index = int(result.get("failed_index", 0))
+    code = str(result.get("failed_code", "linked_event_failed"))
+    return Problem(
+        409,
+        "linked_event_failed",
+        f"transfer {items[index].id} (index {index}) failed with {code}; no transfer of the "
+        "linked batch was applied",
+        failed_index=index,
+        failed_code=code,
+        linked=True,
+        results=[i.model_dump(exclude_none=True) for i in items],
+        position=position,
+    )
+
+
 @router.post(
     "/transfers/{transfer_id}/post",
     response_model=TransferOut,
@@ -515,7 +742,7 @@ async def post_transfer(
     cmd = PostPendingTransfer(transfer_id=transfer_id, amount=body.amount if body else None)
     outcome = await _run(request, post_command(cmd))
     if not outcome.accepted:
-        raise rejection(outcome.result)
+        raise rejection(outcome.result, target_in_path=True)
     response.status_code = 200
     return transfer_out(outcome.result["transfer"], outcome.position or 0)
 
@@ -532,7 +759,42 @@ async def void_transfer(
     """Void a pending transfer: release all of its reserved amount."""
     outcome = await _run(request, void_command(VoidPendingTransfer(transfer_id=transfer_id)))
     if not outcome.accepted:
-        raise rejection(outcome.result)
+        raise rejection(outcome.result, target_in_path=True)
+    return transfer_out(outcome.result["transfer"], outcome.position or 0)
+
+
+@router.post(
+    "/transfers/{transfer_id}/reverse",
+    status_code=201,
+    response_model=TransferOut,
+    responses={**_created(TransferOut), **problem_responses(404)},
+    summary="Reverse a posted transfer",
+)
+async def reverse_transfer(
+    transfer_id: Annotated[IdParam, Path()],
+    body: ReverseIn,
+    request: Request,
+    response: Response,
+    caller: Caller = OperatorCaller,
+) -> TransferOut:
+    """Create the reversing transfer of a posted one: the same amount with the debit and
+    credit accounts swapped, linked to the original both ways (its `reverses_id`; the
+    original's `reversal_id`), with the reason and the key that asked. A transfer is reversed
+    once (`transfer_already_reversed`); a pending transfer is voided instead
+    (`pending_transfer_cannot_be_reversed`), and a void moved nothing
+    (`void_transfer_cannot_be_reversed`). The reversal obeys every rule of a transfer (for
+    example `exceeds_credits` when the money has moved on); such a refusal is not recorded."""
+    cmd = ReverseTransfer(
+        transfer_id=transfer_id,
+        reversal_id=body.id or 0,
+        reason=body.reason,
+        by=caller.key_id or caller.role,
+    )
+    outcome = await _run(request, reverse_command(cmd))
+    if not outcome.accepted:
+        code = outcome.result.get("code")
+        raise rejection(outcome.result, target_in_path=code == "transfer_not_found")
+    _created_or_replayed(response, outcome)
     return transfer_out(outcome.result["transfer"], outcome.position or 0)
 
 
@@ -563,11 +825,14 @@ async def list_accounts(
     limit: Annotated[PageLimit, Query()] = 50,
     cursor: Annotated[IdParam | None, Query(description="the last id of the previous page")] = None,
     reversed: Annotated[bool, Query(description="newest ids first")] = False,
+    user_data_128: Annotated[UInt128 | None, Query()] = None,
+    user_data_64: Annotated[UInt64 | None, Query()] = None,
+    user_data_32: Annotated[UInt32 | None, Query()] = None,
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> AccountPage:
-    """Accounts in id order (`reversed`: highest first), by ledger and code, a page at a
-    time (`next_cursor`)."""
+    """Accounts in id order (`reversed`: highest first), by ledger, code and user data
+    (TigerBeetle's `query_accounts`), a page at a time (`next_cursor`)."""
     await wait_for_position(request, min_position)
     rows = await asyncio.to_thread(
         _read,
@@ -578,10 +843,79 @@ async def list_accounts(
         after_id=cursor,
         limit=limit + 1,
         reversed_order=reversed,
+        user_data={
+            "user_data_128": user_data_128,
+            "user_data_64": user_data_64,
+            "user_data_32": user_data_32,
+        },
     )
     items = [account_out(_row_account(r), int(r["last_position"])) for r in rows[:limit]]
     next_cursor = str(rows[limit - 1]["account_id"]) if len(rows) > limit else None
     return AccountPage(items=items, next_cursor=next_cursor)
+
+
+class TransferPage(BaseModel):
+    items: list[TransferOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+_CURSOR = re.compile(r"^(0|[1-9][0-9]{0,18})-([1-9][0-9]{0,38})$")
+
+
+@router.get(
+    "/transfers",
+    response_model=TransferPage,
+    responses=QUERY_RESPONSES,
+    summary="Transfers by user data, ledger, code and time (TigerBeetle's query_transfers)",
+)
+async def query_transfers(
+    request: Request,
+    user_data_128: Annotated[UInt128 | None, Query()] = None,
+    user_data_64: Annotated[UInt64 | None, Query()] = None,
+    user_data_32: Annotated[UInt32 | None, Query()] = None,
+    ledger: Annotated[LedgerParam | None, Query()] = None,
+    code: Annotated[CodeParam | None, Query()] = None,
+    timestamp_min: Annotated[Position | None, Query(description="ns since the epoch")] = None,
+    timestamp_max: Annotated[Position | None, Query(description="ns since the epoch")] = None,
+    limit: Annotated[PageLimit, Query()] = 50,
+    reversed: Annotated[bool, Query(description="newest first")] = False,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=_CURSOR.pattern, description="`next_cursor` of the previous page"),
+    ] = None,
+    min_position: Annotated[Position | None, Query()] = None,
+    _: Any = Reader,
+) -> TransferPage:
+    """Transfers whose fields equal every filter given, in time order (`reversed`: newest
+    first), between `timestamp_min` and `timestamp_max` (inclusive; the time the ledger
+    committed them), a page at a time (`next_cursor`)."""
+    await wait_for_position(request, min_position)
+    after = None
+    if cursor is not None:
+        match = _CURSOR.match(cursor)
+        assert match is not None  # the query's pattern checked it
+        after = (int(match.group(1)), int(match.group(2)))
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.query_transfers,
+        user_data={
+            "user_data_128": user_data_128,
+            "user_data_64": user_data_64,
+            "user_data_32": user_data_32,
+        },
+        ledger=ledger,
+        code=code,
+        timestamp_min=timestamp_min,
+        timestamp_max=timestamp_max,
+        after=after,
+        limit=limit + 1,
+        reversed_order=reversed,
+    )
+    items = [transfer_out(_row_transfer(r), int(r["last_position"])) for r in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = f"{last['created_at_ns']}-{last['transfer_id']}" if last else None
+    return TransferPage(items=items, next_cursor=next_cursor)
 
 
 @router.get(

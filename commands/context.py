@@ -51,7 +51,8 @@ class CommandContext:
     # may fix the request and reuse the id.
     invalid_types: tuple[type[Exception], ...] = ()
     to_outcome: Callable[[Exception], dict[str, Any]] | None = None
-    on_payload_mismatch: Callable[[RecordedCommand, Command], Rejection] | None = None
+    # None from it: the body spells the known command differently; the first outcome answers.
+    on_payload_mismatch: Callable[[RecordedCommand, Command], Rejection | None] | None = None
     # An aggregate from a snapshot: (stream id, version, state) -> aggregate. ``None``: this
     # context's aggregates are never snapshotted.
     restore: Callable[[str, int, dict[str, Any]], Any] | None = None

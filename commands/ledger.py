@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,8 +32,20 @@ from domain.ledger import errors as e
 from domain.ledger import service
 from domain.ledger.account import Account, AccountSpec
 from domain.ledger.account import stream_id as account_stream
-from domain.ledger.events import AccountOpened, LedgerEvent, TransferCreated, decode_event
-from domain.ledger.transfer import Transfer, TransferSpec
+from domain.ledger.book import LedgerBook
+from domain.ledger.book import stream_id as book_stream
+from domain.ledger.events import (
+    AccountOpened,
+    ImportsAdvanced,
+    IncomeStatementAccountAdded,
+    LedgerEvent,
+    PeriodClosed,
+    SettlingTransferCreated,
+    TransferCreated,
+    TransferFailed,
+    decode_event,
+)
+from domain.ledger.transfer import AMOUNT_MAX, Transfer, TransferSpec
 from domain.ledger.transfer import stream_id as transfer_stream
 from domain.money import MoneyError, parse_major
 from eventstore.model import RecordedCommand, StoredEvent
@@ -53,17 +66,97 @@ class CreateAccount(_Cmd):
     debits_must_not_exceed_credits: bool = False
     credits_must_not_exceed_debits: bool = False
     closed: bool = False
+    user_data_128: int = Field(default=0, ge=0, le=2**128 - 1)
+    user_data_64: int = Field(default=0, ge=0, le=2**64 - 1)
+    user_data_32: int = Field(default=0, ge=0, le=2**32 - 1)
+    account_type: str = Field(default="", max_length=20)
+    parent_id: int = Field(default=0, ge=0)
+    name: str = Field(default="", max_length=200)
+
+
+_NEW_ACCOUNT_FIELDS: dict[str, Any] = {
+    "user_data_128": 0,
+    "user_data_64": 0,
+    "user_data_32": 0,
+    "account_type": "",
+    "parent_id": 0,
+    "name": "",
+}
+
+
+def account_payload(cmd: CreateAccount) -> dict[str, Any]:
+    payload = cmd.model_dump()
+    for name, default in _NEW_ACCOUNT_FIELDS.items():
+        if payload[name] == default:
+            del payload[name]
+    return payload
 
 
 class CreateTransfer(_Cmd):
+    """A transfer as TigerBeetle's ``create_transfers`` takes it. Fields left at zero are
+    named by the ledger's rules (``debit_account_id_must_not_be_zero``, ...), except on a post
+    or void, where they stand for the pending transfer's. ``amount`` None: the whole pending
+    amount for a post, zero otherwise."""
+
     id: int = Id
-    debit_account_id: int = Id
-    credit_account_id: int = Id
-    amount: str = Field(description="major units, a plain decimal string")
-    ledger: int = Field(ge=1, le=2**32 - 1)
-    code: int = Field(ge=1, le=65535)
+    debit_account_id: int = Field(default=0, ge=0)
+    credit_account_id: int = Field(default=0, ge=0)
+    amount: str | None = Field(default=None, description="major units, a plain decimal string")
+    ledger: int = Field(default=0, ge=0, le=2**32 - 1)
+    code: int = Field(default=0, ge=0, le=65535)
     pending: bool = False
     timeout_s: int = Field(default=0, ge=0, le=2**32 - 1)
+    pending_id: int = Field(default=0, ge=0)
+    user_data_128: int = Field(default=0, ge=0, le=2**128 - 1)
+    user_data_64: int = Field(default=0, ge=0, le=2**64 - 1)
+    user_data_32: int = Field(default=0, ge=0, le=2**32 - 1)
+    linked: bool = False
+    post_pending_transfer: bool = False
+    void_pending_transfer: bool = False
+    balancing_debit: bool = False
+    balancing_credit: bool = False
+    closing_debit: bool = False
+    closing_credit: bool = False
+
+
+# Fields added with TigerBeetle parity: left out of a command's payload while at their default,
+# so a request that does not use them has the payload (and the idempotency digest) it had.
+_NEW_TRANSFER_FIELDS: dict[str, Any] = {
+    "pending_id": 0,
+    "user_data_128": 0,
+    "user_data_64": 0,
+    "user_data_32": 0,
+    "linked": False,
+    "post_pending_transfer": False,
+    "void_pending_transfer": False,
+    "balancing_debit": False,
+    "balancing_credit": False,
+    "closing_debit": False,
+    "closing_credit": False,
+}
+
+
+def canonical_amount(text: str | None) -> str | None:
+    """The shortest spelling of a decimal amount (``"12.30"`` -> ``"12.3"``), so spellings of
+    one amount are one payload; text that is not a plain decimal is left for the rules."""
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return text
+    if not value.is_finite() or value.is_signed() or not text.replace(".", "", 1).isdigit():
+        return text
+    return format(value.normalize(), "f")
+
+
+def transfer_payload(cmd: CreateTransfer) -> dict[str, Any]:
+    payload = cmd.model_dump()
+    for name, default in _NEW_TRANSFER_FIELDS.items():
+        if payload[name] == default:
+            del payload[name]
+    payload["amount"] = canonical_amount(payload["amount"])
+    return payload
 
 
 class CreateLinkedTransfers(_Cmd):
@@ -83,18 +176,21 @@ class ExpirePendingTransfer(_Cmd):
     transfer_id: int = Id
 
 
+class ReverseTransfer(_Cmd):
+    """Reverse a posted transfer: a new transfer ``reversal_id`` of the same amount with the
+    accounts swapped, linked to the original both ways. ``reversal_id`` 0: the ledger derives
+    one from the original's id (``service.derived_id("reverse", transfer_id)``)."""
+
+    transfer_id: int = Id
+    reversal_id: int = Field(default=0, ge=0)
+    reason: str = Field(min_length=1, max_length=500)
+    by: str = Field(default="", max_length=200)
+
+
 # Rejections that depend on state which may change later (TigerBeetle's "transient" results).
 # They are recorded, so the id answers the same forever (``id_already_failed`` for another
 # body). Every other rejection is a property of the request itself and is not recorded.
-TRANSIENT_REJECTIONS = frozenset(
-    {
-        "debit_account_not_found",
-        "credit_account_not_found",
-        "exceeds_credits",
-        "exceeds_debits",
-        "account_closed",
-    }
-)
+TRANSIENT_REJECTIONS = service.TRANSIENT | {"account_closed"}
 
 
 def _recorded_only_if_transient(exc: e.LedgerRejection) -> Exception:
@@ -113,17 +209,18 @@ class NotRecorded(Exception):
 
 
 def account_command(cmd: CreateAccount) -> Command:
-    return Command.create(f"account:{cmd.id}", "create_account", cmd, cmd.model_dump())
+    return Command.create(f"account:{cmd.id}", "create_account", cmd, account_payload(cmd))
 
 
 def transfer_command(cmd: CreateTransfer) -> Command:
-    return Command.create(f"transfer:{cmd.id}", "create_transfer", cmd, cmd.model_dump())
+    return Command.create(f"transfer:{cmd.id}", "create_transfer", cmd, transfer_payload(cmd))
 
 
 def linked_command(cmd: CreateLinkedTransfers) -> Command:
     ids = ",".join(str(t.id) for t in cmd.transfers)
     digest = hashlib.sha256(ids.encode()).hexdigest()[:32]
-    return Command.create(f"linked:{digest}", "create_linked_transfers", cmd, cmd.model_dump())
+    payload = {"transfers": [transfer_payload(t) for t in cmd.transfers]}
+    return Command.create(f"linked:{digest}", "create_linked_transfers", cmd, payload)
 
 
 def post_command(cmd: PostPendingTransfer) -> Command:
@@ -132,6 +229,17 @@ def post_command(cmd: PostPendingTransfer) -> Command:
 
 def void_command(cmd: VoidPendingTransfer) -> Command:
     return Command.create(f"void:{cmd.transfer_id}", "void_pending", cmd, cmd.model_dump())
+
+
+def reversal_id_of(cmd: ReverseTransfer) -> int:
+    return cmd.reversal_id or service.derived_id("reverse", cmd.transfer_id)
+
+
+def reverse_command(cmd: ReverseTransfer) -> Command:
+    # A retry (same reversal id) is idempotent; a second reversal under another id reaches
+    # the rules (transfer_already_reversed).
+    command_id = f"reverse:{cmd.transfer_id}:{reversal_id_of(cmd)}"
+    return Command.create(command_id, "reverse_transfer", cmd, cmd.model_dump())
 
 
 def expire_command(cmd: ExpirePendingTransfer) -> Command:
@@ -156,11 +264,24 @@ def account_view(a: Account) -> dict[str, Any]:
         "debits_posted": a.debits_posted,
         "credits_pending": a.credits_pending,
         "credits_posted": a.credits_posted,
+        # TigerBeetle's user data and the chart of accounts, only when set.
+        **{
+            k: v
+            for k, v in (
+                ("user_data_128", a.user_data_128),
+                ("user_data_64", a.user_data_64),
+                ("user_data_32", a.user_data_32),
+                ("account_type", a.account_type),
+                ("parent_id", a.parent_id),
+                ("name", a.name),
+            )
+            if v
+        },
     }
 
 
 def transfer_view(t: Transfer) -> dict[str, Any]:
-    return {
+    view: dict[str, Any] = {
         "id": t.transfer_id,
         "debit_account_id": t.debit_account_id,
         "credit_account_id": t.credit_account_id,
@@ -173,6 +294,29 @@ def transfer_view(t: Transfer) -> dict[str, Any]:
         "timeout_s": t.timeout_s,
         "state": t.state,
     }
+    # TigerBeetle's fields, only when they are set (the view of a plain transfer is unchanged).
+    extra = {
+        "pending_id": t.pending_id,
+        "user_data_128": t.user_data_128,
+        "user_data_64": t.user_data_64,
+        "user_data_32": t.user_data_32,
+        "reverses_id": t.reverses_id,
+        "reversal_id": t.reversal_id,
+    }
+    view.update({k: v for k, v in extra.items() if v})
+    flags = {
+        "linked": t.linked,
+        "post_pending_transfer": t.kind == "post",
+        "void_pending_transfer": t.kind == "void",
+        "balancing_debit": t.balancing_debit,
+        "balancing_credit": t.balancing_credit,
+        "closing_debit": t.closing_debit,
+        "closing_credit": t.closing_credit,
+        "imported": t.imported,
+    }
+    if any(flags.values()):
+        view["flags"] = {k: v for k, v in flags.items() if v}
+    return view
 
 
 # ------------------------------------------------------------------ unit of work adapter
@@ -192,6 +336,10 @@ class _Source:
         agg = self._uow.get(transfer_stream(transfer_id))
         return agg if isinstance(agg, Transfer) else None
 
+    def get_ledger(self, ledger: int) -> LedgerBook | None:
+        agg = self._uow.get(book_stream(ledger))
+        return agg if isinstance(agg, LedgerBook) else None
+
     def add(self, aggregate: Aggregate) -> None:
         self._uow.add(aggregate)
 
@@ -206,8 +354,10 @@ def rebuild(aggregate: Aggregate | None, events: Sequence[StoredEvent]) -> Aggre
         first = decoded[0]
         if isinstance(first, AccountOpened):
             aggregate = Account(first.account_id)
-        elif isinstance(first, TransferCreated):
+        elif isinstance(first, (TransferCreated, SettlingTransferCreated, TransferFailed)):
             aggregate = Transfer(first.transfer_id)
+        elif isinstance(first, (ImportsAdvanced, IncomeStatementAccountAdded, PeriodClosed)):
+            aggregate = LedgerBook(first.ledger)
         else:
             raise ValueError(f"stream {events[0].stream_id} starts with {first.TOPIC}")
     if aggregate is not None:
@@ -224,22 +374,32 @@ def _amount(text: str, currency: str, transfer_id: int) -> int:
         ) from None
 
 
-def _spec(src: _Source, cmd: CreateTransfer) -> TransferSpec:
-    """The domain spec, with the amount converted using the accounts' currency."""
+def _currency_of(src: _Source, cmd: CreateTransfer) -> str | None:
     existing = src.get_transfer(cmd.id)
-    debit = src.get_account(cmd.debit_account_id)
-    credit = src.get_account(cmd.credit_account_id)
-    currency = (
-        existing.currency
-        if existing
-        else debit.currency
-        if debit
-        else credit.currency
-        if credit
-        else None
-    )
-    # Without any currency the amount cannot be read; the domain then names the missing account.
-    amount = _amount(cmd.amount, currency, cmd.id) if currency else 1
+    if existing is not None and existing.currency:
+        return existing.currency
+    if cmd.post_pending_transfer or cmd.void_pending_transfer:
+        pending = src.get_transfer(cmd.pending_id) if cmd.pending_id else None
+        if pending is not None and pending.currency:
+            return pending.currency
+    for account_id in (cmd.debit_account_id, cmd.credit_account_id):
+        account = src.get_account(account_id) if account_id else None
+        if account is not None:
+            return account.currency
+    return None
+
+
+def _spec(src: _Source, cmd: CreateTransfer, *, linked: bool | None = None) -> TransferSpec:
+    """The domain spec, with the amount converted using the accounts' currency (a post or
+    void: the pending transfer's)."""
+    currency = _currency_of(src, cmd)
+    if cmd.amount is None:
+        amount = AMOUNT_MAX if cmd.post_pending_transfer else 0
+    elif currency:
+        amount = _amount(cmd.amount, currency, cmd.id)
+    else:
+        # Without any currency the amount cannot be read; the domain names what is missing.
+        amount = 1
     return TransferSpec(
         cmd.id,
         cmd.debit_account_id,
@@ -249,7 +409,28 @@ def _spec(src: _Source, cmd: CreateTransfer) -> TransferSpec:
         cmd.code,
         cmd.pending,
         cmd.timeout_s,
+        pending_id=cmd.pending_id,
+        user_data_128=cmd.user_data_128,
+        user_data_64=cmd.user_data_64,
+        user_data_32=cmd.user_data_32,
+        linked=cmd.linked if linked is None else linked,
+        post_pending_transfer=cmd.post_pending_transfer,
+        void_pending_transfer=cmd.void_pending_transfer,
+        balancing_debit=cmd.balancing_debit,
+        balancing_credit=cmd.balancing_credit,
+        closing_debit=cmd.closing_debit,
+        closing_credit=cmd.closing_credit,
     )
+
+
+def _item(result: service.Result) -> dict[str, Any]:
+    item: dict[str, Any] = {"index": result.index, "id": result.id, "status": result.status}
+    if result.status in ("created", "exists"):
+        item["transfer"] = transfer_view(result.aggregate)
+        item["status"] = result.status
+    elif result.error is not None:
+        item["problem"] = result.error.to_outcome()
+    return item
 
 
 def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR0915
@@ -263,6 +444,12 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR
             cmd.debits_must_not_exceed_credits,
             cmd.credits_must_not_exceed_debits,
             cmd.closed,
+            user_data_128=cmd.user_data_128,
+            user_data_64=cmd.user_data_64,
+            user_data_32=cmd.user_data_32,
+            account_type=cmd.account_type,
+            parent_id=cmd.parent_id,
+            name=cmd.name,
         )
         try:
             account = service.open_account(src, spec, clock())
@@ -287,38 +474,36 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR
         return {"status": "created", "transfer": transfer_view(transfer)}
 
     def create_linked(uow: UnitOfWork, cmd: CreateLinkedTransfers) -> dict[str, Any]:
+        """One linked chain (every member but the last has flags.linked), applied whole or
+        not at all. A failed chain is an answer, not an error: ``status`` "failed" with every
+        member's outcome, and a member that failed for a state-dependent reason has its id
+        spent (``id_already_failed`` from then on), as in TigerBeetle."""
         src = _Source(uow)
-        now = clock()
-        results: list[dict[str, Any]] = []
+        last = len(cmd.transfers) - 1
+        specs: list[TransferSpec] = []
         for index, item in enumerate(cmd.transfers):
             try:
-                transfer = service.create_transfer(src, _spec(src, item), now)
-                results.append(
-                    {
-                        "index": index,
-                        "id": item.id,
-                        "status": "created",
-                        "transfer": transfer_view(transfer),
-                    }
-                )
-            except e.Exists:
-                existing = src.get_transfer(item.id)
-                assert existing is not None
-                results.append(
-                    {
-                        "index": index,
-                        "id": item.id,
-                        "status": "exists",
-                        "transfer": transfer_view(existing),
-                    }
-                )
-            except (e.LedgerRejection, NotRecorded) as exc:
-                outcome = exc.to_outcome() if isinstance(exc, e.LedgerRejection) else exc.outcome
-                failed = LinkedBatchFailed(index, cmd, outcome)
-                if outcome["code"] in TRANSIENT_REJECTIONS:
-                    raise failed from None
-                raise NotRecorded(failed.to_outcome()) from None
-        return {"status": "created", "results": results}
+                specs.append(_spec(src, item, linked=index < last))
+            except NotRecorded as exc:  # an amount the currency cannot hold: nothing ran
+                raise NotRecorded(LinkedBatchFailed(index, cmd, exc.outcome).to_outcome()) from None
+        results = service.create_transfers(src, specs, clock())
+        items = [_item(r) for r in results]
+        if all(r.applied for r in results):
+            return {"status": "created", "results": items}
+        failed = next(r for r in results if r.status != e.LinkedEventFailed.code)
+        answer = {
+            "status": "failed",
+            "code": e.LinkedEventFailed.code,
+            "detail": f"transfer {failed.id} (index {failed.index}) failed with "
+            f"{failed.status}; no transfer of the linked batch was applied",
+            "failed_index": failed.index,
+            "failed_code": failed.status,
+            "results": items,
+        }
+        if failed.status in TRANSIENT_REJECTIONS:
+            return answer  # recorded, with the failed id spent: the batch answers so forever
+        # A property of the request: nothing recorded, a corrected batch may succeed.
+        raise NotRecorded({k: v for k, v in answer.items() if k != "status"})
 
     def post_pending(uow: UnitOfWork, cmd: PostPendingTransfer) -> dict[str, Any]:
         src = _Source(uow)
@@ -348,7 +533,24 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR
             raise NotRecorded(exc.to_outcome()) from None
         return {"status": "expired", "transfer": transfer_view(transfer)}
 
+    def reverse(uow: UnitOfWork, cmd: ReverseTransfer) -> dict[str, Any]:
+        src = _Source(uow)
+        reversal_id = reversal_id_of(cmd)
+        try:
+            reversal = service.reverse_transfer(
+                src, cmd.transfer_id, reversal_id, cmd.reason, cmd.by, clock()
+            )
+        except e.Exists:
+            existing = src.get_transfer(reversal_id)
+            assert existing is not None
+            return {"status": "exists", "transfer": transfer_view(existing)}
+        except e.LedgerRejection as exc:
+            # Never recorded: a reversal refused for want of funds may succeed later.
+            raise NotRecorded(exc.to_outcome()) from None
+        return {"status": "created", "transfer": transfer_view(reversal)}
+
     return {
+        "reverse_transfer": reverse,
         "create_account": create_account,
         "create_transfer": create_transfer,
         "create_linked_transfers": create_linked,
@@ -390,23 +592,36 @@ def _streams_of(command: Command) -> list[str]:
         return _transfer_streams(body)
     if isinstance(body, CreateLinkedTransfers):
         return [s for t in body.transfers for s in _transfer_streams(t)]
+    if isinstance(body, ReverseTransfer):
+        return [transfer_stream(body.transfer_id), transfer_stream(reversal_id_of(body))]
     return [transfer_stream(body.transfer_id)]  # the accounts are read when the transfer is
 
 
 def _transfer_streams(t: CreateTransfer) -> list[str]:
-    return [
-        transfer_stream(t.id),
-        account_stream(t.debit_account_id),
-        account_stream(t.credit_account_id),
-    ]
+    streams = [transfer_stream(t.id)]
+    if t.pending_id:
+        streams.append(transfer_stream(t.pending_id))
+    streams.extend(account_stream(i) for i in (t.debit_account_id, t.credit_account_id) if i)
+    return streams
 
 
 _TRANSFER_FIELD_ORDER = (
+    ("linked", "exists_with_different_flags"),
     ("pending", "exists_with_different_flags"),
+    ("post_pending_transfer", "exists_with_different_flags"),
+    ("void_pending_transfer", "exists_with_different_flags"),
+    ("balancing_debit", "exists_with_different_flags"),
+    ("balancing_credit", "exists_with_different_flags"),
+    ("closing_debit", "exists_with_different_flags"),
+    ("closing_credit", "exists_with_different_flags"),
+    ("pending_id", "exists_with_different_pending_id"),
     ("timeout_s", "exists_with_different_timeout"),
     ("debit_account_id", "exists_with_different_debit_account_id"),
     ("credit_account_id", "exists_with_different_credit_account_id"),
     ("amount", "exists_with_different_amount"),
+    ("user_data_128", "exists_with_different_user_data_128"),
+    ("user_data_64", "exists_with_different_user_data_64"),
+    ("user_data_32", "exists_with_different_user_data_32"),
     ("ledger", "exists_with_different_ledger"),
     ("code", "exists_with_different_code"),
 )
@@ -414,9 +629,15 @@ _ACCOUNT_FIELD_ORDER = (
     ("debits_must_not_exceed_credits", "exists_with_different_flags"),
     ("credits_must_not_exceed_debits", "exists_with_different_flags"),
     ("closed", "exists_with_different_flags"),
+    ("user_data_128", "exists_with_different_user_data_128"),
+    ("user_data_64", "exists_with_different_user_data_64"),
+    ("user_data_32", "exists_with_different_user_data_32"),
     ("ledger", "exists_with_different_ledger"),
     ("currency", "exists_with_different_currency"),
     ("code", "exists_with_different_code"),
+    ("account_type", "exists_with_different_account_type"),
+    ("parent_id", "exists_with_different_parent_id"),
+    ("name", "exists_with_different_name"),
 )
 
 
@@ -428,7 +649,36 @@ class IdConflict(Rejection):
         self.code = code
 
 
-def on_payload_mismatch(known: RecordedCommand, command: Command) -> Rejection:
+def _same_amount(first: Any, new: Any) -> bool:
+    """Two spellings of one decimal amount (``"12.3"``, ``"12.30"``) are the same amount."""
+    if first == new:
+        return True
+    try:
+        return isinstance(first, str) and isinstance(new, str) and Decimal(first) == Decimal(new)
+    except InvalidOperation:
+        return False
+
+
+def _same_post(known: RecordedCommand, new: dict[str, Any]) -> bool:
+    """A retried post that states the amount it posted (or leaves it out, meaning all) is the
+    same post: the resulting amounts are compared, not the bodies."""
+    outcome = json.loads(known.outcome)
+    view = outcome.get("transfer") if isinstance(outcome, dict) else None
+    if not isinstance(view, dict) or "posted_amount" not in view:
+        return False
+    wanted = new.get("amount")
+    if wanted is None:
+        return bool(view["posted_amount"] == view["amount"])
+    try:
+        return bool(parse_major(wanted, view["currency"]) == view["posted_amount"])
+    except MoneyError:
+        return False
+
+
+def on_payload_mismatch(known: RecordedCommand, command: Command) -> Rejection | None:
+    """The answer to a known command id with another body: ``None`` when the body only spells
+    the same command differently (the first outcome is the answer), else the first differing
+    field's ``exists_with_different_*`` (``id_already_failed`` if the first was refused)."""
     first = json.loads(known.payload)
     new = json.loads(command.payload)
     ids = {"command_id": command.command_id}
@@ -438,12 +688,35 @@ def on_payload_mismatch(known: RecordedCommand, command: Command) -> Rejection:
             f"{command.command_id} was rejected before; a failed id never succeeds, use a new id",
             **ids,
         )
+    if known.command_type == "post_pending" and _same_post(known, new):
+        return None
+    if known.command_type == "create_linked_transfers":
+        outcome = json.loads(known.outcome)
+        if isinstance(outcome, dict) and outcome.get("status") == "failed":
+            return IdConflict(
+                "id_already_failed",
+                f"{command.command_id} failed before; a failed id never succeeds, use new ids",
+                **ids,
+            )
+    if known.command_type in ("create_transfer", "create_account"):
+        new_fields = (
+            _NEW_TRANSFER_FIELDS if known.command_type == "create_transfer" else _NEW_ACCOUNT_FIELDS
+        )
+        for name, default in new_fields.items():
+            first.setdefault(name, default)
+            new.setdefault(name, default)
+        if first.keys() == new.keys() and all(
+            _same_amount(first[k], new[k]) if k == "amount" else first[k] == new[k] for k in first
+        ):
+            return None
     order = {
         "create_transfer": _TRANSFER_FIELD_ORDER,
         "create_account": _ACCOUNT_FIELD_ORDER,
         "post_pending": (("amount", "exists_with_different_amount"),),
     }.get(known.command_type, ())
     for field, code in order:
+        if field == "amount" and _same_amount(first.get(field), new.get(field)):
+            continue
         if first.get(field) != new.get(field):
             return IdConflict(code, f"{command.command_id} exists with a different {field}", **ids)
     return IdConflict(
@@ -462,6 +735,8 @@ def _to_outcome(exc: Exception) -> dict[str, Any]:
 
 
 def restore(stream_id: str, version: int, state: dict[str, Any]) -> Aggregate:
+    if stream_id.startswith("ledger:"):
+        return LedgerBook.from_snapshot(stream_id, version, state)
     kind = Account if stream_id.startswith("account:") else Transfer
     return kind.from_snapshot(stream_id, version, state)
 
@@ -472,7 +747,7 @@ def build_context(clock: Callable[[], int]) -> CommandContext:
         name="ledger",
         handlers=build_handlers(clock),
         streams_of=_streams_of,
-        stream_prefixes=("account:", "transfer:"),
+        stream_prefixes=("account:", "transfer:", "ledger:"),
         encode=encode,
         rebuild=rebuild,
         rejection_types=(e.LedgerRejection, Rejection),

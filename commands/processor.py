@@ -547,6 +547,8 @@ class CommandProcessor(Generic[A]):
             return _replayed(known)
         on_mismatch = self.context_of_command(p.command).on_payload_mismatch or _default_mismatch
         rejection = on_mismatch(known, p.command)
+        if rejection is None:
+            return _replayed(known)
         return Outcome(
             p.command.command_id,
             False,

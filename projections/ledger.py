@@ -22,12 +22,15 @@ import orjson
 import psycopg
 
 from domain.ledger.events import (
+    AccountClosed,
     AccountOpened,
+    AccountReopened,
     BalanceChange,
     LedgerEvent,
     PendingTransferExpired,
     PendingTransferPosted,
     PendingTransferVoided,
+    SettlingTransferCreated,
     TransferCreated,
     decode_event,
 )
@@ -77,9 +80,9 @@ def touched(batch: Sequence[Decoded]) -> tuple[set[int], set[int]]:
     transfers: set[int] = set()
     created: set[int] = set()
     for _, ev in batch:
-        if isinstance(ev, (AccountOpened, BalanceChange)):
+        if isinstance(ev, (AccountOpened, BalanceChange, AccountClosed, AccountReopened)):
             accounts.add(ev.account_id)
-        elif isinstance(ev, TransferCreated):
+        elif isinstance(ev, (TransferCreated, SettlingTransferCreated)):
             created.add(ev.transfer_id)
         elif isinstance(ev, (PendingTransferPosted, PendingTransferVoided, PendingTransferExpired)):
             transfers.add(ev.transfer_id)
@@ -110,6 +113,12 @@ def project(
                 pos,
                 at,
                 pos,
+                ev.user_data_128,
+                ev.user_data_64,
+                ev.user_data_32,
+                ev.account_type,
+                ev.parent_id,
+                ev.name,
             )
             accounts[ev.account_id] = changes.accounts[ev.account_id] = row
             changes.history.append(_history(row, pos, None, "opened", at))
@@ -144,10 +153,43 @@ def project(
                 at,
                 pos,
                 expires,
+                0,
+                ev.user_data_128,
+                ev.user_data_64,
+                ev.user_data_32,
             )
             transfers[ev.transfer_id] = changes.transfers[ev.transfer_id] = t
-        else:
-            t = transfers[ev.transfer_id]  # type: ignore[attr-defined]
+        elif isinstance(ev, SettlingTransferCreated):
+            # A post or void with an id of its own: a row of its own, never pending.
+            t = TransferRow(
+                ev.transfer_id,
+                ev.debit_account_id,
+                ev.credit_account_id,
+                ev.amount,
+                ev.amount if ev.kind == "post" else 0,
+                ev.ledger,
+                ev.currency,
+                ev.code,
+                False,
+                0,
+                "posted" if ev.kind == "post" else "voided",
+                pos,
+                at,
+                pos,
+                None,
+                ev.pending_id,
+                ev.user_data_128,
+                ev.user_data_64,
+                ev.user_data_32,
+            )
+            transfers[ev.transfer_id] = changes.transfers[ev.transfer_id] = t
+        elif isinstance(ev, (AccountClosed, AccountReopened)):
+            row = accounts[ev.account_id]
+            row.closed = isinstance(ev, AccountClosed)
+            row.last_position = pos
+            changes.accounts[ev.account_id] = row
+        elif isinstance(ev, (PendingTransferPosted, PendingTransferVoided, PendingTransferExpired)):
+            t = transfers[ev.transfer_id]
             if isinstance(ev, PendingTransferPosted):
                 t.state, t.posted_amount = "posted", ev.amount
             elif isinstance(ev, PendingTransferVoided):

@@ -98,6 +98,55 @@ MIGRATIONS = (
         ),
     ),
 )
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        20,
+        "transfers of zero (TigerBeetle allows them: a balancing transfer with nothing left, a "
+        "void or closing transfer)",
+        (
+            "ALTER TABLE {schema}.transfers DROP CONSTRAINT transfers_amount_check",
+            "ALTER TABLE {schema}.transfers ADD CONSTRAINT transfers_amount_check"
+            " CHECK (amount >= 0)",
+        ),
+    ),
+    Migration(
+        21,
+        "TigerBeetle's user data on accounts and transfers, indexed for queries; the pending "
+        "transfer a post or void settles; accounts' place in the chart of accounts",
+        (
+            "ALTER TABLE {schema}.transfers"
+            " ADD COLUMN pending_id numeric(39, 0) NOT NULL DEFAULT 0,"
+            " ADD COLUMN user_data_128 numeric(39, 0) NOT NULL DEFAULT 0,"
+            " ADD COLUMN user_data_64 numeric(20, 0) NOT NULL DEFAULT 0,"
+            " ADD COLUMN user_data_32 bigint NOT NULL DEFAULT 0",
+            "CREATE INDEX transfers_user_data_128_idx ON {schema}.transfers"
+            " (user_data_128, created_at_ns) WHERE user_data_128 <> 0",
+            "CREATE INDEX transfers_user_data_64_idx ON {schema}.transfers"
+            " (user_data_64, created_at_ns) WHERE user_data_64 <> 0",
+            "CREATE INDEX transfers_user_data_32_idx ON {schema}.transfers"
+            " (user_data_32, created_at_ns) WHERE user_data_32 <> 0",
+            "CREATE INDEX transfers_ledger_code_idx ON {schema}.transfers"
+            " (ledger, code, created_at_ns)",
+            "CREATE INDEX transfers_time_idx ON {schema}.transfers (created_at_ns)",
+            "ALTER TABLE {schema}.accounts"
+            " ADD COLUMN user_data_128 numeric(39, 0) NOT NULL DEFAULT 0,"
+            " ADD COLUMN user_data_64 numeric(20, 0) NOT NULL DEFAULT 0,"
+            " ADD COLUMN user_data_32 bigint NOT NULL DEFAULT 0,"
+            " ADD COLUMN account_type text NOT NULL DEFAULT '',"
+            " ADD COLUMN parent_id numeric(39, 0) NOT NULL DEFAULT 0,"
+            " ADD COLUMN name text NOT NULL DEFAULT ''",
+            "CREATE INDEX accounts_user_data_128_idx ON {schema}.accounts"
+            " (user_data_128, opened_at_ns) WHERE user_data_128 <> 0",
+            "CREATE INDEX accounts_user_data_64_idx ON {schema}.accounts"
+            " (user_data_64, opened_at_ns) WHERE user_data_64 <> 0",
+            "CREATE INDEX accounts_user_data_32_idx ON {schema}.accounts"
+            " (user_data_32, opened_at_ns) WHERE user_data_32 <> 0",
+            "CREATE INDEX accounts_parent_idx ON {schema}.accounts (parent_id)"
+            " WHERE parent_id <> 0",
+        ),
+    ),
+)
 register(MIGRATIONS)
 
 DUE_HOLDS_SQL = (
@@ -125,6 +174,12 @@ class AccountRow:
     opened_position: int
     opened_at_ns: int
     last_position: int
+    user_data_128: int = 0
+    user_data_64: int = 0
+    user_data_32: int = 0
+    account_type: str = ""
+    parent_id: int = 0
+    name: str = ""
 
 
 @dataclass(slots=True)  # a rebuild holds many: no per-row __dict__
@@ -159,6 +214,10 @@ class TransferRow:
     created_at_ns: int
     last_position: int
     expires_at_ns: int | None
+    pending_id: int = 0
+    user_data_128: int = 0
+    user_data_64: int = 0
+    user_data_32: int = 0
 
 
 @dataclass
@@ -186,10 +245,12 @@ _ROW_OF = {
 _ACCOUNT_TYPES = (
     "numeric", "bigint", "text", "integer", "boolean", "boolean", "boolean",
     "numeric", "numeric", "numeric", "numeric", "bigint", "bigint", "bigint",
+    "numeric", "numeric", "bigint", "text", "numeric", "text",
 )  # fmt: skip
 _TRANSFER_TYPES = (
     "numeric", "numeric", "numeric", "numeric", "numeric", "bigint", "text", "integer",
     "boolean", "bigint", "text", "bigint", "bigint", "bigint", "bigint",
+    "numeric", "numeric", "numeric", "bigint",
 )  # fmt: skip
 
 
@@ -334,6 +395,15 @@ def get_account(
         return account
 
 
+def _user_data_filters(filters: dict[str, int | None]) -> tuple[list[str], list[Any]]:
+    where, params = [], []
+    for name, value in filters.items():
+        if value is not None:
+            where.append(f"{name} = %s")
+            params.append(value)
+    return where, params
+
+
 def list_accounts(
     conn: psycopg.Connection[Any],
     *,
@@ -342,9 +412,11 @@ def list_accounts(
     after_id: int | None = None,
     limit: int = 50,
     reversed_order: bool = False,
+    user_data: dict[str, int | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Accounts in id order (or reversed), filtered by ledger and code, keyset-paginated."""
-    where, params = [], []
+    """Accounts in id order (or reversed), filtered by ledger, code and user data (TigerBeetle's
+    ``query_accounts``), keyset-paginated."""
+    where, params = _user_data_filters(user_data or {})
     if ledger is not None:
         where.append("ledger = %s")
         params.append(ledger)
@@ -359,6 +431,50 @@ def list_accounts(
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             f"SELECT * FROM {SCHEMA}.accounts{clause} ORDER BY account_id {order} LIMIT %s",
+            [*params, limit],
+        )
+        return [dict(_ints_dict(row)) for row in cur.fetchall()]
+
+
+def query_transfers(
+    conn: psycopg.Connection[Any],
+    *,
+    user_data: dict[str, int | None],
+    ledger: int | None,
+    code: int | None,
+    timestamp_min: int | None,
+    timestamp_max: int | None,
+    after: tuple[int, int] | None,
+    limit: int,
+    reversed_order: bool,
+) -> list[dict[str, Any]]:
+    """TigerBeetle's ``query_transfers``: transfers whose fields equal every filter given, in
+    time order (``created_at_ns``, then id; ``reversed_order``: newest first), from
+    ``timestamp_min`` to ``timestamp_max`` inclusive, after the keyset ``after``."""
+    where, params = _user_data_filters(user_data)
+    for column, value in (("ledger", ledger), ("code", code)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            params.append(value)
+    if timestamp_min is not None:
+        where.append("created_at_ns >= %s")
+        params.append(timestamp_min)
+    if timestamp_max is not None:
+        where.append("created_at_ns <= %s")
+        params.append(timestamp_max)
+    if after is not None:
+        where.append(
+            "(created_at_ns, transfer_id) < (%s, %s)"
+            if reversed_order
+            else "(created_at_ns, transfer_id) > (%s, %s)"
+        )
+        params.extend(after)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    order = "DESC" if reversed_order else "ASC"
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT * FROM {SCHEMA}.transfers{clause}"
+            f" ORDER BY created_at_ns {order}, transfer_id {order} LIMIT %s",
             [*params, limit],
         )
         return [dict(_ints_dict(row)) for row in cur.fetchall()]

@@ -134,7 +134,7 @@ def test_a_retry_returns_200_with_the_first_outcome_and_a_changed_body_409(funde
         (
             {"id": 9, "debit_account_id": 1, "credit_account_id": 4, "amount": "1"},
             409,
-            "ledger_must_match",
+            "accounts_must_have_the_same_ledger",  # TigerBeetle's name (was ledger_must_match)
         ),
         (
             {"id": 9, "debit_account_id": 1, "credit_account_id": 3, "amount": "1"},

@@ -7,6 +7,8 @@ from typing import Any
 from domain.aggregate import Aggregate
 from domain.ledger.account import Account
 from domain.ledger.account import stream_id as account_stream
+from domain.ledger.book import LedgerBook
+from domain.ledger.book import stream_id as book_stream
 from domain.ledger.transfer import Transfer
 from domain.ledger.transfer import stream_id as transfer_stream
 
@@ -25,6 +27,10 @@ class FakeLedger:
     def get_transfer(self, transfer_id: int) -> Transfer | None:
         agg = self._get(transfer_stream(transfer_id))
         return agg if isinstance(agg, Transfer) else None
+
+    def get_ledger(self, ledger: int) -> LedgerBook | None:
+        agg = self._get(book_stream(ledger))
+        return agg if isinstance(agg, LedgerBook) else None
 
     def add(self, aggregate: Aggregate) -> None:
         self.touched[aggregate.id] = aggregate
