@@ -291,6 +291,8 @@ class AmlProjection:
         position: int,
         tx_rows: list[tuple[Any, ...]],
     ) -> None:
+        if amount <= 0:
+            return  # a zero-amount transfer (a TigerBeetle-style marker) moves no money
         rates = self.engine.rates
         if not rates.has(currency):
             self.unmonitored += 1
