@@ -172,10 +172,20 @@ def test_a_rule_change_applies_from_its_position_only(txns: list[Txn], data: st.
     # After it, the disabled rule raises and updates nothing more.
     untouched = {a["alert_id"]: a for a in detect(txns[:cut]) if a["rule_id"] == rule_id}
     assert {a["alert_id"]: a for a in with_change if a["rule_id"] == rule_id} == untouched
-    # Other rules never notice.
-    assert [a for a in with_change if a["rule_id"] != rule_id] == [
-        a for a in detect(txns) if a["rule_id"] != rule_id
-    ]
+
+    # Other rules raise exactly the same alerts. Only their scores may move, through the
+    # subject's alert history (prior alerts of any rule boost a score), which the switched-off
+    # rule no longer adds to.
+    def unscored(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        history = {"prior_alerts", "history_boost_bps"}
+        return [
+            {**{k: v for k, v in a.items() if k != "score"},
+             "features": {k: v for k, v in a["features"].items() if k not in history}}
+            for a in alerts
+            if a["rule_id"] != rule_id
+        ]  # fmt: skip
+
+    assert unscored(with_change) == unscored(detect(txns))
 
 
 def test_the_sensitive_rules_make_every_detector_fire_on_some_stream() -> None:
