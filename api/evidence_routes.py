@@ -196,7 +196,7 @@ async def export(
     large value, daily totals). Verify it offline with `replay/verifier.py`.
     """
     from replay import reports
-    from replay.export import ExportError, export_bundle
+    from replay.export import ExportError, export_bundle, export_range
 
     services = request.app.state.services
     key = services.extra.get("signing_key")
@@ -209,12 +209,7 @@ async def export(
     recorder = _recorder(request)
 
     def build() -> bytes:
-        head = recorder.head().position
-        last = head if to_position is None else to_position
-        if not 1 <= from_position <= last <= head:
-            raise ExportError(
-                f"positions {from_position}..{last} are not within the log (1..{head})"
-            )
+        last = export_range(recorder.head().position, from_position, to_position)
         with services.store.datastore.get_connection() as conn:
             tables = reports.compute_range(conn, recorder, from_position, last)
         with tempfile.TemporaryDirectory() as tmp:

@@ -227,7 +227,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ledgerline.database import database_url
     from ledgerline.runtime import require_migrated
     from replay import reports
-    from replay.export import ExportError, export_bundle
+    from replay.export import ExportError, export_bundle, export_range
     from replay.signing import KeyFileError
 
     settings = settings_from_args(args)
@@ -239,12 +239,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         require_migrated(url)
         with EventStore(url, pool_size=2, run_migrations=False) as store:
             head = store.recorder.head().position
-            last = head if args.to_position is None else args.to_position
-            if not 1 <= args.from_position <= last <= head:
-                raise LedgerlineError(
-                    f"positions {args.from_position}..{last} are not within the log (1..{head})"
-                )
             try:
+                last = export_range(head, args.from_position, args.to_position)
                 with connect_owner(url) as conn:
                     tables = reports.compute_range(conn, store.recorder, args.from_position, last)
                 with _progress(args, "export", last - args.from_position + 1) as progress:

@@ -71,6 +71,15 @@ class ExportError(Exception):
     pass
 
 
+def export_range(head: int, from_position: int, to_position: int | None) -> int:
+    """The last position of an export of ``from_position..to_position`` (``None``: the head),
+    or ExportError when the range is not within the log ``1..head``."""
+    last = head if to_position is None else to_position
+    if not 1 <= from_position <= last <= head:
+        raise ExportError(f"positions {from_position}..{last} are not within the log (1..{head})")
+    return last
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -106,9 +115,7 @@ def export_bundle(  # noqa: PLR0915 - one linear sequence of files
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} is not empty; export into a new directory")
     head = recorder.head().position
-    last = head if to_position is None else to_position
-    if not 1 <= from_position <= last <= head:
-        raise ExportError(f"positions {from_position}..{last} are not within the log (1..{head})")
+    last = export_range(head, from_position, to_position)
     for m in trusted_sizes:
         if not 0 < m <= last:
             raise ExportError(f"a trusted checkpoint of size {m} cannot precede size {last}")
