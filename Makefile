@@ -40,7 +40,7 @@ browser:
 	fi
 
 test: lint typecheck layers browser
-	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml -q
+	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml -q --durations=25
 
 # The long fault schedules: many seeds of SIGKILLs in both read-path modes, and 20,000
 # simulated seeds (the default suite runs a short version of each).

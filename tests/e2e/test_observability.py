@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import httpx
@@ -67,29 +68,41 @@ def test_metrics_add_up_across_the_workers_of_serve(db_url: str, tmp_path: Path)
     cluster.start("serve")
     try:
         token = cluster.token()
-        headers = {"Authorization": f"Bearer {token}"}
+        # A connection per request (no keep-alive), so the kernel hands requests to both workers.
+        headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
         with httpx.Client(base_url=cluster.url, headers=headers, timeout=10) as c:
-            for account_id in range(1, 41):  # spread over both workers by the kernel
+            for account_id in range(1, 41):
                 r = c.post(
                     "/v1/accounts",
                     json={"id": account_id, "ledger": 1, "currency": "USD", "code": 1},
                 )
                 assert r.status_code == 201
+            # Each worker registers its own process figures when it starts; a loaded machine
+            # may start the second one late, so scrape until both are there (bounded).
+            deadline = time.monotonic() + 30
             scrapes = [c.get("/metrics").text for _ in range(6)]
+            while _pids(scrapes[-1]) != 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                scrapes.append(c.get("/metrics").text)
+        assert _pids(scrapes[-1]) == 2  # each worker's own process figures
         for text in scrapes:  # whichever worker answers, it counts all of them
             created = _sample(
                 text,
                 'ledgerline_command_outcomes_total{command="create_account",outcome="created"}',
             )
             assert created == 40
-            pids = {
-                line.split('pid="')[1].split('"')[0]
-                for line in text.splitlines()
-                if line.startswith("ledgerline_process_resident_memory_bytes{")
-            }
-            assert len(pids) == 2  # each worker's own process figures
     finally:
         cluster.stop()
+
+
+def _pids(text: str) -> int:
+    return len(
+        {
+            line.split('pid="')[1].split('"')[0]
+            for line in text.splitlines()
+            if line.startswith("ledgerline_process_resident_memory_bytes{")
+        }
+    )
 
 
 def _sample(text: str, name: str) -> float:
