@@ -10,23 +10,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from domain.rejection import Rejection, rule
 
-class AmlRejection(Exception):
+
+class AmlRejection(Rejection):
     """Root of every AML rule violation."""
 
     code: ClassVar[str] = "aml_rejection"
 
-    def __init__(self, detail: str, **ids: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.ids = ids
-
-    def to_outcome(self) -> dict[str, Any]:
-        return {"code": self.code, "detail": self.detail, **self.ids}
-
 
 def _rule(name: str, code: str, doc: str) -> type[AmlRejection]:
-    return type(name, (AmlRejection,), {"code": code, "__doc__": doc})
+    return rule(AmlRejection, name, code, doc)
 
 
 # ------------------------------------------------------------------ transactions

@@ -9,27 +9,21 @@ accounts, closed periods, reversals, expiry) have codes in the same style.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from domain.rejection import Rejection, rule
 
 
-class LedgerRejection(Exception):
+class LedgerRejection(Rejection):
     """Root of every ledger rule violation."""
 
     code: ClassVar[str] = "ledger_rejection"
-
-    def __init__(self, detail: str, **ids: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.ids = ids
-
-    def to_outcome(self) -> dict[str, Any]:
-        return {"code": self.code, "detail": self.detail, **self.ids}
 
 
 def _rule(
     name: str, code: str, doc: str, base: type[LedgerRejection] = LedgerRejection
 ) -> type[LedgerRejection]:
-    return type(name, (base,), {"code": code, "__doc__": doc})
+    return rule(base, name, code, doc)
 
 
 # ------------------------------------------------------------------ batches: chains, imports

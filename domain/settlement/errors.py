@@ -7,25 +7,19 @@ documented in :mod:`domain.settlement.service` and exported there as ``*_ORDER``
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from domain.rejection import Rejection, rule
 
 
-class SettlementRejection(Exception):
+class SettlementRejection(Rejection):
     """Root of every clearing and settlement rule violation."""
 
     code: ClassVar[str] = "settlement_rejection"
 
-    def __init__(self, detail: str, **ids: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.ids = ids
-
-    def to_outcome(self) -> dict[str, Any]:
-        return {"code": self.code, "detail": self.detail, **self.ids}
-
 
 def _rule(name: str, code: str, doc: str) -> type[SettlementRejection]:
-    return type(name, (SettlementRejection,), {"code": code, "__doc__": doc})
+    return rule(SettlementRejection, name, code, doc)
 
 
 # ------------------------------------------------------------------ shape of the request

@@ -6,25 +6,19 @@ in :mod:`domain.trading.book` and exported there as ``PLACE_ORDER_ORDER`` and fr
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from domain.rejection import Rejection, rule
 
 
-class TradingRejection(Exception):
+class TradingRejection(Rejection):
     """Root of every trading rule violation."""
 
     code: ClassVar[str] = "trading_rejection"
 
-    def __init__(self, detail: str, **ids: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.ids = ids
-
-    def to_outcome(self) -> dict[str, Any]:
-        return {"code": self.code, "detail": self.detail, **self.ids}
-
 
 def _rule(name: str, code: str, doc: str) -> type[TradingRejection]:
-    return type(name, (TradingRejection,), {"code": code, "__doc__": doc})
+    return rule(TradingRejection, name, code, doc)
 
 
 # ------------------------------------------------------------------ identity and shape
