@@ -45,11 +45,15 @@ class Duty:
     """A scheduled job one elected API process runs (the ledger's expiry sweep, a cut-off).
 
     ``run(runtime)`` does one round and returns how many things it acted on.
+    ``next_due(conn)`` is the business time (ns) at which the next item comes due in the read
+    models, or None when nothing is waiting: between changes to the read models the duty is
+    then not run (nor the database asked) before that time.
     """
 
     name: str
     interval_s: float
     run: Callable[[Runtime], int]
+    next_due: Callable[[Any], int | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,24 @@ def _aml_bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def _sweep_expired(runtime: Runtime) -> int:
     return runtime.sweep_expired()
+
+
+def _next_hold_due(conn: Any) -> int | None:
+    from readmodels.ledger import next_hold_due
+
+    return next_hold_due(conn)
+
+
+def _next_cut_off(conn: Any) -> int | None:
+    from readmodels.settlement import next_cut_off
+
+    return next_cut_off(conn)
+
+
+def _next_order_expiry(conn: Any) -> int | None:
+    from readmodels.trading import next_order_expiry
+
+    return next_order_expiry(conn)
 
 
 def _bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
@@ -152,7 +174,7 @@ CONTEXTS: tuple[ContextModule, ...] = (
         name="ledger",
         command_context=ledger_commands.build_context,
         routers=(ledger_router,),
-        duties=(Duty("expiry", 1.0, _sweep_expired),),
+        duties=(Duty("expiry", 1.0, _sweep_expired, _next_hold_due),),
     ),
     ContextModule(
         name="evidence",
@@ -172,7 +194,7 @@ CONTEXTS: tuple[ContextModule, ...] = (
         name="settlement",
         command_context=settlement_commands.build_context,
         routers=(settlement_router,),
-        duties=(Duty("cut-off", 1.0, _cut_off_due),),
+        duties=(Duty("cut-off", 1.0, _cut_off_due, _next_cut_off),),
         cli=cli_settlement.register,
         benches={"settlement": _bench_settlement},
     ),
@@ -180,7 +202,7 @@ CONTEXTS: tuple[ContextModule, ...] = (
         name="trading",
         command_context=trading_commands.build_context,
         routers=(trading_router,),
-        duties=(Duty("trading-expiry", 1.0, _expire_orders),),
+        duties=(Duty("trading-expiry", 1.0, _expire_orders, _next_order_expiry),),
         cli=_trading_cli,
         benches={"matching": _bench_matching},
     ),

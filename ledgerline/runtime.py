@@ -190,6 +190,11 @@ class Runtime:
                 self._duties = AdvisoryLock(self.store.recorder, DUTIES_LOCK_KEY)
             return self._duties.try_acquire()
 
+    def _applied_marker(self) -> int | None:
+        """How far the read models are applied, when this process knows it without asking the
+        database (the in-process projector, told by NOTIFY); None in Kafka mode."""
+        return self.projector.position if self.projector is not None else None
+
     def _checkpointer(
         self,
         key: Ed25519PrivateKey | Keyring,
@@ -199,10 +204,15 @@ class Runtime:
     ) -> None:
         """Sign a checkpoint when the log has grown for ``interval_s`` or by ``every_events``
         events, whichever comes first, and have the witnesses cosign it; look at the head
-        every ``poll_s``."""
+        every ``poll_s`` while the log moves (an idle log is not looked at: nothing to sign)."""
         signed_at = time.monotonic()
+        looked_at: int | None = None  # the applied marker when the head last had nothing new
         while not self._stop.wait(min(poll_s, interval_s)):
             if not self._leads_duties():
+                looked_at = None
+                continue
+            marker = self._applied_marker()
+            if marker is not None and marker == looked_at:
                 continue
             try:
                 latest = latest_checkpoint(self.store.recorder)
@@ -212,22 +222,43 @@ class Runtime:
                     signed = make_checkpoint(self.store.recorder, key)
                     signed_at = time.monotonic()
                     collect_cosignatures(self.store.recorder, signed)
+                    grown = self.store.recorder.head().position - signed.size
+                looked_at = marker if grown == 0 else None
             except Exception:  # the next round retries
+                looked_at = None
                 log.exception("scheduled checkpoint failed")
 
     def _run_duties(self, tick_s: float, duties: list[contexts.Duty]) -> None:
-        """Every context's scheduled duties, each at its own interval, in one thread."""
+        """Every context's scheduled duties, each at its own interval, in one thread.
+
+        A duty that can say when its next item comes due (``next_due``) is not run again
+        until that time comes or the read models move: an idle process asks the database
+        nothing. In Kafka mode (no in-process projector) every duty runs at its interval.
+        """
         due = dict.fromkeys((d.name for d in duties), 0.0)
+        next_at: dict[str, int | None] = {}  # business time of the next due item, per duty
+        seen: dict[str, int] = {}  # the applied marker when ``next_at`` was read
         while not self._stop.wait(tick_s):
             if not self._leads_duties():
-                continue  # with several workers, one runs the duties
+                next_at.clear()  # with several workers, one runs the duties
+                continue
             now = time.monotonic()
+            marker = self._applied_marker()
             for duty in duties:
                 if now < due[duty.name]:
                     continue
+                if duty.name in next_at and marker is not None and seen.get(duty.name) == marker:
+                    at = next_at[duty.name]
+                    if at is None or self.clock() < at:
+                        continue  # nothing new in the read models, nothing has come due
                 due[duty.name] = now + duty.interval_s
+                next_at.pop(duty.name, None)
                 try:
                     duty.run(self)
+                    if duty.next_due is not None and marker is not None:
+                        with self.store.datastore.get_connection() as conn:
+                            next_at[duty.name] = duty.next_due(conn)
+                        seen[duty.name] = marker
                 except Exception:  # the next round retries
                     log.exception("scheduled duty %s failed", duty.name)
 

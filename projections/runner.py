@@ -52,7 +52,9 @@ class ProjectionRunner:
         projections: Sequence[Projection],
         *,
         batch_size: int = 2000,
-        poll_interval_s: float = 2.0,  # NOTIFY wakes it; this only covers a missed one
+        # NOTIFY wakes it, and every (re)connection of its LISTEN; the timer is a last resort
+        # that an idle process should not feel.
+        poll_interval_s: float = 300.0,
         coalesce_s: float = 0.02,
     ) -> None:
         self._recorder = recorder
@@ -73,7 +75,6 @@ class ProjectionRunner:
         # The leader announces each applied position on this channel, so followers (the other
         # ``serve`` workers) learn it without asking the database on a timer.
         self.applied_channel = f"{self._datastore.schema}_applied"
-        self._followed = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ledgerline-projector", daemon=True)
         self._listener = threading.Thread(
             target=self._listen, name="ledgerline-projector-listen", daemon=True
@@ -88,7 +89,10 @@ class ProjectionRunner:
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            self._leadership.cancel()  # a follower blocked on the lock
+            self._thread.join(0.1)
         self._listener.join(timeout_s)
         self._leadership.release()
 
@@ -157,16 +161,20 @@ class ProjectionRunner:
     def _lead(self) -> None:
         """Wait until this process holds the projectors' lock, following the leader meanwhile.
 
-        A follower learns the leader's position from its NOTIFY announcements; it asks the
-        database only once a second (for the lock, and in case an announcement was missed).
+        The wait is on the server (the lock is granted when the leader's session ends), and a
+        follower learns the leader's position from its NOTIFY announcements: an idle follower
+        asks the database nothing.
         """
+        backoff_s = 0.2
         while not self._stop.is_set():
-            if self._leadership.try_acquire():
+            self._advance_to(self._common_position())
+            if self._leadership.wait_acquire():
                 self.position = self._common_position()
                 return
-            self._advance_to(self._common_position())
-            self._followed.wait(1.0)
-            self._followed.clear()
+            # The session failed (a restart, say) or stop() interrupted the wait.
+            if self._stop.wait(backoff_s):
+                return
+            backoff_s = min(backoff_s * 2, 5.0)
 
     def _advance_to(self, position: int) -> None:
         with self._applied:
@@ -242,5 +250,17 @@ class ProjectionRunner:
 
     def _listen(self) -> None:
         listen(
-            self._recorder, self._wake, self._stop, also={self.applied_channel: self._on_applied}
+            self._recorder,
+            self._wake,
+            self._stop,
+            also={self.applied_channel: self._on_applied},
+            on_connect=self._on_listening,
         )
+
+    def _on_listening(self) -> None:
+        """A follower may have missed announcements while the LISTEN was down: ask once."""
+        if not self.is_leader:
+            try:
+                self._advance_to(self._common_position())
+            except Exception:  # the leader's next announcement tells it anyway
+                log.debug("follower could not read the common position", exc_info=True)

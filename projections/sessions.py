@@ -39,6 +39,7 @@ class AdvisoryLock:
         self._key = key
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._held = False
+        self._waiting = False
 
     @property
     def held(self) -> bool:
@@ -59,6 +60,35 @@ class AdvisoryLock:
         self._held = bool(row and row[0])
         return self._held
 
+    def wait_acquire(self) -> bool:
+        """Block until the lock is ours: the server wakes this session when the holder's
+        session ends, so a follower costs nothing while it waits (no polling, no commits).
+
+        False if the session failed or :meth:`cancel` interrupted the wait.
+        """
+        if self.held:
+            return True
+        try:
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                self._conn = connect(self._recorder)
+            self._waiting = True
+            try:
+                self._conn.execute("SELECT pg_advisory_lock(%s)", (self._key,))
+            finally:
+                self._waiting = False
+        except psycopg.Error:
+            self.release()
+            return False
+        self._held = True
+        return True
+
+    def cancel(self) -> None:
+        """Interrupt a :meth:`wait_acquire` in progress (from another thread)."""
+        conn = self._conn
+        if conn is not None and self._waiting:
+            with contextlib.suppress(Exception):
+                conn.cancel_safe(timeout=2.0)
+
     def release(self) -> None:
         self._held = False
         if self._conn is not None:
@@ -73,11 +103,14 @@ def listen(
     stop: threading.Event,
     *,
     also: Mapping[str, Callable[[str], None]] | None = None,
+    on_connect: Callable[[], None] | None = None,
 ) -> None:
     """Set ``wake`` on every commit NOTIFY until ``stop``; reconnect after errors.
 
     ``also`` maps more channels to a callback taking the notification's payload (the
-    projector's "applied up to" announcements, say).
+    projector's "applied up to" announcements, say). ``wake`` is also set, and ``on_connect``
+    called, each time the LISTEN is (re)established: whatever was committed while nobody
+    listened is then looked at once, so followers need no timer to cover a missed NOTIFY.
     """
     channel = recorder.channel_name
     others = dict(also or {})
@@ -86,6 +119,9 @@ def listen(
             with connect(recorder) as conn:
                 for name in (channel, *others):
                     conn.execute(SQL("LISTEN {}").format(Identifier(name)))
+                wake.set()
+                if on_connect is not None:
+                    on_connect()
                 while not stop.is_set():
                     for note in conn.notifies(timeout=1.0, stop_after=1):
                         callback = others.get(note.channel)

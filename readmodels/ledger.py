@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from eventstore.schema import APP_ROLE, Migration
 from readmodels.schema import SCHEMA, register
@@ -572,3 +572,15 @@ def due_holds(
     with conn.cursor() as cur:
         cur.execute(DUE_HOLDS_SQL.format(schema=schema), (now_ns, limit))
         return [int(r[0]) for r in _tuples(cur)]
+
+
+def next_hold_due(conn: psycopg.Connection[Any], *, schema: str = SCHEMA) -> int | None:
+    """When the earliest deadline of a pending transfer falls (ns), or None when no pending
+    transfer has one: one probe of ``transfers_due_holds_idx``."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            f"SELECT min(expires_at_ns) FROM {schema}.transfers"
+            " WHERE state = 'pending' AND expires_at_ns IS NOT NULL"
+        )
+        row = cur.fetchone()
+    return int(row[0]) if row and row[0] is not None else None

@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from eventstore.schema import APP_ROLE, Migration
 from readmodels.schema import SCHEMA, register
@@ -1054,6 +1054,19 @@ def due_cut_offs(
             (now_ns, limit),
         )
         return [(int(r["scheme_id"]), int(r["seq"])) for r in cur.fetchall()]
+
+
+def next_cut_off(conn: psycopg.Connection[Any]) -> int | None:
+    """When the earliest scheduled cut-off of an open cycle falls (ns), or None."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            f"SELECT min(c.cut_off_at_ns) FROM {SCHEMA}.settlement_cycles c"
+            f" JOIN {SCHEMA}.settlement_schemes s"
+            " ON s.scheme_id = c.scheme_id AND s.open_seq = c.seq"
+            " WHERE c.state = 'open' AND c.cut_off_at_ns > 0"
+        )
+        row = cur.fetchone()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def unwinds(conn: psycopg.Connection[Any], scheme_id: int, seq: int) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from eventstore.schema import APP_ROLE, Migration
 from readmodels.schema import SCHEMA, register
@@ -542,6 +542,17 @@ def due_instruments(conn: psycopg.Connection[Any], now_ns: int) -> list[int]:
         (now_ns,),
     )
     return [int(r["instrument_id"]) for r in rows]
+
+
+def next_order_expiry(conn: psycopg.Connection[Any]) -> int | None:
+    """When the earliest 'gtd' expiry of an open order falls (ns), or None (``orders_due_idx``)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            f"SELECT min(expire_at_ns) FROM {SCHEMA}.orders"
+            " WHERE status IN ('open', 'partially_filled') AND expire_at_ns IS NOT NULL"
+        )
+        row = cur.fetchone()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def instruments_with_open_orders(conn: psycopg.Connection[Any], account_id: int) -> list[int]:
