@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import os
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import (
@@ -146,6 +147,16 @@ request_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.Con
     "ledgerline_request", default=None
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Request ids: 32 hex digits, a random prefix per process and a counter (unique across the
+# workers of ``serve`` and its restarts without reading the system's entropy per request).
+_ID_PREFIX = secrets.token_hex(10)
+_ID_COUNTER = itertools.count(secrets.randbelow(1 << 40))
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
+
+
 access_log = logging.getLogger("ledgerline.access")
 
 
@@ -174,7 +185,7 @@ class MetricsMiddleware:
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode(
             "latin-1"
         )
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _REQUEST_ID.match(given) else _new_request_id()
         context: dict[str, Any] = {}
         token = request_context.set(context)
 

@@ -21,6 +21,8 @@ import time
 import traceback
 from typing import Any
 
+import orjson
+
 ENV_LOG_LEVEL = "LEDGERLINE_LOG_LEVEL"
 ENV_LOG_FORMAT = "LEDGERLINE_LOG_FORMAT"
 LEVELS = ("debug", "info", "warning", "error")
@@ -46,7 +48,10 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exc"] = "".join(traceback.format_exception(*record.exc_info))
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        try:
+            return orjson.dumps(entry, default=str).decode()
+        except TypeError:  # an integer past 64 bits (a 128-bit id): the standard library's
+            return json.dumps(entry, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 class TextFormatter(logging.Formatter):
