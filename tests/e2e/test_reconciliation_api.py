@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 from ledgerline.cli import main
+from readmodels import reconciliation as rm
+from replay.replay import replay
 from tests.e2e.conftest import Server
 from tests.e2e.test_cli import run
 
@@ -296,3 +298,19 @@ def test_the_command_line_prints_the_breaks_and_a_rerun_changes_nothing(
         assert (code, printed) == (status, "")
         assert err.count("\n") == 1 and err.startswith("ledgerline: error: ") and needle in err
     assert _head(server) == head
+
+
+def test_a_replay_rebuilds_the_reconciliation_read_models_bit_for_bit(
+    server: Server, db_url: str
+) -> None:
+    days = _week(server)
+    body = {"statement": statement(days), "account_id": NOSTRO, "date_tolerance_days": 1}
+    with server.client() as c:
+        r = c.post("/v1/reconciliations", json=body)
+        assert r.status_code == 201, r.text
+        c.get("/v1/reconciliations", params={"min_position": r.json()["position"]})
+    report = replay(server.runtime.store.recorder, db_url, check=True)
+    assert report.ok, report.to_json()
+    mine = [t for t in report.digests if t.startswith("reconciliation")]
+    assert sorted(mine) == sorted(rm.TABLE_KEYS)
+    assert all(report.digests[t] == (report.live_digests or {})[t] for t in mine)
