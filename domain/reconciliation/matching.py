@@ -184,13 +184,18 @@ def match(  # noqa: PLR0912, PLR0915 - the rules in order, one block each, as do
     greedy([c for c in near if c[0] <= tolerance_days], "matched", "reference_amount_near_date")
     # 3-4. no reference on either side: amount and date, unique both ways
     lone_e = [i for i in sorted(free_e) if not related_e[i]]
-    lone_p = [j for j in sorted(free_p) if not related_p[j]]
+    lone_by_amount: dict[int, list[int]] = {}
+    for j in sorted(free_p):
+        if not related_p[j]:
+            lone_by_amount.setdefault(ps[j].signed_minor, []).append(j)
     for rule, close in (
         ("amount_date_unique", same_date),
         ("amount_near_date_unique", lambda i, j: dist(i, j) <= tolerance_days),
     ):
         ce = {
-            i: [j for j in lone_p if j in free_p and same_amount(i, j) and close(i, j)]
+            i: [
+                j for j in lone_by_amount.get(es[i].signed_minor, ()) if j in free_p and close(i, j)
+            ]
             for i in lone_e
             if i in free_e
         }
