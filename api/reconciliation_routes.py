@@ -158,7 +158,11 @@ async def reconcile(
     (`statement_currency_must_match`); nothing is recorded.
     """
     try:
-        statements = parse_statements(body.statement.encode("utf-8"), body.format)
+        try:
+            data = body.statement.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate escaped in the JSON string
+            raise re_errors.StatementMalformed("the statement is not valid Unicode") from None
+        statements = parse_statements(data, body.format)
         accounts = [_account_of(s, body) for s in statements]
     except re_errors.ReconciliationRejection as exc:
         raise _problem(exc) from None

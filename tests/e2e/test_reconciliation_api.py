@@ -243,6 +243,10 @@ def test_bad_statements_are_refused_by_name_and_change_nothing(server: Server) -
         ]
         for body, code in cases:
             _problem(c.post("/v1/reconciliations", json=body), 409, code)
+        surrogate = b'{"statement": "date\\ud800", "account_id": 1001}'  # JSON, not Unicode
+        r = c.post("/v1/reconciliations", content=surrogate,
+                   headers={"content-type": "application/json"})  # fmt: skip
+        _problem(r, 422, "invalid_request")  # refused by the schema: not a string
         _problem(c.get("/v1/reconciliations/" + "0" * 32), 404, "reconciliation_not_found")
         _problem(
             c.post("/v1/reconciliations", json={"statement": good, "date_tolerance_days": 11}),
