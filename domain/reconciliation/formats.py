@@ -9,7 +9,8 @@ CAMT.053 (``urn:iso:std:iso:20022:tech:xsd:camt.053.001.02`` through ``.08``, or
 namespace)
     Per ``Stmt``: ``Id``; the account ``Acct/Id/IBAN`` or ``Acct/Id/Othr/Id`` and ``Acct/Ccy``;
     ``FrToDt`` (the period; otherwise the balances' dates, otherwise the entries'); balances
-    ``Bal`` of type ``OPBD`` and ``CLBD`` (``Amt/@Ccy``, ``CdtDbtInd``, ``Dt/Dt|DtTm``).
+    ``Bal`` of type ``OPBD`` (else ``PRCD``) and ``CLBD`` (``Amt/@Ccy``, ``CdtDbtInd``,
+    ``Dt/Dt|DtTm``).
     Per booked entry ``Ntry`` (``Sts`` ``BOOK``; pending and information entries are left
     out): ``Amt/@Ccy``, ``CdtDbtInd``, ``BookgDt`` and ``ValDt`` (``Dt`` or ``DtTm``),
     ``AcctSvcrRef``, and as references ``NtryDtls/TxDtls/Refs/EndToEndId`` (then ``TxId``,
@@ -18,11 +19,11 @@ namespace)
     that add up to the entry's is read as one entry per transaction.
 
 CSV (UTF-8, comma-separated, a header row naming the columns, in any order)
-    ``date`` (YYYY-MM-DD, the booking date), ``amount`` (positive, major units, e.g.
-    ``12.34``), ``currency`` (ISO 4217), ``direction`` (``credit``/``debit``; also
-    ``CRDT``/``DBIT``, ``C``/``D``, ``CR``/``DR``), ``reference``, ``description``; optional
-    ``value_date``. The period is the first to the last date; a CSV statement carries no
-    balances.
+    ``date`` (YYYY-MM-DD, the booking date), ``amount`` (major units, e.g. ``12.34``;
+    ``-12.34`` is money out), ``currency`` (ISO 4217), ``direction`` (``credit``/``debit``;
+    also ``CRDT``/``DBIT``, ``C``/``D``, ``CR``/``DR``; empty: from the amount's sign),
+    ``reference``, ``description``; optional ``value_date``. The period is the first to the
+    last date; a CSV statement carries no balances.
 
 Guarantees
     Anything else is refused with a named rejection (``statement_malformed`` with the line or
@@ -157,12 +158,12 @@ def _statement(stmt: ET.Element, number: int) -> Statement:
     opening = closing = None
     for bal in _children(stmt, "Bal"):
         kind = _text(bal, "Tp", "CdOrPrtry", "Cd") or _text(bal, "Tp", "CdOrPrtry", "Prtry")
-        if kind not in ("OPBD", "CLBD"):
+        if kind not in ("OPBD", "PRCD", "CLBD") or (kind == "PRCD" and opening is not None):
             continue
         amount, ccy = _amount(_child(bal, "Amt"), f"{where} Bal {kind}")
         sign = 1 if _direction(_text(bal, "CdtDbtInd"), f"{where} Bal {kind}") == "credit" else -1
         balance = Balance(sign * amount, ccy, _date(_child(bal, "Dt"), f"{where} Bal {kind}"))
-        if kind == "OPBD":
+        if kind in ("OPBD", "PRCD"):  # the previous day's closing, when no opening is given
             opening = balance
         else:
             closing = balance
@@ -198,12 +199,11 @@ def _entries(ntry: ET.Element, where: str) -> list[Entry]:
         return []
     amount, currency = _amount(_child(ntry, "Amt"), where)
     direction = _direction(_text(ntry, "CdtDbtInd"), where)
-    booking = _date(_child(ntry, "BookgDt"), f"{where} BookgDt")
-    value = (
-        _date(_child(ntry, "ValDt"), f"{where} ValDt")
-        if _child(ntry, "ValDt") is not None
-        else booking
-    )
+    booked_el, value_el = _child(ntry, "BookgDt"), _child(ntry, "ValDt")
+    if booked_el is None and value_el is None:
+        raise e.StatementMalformed(f"{where}: neither BookgDt nor ValDt")
+    booking = _date(booked_el if booked_el is not None else value_el, f"{where} BookgDt")
+    value = _date(value_el, f"{where} ValDt") if value_el is not None else booking
     bank_ref = _text(ntry, "AcctSvcrRef") or _text(ntry, "NtryRef")
     details = [tx for d in _children(ntry, "NtryDtls") for tx in _children(d, "TxDtls")]
     info = _text(ntry, "AddtlNtryInf")
@@ -306,13 +306,18 @@ def parse_csv(data: bytes) -> Statement:
         currency = get("currency").upper()
         if not is_currency(currency):
             raise e.StatementMalformed(f"line {line}: {currency!r} is not an ISO 4217 currency")
-        direction = _DIRECTIONS.get(get("direction").lower())
-        if direction is None:
+        amount_text = get("amount")
+        negative = amount_text.startswith("-")
+        if negative:  # a signed amount: money out, and the direction may be left empty
+            amount_text = amount_text[1:]
+        given = get("direction").lower() or ("debit" if negative else "credit")
+        direction = _DIRECTIONS.get(given)
+        if direction is None or (negative and direction != "debit"):
             raise e.StatementMalformed(
                 f"line {line}: direction {get('direction')!r} is neither credit nor debit"
             )
         try:
-            amount = parse_major(get("amount"), currency)
+            amount = parse_major(amount_text, currency)
             booking = parse_date(get("date"))
             value = parse_date(get("value_date")) if get("value_date") else booking
         except (MoneyError, ValueError) as exc:

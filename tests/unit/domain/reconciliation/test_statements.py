@@ -91,12 +91,14 @@ def test_a_csv_statement_names_its_columns_in_a_header() -> None:
         "Description,Date,Amount,Currency,Direction,Reference,value_date\n"
         "rent,2026-03-02,1200.00,EUR,DBIT,42,2026-03-03\n"
         '"fee, monthly",2026-03-03,1.5,EUR,credit,,\n'
+        "refund,2026-03-03,-2.00,EUR,,,\n"
     )
     [s] = parse_statements(text.encode())
     assert s.format == "csv" and (s.period_from, s.period_to) == ("2026-03-02", "2026-03-03")
     assert [(x.signed_minor, x.references, x.value_date, x.description) for x in s.entries] == [
         (-120000, ("42",), "2026-03-03", "rent"),
         (150, (), "2026-03-03", "fee, monthly"),
+        (-200, (), "2026-03-03", "refund"),
     ]
 
 
@@ -118,9 +120,21 @@ def test_a_csv_statement_names_its_columns_in_a_header() -> None:
         (b"date,amount,currency,direction\n2026-03-02,1.00,XXX,credit\n", e.StatementMalformed),
         (b"date,amount,currency,direction\n2026-03-02,1e3,EUR,credit\n", e.StatementMalformed),
         (b"date,amount,currency,direction\n2026-03-02,1.00,EUR,in\n", e.StatementMalformed),
+        (b"date,amount,currency,direction\n2026-03-02,-1.00,EUR,credit\n", e.StatementMalformed),
         (b"date,amount,currency,direction\n\xff,1.00,EUR,credit\n", e.StatementMalformed),
     ],
 )
 def test_bad_statements_are_refused_by_name(data: bytes, rule: type[Exception]) -> None:
     with pytest.raises(rule):
         parse_statements(data)
+
+
+def test_an_entry_without_a_booking_date_is_booked_on_its_value_date_and_prcd_opens() -> None:
+    header = (
+        '<Bal><Tp><CdOrPrtry><Cd>PRCD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">1.00</Amt>'
+        "<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-03-02</Dt></Dt></Bal>"
+    )
+    unbooked = ntry().replace("<BookgDt><Dt>2026-03-03</Dt></BookgDt>", "")
+    [s] = parse_statements(camt(entries=unbooked, header=header))
+    assert (s.entries[0].booking_date, s.entries[0].value_date) == ("2026-03-04", "2026-03-04")
+    assert s.opening is not None and s.opening.amount_minor == 100
