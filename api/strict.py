@@ -6,7 +6,7 @@ Definition
 
     1. **Size** (413 ``payload_too_large``): at most ``max_body_bytes`` (1 MiB by default), or
        ``max_batch_body_bytes`` on batch routes (paths ending in ``-batches``, and
-       ``BULK_PREFIXES``: whole sanctions lists). A declared
+       ``BULK_PREFIXES``: whole sanctions lists, bank statements). A declared
        ``Content-Length`` over the limit is refused before a byte is read; a body that streams
        past it is refused as soon as it does.
     2. **Media type** (415 ``unsupported_media_type``): ``application/json``, optionally with
@@ -35,8 +35,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.problems import Problem, problem_response
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB
-# Bulk data that is not a batch of commands: a whole sanctions list (OFAC's SDN.CSV is MBs).
-BULK_PREFIXES = ("/v1/aml/sanctions-lists/",)
+# Bulk data that is not a batch of commands: a whole sanctions list (OFAC's SDN.CSV is MBs), a
+# bank statement to reconcile (a month of a busy nostro account).
+BULK_PREFIXES = ("/v1/aml/sanctions-lists/", "/v1/reconciliations")
 DEFAULT_MAX_BATCH_BODY_BYTES = 16 << 20  # a batch at its documented maximum, with room
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_PATH_PREFIX = "/console/"

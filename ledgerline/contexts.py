@@ -25,14 +25,16 @@ from api.evidence_routes import router as evidence_router
 from api.keys_routes import router as keys_router
 from api.ledger_routes import router as ledger_router
 from api.log_routes import router as log_router
+from api.reconciliation_routes import router as reconciliation_router
 from api.settlement_routes import router as settlement_router
 from api.trading_routes import router as trading_router
 from commands import aml as aml_commands
 from commands import ledger as ledger_commands
+from commands import reconciliation as reconciliation_commands
 from commands import settlement as settlement_commands
 from commands import trading as trading_commands
 from commands.context import CommandContext
-from ledgerline import cli_settlement
+from ledgerline import cli_reconciliation, cli_settlement
 
 if TYPE_CHECKING:
     from ledgerline.runtime import Runtime
@@ -205,6 +207,12 @@ CONTEXTS: tuple[ContextModule, ...] = (
         duties=(Duty("trading-expiry", 1.0, _expire_orders, _next_order_expiry),),
         cli=_trading_cli,
         benches={"matching": _bench_matching},
+    ),
+    ContextModule(
+        name="reconciliation",
+        command_context=reconciliation_commands.build_context,
+        routers=(reconciliation_router,),
+        cli=cli_reconciliation.register,
     ),
     ContextModule(name="keys", command_context=None, routers=(keys_router,)),
     # Last: its catch-all answers every other /console path.

@@ -30,7 +30,7 @@ import psycopg
 
 from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
-from projections import aml, ledger, settlement, trading
+from projections import aml, ledger, reconciliation, settlement, trading
 from projections.runner import Projection
 
 
@@ -135,6 +135,12 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
             contexts=("trading",),
             tables=trading.TABLE_KEYS,
             create=trading.TradingProjection,
+        ),
+        ProjectionSpec(
+            name=reconciliation.NAME,
+            contexts=("reconciliation",),
+            tables=reconciliation.TABLE_KEYS,
+            create=reconciliation.ReconciliationProjection,
         ),
     )
 }
