@@ -521,15 +521,25 @@ async def post_case(
     body: CaseIn, request: Request, response: Response, role: Role = Analyst
 ) -> dict[str, Any]:
     """Open a case from one or more alerts (analyst)."""
-    cmd = OpenCase(
-        case_id=body.case_id,
-        alert_ids=tuple(body.alert_ids),
-        title=body.title,
-        by=actor(request, role),
-    )
-    outcome = await _run(request, open_case_command(cmd))
+    outcome = await open_case(request, body, actor(request, role))
     response.status_code = 200 if outcome.replayed else 201
     return {**outcome.result["case"], "position": outcome.position}
+
+
+async def open_case(request: Request, body: CaseIn, by: str) -> Any:
+    """Open a case as ``by`` (``<role>:<key id>``): the one path to the processor that
+    ``POST /v1/aml/cases`` and the console's case form share."""
+    cmd = OpenCase(case_id=body.case_id, alert_ids=tuple(body.alert_ids), title=body.title, by=by)
+    return await _run(request, open_case_command(cmd))
+
+
+async def act_on_case(request: Request, case_id: str, body: CaseActionIn, by: str) -> Any:
+    """Work a case as ``by``: the one path to the processor that
+    ``POST /v1/aml/cases/{id}/actions`` and the console's case page share."""
+    cmd = CaseAction(
+        case_id=case_id, by=by, **{**body.model_dump(), "alert_ids": tuple(body.alert_ids)}
+    )
+    return await _run(request, case_action_command(cmd))
 
 
 @router.post(
@@ -548,12 +558,7 @@ async def post_case_action(
     """Work a case (analyst): `assign`, `note`, `evidence`, `add_alerts`, `escalate`,
     `close` (with a disposition), `reopen` or `file_sar`; every action is kept in the case's
     trail. `request_id` makes a retry idempotent."""
-    cmd = CaseAction(
-        case_id=case_id,
-        by=actor(request, role),
-        **{**body.model_dump(), "alert_ids": tuple(body.alert_ids)},
-    )
-    outcome = await _run(request, case_action_command(cmd))
+    outcome = await act_on_case(request, case_id, body, actor(request, role))
     response.status_code = 200 if outcome.replayed else 201
     return {**outcome.result["case"], "position": outcome.position}
 

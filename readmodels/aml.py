@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from eventstore.schema import APP_ROLE, Migration
@@ -407,6 +408,37 @@ def pending_take(
     return str(values[0]), str(values[1]), str(values[2]), int(values[3])
 
 
+# ------------------------------------------------------------------ bulk loads
+
+BULK_TABLES = ("aml_transactions", "aml_edges", "aml_alerts")
+
+
+def defer_indexes(cur: psycopg.Cursor[Any], schema: str, tables: Sequence[str]) -> list[str]:
+    """Drop the secondary indexes of ``tables`` (not those behind a primary key or a unique
+    constraint, which the load relies on) and return the statements that recreate them
+    exactly, for a bulk load into empty tables: each index is then built once, sorted,
+    instead of row by row."""
+    cur.execute(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i"
+        " WHERE i.schemaname = %s AND i.tablename = ANY(%s) AND NOT EXISTS ("
+        " SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+        " WHERE n.nspname = i.schemaname AND c.conname = i.indexname)"
+        " ORDER BY i.indexname",
+        (schema, list(tables)),
+    )
+    found = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cur.fetchall()]
+    for name, _ in found:
+        cur.execute(
+            sql.SQL("DROP INDEX {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+        )
+    return [str(definition) for _, definition in found]
+
+
+def restore_indexes(cur: psycopg.Cursor[Any], definitions: Sequence[str]) -> None:
+    for definition in definitions:
+        cur.execute(definition.encode())
+
+
 # ------------------------------------------------------------------ the journal (warm-up)
 
 
@@ -484,9 +516,16 @@ def list_alerts(
     after_position: int = 0,
     limit: int = 500,
     schema: str = SCHEMA,
+    newest_first: bool = False,
+    before: tuple[int, str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Alerts in ``(position, alert_id)`` order, or newest first; ``before`` (a ``(position,
+    alert_id)`` key) pages backwards from an alert, leaving out the ones at and after it."""
     where = ["position > %s"]
     params: list[Any] = [after_position]
+    if before is not None:
+        where.append("(position, alert_id) < (%s, %s)")
+        params.extend(before)
     if status:
         where.append("status = %s")
         params.append(status)
@@ -497,10 +536,11 @@ def list_alerts(
         where.append("(subject = %s OR account_ids @> ARRAY[%s]::text[])")
         params.extend([account, account])
     params.append(limit)
+    order = "position DESC, alert_id DESC" if newest_first else "position, alert_id"
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             f"SELECT {', '.join(ALERT_COLUMNS)} FROM {schema}.aml_alerts"
-            f" WHERE {' AND '.join(where)} ORDER BY position, alert_id LIMIT %s",
+            f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %s",
             params,
         )
         return [_alert_out(r) for r in cur.fetchall()]
@@ -556,6 +596,19 @@ def get_case(
         return None
     row["alert_ids"] = list(row["alert_ids"])
     return dict(row)
+
+
+def cases_with_alerts(
+    conn: psycopg.Connection[Any], alert_ids: Sequence[str], schema: str = SCHEMA
+) -> list[dict[str, Any]]:
+    """The cases that hold any of ``alert_ids`` (id, status, title, disposition, alerts)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT case_id, status, title, disposition, alert_ids FROM {schema}.aml_cases"
+            " WHERE alert_ids && %s::text[] ORDER BY opened_at_ns, case_id",
+            (list(alert_ids),),
+        )
+        return [dict(r, alert_ids=list(r["alert_ids"])) for r in cur.fetchall()]
 
 
 def list_cases(

@@ -335,3 +335,198 @@ def network(
         )
     desc = f"{len(nodes)} accounts and {len(edges)} money flows between them."
     return _frame(width, height, title, desc, "".join(parts), cls)
+
+
+Flow = tuple[str, str, int, int]  # from, to, number of transactions, sum (minor units)
+
+
+def _rings(center: str, nodes: Sequence[str], flows: Sequence[Flow]) -> list[list[str]]:
+    """Nodes by their distance from ``center`` (flows taken in either direction); each ring
+    ordered by where its neighbours sit in the ring inside it, then by id, so linked nodes
+    stay near each other and the same graph always lands the same way."""
+    known = set(nodes)
+    near: dict[str, set[str]] = {n: set() for n in known}
+    for src, dst, _, _ in flows:
+        if src in known and dst in known and src != dst:
+            near[src].add(dst)
+            near[dst].add(src)
+    rings: list[list[str]] = [[center]] if center in known else []
+    placed = set(rings[0]) if rings else set()
+    while rings:
+        inner = {n: i for i, n in enumerate(rings[-1])}
+        ring = sorted(
+            {m for n in rings[-1] for m in near[n] if m not in placed},
+            key=lambda m: (min(inner[n] for n in near[m] if n in inner), m),
+        )
+        if not ring:
+            break
+        rings.append(ring)
+        placed.update(ring)
+    rest = sorted(known - placed)  # not linked to the center (cut off by a cap): outermost
+    if rest:
+        rings.append(rest)
+    return rings
+
+
+def _layout(
+    center: str,
+    nodes: Sequence[str],
+    flows: Sequence[Flow],
+    max_nodes: int,
+    width: int,
+    height: int,
+) -> tuple[list[list[str]], dict[str, tuple[float, float]]]:
+    """The rings drawn (at most ``max_nodes`` accounts, nearest first) and where each
+    account sits: the center in the middle, ring ``d`` on an ellipse ``d`` steps out,
+    its accounts evenly spread (over at least three slots), every other ring turned half a
+    slot."""
+    drawn: list[list[str]] = []
+    budget = max_nodes
+    for ring in _rings(center, nodes, flows):
+        if budget <= 0:
+            break
+        drawn.append(ring[:budget])
+        budget -= len(drawn[-1])
+    cx, cy = width / 2, height / 2
+    # Rings are ellipses filling the frame (labels need room sideways more than up and down).
+    rings = max(1, len(drawn) - 1)
+    step_x, step_y = (width / 2 - 90) / rings, (height / 2 - 45) / rings
+    where: dict[str, tuple[float, float]] = {}
+    for d, ring in enumerate(drawn):
+        turn = 0.5 if d % 2 == 0 else 0.0
+        for k, node in enumerate(ring):
+            if d == 0 and len(ring) == 1:
+                where[node] = (cx, cy)
+                continue
+            # At least three slots a ring: two accounts never face each other across the
+            # center (a flow between them would run through it).
+            angle = 2 * math.pi * (k + turn) / max(3, len(ring)) - math.pi / 2
+            out = max(d, 1)
+            where[node] = (
+                cx + step_x * out * math.cos(angle),
+                cy + step_y * out * math.sin(angle),
+            )
+    return drawn, where
+
+
+def _toward(px: float, py: float, fx: float, fy: float, gap: float) -> tuple[float, float]:
+    """The point ``gap`` away from ``(px, py)`` in the direction of ``(fx, fy)``."""
+    vx, vy = fx - px, fy - py
+    n = math.hypot(vx, vy) or 1.0
+    return px + vx / n * gap, py + vy / n * gap
+
+
+def flow_graph(
+    center: str,
+    nodes: Sequence[str],
+    flows: Sequence[Flow],
+    *,
+    title: str,
+    fmt: Fmt,
+    marked: frozenset[tuple[str, str]] = frozenset(),
+    href: Callable[[str], str] | None = None,
+    max_nodes: int = 40,
+    width: int = 900,
+    height: int = 640,
+    cls: str = "flow-graph",
+) -> Markup:
+    """Accounts as circles on rings around ``center`` (one ring per hop), flows as arrows
+    labelled with their count and sum (``fmt``); flows in ``marked`` (a cycle's) are drawn
+    thick and dashed, not only in another colour. The two flows between a pair bend apart;
+    a lone flow bends away from the center. At most ``max_nodes`` accounts are drawn, nearest first;
+    the description says how many were left out. Each account links to ``href(account)``
+    when given."""
+    drawn, where = _layout(center, nodes, flows, max_nodes, width, height)
+    shown = set(where)
+    if not shown:
+        body = (
+            f'<rect x="0" y="0" width="{width}" height="{height}" class="frame"/>'
+            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">'
+            "no flows in this window</text>"
+        )
+        return _frame(width, height, title, "No flows in this window.", body, cls)
+    cx, cy = width / 2, height / 2
+    radius = {n: (16.0 if n == center else 11.0) for n in shown}
+    pairs = {(f[0], f[1]) for f in flows}
+    visible = [f for f in flows if f[0] in shown and f[1] in shown and f[0] != f[1]]
+    peak = max((f[3] for f in visible), default=1) or 1
+    parts = [
+        '<defs><marker id="flow-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="11"'
+        ' markerHeight="11" markerUnits="userSpaceOnUse" orient="auto"><path'
+        ' d="M0,0L10,5L0,10z" class="arrowhead"/></marker><marker id="flow-arrow-marked"'
+        ' viewBox="0 0 10 10" refX="10" refY="5" markerWidth="12" markerHeight="12"'
+        ' markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0L10,5L0,10z"'
+        ' class="arrowhead marked"/></marker></defs>',
+        f'<rect x="0" y="0" width="{width}" height="{height}" class="frame"/>',
+    ]
+    labels = []
+    for src, dst, count, total in sorted(visible):
+        (x1, y1), (x2, y2) = where[src], where[dst]
+        dx, dy = x2 - x1, y2 - y1
+        length = math.hypot(dx, dy) or 1.0
+        ux, uy = dx / length, dy / length
+        # Every flow bends: A->B and B->A each to their right, so they part; a lone flow
+        # away from the center, so it passes the center by and keeps out of the middle.
+        bend = 0.22 * length
+        if (dst, src) not in pairs:
+            mid_x, mid_y = (x1 + x2) / 2, (y1 + y2) / 2
+            outward = (mid_x - cx) * -uy + (mid_y - cy) * ux
+            bend = -bend if outward < -1e-6 else bend
+        qx, qy = (x1 + x2) / 2 - uy * bend, (y1 + y2) / 2 + ux * bend
+        sx, sy = _toward(x1, y1, qx, qy, radius[src] + 2)
+        ex, ey = _toward(x2, y2, qx, qy, radius[dst] + 3)
+        is_marked = (src, dst) in marked
+        stroke = 1.2 + 3.3 * total / peak
+        label = f"{count}\u00d7 {fmt(total)}"
+        parts.append(
+            f'<path d="M{_n(sx)},{_n(sy)}Q{_n(qx)},{_n(qy)} {_n(ex)},{_n(ey)}"'
+            f' class="flow{" marked" if is_marked else ""}" stroke-width="{_n(stroke)}"'
+            f' marker-end="url(#flow-arrow{"-marked" if is_marked else ""})"'
+            f' data-from="{escape(src)}" data-to="{escape(dst)}">'
+            f"<title>{escape(src)} to {escape(dst)}: {escape(label)}"
+            f"{' (on a cycle)' if is_marked else ''}</title></path>"
+        )
+        # The label sits just outside the bend and grows away from it, so the labels of
+        # A->B and B->A never cover each other.
+        nx, ny = (-uy, ux) if bend >= 0 else (uy, -ux)
+        mx = 0.25 * x1 + 0.5 * qx + 0.25 * x2 + nx * 6
+        my = 0.25 * y1 + 0.5 * qy + 0.25 * y2 + ny * 8 + 4
+        anchor = "start" if nx > 0.3 else "end" if nx < -0.3 else "middle"
+        labels.append(
+            f'<text x="{_n(mx)}" y="{_n(my)}" text-anchor="{anchor}"'
+            f' class="flow-label{" marked" if is_marked else ""}">{escape(label)}</text>'
+        )
+    parts.extend(labels)
+    if not visible:
+        parts.append(
+            f'<text x="{width / 2}" y="{height - 24}" text-anchor="middle">'
+            "no flows in this window</text>"
+        )
+    on_cycle = {n for pair in marked for n in pair}
+    for node in sorted(shown):
+        px, py = where[node]
+        kind = "center" if node == center else ("flagged" if node in on_cycle else "")
+        short = node if len(node) <= 18 else node[:17] + "…"
+        above = py <= cy
+        ty = py - radius[node] - 6 if above else py + radius[node] + 14
+        inner = (
+            f"<title>{escape(node)}</title>"
+            f'<circle cx="{_n(px)}" cy="{_n(py)}" r="{_n(radius[node])}"/>'
+            f'<text x="{_n(px)}" y="{_n(ty)}" text-anchor="middle">{escape(short)}</text>'
+        )
+        if href is not None:
+            inner = f'<a href="{escape(href(node))}">{inner}</a>'
+        parts.append(f'<g class="node {kind}" data-account="{escape(node)}">{inner}</g>')
+    left_out = len(nodes) - len(shown)
+    if not visible:
+        return _frame(
+            width, height, title, f"{center} alone: no flows in this window.", "".join(parts), cls
+        )
+    desc = (
+        f"{len(shown)} accounts around {center} on {len(drawn) - 1} rings (one per hop) and "
+        f"{len(visible)} flows between them, each labelled with its number of transactions "
+        f"and sum; {len([f for f in visible if (f[0], f[1]) in marked])} flows on cycles "
+        "through the account drawn thick and dashed."
+        + (f" {left_out} more accounts are not drawn (see the table)." if left_out > 0 else "")
+    )
+    return _frame(width, height, title, desc, "".join(parts), cls)

@@ -36,7 +36,14 @@ from fastapi import Request
 from api.evidence_routes import EVIDENCE_READERS
 from api.keys import Role
 from api.problems import Problem
-from api.security import CONSOLE_COOKIE, READERS, REGULATORS, key_id_of
+from api.security import (
+    AML_READERS,
+    CASE_READERS,
+    CONSOLE_COOKIE,
+    READERS,
+    REGULATORS,
+    key_id_of,
+)
 
 EVERYONE = frozenset(Role)
 ADMINS = frozenset({Role.ADMIN})
@@ -58,6 +65,9 @@ PAGES: tuple[Page, ...] = (
     Page("trial-balance", "/console/trial-balance", "Trial balance", READERS),
     Page("instruments", "/console/instruments", "Trading", READERS),
     Page("settlement", "/console/schemes", "Settlement", READERS),
+    Page("aml-alerts", "/console/aml/alerts", "AML alerts", AML_READERS),
+    Page("aml-cases", "/console/aml/cases", "AML cases", CASE_READERS),
+    Page("aml-graph", "/console/aml/graph", "AML graph", AML_READERS),
     Page("streams", "/console/streams", "Streams", EVIDENCE_READERS),
     Page("checkpoints", "/console/checkpoints", "Checkpoints", EVIDENCE_READERS),
     Page("exports", "/console/exports", "Exports", REGULATORS),

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.console.session import csrf_token
 from api.security import CONSOLE_COOKIE
 from replay.log import make_checkpoint
 from tests.conftest import _create_database, admin_connection
@@ -306,17 +307,18 @@ def test_an_admin_issues_and_revokes_a_key_and_the_revoked_key_is_refused(
 def test_each_role_sees_only_its_pages(console: Server, context: Any) -> None:
     expected = {
         "operator": [
-            "Overview", "Accounts", "Trial balance", "Trading", "Settlement", "Streams",
-            "Checkpoints",
+            "Overview", "Accounts", "Trial balance", "Trading", "Settlement", "AML alerts",
+            "AML graph", "Streams", "Checkpoints",
         ],
         "auditor": [
-            "Overview", "Accounts", "Trial balance", "Trading", "Settlement", "Streams",
-            "Checkpoints",
+            "Overview", "Accounts", "Trial balance", "Trading", "Settlement", "AML alerts",
+            "AML cases", "AML graph", "Streams", "Checkpoints",
         ],
+        "analyst": ["Overview", "AML alerts", "AML cases", "AML graph"],
         "regulator": ["Overview", "Streams", "Checkpoints", "Exports"],
         "admin": [
-            "Overview", "Accounts", "Trial balance", "Trading", "Settlement", "Streams",
-            "Checkpoints", "Exports", "API keys",
+            "Overview", "Accounts", "Trial balance", "Trading", "Settlement", "AML alerts",
+            "AML cases", "AML graph", "Streams", "Checkpoints", "Exports", "API keys",
         ],
     }  # fmt: skip
     for role, titles in expected.items():
@@ -328,6 +330,9 @@ def test_each_role_sees_only_its_pages(console: Server, context: Any) -> None:
             ("/console/accounts", "Accounts"),
             ("/console/instruments", "Trading"),
             ("/console/schemes", "Settlement"),
+            ("/console/aml/alerts", "AML alerts"),
+            ("/console/aml/cases", "AML cases"),
+            ("/console/aml/graph", "AML graph"),
         ):
             response = page.goto(console.url + path)
             assert response is not None
@@ -675,3 +680,359 @@ def test_a_settled_cycle_shows_the_matrix_and_positions_the_settlement_api_answe
     response = page.goto(markets.url + "/console/cycles/1-99")
     assert response is not None and response.status == 404
     assert "cycle_not_found" in page.inner_text("main")
+
+
+# ------------------------------------------------------------------ AML
+
+AML_DAY = "2026-11-02"  # a Monday, in the past of the server's clock
+CTR_PEOPLE = 21  # one CTR alert each: more than a page of alerts
+
+
+def aml_tx(tx_id: str, at: str, src: str, dst: str, amount: str, **kw: Any) -> dict[str, Any]:
+    return {
+        "id": tx_id,
+        "timestamp": f"{AML_DAY}T{at}Z",
+        "from_account": src,
+        "to_account": dst,
+        "amount": amount,
+        "currency": "USD",
+        "channel": kw.pop("channel", "wire"),
+        "kind": kw.pop("kind", "transfer"),
+        "from_country": "US",
+        "to_country": "US",
+        **kw,
+    }
+
+
+def cash_in(tx_id: str, at: str, account: str, amount: str, branch: str) -> dict[str, Any]:
+    return aml_tx(
+        tx_id, at, "CASH", account, amount,
+        channel="cash", kind="cash_deposit", conducted_by=f"P-{tx_id}", branch=branch,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def aml(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of its own with AML activity ingested through the API: a cycle A -> B -> C ->
+    A of decaying wires, structuring on K (three cash deposits under 10,000 USD at three
+    branches in one day, 11,700 in all), and 21 people depositing 10,500 USD cash each (a
+    CTR alert apiece); case C-SEED is open on the first CTR alert."""
+    name, url = _create_database(pg_admin_url)
+    try:
+        with running_server(url, tmp_path_factory.mktemp("aml")) as server:
+            with server.client("operator") as op:
+                kyc = [{"account": a, "segment": "individual"} for a in ("A", "B", "C", "K")]
+                _ok(op.post("/v1/aml/account-batches", json={"accounts": kyc}))
+                batch = [
+                    aml_tx("cy1", "09:00:00", "A", "B", "5000.00"),
+                    aml_tx("cy2", "11:00:00", "B", "C", "4800.00"),
+                    aml_tx("cy3", "13:00:00", "C", "A", "4600.00"),
+                    cash_in("k1", "10:00:00", "K", "4000.00", "BR1"),
+                    cash_in("k2", "12:00:00", "K", "3900.00", "BR2"),
+                    cash_in("k3", "14:00:00", "K", "3800.00", "BR3"),
+                    *(
+                        cash_in(f"p{n:02}", f"15:{n:02}:00", f"P{n:02}", "10500.00", "BR9")
+                        for n in range(CTR_PEOPLE)
+                    ),
+                ]
+                body = _ok(op.post("/v1/aml/transaction-batches", json={"transactions": batch}))
+                assert body["created"] == len(batch), body
+            with server.client("analyst") as an:
+                ctr = _ok(
+                    an.get(
+                        "/v1/aml/alerts",
+                        params={"typology": "ctr", "min_position": body["position"]},
+                    ),
+                    200,
+                )["alerts"]
+                case = {"case_id": "C-SEED", "alert_ids": [ctr[0]["alert_id"]], "title": "seed"}
+                seeded = _ok(an.post("/v1/aml/cases", json=case))
+                _ok(
+                    an.get("/v1/aml/cases/C-SEED", params={"min_position": seeded["position"]}), 200
+                )
+            yield server
+    finally:
+        with admin_connection(pg_admin_url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _alerts(server: Server, **params: Any) -> list[dict[str, Any]]:
+    with server.client("auditor") as c:
+        found: list[dict[str, Any]] = _ok(c.get("/v1/aml/alerts", params=params), 200)["alerts"]
+    return found
+
+
+def _alert(server: Server, typology: str, subject: str) -> dict[str, Any]:
+    return next(a for a in _alerts(server, typology=typology) if a["subject"] == subject)
+
+
+def test_the_aml_pages_show_their_elements_without_errors(
+    aml: Server, context: Any, tmp_path: Path
+) -> None:
+    cycle = _alert(aml, "cycle", "A")["alert_id"]
+    pages: list[tuple[str, str, list[str]]] = [
+        ("/console/aml/alerts", "AML alerts", ["#al-typology", "[data-testid=alerts] tbody tr"]),
+        (
+            f"/console/aml/alerts/{cycle}",
+            f"Alert {cycle}",
+            ["[data-testid=features]", "[data-testid=evidence] tbody tr", "#oc-id"],
+        ),
+        ("/console/aml/cases", "AML cases", ["[data-case-id=C-SEED]", "#oc-alerts"]),
+        ("/console/aml/cases/C-SEED", "Case C-SEED", ["[data-testid=trail]", "#ca-note"]),
+        ("/console/aml/graph", "AML graph", ["#g-account", "#g-hops"]),
+        (
+            "/console/aml/graph/A",
+            "AML graph of A",
+            ["svg.flow-graph[role=img] desc", "[data-testid=cycles] li", "[data-testid=flows]"],
+        ),
+    ]
+    check_pages(aml, context, tmp_path, pages)
+
+
+def test_alerts_are_listed_newest_first_filtered_and_paged_as_the_api_answers(
+    aml: Server, context: Any
+) -> None:
+    page = sign_in(context, aml, aml.tokens["operator"], "/console/aml/alerts")
+    watched = watch(page)
+    newest_first = list(reversed(_alerts(aml)))
+    assert len(newest_first) > 20
+
+    def shown() -> list[str]:
+        rows = page.locator("[data-testid=alerts] tbody tr").all()
+        return [r.get_attribute("data-alert-id") or "" for r in rows]
+
+    first = shown()
+    assert first == [a["alert_id"] for a in newest_first[:20]]
+    page.click("a[rel=next]:has-text('Older alerts')")
+    page.wait_for_url("**/console/aml/alerts?before=*")
+    assert shown() == [a["alert_id"] for a in newest_first[20:]]
+    assert page.locator("a[rel=next]").count() == 0
+    # An operator reads alerts but opens no case: no boxes to tick, no form.
+    assert page.locator("input[type=checkbox], form#open-case").count() == 0
+    # The filters are the API's: typology, then account.
+    page.click("text=← Newest alerts")
+    page.select_option("#al-typology", "structuring")
+    page.click("form[aria-label='Filter alerts'] button")
+    page.wait_for_url("**typology=structuring**")
+    structuring = _alerts(aml, typology="structuring")
+    assert shown() == [a["alert_id"] for a in reversed(structuring)]
+    assert [r["subject"] for r in structuring] == ["K"]
+    page.select_option("#al-typology", "")
+    page.fill("#al-account", "B")
+    page.press("#al-account", "Enter")
+    page.wait_for_url("**account=B**")
+    on_b = _alerts(aml, account="B")
+    assert shown() == [a["alert_id"] for a in reversed(on_b)]
+    assert {a["typology"] for a in on_b} == {"cycle", "rapid_movement"}
+    page.select_option("#al-status", "open")
+    page.click("form[aria-label='Filter alerts'] button")
+    page.wait_for_url("**status=open**")
+    assert shown() == [a["alert_id"] for a in reversed(on_b)]
+    watched.assert_clean()
+
+
+def test_an_alert_shows_its_evidence_and_leads_to_the_graph_of_its_accounts(
+    aml: Server, context: Any
+) -> None:
+    found = _alert(aml, "cycle", "A")
+    page = sign_in(context, aml, aml.tokens["auditor"], f"/console/aml/alerts/{found['alert_id']}")
+    watched = watch(page)
+    assert page.inner_text("[data-testid=rule]").startswith(
+        f"cycle version {found['rule_version']}"
+    )
+    assert page.inner_text("[data-testid=score]") == str(found["score"]) == "70"
+    features = dict(_rows(page, "[data-testid=features] tbody tr"))
+    assert features["hops"] == "3" and features["cycle_usd_minor"] == "5000.00 USD"
+    assert features["risk_rating"] == "low" and features["weight"] == "70"
+    evidence = _rows(page, "[data-testid=evidence] tbody tr")
+    assert [r[0] for r in evidence] == found["transaction_ids"] == ["cy1", "cy2", "cy3"]
+    with aml.client("auditor") as c:
+        api = _ok(c.get(f"/v1/aml/alerts/{found['alert_id']}"), 200)
+    assert [r[-1] for r in evidence] == [str(t["position"]) for t in api["evidence"]]
+    assert [r[1] for r in evidence] == [f"{AML_DAY} {h}:00:00" for h in ("09", "11", "13")]
+    assert page.inner_text("[data-testid=raised]") == f"{AML_DAY} 13:00:00.000 UTC"
+    assert page.inner_text("[data-testid=alert-position]").startswith(str(found["position"]))
+    assert "No case holds this alert yet." in page.inner_text("[data-testid=alert-cases]")
+    # An auditor may follow a position to the event in the log.
+    assert page.locator("[data-testid=evidence] a[href^='/console/events/']").count() == 3
+    assert page.locator("form[action='/console/aml/cases']").count() == 0  # auditors read
+    page.click("[data-testid=accounts] a[data-account=B]")
+    page.wait_for_url("**/console/aml/graph/B")
+    assert page.inner_text("h1") == "AML graph of B"
+    assert page.locator("[data-testid=cycles] li[data-cycle='B>C>A>B']").count() == 1
+    watched.assert_clean()
+    response = page.goto(aml.url + "/console/aml/alerts/nope")
+    assert response is not None and response.status == 404
+    assert "alert_not_found" in page.inner_text("main")
+
+
+def test_the_graph_draws_the_neighbourhood_with_its_flows_and_lists_the_cycle(
+    aml: Server, context: Any
+) -> None:
+    page = sign_in(context, aml, aml.tokens["operator"], "/console/aml/graph")
+    watched = watch(page)
+    page.fill("#g-account", "A")
+    page.select_option("#g-hops", "2")
+    page.press("#g-account", "Enter")
+    page.wait_for_url("**/console/aml/graph/A?hops=2")
+    with aml.client("operator") as c:
+        hood = _ok(c.get("/v1/aml/graph/A", params={"hops": 2}), 200)
+        cycles = _ok(c.get("/v1/aml/graph/A/cycles"), 200)["cycles"]
+    drawn = page.locator("svg.flow-graph g.node").all()
+    assert sorted(n.get_attribute("data-account") or "" for n in drawn) == hood["nodes"]
+    assert hood["nodes"] == ["A", "B", "C"]
+    flows = {
+        (f.get_attribute("data-from"), f.get_attribute("data-to")): f.get_attribute("class")
+        for f in page.locator("svg.flow-graph path.flow").all()
+    }
+    assert set(flows) == {(e["from"], e["to"]) for e in hood["edges"]}
+    assert all("marked" in (cls or "") for cls in flows.values())  # every flow is on the cycle
+    labels = page.locator("svg.flow-graph text.flow-label").all_text_contents()
+    assert sorted(labels) == sorted(f"{e['count']}\u00d7 {e['sum_usd']} USD" for e in hood["edges"])
+    assert "1\u00d7 5000.00 USD" in labels
+    table = _rows(page, "[data-testid=flows] tbody tr")
+    assert [r[:4] for r in table] == [
+        ["A", "B", "1", "5000.00"], ["B", "C", "1", "4800.00"], ["C", "A", "1", "4600.00"],
+    ]  # fmt: skip
+    assert [[(e["from"], e["to"]) for e in c] for c in cycles] == [
+        [("A", "B"), ("B", "C"), ("C", "A")]
+    ]
+    assert page.locator("[data-testid=cycles] li").all_inner_texts() == [
+        "A →(1\u00d7 5000.00 USD)→ B →(1\u00d7 4800.00 USD)→ C →(1\u00d7 4600.00 USD)→ A"
+    ]
+    # An account in the drawing is a link: the graph centres on it.
+    page.click("svg.flow-graph g.node[data-account=C] a")
+    page.wait_for_url("**/console/aml/graph/C?hops=2")
+    assert page.inner_text("h1") == "AML graph of C"
+    # Since a later day, nothing flowed.
+    page.fill("#g-since", "2026-11-03")
+    page.click('form[aria-label="Draw an account\'s flows"] button')
+    page.wait_for_url("**since=2026-11-03**")
+    assert "no flows in this window" in (page.locator("svg.flow-graph").text_content() or "")
+    assert "No flows leave C" in page.inner_text("[data-testid=cycles]")
+    watched.assert_clean()
+
+
+def test_an_analyst_works_a_case_from_an_alert_to_a_filed_sar(
+    aml: Server, context: Any, tmp_path: Path
+) -> None:
+    structuring = _alert(aml, "structuring", "K")
+    ctr = _alert(aml, "ctr", "K")
+    page = sign_in(context, aml, aml.tokens["analyst"], "/console/aml/alerts?account=K")
+    watched = watch(page, expected_statuses=frozenset({409}))
+    # Tick both of K's alerts and open a case from them.
+    for a in (structuring, ctr):
+        page.check(f"tr[data-alert-id='{a['alert_id']}'] input[type=checkbox]")
+    page.fill("#oc-id", "C-K/1")  # a slash in an id is kept, not taken for a path
+    page.fill("#oc-title", "Structuring on K")
+    page.click("form#open-case button")
+    page.wait_for_url("**/console/aml/cases/C-K%2F1?*")
+    assert page.inner_text("h1") == "Case C-K/1"
+    assert page.inner_text("[data-testid=done]").endswith("Case opened.")
+    assert page.inner_text("[data-testid=case-status]") == "open"
+    held = page.locator("[data-testid=case-alerts] tbody tr").all()
+    assert sorted(r.get_attribute("data-alert-id") or "" for r in held) == sorted(
+        [structuring["alert_id"], ctr["alert_id"]]
+    )
+    case_url = page.url.split("?")[0]
+    page.fill("#ca-assignee", "ana")
+    page.click("form[data-action=assign] button")
+    page.wait_for_selector("[data-testid=done]:has-text('Case assigned')")
+    assert page.inner_text("[data-testid=case-assignee]") == "ana"
+    page.fill("#ca-note", "three branches in five hours, 11,700 USD")
+    page.click("form[data-action=note] button")
+    page.wait_for_selector("[data-testid=done]:has-text('Note added')")
+    assert "three branches in five hours" in page.inner_text("[data-testid=notes]")
+    page.fill("#ca-ev-kind", "statement")
+    page.fill("#ca-ev-ref", "doc://K/2026-11")
+    page.fill("#ca-ev-desc", "November statement")
+    page.click("form[data-action=evidence] button")
+    page.wait_for_selector("[data-testid=done]:has-text('Evidence attached')")
+    assert "doc://K/2026-11" in page.inner_text("[data-testid=case-evidence]")
+    # A second tab still shows the open case; escalate in the first.
+    stale = context.new_page()
+    stale.goto(case_url)
+    page.fill("#ca-esc", "no business reason for the split")
+    page.click("form[data-action=escalate] button")
+    page.wait_for_selector("[data-testid=done]:has-text('Case escalated')")
+    assert page.inner_text("[data-testid=case-status]") == "escalated"
+    assert page.locator("form[data-action=escalate]").count() == 0
+    # The stale tab's escalation is refused by the case, named, and changes nothing.
+    stale.fill("#ca-esc", "again")
+    stale.click("form[data-action=escalate] button")
+    refused = stale.wait_for_selector("[data-testid=refused]")
+    assert refused is not None and "case_already_escalated" in refused.inner_text()
+    assert "Nothing was changed." in refused.inner_text()
+    stale.screenshot(path=str(tmp_path / "case_refused.png"), full_page=True)
+    assert stale.inner_text("[data-testid=case-status]") == "escalated"
+    events = [r[1] for r in _rows(stale, "[data-testid=trail] tbody tr")]
+    assert events.count("CaseEscalated") == 1 and len(events) == 5
+    page.fill("#ca-sar-ref", "BSA-2026-0001")
+    page.fill("#ca-sar-text", "Cash split across three branches to stay under the CTR.")
+    page.click("form[data-action=file_sar] button")
+    page.wait_for_selector("[data-testid=done]:has-text('SAR filed')")
+    assert page.inner_text("[data-testid=case-status]") == "sar_filed"
+    assert "BSA-2026-0001" in page.inner_text("[data-testid=sar]")
+    assert page.locator("form[data-action]").count() == 0  # a filed SAR is final
+    page.screenshot(path=str(tmp_path / "case_sar_filed.png"), full_page=True)
+    trail = _rows(page, "[data-testid=trail] tbody tr")
+    assert [r[1] for r in trail] == [
+        "CaseOpened", "CaseAssigned", "CaseNoteAdded", "CaseEvidenceAttached",
+        "CaseEscalated", "SarFiled",
+    ]  # fmt: skip
+    key_id = aml.tokens["analyst"].split("_")[1]
+    assert {r[2] for r in trail} == {f"analyst:{key_id}"}
+    # The alert now names its case, and the case lists open the SAR draft.
+    page.goto(aml.url + f"/console/aml/alerts/{structuring['alert_id']}")
+    assert "C-K/1" in page.inner_text("[data-testid=alert-cases]")
+    page.goto(aml.url + "/console/aml/cases?status=sar_filed")
+    assert _rows(page, "[data-testid=cases] tbody tr")[0][:2] == ["C-K/1", "sar_filed"]
+    page.click("[data-testid=cases] a")
+    page.click("[data-testid=sar-link]")
+    page.wait_for_url("**/console/aml/sar/C-K%2F1")
+    assert "Suspicious Activity Report" in page.inner_text("body")
+    assert "k3" in page.inner_text("body")
+    page.screenshot(path=str(tmp_path / "sar_draft.png"), full_page=True)
+    watched.assert_clean()
+
+
+def test_an_auditor_reads_cases_but_cannot_act_and_an_operator_cannot_open_them(
+    aml: Server, context: Any
+) -> None:
+    page = sign_in(context, aml, aml.tokens["auditor"], "/console/aml/cases/C-SEED")
+    watched = watch(page)
+    assert page.inner_text("h1") == "Case C-SEED"
+    assert page.locator("form[data-action], #oc-id").count() == 0  # nothing to act with
+    assert "Work the case" not in page.inner_text("main")
+    page.goto(aml.url + "/console/aml/cases")
+    assert page.locator("form[method=post][action='/console/aml/cases']").count() == 0
+    watched.assert_clean()
+    with aml.client("auditor") as c:
+        before = _ok(c.get("/v1/aml/cases/C-SEED"), 200)
+    # A post the auditor forges anyway, with a valid session and CSRF token, is refused by
+    # role before it reaches the processor.
+    cookie = {CONSOLE_COOKIE: aml.tokens["auditor"]}
+    form = {
+        "csrf": csrf_token(aml.tokens["auditor"]),
+        "request_id": "forged-1",
+        "action": "note",
+        "text": "an auditor's note",
+    }
+    with httpx.Client(base_url=aml.url, cookies=cookie) as c:
+        r = c.post("/console/aml/cases/C-SEED", data=form)
+        assert r.status_code == 403 and "forbidden" in r.text
+        assert "may read cases but not work them" in r.text
+        r = c.post("/console/aml/cases", data={**form, "case_id": "C-X", "alert_ids": "a"})
+        assert r.status_code == 403
+    with aml.client("auditor") as c:
+        after = _ok(c.get("/v1/aml/cases/C-SEED"), 200)
+        assert "C-X" not in {k["case_id"] for k in _ok(c.get("/v1/aml/cases"), 200)["cases"]}
+    assert (after["version"], after["notes"]) == (before["version"], before["notes"]) == (1, [])
+    # An operator reads alerts and the graph, not cases: no navigation entry, 403 if typed.
+    context.clear_cookies()
+    op = sign_in(context, aml, aml.tokens["operator"])
+    nav = op.locator("header nav a").all_inner_texts()
+    assert "AML alerts" in nav and "AML graph" in nav and "AML cases" not in nav
+    response = op.goto(aml.url + "/console/aml/cases/C-SEED")
+    assert response is not None and response.status == 403
+    assert "Not for your role" in op.inner_text("main")

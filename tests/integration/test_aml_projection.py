@@ -27,6 +27,7 @@ from commands.ledger import (
     transfer_command,
 )
 from commands.processor import CommandProcessor
+from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
 from ledgerline import aml_offline
 from ledgerline.aml_simulate import simulate
@@ -34,8 +35,10 @@ from ledgerline.contexts import command_contexts
 from ledgerline.runtime import migrate_all
 from projections.aml import AmlProjection
 from projections.ledger import LedgerProjection
+from projections.registry import PROJECTIONS, rebuild_into
 from projections.runner import ProjectionRunner
 from readmodels import aml as rm
+from readmodels.schema import SCHEMA, all_migrations
 from replay.replay import replay
 
 
@@ -224,3 +227,45 @@ def test_replay_rebuilds_alerts_and_graph_bit_for_bit_from_any_batching(
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _indexes(conn: psycopg.Connection[Any], schema: str) -> list[tuple[str, str, str]]:
+    rows = conn.execute(
+        "SELECT tablename, indexname, replace(indexdef, %s, '') FROM pg_indexes"
+        " WHERE schemaname = %s AND tablename LIKE 'aml%%' ORDER BY tablename, indexname",
+        (f"{schema}.", schema),
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def test_a_rebuild_leaves_the_same_rows_and_the_indexes_a_migration_makes(
+    db_url: str, aml_store: tuple[EventStore, CommandProcessor[Any]]
+) -> None:
+    store, processor = aml_store
+    records = [
+        {"id": f"t{i}", "timestamp": f"2026-11-02T1{i}:00:00Z", "from_account": f"S{i}",
+         "to_account": "H", "amount": "1500.00", "currency": "USD", "channel": "ach",
+         "kind": "transfer", "from_country": "US", "to_country": "US"}
+        for i in range(6)
+    ]  # fmt: skip
+    assert processor.execute(batch_command(records)).accepted
+    project(store)
+    scratch = "aml_rebuild_check"
+    with connect_owner(db_url) as conn:
+        migrate(conn, scratch, all_migrations())
+        with conn.transaction(), conn.cursor() as cur:
+            rebuild_into(
+                store.recorder, cur, scratch, store.recorder.head().position, [PROJECTIONS["aml"]]
+            )
+        built, live = _indexes(conn, scratch), _indexes(conn, SCHEMA)
+        assert built == live
+        assert ("aml_transactions", "aml_transactions_src_idx") in {(t, n) for t, n, _ in built}
+        for table in ("aml_transactions", "aml_alerts", "aml_edges"):
+            query = f"SELECT count(*) FROM {{}}.{table}"
+            assert (
+                conn.execute(query.format(scratch)).fetchone()
+                == conn.execute(query.format(SCHEMA)).fetchone()
+            )
+        monitored = conn.execute(f"SELECT count(*) FROM {scratch}.aml_transactions").fetchone()
+        assert monitored == (6,)
+        conn.execute(f"DROP SCHEMA {scratch} CASCADE")
