@@ -34,7 +34,7 @@ from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
 from eventstore.verify import ChainBreak, ChainVerifier, stream_lookup
 from projections.manage import Applied, applied
-from projections.registry import PROJECTIONS, all_tables, rebuild_into
+from projections.registry import PROJECTIONS, all_tables, prefetched, rebuild_into
 from readmodels.schema import SCHEMA as LIVE_SCHEMA
 from readmodels.schema import all_migrations
 from replay.log import checkpoint_at_or_below
@@ -232,7 +232,7 @@ def verify_log(
     events = 0
     with EventStore(url, pool_size=2, run_migrations=False) as store:
         verifier = ChainVerifier(stream_lookup(store.recorder))
-        for batch in store.recorder.iter_all(batch_size, upto_position=upto):
+        for batch in prefetched(store.recorder.iter_all(batch_size, upto_position=upto)):
             data = [
                 encode_event(
                     e.position, e.stream_id, e.version, e.topic, e.recorded_at_ns, e.payload
