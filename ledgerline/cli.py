@@ -486,6 +486,48 @@ def benches() -> dict[str, Callable[[argparse.Namespace], dict[str, Any]]]:
     return {**_CORE_BENCHES, **{n: f for m in CONTEXTS for n, f in m.benches.items()}}
 
 
+# bench -> the figures ``--repeat`` reports for every run (a path into the result), the first
+# one choosing the median run
+_REPEAT_FIGURES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "replay": (("replay_events_per_s",), ("replay_seconds",)),
+    "projections": (
+        ("kafka", "events_per_s"),
+        ("kafka", "lag_p99_ms"),
+        ("in_process", "events_per_s"),
+        ("in_process", "lag_p99_ms"),
+        ("kafka_vs_raw_consume",),
+    ),
+}
+
+
+def _figure(result: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = result
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _repeated(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the bench ``--repeat`` times; the median run's result (by its first figure), with
+    every run's figures and pass/fail beside it."""
+    paths = _REPEAT_FIGURES.get(args.name)
+    if paths is None:
+        raise LedgerlineError(
+            f"--repeat is supported by {', '.join(sorted(_REPEAT_FIGURES))}, not {args.name}"
+        )
+    results = [benches()[args.name](args) for _ in range(args.repeat)]
+    order = sorted(range(len(results)), key=lambda i: float(_figure(results[i], paths[0]) or 0))
+    median = results[order[len(order) // 2]]
+    median["repeat"] = {
+        "runs": args.repeat,
+        "median_by": ".".join(paths[0]),
+        "median_run": order[len(order) // 2] + 1,
+        "figures": {".".join(path): [_figure(r, path) for r in results] for path in paths},
+        "pass": [r.get("pass") for r in results],
+    }
+    return median
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     min_events = _MIN_EVENTS.get(args.name, 1000)
     if (
@@ -493,12 +535,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         or args.seconds <= 0
         or args.clients < 1
         or (args.rate is not None and args.rate <= 0)
+        or args.repeat < 1
     ):
         raise LedgerlineError(
             f"--events must be at least {min_events}, --seconds and --rate positive and "
-            "--clients at least 1"
+            "--clients and --repeat at least 1"
         )
-    result = benches()[args.name](args)
+    result = _repeated(args) if args.repeat > 1 else benches()[args.name](args)
     if "peak_rss_mb" not in result:
         import resource
 
@@ -791,6 +834,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients (api)")
     p.add_argument("--workers", type=int, default=2, help="server worker processes (api)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs (replay, projections): print the median run, with every run's figures",
+    )
     p.add_argument(
         "--events",
         type=int,

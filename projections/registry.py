@@ -22,8 +22,10 @@ Guarantees
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from queue import Empty, Queue
 from typing import Any, Protocol
 
 import psycopg
@@ -93,10 +95,26 @@ def rebuild_into(
     chosen = list(PROJECTIONS.values() if specs is None else specs)
     rebuilders = [(spec, open_rebuilder(spec, cur, schema)) for spec in chosen]
     events = 0
-    for batch in recorder.iter_all(batch_size, upto_position=upto):
+    context_of: dict[str, str] = {}  # event topic -> its context (a handful of topics)
+    for batch in prefetched(recorder.iter_all(batch_size, upto_position=upto)):
+        present = set()
+        for topic in {e.topic for e in batch}:
+            context = context_of.get(topic)
+            if context is None:
+                context = context_of[topic] = topic.split(".", 1)[0]
+            present.add(context)
         for spec, rebuilder in rebuilders:
             wanted = (keep or {}).get(spec.name)
-            mine = [e for e in batch if spec.wants(e.topic) and (wanted is None or wanted(e))]
+            if present.isdisjoint(spec.contexts):
+                continue
+            if wanted is None and present.issubset(spec.contexts):
+                mine: Sequence[StoredEvent] = batch  # all of it: no copy
+            else:
+                mine = [
+                    e
+                    for e in batch
+                    if context_of[e.topic] in spec.contexts and (wanted is None or wanted(e))
+                ]
             if mine:
                 rebuilder.feed(mine)
         events += len(batch)
@@ -105,6 +123,42 @@ def rebuild_into(
     for _, rebuilder in rebuilders:
         rebuilder.finish()
     return events
+
+
+def prefetched(batches: Iterator[list[StoredEvent]], ahead: int = 1) -> Iterator[list[StoredEvent]]:
+    """``batches``, read by a thread up to ``ahead`` batches in front of the consumer: the
+    next batch travels from the database (the GIL released while waiting) while this one is
+    projected. Same batches, same order; an error in the reader is raised here."""
+    queue: Queue[tuple[list[StoredEvent] | None, BaseException | None]] = Queue(ahead)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                queue.put((batch, None))
+            queue.put((None, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put((None, exc))
+
+    reader = threading.Thread(target=read, name="rebuild-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            batch, error = queue.get()
+            if error is not None:
+                raise error
+            if batch is None:
+                return
+            yield batch
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting to put, then let it end
+            try:
+                queue.get_nowait()
+            except Empty:
+                reader.join(0.05)
 
 
 PROJECTIONS: dict[str, ProjectionSpec] = {

@@ -394,6 +394,16 @@ def pending_put(cur: psycopg.Cursor[Any], row: tuple[Any, ...], schema: str) -> 
     )
 
 
+def copy_pending(cur: psycopg.Cursor[Any], rows: Iterable[tuple[Any, ...]], schema: str) -> None:
+    """Pending transfers into an empty table (a rebuild's, at its end)."""
+    with cur.copy(
+        f"COPY {schema}.aml_pending_ledger"
+        " (transfer_id, debit, credit, currency, created_at_ns) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def pending_take(
     cur: psycopg.Cursor[Any], transfer_id: int, schema: str
 ) -> tuple[str, str, str, int] | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -34,7 +34,7 @@ from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
 from eventstore.verify import ChainBreak, ChainVerifier, stream_lookup
 from projections.manage import Applied, applied
-from projections.registry import PROJECTIONS, all_tables, rebuild_into
+from projections.registry import PROJECTIONS, all_tables, prefetched, rebuild_into
 from readmodels.schema import SCHEMA as LIVE_SCHEMA
 from readmodels.schema import all_migrations
 from replay.log import checkpoint_at_or_below
@@ -232,7 +232,7 @@ def verify_log(
     events = 0
     with EventStore(url, pool_size=2, run_migrations=False) as store:
         verifier = ChainVerifier(stream_lookup(store.recorder))
-        for batch in store.recorder.iter_all(batch_size, upto_position=upto):
+        for batch in prefetched(store.recorder.iter_all(batch_size, upto_position=upto)):
             data = [
                 encode_event(
                     e.position, e.stream_id, e.version, e.topic, e.recorded_at_ns, e.payload
@@ -247,6 +247,42 @@ def verify_log(
                     matches = frontier.root() == checkpoint_root
             events += len(batch)
     return LogCheck(events, verifier.first_break, frontier.root(), matches)
+
+
+def rebuild_part(
+    url: str,
+    schema: str,
+    upto: int,
+    names: Sequence[str],
+    batch_size: int,
+    keep: Mapping[str, Applied] | None,
+) -> int:
+    """Rebuild the projections ``names`` into ``schema`` up to ``upto`` (in a worker
+    process), committed; return the events read. The same :func:`rebuild_into` as in the
+    caller's process: projections own disjoint tables, so which process builds which one
+    changes no row."""
+    with (
+        EventStore(url, pool_size=2, run_migrations=False) as store,
+        connect_owner(url) as conn,
+        conn.transaction(),
+        conn.cursor() as cur,
+    ):
+        return rebuild_into(
+            store.recorder,
+            cur,
+            schema,
+            upto,
+            [PROJECTIONS[name] for name in names],
+            batch_size=batch_size,
+            keep=keep,
+        )
+
+
+def _split_projections() -> tuple[list[str], list[str]]:
+    """(built here, built in a worker process): every other projection of the registry, so
+    the heavy ones (the ledger's, monitoring) land in different processes."""
+    names = list(PROJECTIONS)
+    return names[0::2], names[1::2]
 
 
 def replay(
@@ -272,7 +308,8 @@ def replay(
     below = checkpoint_at_or_below(recorder, upto)
     checkpoint_size = below.size if below is not None and below.size > 0 else None
     scratch = f"replay_{secrets.token_hex(4)}"
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    here, there = _split_projections()
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
     with pool, connect_owner(url) as conn:
         verified = pool.submit(
             verify_log,
@@ -284,16 +321,19 @@ def replay(
         )
         migrate(conn, scratch, all_migrations())
         try:
+            elsewhere = pool.submit(rebuild_part, url, scratch, upto, there, batch_size, keep)
             with conn.transaction(), conn.cursor() as cur:
                 rebuild_into(
                     recorder,
                     cur,
                     scratch,
                     upto,
+                    [PROJECTIONS[name] for name in here],
                     batch_size=batch_size,
                     keep=keep,
                     progress=progress,
                 )
+            elsewhere.result()  # committed: its tables are complete before any digest
             digests: dict[str, str] = {}
             live_digests: dict[str, str] | None = {} if check else None
             differences: list[TableDiff] = []

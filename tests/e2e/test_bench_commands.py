@@ -84,6 +84,30 @@ def test_bench_replay_generates_once_then_reuses_the_events(
     assert first["pass"]["replay_events_per_s"] == (first["replay_events_per_s"] >= 70_000)
 
 
+def test_bench_replay_repeated_prints_the_median_run_and_every_runs_figures(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    args = ("bench", "replay", "--json", "--events", "1000", "--data-dir", str(tmp_path / "d"))
+    data = json.loads(run(*args, "--repeat", "3", env=cli_env, timeout=300).stdout)
+    runs = data["repeat"]["figures"]["replay_events_per_s"]
+    assert data["repeat"]["runs"] == 3 and len(runs) == 3
+    assert data["replay_events_per_s"] == sorted(runs)[1]  # the median run is the one printed
+    assert runs[data["repeat"]["median_run"] - 1] == data["replay_events_per_s"]
+    assert len(data["repeat"]["pass"]) == 3
+
+
+def test_bench_refuses_a_repeat_below_one_or_on_a_bench_without_it(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    zero = run("bench", "replay", "--repeat", "0", env=cli_env, timeout=60)
+    assert zero.returncode != 0
+    assert zero.stderr.startswith("ledgerline: error: ") and "--repeat" in zero.stderr
+    other = run("bench", "append", "--repeat", "2", "--data-dir", str(tmp_path / "d"),
+                env=cli_env, timeout=60)  # fmt: skip
+    assert other.returncode != 0
+    assert "--repeat is supported by" in other.stderr and "Traceback" not in other.stderr
+
+
 def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
     cli_env: dict[str, str],
 ) -> None:
