@@ -60,6 +60,7 @@ from commands.ledger import (
     transfers_command,
     void_command,
 )
+from domain.ledger import chart as chart_rules
 from domain.money import CURRENCIES, format_major
 from readmodels import ledger as rm
 
@@ -1269,11 +1270,36 @@ async def trial_balance(
 # ------------------------------------------------------------------ period close and the chart
 
 
+_NS_MAX = 9 * 10**18  # a round bound below 2^63-1 that a double holds exactly
+
+
+def _ns_range(value: int) -> int:
+    if not 1 <= value <= _NS_MAX:
+        raise ValueError(f"must be between 1 and {_NS_MAX}")
+    return value
+
+
+TimestampNs = Annotated[
+    int,
+    BeforeValidator(_parse_uint),
+    AfterValidator(_ns_range),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": _NS_MAX},
+                {"type": "string", "pattern": r"^[1-9][0-9]{0,17}$"},
+            ],
+            "description": "nanoseconds since the Unix epoch",
+        }
+    ),
+]
+
+
 class PeriodCloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    through: str = Field(
-        description="the period's end (RFC 3339, inclusive): it must have passed",
-        examples=["2026-01-31T23:59:59.999999Z"],
+    through_ns: TimestampNs = Field(
+        description="the period's end (inclusive), ns since the epoch: it must have passed",
+        examples=[1775001599999999999],
     )
     equity_account_id: Id128 = Field(description="the equity account that takes the result")
     code: Code = Field(description="the code of the closing transfers")
@@ -1302,7 +1328,7 @@ async def close_period(
     response: Response,
     _: Any = Operator,
 ) -> PeriodCloseOut:
-    """Close the ledger's books through `through`: the posted balance of every income and
+    """Close the ledger's books through `through_ns`: the posted balance of every income and
     expense account moves to the equity account, as one linked batch of transfers dated at the
     period's end. From then on an import dated in the period is refused
     (`imported_event_timestamp_in_closed_period`). Refusals, in order: `period_must_have_ended`,
@@ -1310,12 +1336,9 @@ async def close_period(
     `period_has_later_activity` (an account of the close changed after the period's end),
     `currency_must_match`; then the rules of each closing transfer. The same close again
     answers 200 with the first outcome."""
-    through_ns = parse_as_of(body.through)
-    if through_ns <= 0:
-        raise Problem(422, "invalid_as_of", "the period's end is after the Unix epoch")
     cmd = ClosePeriod(
         ledger=ledger,
-        through_ns=through_ns,
+        through_ns=body.through_ns,
         equity_account_id=body.equity_account_id,
         code=body.code,
     )
@@ -1378,37 +1401,23 @@ def _balances(values: tuple[int, int, int, int], currency: str) -> Balances:
 def chart_of(rows: list[dict[str, Any]]) -> tuple[list[ChartNode], list[TypeTotal], bool]:
     """Roll-ups (each node: its own balances plus its descendants') and the totals per type."""
     fields = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
-    own = {int(r["account_id"]): tuple(int(r[f]) for f in fields) for r in rows}
-    children: dict[int, list[int]] = {i: [] for i in own}
-    for r in rows:
-        parent = int(r["parent_id"] or 0)
-        if parent in children:
-            children[parent].append(int(r["account_id"]))
-    rollup: dict[int, tuple[int, ...]] = {}
-
-    def total(node: int) -> tuple[int, ...]:
-        # Iterative post-order: deep charts must not exhaust the stack.
-        stack = [(node, False)]
-        while stack:
-            current, done = stack.pop()
-            if current in rollup:
-                continue
-            if done:
-                sums = list(own[current])
-                for child in children[current]:
-                    sums = [a + b for a, b in zip(sums, rollup[child], strict=True)]
-                rollup[current] = tuple(sums)
-            else:
-                stack.append((current, True))
-                stack.extend((c, False) for c in children[current])
-        return rollup[node]
-
+    own: dict[int, chart_rules.Balances] = {
+        int(r["account_id"]): (
+            int(r[fields[0]]),
+            int(r[fields[1]]),
+            int(r[fields[2]]),
+            int(r[fields[3]]),
+        )
+        for r in rows
+    }
+    parents = {int(r["account_id"]): int(r["parent_id"] or 0) for r in rows}
+    rolled = chart_rules.rollups(own, parents)
+    children = chart_rules.children_of(own, parents)
     nodes = []
     by_type: dict[tuple[str, str], list[int]] = {}
     per_currency: dict[str, list[int]] = {}
     for r in rows:
         account_id, cur = int(r["account_id"]), r["currency"]
-        sums = total(account_id)
         nodes.append(
             ChartNode(
                 id=str(account_id),
@@ -1417,8 +1426,8 @@ def chart_of(rows: list[dict[str, Any]]) -> tuple[list[ChartNode], list[TypeTota
                 name=r["name"] or None,
                 currency=cur,
                 code=r["code"],
-                balances=_balances(own[account_id], cur),  # type: ignore[arg-type]
-                rollup=_balances(sums, cur),  # type: ignore[arg-type]
+                balances=_balances(own[account_id], cur),
+                rollup=_balances(rolled[account_id], cur),
                 children=[str(c) for c in children[account_id]],
             )
         )

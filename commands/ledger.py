@@ -549,8 +549,14 @@ def _check_after(uow: UnitOfWork, after: str) -> None:
 
 
 def _batch_answer(results: list[service.Result], kind: str, all_or_nothing: bool) -> dict[str, Any]:
+    if all_or_nothing and all(r.applied for r in results):
+        # An import's batch: its caller wants the outcomes, not a view of every record.
+        return {
+            "status": "created",
+            "results": [{"index": r.index, "id": r.id, "status": r.status} for r in results],
+        }
     items = [_item(r, kind) for r in results]
-    if not all_or_nothing or all(r.applied for r in results):
+    if not all_or_nothing:
         return {"status": "created", "results": items}
     failed = next(
         (r for r in results if r.status != e.LinkedEventFailed.code and not r.applied),

@@ -165,7 +165,9 @@ async def _drive_batches(
     created = 0
     requests = 0
     errors = 0
-    next_id = iter(range(10**13, 10**14))
+    # Each run its own ids: a linked run after a plain one must not meet its transfers.
+    base = 10**13 * (2 if linked else 1)
+    next_id = iter(range(base, base + 10**13))
     headers = {"Authorization": f"Bearer {token}"}
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(url, headers=headers, timeout=timeout) as http:

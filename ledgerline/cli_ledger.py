@@ -208,7 +208,7 @@ def run_import(  # noqa: PLR0915 - one loop: read, batch, submit, settle in orde
 
     state = _load_checkpoint(checkpoint, source)
     state["file"] = str(source.resolve())
-    pending: list[tuple[list[int], str, Future[Any]]] = []
+    pending: list[tuple[list[int], str, Future[Any]]] = []  # line numbers, last stream
     failure: list[str] = []
 
     def settle(limit: int) -> None:
@@ -229,11 +229,12 @@ def run_import(  # noqa: PLR0915 - one loop: read, batch, submit, settle in orde
                     detail = item.get("problem", {}).get("detail", result.get("detail"))
                     failure.append(f"line {numbers[index]}: {result['failed_code']}: {detail}")
                 continue
+            kind_of_batch = "accounts" if last_stream.startswith("account:") else "transfers"
             for item in outcome.result["results"]:
                 if item["status"] == "exists":
                     state["exists"] += 1
                 else:
-                    state["accounts" if "account" in item else "transfers"] += 1
+                    state[kind_of_batch] += 1
             state["line"], state["after"] = numbers[-1], last_stream
             _save_checkpoint(checkpoint, state)
             if progress is not None:

@@ -24,6 +24,7 @@ def ns(text: str) -> int:
 
 MARCH = ns("2026-03-01T00:00:00Z")
 DAY = 86_400 * 1_000_000_000
+END_OF_MARCH = ns("2026-04-01T00:00:00Z") - 1
 
 
 def seen(c: httpx.Client, path: str, position: int, **params: Any) -> dict[str, Any]:
@@ -289,7 +290,7 @@ def test_a_month_imported_from_a_file_closed_and_read_as_of_mid_month(
         # Close March: income and expense move to equity, dated at the period's end.
         r = c.post(
             "/v1/ledgers/1/period-closes",
-            json={"through": "2026-03-31T23:59:59Z", "equity_account_id": 30, "code": 99},
+            json={"through_ns": END_OF_MARCH, "equity_account_id": 30, "code": 99},
         )
         assert r.status_code == 201, r.text
         closed = r.json()
@@ -314,7 +315,7 @@ def test_a_month_imported_from_a_file_closed_and_read_as_of_mid_month(
         assert (
             c.post(
                 "/v1/ledgers/1/period-closes",
-                json={"through": "2026-03-31T23:59:59Z", "equity_account_id": 30, "code": 99},
+                json={"through_ns": END_OF_MARCH, "equity_account_id": 30, "code": 99},
             ).status_code
             == 200
         )
