@@ -73,7 +73,7 @@ def _records(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
+                value = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 yield number, f"not JSON: {exc.msg} (column {exc.colno})"
                 continue
