@@ -165,6 +165,9 @@ class AccountOut(BaseModel):
     account_type: str | None = None
     parent_id: str | None = None
     name: str | None = None
+    timestamp: str | None = Field(
+        default=None, description="when it was opened, ns since the epoch (read models)"
+    )
     position: int = Field(description="global position this view reflects")
 
 
@@ -530,6 +533,7 @@ def account_out(view: dict[str, Any], position: int) -> AccountOut:
         account_type=view.get("account_type") or None,
         parent_id=str(view["parent_id"]) if view.get("parent_id") else None,
         name=view.get("name") or None,
+        timestamp=str(view["opened_at_ns"]) if view.get("opened_at_ns") else None,
         position=position,
     )
 
@@ -565,6 +569,7 @@ def _row_account(row: dict[str, Any]) -> dict[str, Any]:
     return {
         **{k: row[k] for k in chart if row.get(k)},
         "id": row["account_id"],
+        "opened_at_ns": row.get("opened_at_ns"),
         "ledger": row["ledger"],
         "currency": row["currency"],
         "code": row["code"],
@@ -990,11 +995,14 @@ async def list_accounts(
     user_data_128: Annotated[UInt128 | None, Query()] = None,
     user_data_64: Annotated[UInt64 | None, Query()] = None,
     user_data_32: Annotated[UInt32 | None, Query()] = None,
+    timestamp_min: Annotated[Position | None, Query(description="opened at or after, ns")] = None,
+    timestamp_max: Annotated[Position | None, Query(description="opened at or before, ns")] = None,
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> AccountPage:
-    """Accounts in id order (`reversed`: highest first), by ledger, code and user data
-    (TigerBeetle's `query_accounts`), a page at a time (`next_cursor`)."""
+    """Accounts in id order (`reversed`: highest first), by ledger, code, user data and the
+    time they were opened (`timestamp_min`, `timestamp_max`, inclusive; TigerBeetle's
+    `query_accounts`), a page at a time (`next_cursor`)."""
     await wait_for_position(request, min_position)
     rows = await asyncio.to_thread(
         _read,
@@ -1010,6 +1018,8 @@ async def list_accounts(
             "user_data_64": user_data_64,
             "user_data_32": user_data_32,
         },
+        timestamp_min=timestamp_min,
+        timestamp_max=timestamp_max,
     )
     items = [account_out(_row_account(r), int(r["last_position"])) for r in rows[:limit]]
     next_cursor = str(rows[limit - 1]["account_id"]) if len(rows) > limit else None

@@ -469,10 +469,18 @@ def list_accounts(
     limit: int = 50,
     reversed_order: bool = False,
     user_data: dict[str, int | None] | None = None,
+    timestamp_min: int | None = None,
+    timestamp_max: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Accounts in id order (or reversed), filtered by ledger, code and user data (TigerBeetle's
-    ``query_accounts``), keyset-paginated."""
+    """Accounts in id order (or reversed), filtered by ledger, code, user data and the time
+    they were opened (TigerBeetle's ``query_accounts``), keyset-paginated."""
     where, params = _user_data_filters(user_data or {})
+    if timestamp_min is not None:
+        where.append("opened_at_ns >= %s")
+        params.append(timestamp_min)
+    if timestamp_max is not None:
+        where.append("opened_at_ns <= %s")
+        params.append(timestamp_max)
     if ledger is not None:
         where.append("ledger = %s")
         params.append(ledger)
