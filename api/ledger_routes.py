@@ -1055,12 +1055,19 @@ async def query_transfers(
         str | None,
         Query(pattern=_CURSOR.pattern, description="`next_cursor` of the previous page"),
     ] = None,
+    account_id: Annotated[
+        IdParam | None, Query(description="only transfers that debit or credit this account")
+    ] = None,
+    debits: Annotated[bool, Query(description="with account_id: those that debit it")] = True,
+    credits: Annotated[bool, Query(description="with account_id: those that credit it")] = True,
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TransferPage:
     """Transfers whose fields equal every filter given, in time order (`reversed`: newest
-    first), between `timestamp_min` and `timestamp_max` (inclusive; the time the ledger
-    committed them), a page at a time (`next_cursor`)."""
+    first), between `timestamp_min` and `timestamp_max` (inclusive; the transfers' own
+    timestamps), a page at a time (`next_cursor`). With `account_id`, TigerBeetle's
+    `get_account_transfers`: the account's transfers on the sides asked (`debits`,
+    `credits`; neither: none)."""
     await wait_for_position(request, min_position)
     after = None
     if cursor is not None:
@@ -1083,6 +1090,9 @@ async def query_transfers(
         after=after,
         limit=limit + 1,
         reversed_order=reversed,
+        account_id=account_id,
+        debits=debits,
+        credits=credits,
     )
     items = [transfer_out(_row_transfer(r), int(r["last_position"])) for r in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None

@@ -161,6 +161,11 @@ MIGRATIONS = (
             " ADD COLUMN flags integer NOT NULL DEFAULT 0,"
             " ADD COLUMN reverses_id numeric(39, 0) NOT NULL DEFAULT 0,"
             " ADD COLUMN reversal_id numeric(39, 0) NOT NULL DEFAULT 0",
+            # TigerBeetle's get_account_transfers: an account's transfers in time order.
+            "CREATE INDEX transfers_debit_time_idx ON {schema}.transfers"
+            " (debit_account_id, created_at_ns)",
+            "CREATE INDEX transfers_credit_time_idx ON {schema}.transfers"
+            " (credit_account_id, created_at_ns)",
             "CREATE TABLE {schema}.failed_transfers ("
             " transfer_id numeric(39, 0) PRIMARY KEY,"
             " code text NOT NULL,"
@@ -511,11 +516,24 @@ def query_transfers(
     after: tuple[int, int] | None,
     limit: int,
     reversed_order: bool,
+    account_id: int | None = None,
+    debits: bool = True,
+    credits: bool = True,
 ) -> list[dict[str, Any]]:
     """TigerBeetle's ``query_transfers``: transfers whose fields equal every filter given, in
     time order (``created_at_ns``, then id; ``reversed_order``: newest first), from
-    ``timestamp_min`` to ``timestamp_max`` inclusive, after the keyset ``after``."""
+    ``timestamp_min`` to ``timestamp_max`` inclusive, after the keyset ``after``. With
+    ``account_id``, TigerBeetle's ``get_account_transfers``: the transfers that debit it
+    (``debits``) or credit it (``credits``)."""
     where, params = _user_data_filters(user_data)
+    if account_id is not None:
+        sides = [
+            c for c, on in (("debit_account_id", debits), ("credit_account_id", credits)) if on
+        ]
+        if not sides:
+            return []
+        where.append("(" + " OR ".join(f"{c} = %s" for c in sides) + ")")
+        params.extend([account_id] * len(sides))
     for column, value in (("ledger", ledger), ("code", code)):
         if value is not None:
             where.append(f"{column} = %s")
