@@ -97,6 +97,11 @@ class Flags(BaseModel):
     imported: StrictFlag = Field(
         default=False, description="imported history: `timestamp` says when it was opened"
     )
+    history: StrictFlag = Field(
+        default=False,
+        description="keep its balance after every transfer for GET /v1/accounts/{id}/balances "
+        "(TigerBeetle's get_account_balances)",
+    )
 
     @model_validator(mode="after")
     def _exclusive(self) -> Flags:
@@ -577,7 +582,7 @@ def _row_account(row: dict[str, Any]) -> dict[str, Any]:
             "debits_must_not_exceed_credits": row["debits_must_not_exceed_credits"],
             "credits_must_not_exceed_debits": row["credits_must_not_exceed_debits"],
             "closed": row["closed"],
-            **{k: True for k in ("linked", "imported") if row.get(k)},
+            **{k: True for k in ("linked", "history", "imported") if row.get(k)},
         },
         **{
             k: row[k]
@@ -1202,6 +1207,91 @@ async def list_account_transfers(
     ]
     next_cursor = str(rows[limit - 1]["position"]) if len(rows) > limit else None
     return HistoryPage(items=items, next_cursor=next_cursor)
+
+
+class BalanceAfter(BaseModel):
+    transfer_id: str = Field(description="the transfer that changed the balances")
+    timestamp: str = Field(description="its time, ns since the epoch")
+    balances: Balances = Field(description="the account's balances right after it")
+    position: int
+
+
+class BalancesPage(BaseModel):
+    items: list[BalanceAfter]
+
+
+@router.get(
+    "/accounts/{account_id}/balances",
+    response_model=BalancesPage,
+    responses=QUERY_RESPONSES,
+    summary="The account's balances after each of its transfers (TigerBeetle's "
+    "get_account_balances)",
+)
+async def account_balances(
+    account_id: Annotated[IdParam, Path()],
+    request: Request,
+    user_data_128: Annotated[UInt128 | None, Query()] = None,
+    user_data_64: Annotated[UInt64 | None, Query()] = None,
+    user_data_32: Annotated[UInt32 | None, Query()] = None,
+    code: Annotated[CodeParam | None, Query()] = None,
+    timestamp_min: Annotated[Position | None, Query(description="ns since the epoch")] = None,
+    timestamp_max: Annotated[Position | None, Query(description="ns since the epoch")] = None,
+    debits: Annotated[bool, Query(description="after transfers that debit it")] = True,
+    credits: Annotated[bool, Query(description="after transfers that credit it")] = True,
+    limit: Annotated[PageLimit, Query()] = 50,
+    reversed: Annotated[bool, Query(description="newest first")] = False,
+    min_position: Annotated[Position | None, Query()] = None,
+    _: Any = Reader,
+) -> BalancesPage:
+    """For an account opened with `flags.history`: its four balances right after each of its
+    transfers that match the filters (the transfer's user data and code, its time between
+    `timestamp_min` and `timestamp_max`, the sides asked), in time order. An account without
+    `history` answers no items, as in TigerBeetle; every account's full history of changes is
+    `GET /v1/accounts/{id}/transfers`."""
+    await wait_for_position(request, min_position)
+    account = await asyncio.to_thread(_read, request, rm.get_account, account_id)
+    if account is None:
+        raise Problem(
+            404, "account_not_found", f"account {account_id} does not exist", account_id=account_id
+        )
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.account_balances,
+        account_id,
+        user_data={
+            "user_data_128": user_data_128,
+            "user_data_64": user_data_64,
+            "user_data_32": user_data_32,
+        },
+        code=code,
+        timestamp_min=timestamp_min,
+        timestamp_max=timestamp_max,
+        debits=debits,
+        credits=credits,
+        limit=limit,
+        reversed_order=reversed,
+    )
+    cur = account["currency"]
+    return BalancesPage(
+        items=[
+            BalanceAfter(
+                transfer_id=str(r["transfer_id"]),
+                timestamp=str(r["timestamp"]),
+                balances=_balances(
+                    (
+                        r["debits_pending"],
+                        r["debits_posted"],
+                        r["credits_pending"],
+                        r["credits_posted"],
+                    ),
+                    cur,
+                ),
+                position=r["position"],
+            )
+            for r in rows
+        ]
+    )
 
 
 @router.get(

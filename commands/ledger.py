@@ -75,6 +75,7 @@ class CreateAccount(_Cmd):
     linked: bool = False
     imported: bool = False
     timestamp_ns: int = Field(default=0, ge=0, le=2**64 - 1)
+    history: bool = False
 
 
 _NEW_ACCOUNT_FIELDS: dict[str, Any] = {
@@ -87,6 +88,7 @@ _NEW_ACCOUNT_FIELDS: dict[str, Any] = {
     "linked": False,
     "imported": False,
     "timestamp_ns": 0,
+    "history": False,
 }
 
 
@@ -336,7 +338,11 @@ def account_view(a: Account) -> dict[str, Any]:
             "credits_must_not_exceed_debits": a.credits_must_not_exceed_debits,
             "closed": a.closed,
             # TigerBeetle's linked and imported, only when set.
-            **{k: True for k, v in (("linked", a.linked), ("imported", a.imported)) if v},
+            **{
+                k: True
+                for k, v in (("linked", a.linked), ("history", a.history), ("imported", a.imported))
+                if v
+            },
         },
         "debits_pending": a.debits_pending,
         "debits_posted": a.debits_posted,
@@ -516,6 +522,7 @@ def _account_spec(cmd: CreateAccount) -> AccountSpec:
         user_data_64=cmd.user_data_64,
         user_data_32=cmd.user_data_32,
         linked=cmd.linked,
+        history=cmd.history,
         imported=cmd.imported,
         timestamp_ns=cmd.timestamp_ns,
         account_type=cmd.account_type,
@@ -813,6 +820,7 @@ _TRANSFER_FIELD_ORDER = (
 )
 _ACCOUNT_FIELD_ORDER = (
     ("linked", "exists_with_different_flags"),
+    ("history", "exists_with_different_flags"),
     ("imported", "exists_with_different_flags"),
     ("debits_must_not_exceed_credits", "exists_with_different_flags"),
     ("credits_must_not_exceed_debits", "exists_with_different_flags"),

@@ -147,6 +147,7 @@ def project(
                 ev.name,
                 ev.linked,
                 ev.imported,
+                ev.history,
             )
             accounts[ev.account_id] = changes.accounts[ev.account_id] = row
             changes.history.append(_history(row, pos, None, "opened", at))
@@ -161,7 +162,9 @@ def project(
             row.last_position = pos
             changes.accounts[ev.account_id] = row
             change = f"{ev.side}:{type(ev).__name__}"
-            changes.history.append(_history(row, pos, ev.transfer_id, change, at))
+            # The transfer that caused the change: a post or void with an id of its own is
+            # named by it (TigerBeetle's get_account_balances), the lone /post by the pending.
+            changes.history.append(_history(row, pos, ev.cause_id, change, at))
         elif isinstance(ev, TransferCreated):
             at = ev.created_at_ns
             expires = (

@@ -156,7 +156,8 @@ MIGRATIONS = (
         (
             "ALTER TABLE {schema}.accounts"
             " ADD COLUMN linked boolean NOT NULL DEFAULT false,"
-            " ADD COLUMN imported boolean NOT NULL DEFAULT false",
+            " ADD COLUMN imported boolean NOT NULL DEFAULT false,"
+            " ADD COLUMN history boolean NOT NULL DEFAULT false",
             "ALTER TABLE {schema}.transfers"
             " ADD COLUMN flags integer NOT NULL DEFAULT 0,"
             " ADD COLUMN reverses_id numeric(39, 0) NOT NULL DEFAULT 0,"
@@ -229,6 +230,7 @@ class AccountRow:
     name: str = ""
     linked: bool = False
     imported: bool = False
+    history: bool = False
 
 
 @dataclass(slots=True)  # a rebuild holds many: no per-row __dict__
@@ -300,6 +302,7 @@ _ACCOUNT_TYPES = (
     "numeric", "bigint", "text", "integer", "boolean", "boolean", "boolean",
     "numeric", "numeric", "numeric", "numeric", "bigint", "bigint", "bigint",
     "numeric", "numeric", "bigint", "text", "numeric", "text", "boolean", "boolean",
+    "boolean",
 )  # fmt: skip
 _TRANSFER_TYPES = (
     "numeric", "numeric", "numeric", "numeric", "numeric", "bigint", "text", "integer",
@@ -592,6 +595,52 @@ def account_transfers(
             " WHERE h.account_id = %s AND h.transfer_id IS NOT NULL AND h.position < %s"
             " ORDER BY h.position DESC LIMIT %s",
             (account_id, before_position if before_position is not None else 2**62, limit),
+        )
+        return [dict(_ints_dict(r)) for r in cur.fetchall()]
+
+
+def account_balances(
+    conn: psycopg.Connection[Any],
+    account_id: int,
+    *,
+    user_data: dict[str, int | None],
+    code: int | None,
+    timestamp_min: int | None,
+    timestamp_max: int | None,
+    debits: bool,
+    credits: bool,
+    limit: int,
+    reversed_order: bool,
+) -> list[dict[str, Any]]:
+    """TigerBeetle's ``get_account_balances``: the account's balances right after each of its
+    transfers that match the filters, in time order (an account with ``history`` only)."""
+    sides = [
+        c for c, on in (("t.debit_account_id", debits), ("t.credit_account_id", credits)) if on
+    ]
+    if not sides:
+        return []
+    where = ["h.account_id = %s", "a.history", "(" + " OR ".join(f"{c} = %s" for c in sides) + ")"]
+    params: list[Any] = [account_id, *([account_id] * len(sides))]
+    for name, value in (*user_data.items(), ("code", code)):
+        if value is not None:
+            where.append(f"t.{name} = %s")
+            params.append(value)
+    if timestamp_min is not None:
+        where.append("h.recorded_at_ns >= %s")
+        params.append(timestamp_min)
+    if timestamp_max is not None:
+        where.append("h.recorded_at_ns <= %s")
+        params.append(timestamp_max)
+    order = "DESC" if reversed_order else "ASC"
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT h.transfer_id, h.recorded_at_ns AS timestamp, h.debits_pending,"
+            " h.debits_posted, h.credits_pending, h.credits_posted, h.position"
+            f" FROM {SCHEMA}.account_history h"
+            f" JOIN {SCHEMA}.accounts a ON a.account_id = h.account_id"
+            f" JOIN {SCHEMA}.transfers t ON t.transfer_id = h.transfer_id"
+            f" WHERE {' AND '.join(where)} ORDER BY h.position {order} LIMIT %s",
+            [*params, limit],
         )
         return [dict(_ints_dict(r)) for r in cur.fetchall()]
 

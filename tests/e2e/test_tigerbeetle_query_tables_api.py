@@ -1,5 +1,5 @@
 """TigerBeetle's query tables (``query_accounts``, ``query_transfers``, the three
-``get_account_transfers``), vendored unchanged in
+``get_account_transfers`` and the three ``get_account_balances``), vendored unchanged in
 ``tests/unit/domain/tigerbeetle_tables.py``, run over HTTP against the read model.
 
 The creates of a table go through ``POST /v1/account-batches`` and
@@ -9,9 +9,9 @@ named by an id is that account's or transfer's timestamp (``timestamp`` of its r
 ids answered must be the table's, in its order. Where Ledgerline differs by design:
 a page holds at most 1000 items (``L-0``, 2^32-1, asks for 1000), and a limit of 0 is a
 request the schema refuses (422) where TigerBeetle answers nothing: both mean no results.
-``get_account_transfers`` is ``GET /v1/transfers?account_id=&debits=&credits=``.
-``get_account_balances`` and ``get_change_events`` are not run (an account's balance history
-is ``GET /v1/accounts/{id}/transfers``, paged by position, without TigerBeetle's filters).
+``get_account_transfers`` is ``GET /v1/transfers?account_id=&debits=&credits=`` and
+``get_account_balances`` ``GET /v1/accounts/{id}/balances``. ``get_change_events`` is not
+run: Ledgerline has no change-event stream query (its log is the event store's).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from tests.unit.domain.tigerbeetle_runner import U64, Runner, number
 from tests.unit.domain.tigerbeetle_tables import TABLES
 
 PAGE_MAX = 1000
-RUN = ("query_accounts", "query_transfers", "get_account_transfers")
+BALANCE_KEYS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+RUN = ("query_accounts", "query_transfers", "get_account_transfers", "get_account_balances")
 CASES = [
     (name, i, t)
     for name, tables in TABLES.items()
@@ -45,6 +46,7 @@ def _account_json(spec: Any) -> dict[str, Any]:
             "debits_must_not_exceed_credits": spec.debits_must_not_exceed_credits,
             "credits_must_not_exceed_debits": spec.credits_must_not_exceed_debits,
             "linked": spec.linked,
+            "history": spec.history,
         },
         "user_data_128": spec.user_data_128,
         "user_data_64": spec.user_data_64,
@@ -78,7 +80,7 @@ class HttpTable:
         self.parser = Runner()
         self.position = 0
         self.query: tuple[str, list[str]] | None = None
-        self.expected: list[int] = []
+        self.expected: list[Any] = []
         self.mismatches: list[str] = []
         self.queries = 0
 
@@ -90,8 +92,15 @@ class HttpTable:
             word, *w = line.split()
             if word in ("account", "transfer"):
                 getattr(self.parser, f"_{word}")(line, w)
-            elif word in ("query_accounts", "query_transfers", "get_account_transfers"):
+            elif word in (
+                "query_accounts",
+                "query_transfers",
+                "get_account_transfers",
+                "get_account_balances",
+            ):
                 self.query, self.expected = (word, w), []
+            elif word == "get_account_balances_result":
+                self.expected.append((number(w[0]), *(number(x) for x in w[1:5])))
             elif word.endswith("_result"):
                 self.expected.append(number(w[0]))
             elif word == "commit":
@@ -128,9 +137,11 @@ class HttpTable:
         assert r.status_code == 200, r.text
         return int(r.json()["timestamp"])
 
-    def _ask(self, word: str, w: list[str]) -> list[int]:
+    def _ask(self, word: str, w: list[str]) -> list[Any]:
         if word == "get_account_transfers":
             return self._account_transfers(w)
+        if word == "get_account_balances":
+            return self._account_balances(w)
         kind = "accounts" if word == "query_accounts" else "transfers"
         params: dict[str, Any] = {"min_position": self.position}
         for name, token in zip(
@@ -152,8 +163,37 @@ class HttpTable:
         assert r.status_code == 200, r.text
         return [int(item["id"]) for item in r.json()["items"]]
 
+    def _account_balances(self, w: list[str]) -> list[Any]:
+        """``get_account_balances``, the same filter: (transfer, dp, dpo, cp, cpo) in cents."""
+        r = self._account_filter(w, f"/v1/accounts/{number(w[0])}/balances")
+        if r is None:
+            return []
+        if r.status_code == 404:  # an account that does not exist has no balances
+            return []
+        assert r.status_code == 200, r.text
+
+        def cents(text: str) -> int:
+            whole, _, frac = text.partition(".")
+            return int(whole) * 100 + int(frac or 0)
+
+        return [
+            (int(i["transfer_id"]), *(cents(i["balances"][k]) for k in BALANCE_KEYS))
+            for i in r.json()["items"]
+        ]
+
     def _account_transfers(self, w: list[str]) -> list[int]:
         """``get_account_transfers A UD128 UD64 UD32 CODE TMIN TMAX LIMIT DR CR REV``."""
+        r = self._account_filter(w, "/v1/transfers", account_param=True)
+        if r is None:
+            return []
+        assert r.status_code == 200, r.text
+        return self._ids(r)
+
+    def _account_filter(
+        self, w: list[str], path: str, *, account_param: bool = False
+    ) -> httpx.Response | None:
+        """TigerBeetle's AccountFilter as query parameters; None when the schema refuses it
+        (a limit of 0, account 0), where TigerBeetle answers nothing."""
         account = number(w[0])
         params: dict[str, Any] = {"min_position": self.position}
         for name, token in zip(
@@ -170,13 +210,13 @@ class HttpTable:
         params["debits"] = "true" if w[8] == "DR" else "false"
         params["credits"] = "true" if w[9] == "CR" else "false"
         params["reversed"] = "true" if w[10] == "REV" else "false"
-        params["account_id"] = account
-        r = self.c.get("/v1/transfers", params=params)
+        if account_param:
+            params["account_id"] = account
+        r = self.c.get(path, params=params)
         if params["limit"] == 0 or not account:  # refused by the schema: no results
             assert r.status_code == 422, r.text
-            return []
-        assert r.status_code == 200, r.text
-        return self._ids(r)
+            return None
+        return r
 
     @staticmethod
     def _ids(r: httpx.Response) -> list[int]:
