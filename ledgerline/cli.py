@@ -460,7 +460,7 @@ def _bench_api(args: argparse.Namespace) -> dict[str, Any]:
         workers=args.workers,
         idle_seconds=min(5.0, max(1.0, args.seconds)),
         # A short run imports a short file: about what the target does in --seconds.
-        import_transfers=args.events or max(10_000, min(200_000, int(20_000 * args.seconds))),
+        import_transfers=args.events or max(10_000, min(200_000, int(5_000 * args.seconds))),
     )
 
 

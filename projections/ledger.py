@@ -348,7 +348,7 @@ class Rebuild:
         changes = project(decoded, accounts.rows, transfers.rows)
         accounts.dirty.update(changes.accounts)
         transfers.dirty.update(changes.transfers)
-        write_changes(cur, Changes(history=changes.history), schema)
+        write_changes(cur, Changes(history=changes.history, failed=changes.failed), schema)
         if len(accounts.rows) + len(transfers.rows) > self._max_rows:
             self._flush()
             transfers.evict(keep=lambda t: t.state == "pending")

@@ -374,7 +374,7 @@ def write_changes(
             with cur.copy(f"COPY {schema}.{table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row(row_of(r))
-        changes = Changes(history=changes.history)
+        changes = Changes(history=changes.history, failed=changes.failed)
     if changes.accounts:
         row_of = _ROW_OF["accounts"]
         cur.execute(
