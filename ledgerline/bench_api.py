@@ -394,6 +394,7 @@ def run(  # noqa: PLR0915 - one run, every stage in order
         "errors": 0,
         "batched_transfers_per_s": 30000,
         "import_transfers_per_s": 20000,
+        "linked_batches_errors": 0,
     }
     return {
         "benchmark": "api",
