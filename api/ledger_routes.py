@@ -41,19 +41,26 @@ from api.types import (
     TimeoutSeconds,
 )
 from commands.ledger import (
+    ClosePeriod,
     CreateAccount,
+    CreateAccounts,
     CreateLinkedTransfers,
     CreateTransfer,
+    CreateTransfers,
     PostPendingTransfer,
     ReverseTransfer,
     VoidPendingTransfer,
     account_command,
+    accounts_command,
+    close_period_command,
     linked_command,
     post_command,
     reverse_command,
     transfer_command,
+    transfers_command,
     void_command,
 )
+from domain.ledger import chart as chart_rules
 from domain.money import CURRENCIES, format_major
 from readmodels import ledger as rm
 
@@ -84,6 +91,17 @@ class Flags(BaseModel):
     debits_must_not_exceed_credits: StrictFlag = False
     credits_must_not_exceed_debits: StrictFlag = False
     closed: StrictFlag = False
+    linked: StrictFlag = Field(
+        default=False, description="chains this account to the next one of its batch"
+    )
+    imported: StrictFlag = Field(
+        default=False, description="imported history: `timestamp` says when it was opened"
+    )
+    history: StrictFlag = Field(
+        default=False,
+        description="keep its balance after every transfer for GET /v1/accounts/{id}/balances "
+        "(TigerBeetle's get_account_balances)",
+    )
 
     @model_validator(mode="after")
     def _exclusive(self) -> Flags:
@@ -125,6 +143,11 @@ class AccountIn(BaseModel):
     account_type: AccountType | None = None
     parent_id: AccountRef = 0
     name: str = Field(default="", max_length=200)
+    timestamp: UInt64 = Field(
+        default=0,
+        description="only with flags.imported: when the account was opened, in nanoseconds "
+        "since the Unix epoch (strictly after the ledger's last imported account, before now)",
+    )
 
 
 class Balances(BaseModel):
@@ -147,6 +170,9 @@ class AccountOut(BaseModel):
     account_type: str | None = None
     parent_id: str | None = None
     name: str | None = None
+    timestamp: str | None = Field(
+        default=None, description="when it was opened, ns since the epoch (read models)"
+    )
     position: int = Field(description="global position this view reflects")
 
 
@@ -284,6 +310,15 @@ class TransferIn(BaseModel):
     balancing_credit: StrictFlag = False
     closing_debit: StrictFlag = False
     closing_credit: StrictFlag = False
+    imported: StrictFlag = Field(
+        default=False, description="imported history: `timestamp` says when it happened"
+    )
+    timestamp: UInt64 = Field(
+        default=0,
+        description="only with imported: when the transfer happened, in nanoseconds since the "
+        "Unix epoch (strictly after the ledger's last imported transfer and its accounts' "
+        "latest change, before now)",
+    )
 
 
 class TransferOut(BaseModel):
@@ -303,13 +338,31 @@ class TransferOut(BaseModel):
     user_data_64: str | None = None
     user_data_32: int | None = None
     flags: dict[str, bool] | None = None
+    reverses_id: str | None = Field(default=None, description="the transfer this one reverses")
+    reversal_id: str | None = Field(default=None, description="the transfer that reversed it")
+    timestamp: str | None = Field(
+        default=None, description="the transfer's time, ns since the epoch (read models)"
+    )
     position: int
 
 
 class BatchIn(BaseModel):
+    """Transfers in one request. ``linked`` (the batch): one chain, all or nothing. An item's
+    own ``linked`` chains it to the next item (TigerBeetle's chains), and ``imported`` items
+    make an import batch (every item imported)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     linked: StrictFlag = False
     transfers: list[TransferIn] = Field(min_length=1, max_length=8189)
+
+
+class AccountBatchIn(BaseModel):
+    """Accounts in one request (TigerBeetle's ``create_accounts``): ``linked`` (the batch) makes
+    it one chain, all or nothing; an item's ``flags.linked`` chains it to the next item."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    linked: StrictFlag = False
+    accounts: list[AccountIn] = Field(min_length=1, max_length=8189)
 
 
 class ItemOutcome(BaseModel):
@@ -323,6 +376,20 @@ class ItemOutcome(BaseModel):
 class BatchOut(BaseModel):
     linked: bool
     results: list[ItemOutcome]
+    position: int | None
+
+
+class AccountItemOutcome(BaseModel):
+    index: int
+    id: int
+    status: str = Field(description='"created", "exists", or a rejection code')
+    account: AccountOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+class AccountBatchOut(BaseModel):
+    linked: bool
+    results: list[AccountItemOutcome]
     position: int | None
 
 
@@ -471,6 +538,7 @@ def account_out(view: dict[str, Any], position: int) -> AccountOut:
         account_type=view.get("account_type") or None,
         parent_id=str(view["parent_id"]) if view.get("parent_id") else None,
         name=view.get("name") or None,
+        timestamp=str(view["opened_at_ns"]) if view.get("opened_at_ns") else None,
         position=position,
     )
 
@@ -494,6 +562,9 @@ def transfer_out(view: dict[str, Any], position: int) -> TransferOut:
         user_data_64=str(view["user_data_64"]) if view.get("user_data_64") else None,
         user_data_32=int(view["user_data_32"]) if view.get("user_data_32") else None,
         flags=view.get("flags") or None,
+        reverses_id=str(view["reverses_id"]) if view.get("reverses_id") else None,
+        reversal_id=str(view["reversal_id"]) if view.get("reversal_id") else None,
+        timestamp=str(view["created_at_ns"]) if view.get("created_at_ns") else None,
         position=position,
     )
 
@@ -503,6 +574,7 @@ def _row_account(row: dict[str, Any]) -> dict[str, Any]:
     return {
         **{k: row[k] for k in chart if row.get(k)},
         "id": row["account_id"],
+        "opened_at_ns": row.get("opened_at_ns"),
         "ledger": row["ledger"],
         "currency": row["currency"],
         "code": row["code"],
@@ -510,6 +582,7 @@ def _row_account(row: dict[str, Any]) -> dict[str, Any]:
             "debits_must_not_exceed_credits": row["debits_must_not_exceed_credits"],
             "credits_must_not_exceed_debits": row["credits_must_not_exceed_debits"],
             "closed": row["closed"],
+            **{k: True for k in ("linked", "history", "imported") if row.get(k)},
         },
         **{
             k: row[k]
@@ -519,7 +592,10 @@ def _row_account(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _row_transfer(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["transfer_id"], **row}
+    # The flags as a transfer's view shows them: by name, without ``pending`` (a field).
+    flags = rm.transfer_flags(int(row.get("flags") or 0))
+    flags.pop("pending", None)
+    return {"id": row["transfer_id"], **row, "flags": flags}
 
 
 # ------------------------------------------------------------------ routes
@@ -575,7 +651,16 @@ async def create_account(
     outcome; another body under the same id is `exists_with_different_*`. Example:
     `{"id": "1001", "ledger": 1, "currency": "USD", "code": 10,
     "flags": {"debits_must_not_exceed_credits": true}}`."""
-    cmd = CreateAccount(
+    cmd = _account_cmd(body)
+    outcome = await _run(request, account_command(cmd))
+    if not outcome.accepted:
+        raise rejection(outcome.result)
+    _created_or_replayed(response, outcome)
+    return account_out(outcome.result["account"], outcome.position or 0)
+
+
+def _account_cmd(body: AccountIn) -> CreateAccount:
+    return CreateAccount(
         id=body.id,
         ledger=body.ledger,
         currency=body.currency,
@@ -587,16 +672,14 @@ async def create_account(
         account_type=body.account_type or "",
         parent_id=body.parent_id,
         name=body.name,
+        timestamp_ns=body.timestamp,
     )
-    outcome = await _run(request, account_command(cmd))
-    if not outcome.accepted:
-        raise rejection(outcome.result)
-    _created_or_replayed(response, outcome)
-    return account_out(outcome.result["account"], outcome.position or 0)
 
 
 def _transfer_cmd(body: TransferIn) -> Any:
-    return CreateTransfer(**body.model_dump())
+    fields = body.model_dump()
+    fields["timestamp_ns"] = fields.pop("timestamp")
+    return CreateTransfer(**fields)
 
 
 @router.post(
@@ -643,7 +726,15 @@ async def create_batch(
     carries every item's outcome in `results`, the failing one with its problem. A member
     that failed for a reason that depends on the ledger's state (`debit_account_not_found`,
     `exceeds_credits`, ...) has its id spent: it answers `id_already_failed` from then on, as
-    in TigerBeetle."""
+    in TigerBeetle.
+
+    Without the batch's `linked`, items with their own `linked` form chains with the items
+    after them up to the first without it, each chain applied whole or not at all (the
+    failing item names its rule, the others of its chain `linked_event_failed`; a chain
+    left open by the last item is `linked_event_chain_open`), exactly as TigerBeetle's
+    `create_transfers`. `imported` items carry their `timestamp`: a batch whose first item
+    is imported imports every item (`imported_event_expected` / `imported_event_not_expected`
+    otherwise), and imported timestamps strictly increase."""
     if body.linked:
         cmd = CreateLinkedTransfers(transfers=tuple(_transfer_cmd(t) for t in body.transfers))
         outcome = await _run(request, linked_command(cmd))
@@ -679,6 +770,30 @@ async def create_batch(
             raise _batch_failed(outcome.result, items, position)
         _created_or_replayed(response, outcome)
         return BatchOut(linked=True, results=items, position=position)
+    if any(t.linked or t.imported for t in body.transfers):
+        # TigerBeetle's batch: chains by the items' own flags, imports; one command.
+        tcmd = CreateTransfers(transfers=tuple(_transfer_cmd(t) for t in body.transfers))
+        outcome = await _run(request, transfers_command(tcmd))
+        if not outcome.accepted:  # an amount the currency cannot hold: nothing ran
+            raise rejection(outcome.result)
+        position = outcome.position
+        _created_or_replayed(response, outcome)
+        return BatchOut(
+            linked=False,
+            results=[
+                ItemOutcome(
+                    index=r["index"],
+                    id=r["id"],
+                    status=r["status"],
+                    transfer=transfer_out(r["transfer"], position or 0)
+                    if "transfer" in r
+                    else None,
+                    problem=rejection(r["problem"]).body() if "problem" in r else None,
+                )
+                for r in outcome.result["results"]
+            ],
+            position=position,
+        )
     outcomes = await asyncio.gather(
         *(_run(request, transfer_command(_transfer_cmd(t))) for t in body.transfers)
     )
@@ -704,6 +819,63 @@ async def create_batch(
             )
     positions = [o.position for o in outcomes if o.position]
     return BatchOut(linked=False, results=items, position=max(positions) if positions else None)
+
+
+@router.post(
+    "/account-batches",
+    status_code=201,
+    response_model=AccountBatchOut,
+    responses=_created(AccountBatchOut),
+    summary="Open many accounts; linked chains: all succeed or none does",
+)
+async def create_account_batch(
+    body: AccountBatchIn, request: Request, response: Response, _: Any = Operator
+) -> AccountBatchOut:
+    """TigerBeetle's `create_accounts`: every account gets its own outcome, in order.
+
+    An account with `flags.linked` is chained to the next one (a chain is applied whole or
+    not at all: the failing account names its rule, the others `linked_event_failed`; a
+    chain left open by the last account is `linked_event_chain_open`). `linked: true` makes
+    the whole batch one chain, and a failure of it answers **409** `linked_event_failed`
+    with every item's outcome in `results`. `flags.imported` accounts carry their
+    `timestamp` (a batch imports all its accounts or none). Ids are idempotency keys: an
+    account that exists as given answers `exists`."""
+    n = len(body.accounts)
+    cmds = tuple(
+        _account_cmd(a).model_copy(update={"linked": i < n - 1}) if body.linked else _account_cmd(a)
+        for i, a in enumerate(body.accounts)
+    )
+    outcome = await _run(request, accounts_command(CreateAccounts(accounts=cmds)))
+    if not outcome.accepted:  # pragma: no cover - a batch of accounts is always answered
+        raise rejection(outcome.result)
+    position = outcome.position
+    items = [
+        AccountItemOutcome(
+            index=r["index"],
+            id=r["id"],
+            status=r["status"],
+            account=account_out(r["account"], position or 0) if "account" in r else None,
+            problem=rejection(r["problem"]).body() if "problem" in r else None,
+        )
+        for r in outcome.result["results"]
+    ]
+    if body.linked and any(i.status not in ("created", "exists") for i in items):
+        failed = next(
+            i for i in items if i.status not in ("created", "exists", "linked_event_failed")
+        )
+        raise Problem(
+            409,
+            "linked_event_failed",
+            f"account {failed.id} (index {failed.index}) failed with {failed.status}; no "
+            "account of the linked batch was applied",
+            failed_index=failed.index,
+            failed_code=failed.status,
+            linked=True,
+            results=[i.model_dump(exclude_none=True) for i in items],
+            position=position,
+        )
+    _created_or_replayed(response, outcome)
+    return AccountBatchOut(linked=body.linked, results=items, position=position)
 
 
 def _batch_failed(
@@ -828,11 +1000,14 @@ async def list_accounts(
     user_data_128: Annotated[UInt128 | None, Query()] = None,
     user_data_64: Annotated[UInt64 | None, Query()] = None,
     user_data_32: Annotated[UInt32 | None, Query()] = None,
+    timestamp_min: Annotated[Position | None, Query(description="opened at or after, ns")] = None,
+    timestamp_max: Annotated[Position | None, Query(description="opened at or before, ns")] = None,
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> AccountPage:
-    """Accounts in id order (`reversed`: highest first), by ledger, code and user data
-    (TigerBeetle's `query_accounts`), a page at a time (`next_cursor`)."""
+    """Accounts in id order (`reversed`: highest first), by ledger, code, user data and the
+    time they were opened (`timestamp_min`, `timestamp_max`, inclusive; TigerBeetle's
+    `query_accounts`), a page at a time (`next_cursor`)."""
     await wait_for_position(request, min_position)
     rows = await asyncio.to_thread(
         _read,
@@ -848,6 +1023,8 @@ async def list_accounts(
             "user_data_64": user_data_64,
             "user_data_32": user_data_32,
         },
+        timestamp_min=timestamp_min,
+        timestamp_max=timestamp_max,
     )
     items = [account_out(_row_account(r), int(r["last_position"])) for r in rows[:limit]]
     next_cursor = str(rows[limit - 1]["account_id"]) if len(rows) > limit else None
@@ -883,12 +1060,19 @@ async def query_transfers(
         str | None,
         Query(pattern=_CURSOR.pattern, description="`next_cursor` of the previous page"),
     ] = None,
+    account_id: Annotated[
+        IdParam | None, Query(description="only transfers that debit or credit this account")
+    ] = None,
+    debits: Annotated[bool, Query(description="with account_id: those that debit it")] = True,
+    credits: Annotated[bool, Query(description="with account_id: those that credit it")] = True,
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TransferPage:
     """Transfers whose fields equal every filter given, in time order (`reversed`: newest
-    first), between `timestamp_min` and `timestamp_max` (inclusive; the time the ledger
-    committed them), a page at a time (`next_cursor`)."""
+    first), between `timestamp_min` and `timestamp_max` (inclusive; the transfers' own
+    timestamps), a page at a time (`next_cursor`). With `account_id`, TigerBeetle's
+    `get_account_transfers`: the account's transfers on the sides asked (`debits`,
+    `credits`; neither: none)."""
     await wait_for_position(request, min_position)
     after = None
     if cursor is not None:
@@ -911,6 +1095,9 @@ async def query_transfers(
         after=after,
         limit=limit + 1,
         reversed_order=reversed,
+        account_id=account_id,
+        debits=debits,
+        credits=credits,
     )
     items = [transfer_out(_row_transfer(r), int(r["last_position"])) for r in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
@@ -1022,6 +1209,91 @@ async def list_account_transfers(
     return HistoryPage(items=items, next_cursor=next_cursor)
 
 
+class BalanceAfter(BaseModel):
+    transfer_id: str = Field(description="the transfer that changed the balances")
+    timestamp: str = Field(description="its time, ns since the epoch")
+    balances: Balances = Field(description="the account's balances right after it")
+    position: int
+
+
+class BalancesPage(BaseModel):
+    items: list[BalanceAfter]
+
+
+@router.get(
+    "/accounts/{account_id}/balances",
+    response_model=BalancesPage,
+    responses=QUERY_RESPONSES,
+    summary="The account's balances after each of its transfers (TigerBeetle's "
+    "get_account_balances)",
+)
+async def account_balances(
+    account_id: Annotated[IdParam, Path()],
+    request: Request,
+    user_data_128: Annotated[UInt128 | None, Query()] = None,
+    user_data_64: Annotated[UInt64 | None, Query()] = None,
+    user_data_32: Annotated[UInt32 | None, Query()] = None,
+    code: Annotated[CodeParam | None, Query()] = None,
+    timestamp_min: Annotated[Position | None, Query(description="ns since the epoch")] = None,
+    timestamp_max: Annotated[Position | None, Query(description="ns since the epoch")] = None,
+    debits: Annotated[bool, Query(description="after transfers that debit it")] = True,
+    credits: Annotated[bool, Query(description="after transfers that credit it")] = True,
+    limit: Annotated[PageLimit, Query()] = 50,
+    reversed: Annotated[bool, Query(description="newest first")] = False,
+    min_position: Annotated[Position | None, Query()] = None,
+    _: Any = Reader,
+) -> BalancesPage:
+    """For an account opened with `flags.history`: its four balances right after each of its
+    transfers that match the filters (the transfer's user data and code, its time between
+    `timestamp_min` and `timestamp_max`, the sides asked), in time order. An account without
+    `history` answers no items, as in TigerBeetle; every account's full history of changes is
+    `GET /v1/accounts/{id}/transfers`."""
+    await wait_for_position(request, min_position)
+    account = await asyncio.to_thread(_read, request, rm.get_account, account_id)
+    if account is None:
+        raise Problem(
+            404, "account_not_found", f"account {account_id} does not exist", account_id=account_id
+        )
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.account_balances,
+        account_id,
+        user_data={
+            "user_data_128": user_data_128,
+            "user_data_64": user_data_64,
+            "user_data_32": user_data_32,
+        },
+        code=code,
+        timestamp_min=timestamp_min,
+        timestamp_max=timestamp_max,
+        debits=debits,
+        credits=credits,
+        limit=limit,
+        reversed_order=reversed,
+    )
+    cur = account["currency"]
+    return BalancesPage(
+        items=[
+            BalanceAfter(
+                transfer_id=str(r["transfer_id"]),
+                timestamp=str(r["timestamp"]),
+                balances=_balances(
+                    (
+                        r["debits_pending"],
+                        r["debits_posted"],
+                        r["credits_pending"],
+                        r["credits_posted"],
+                    ),
+                    cur,
+                ),
+                position=r["position"],
+            )
+            for r in rows
+        ]
+    )
+
+
 @router.get(
     "/transfers/{transfer_id}",
     response_model=TransferOut,
@@ -1034,11 +1306,24 @@ async def get_transfer(
     min_position: Annotated[Position | None, Query()] = None,
     _: Any = Reader,
 ) -> TransferOut:
-    """A transfer: its accounts, amount, state (pending, posted, voided, expired) and the
-    position of its latest event."""
+    """A transfer: its accounts, amount, state (pending, posted, voided, expired), flags, the
+    reversal link (`reverses_id` on a reversal, `reversal_id` on the transfer it reversed)
+    and the position of its latest event. A transfer that failed for a reason that depends on
+    the ledger's state answers 404 with `failed_code`: its id is spent."""
     await wait_for_position(request, min_position)
     row = await asyncio.to_thread(_read, request, rm.get_transfer, transfer_id)
     if row is None:
+        failed = await asyncio.to_thread(_read, request, rm.get_failed_transfer, transfer_id)
+        if failed is not None:
+            # A failed id is spent (it answers id_already_failed): say so where one looks.
+            raise Problem(
+                404,
+                "transfer_not_found",
+                f"transfer {transfer_id} failed with {failed['code']}; its id is spent",
+                transfer_id=transfer_id,
+                failed_code=failed["code"],
+                failed_position=failed["position"],
+            )
         raise Problem(
             404,
             "transfer_not_found",
@@ -1089,4 +1374,232 @@ async def trial_balance(
             )
             for r in rows
         ],
+    )
+
+
+# ------------------------------------------------------------------ period close and the chart
+
+
+_NS_MAX = 9 * 10**18  # a round bound below 2^63-1 that a double holds exactly
+
+
+def _ns_range(value: int) -> int:
+    if not 1 <= value <= _NS_MAX:
+        raise ValueError(f"must be between 1 and {_NS_MAX}")
+    return value
+
+
+TimestampNs = Annotated[
+    int,
+    BeforeValidator(_parse_uint),
+    AfterValidator(_ns_range),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": _NS_MAX},
+                {"type": "string", "pattern": r"^[1-9][0-9]{0,17}$"},
+            ],
+            "description": "nanoseconds since the Unix epoch",
+        }
+    ),
+]
+
+
+class PeriodCloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    through_ns: TimestampNs = Field(
+        description="the period's end (inclusive), ns since the epoch: it must have passed",
+        examples=[1775001599999999999],
+    )
+    equity_account_id: Id128 = Field(description="the equity account that takes the result")
+    code: Code = Field(description="the code of the closing transfers")
+
+
+class PeriodCloseOut(BaseModel):
+    ledger: int
+    period: int = Field(description="the number of the period closed (1, 2, ...)")
+    through_ns: str
+    equity_account_id: str
+    transfers: list[TransferOut] = Field(description="the closing transfers, one linked batch")
+    position: int
+
+
+@router.post(
+    "/ledgers/{ledger}/period-closes",
+    status_code=201,
+    response_model=PeriodCloseOut,
+    responses=_created(PeriodCloseOut),
+    summary="Close the books of a period",
+)
+async def close_period(
+    ledger: Annotated[LedgerParam, Path()],
+    body: PeriodCloseIn,
+    request: Request,
+    response: Response,
+    _: Any = Operator,
+) -> PeriodCloseOut:
+    """Close the ledger's books through `through_ns`: the posted balance of every income and
+    expense account moves to the equity account, as one linked batch of transfers dated at the
+    period's end. From then on an import dated in the period is refused
+    (`imported_event_timestamp_in_closed_period`). Refusals, in order: `period_must_have_ended`,
+    `period_already_closed`, `equity_account_not_found`, `equity_account_must_be_equity`,
+    `period_has_later_activity` (an account of the close changed after the period's end),
+    `currency_must_match`; then the rules of each closing transfer. The same close again
+    answers 200 with the first outcome."""
+    cmd = ClosePeriod(
+        ledger=ledger,
+        through_ns=body.through_ns,
+        equity_account_id=body.equity_account_id,
+        code=body.code,
+    )
+    outcome = await _run(request, close_period_command(cmd))
+    if not outcome.accepted:
+        raise rejection(outcome.result)
+    _created_or_replayed(response, outcome)
+    position = outcome.position or 0
+    result = outcome.result
+    return PeriodCloseOut(
+        ledger=ledger,
+        period=result["period"],
+        through_ns=str(result["through_ns"]),
+        equity_account_id=str(result["equity_account_id"]),
+        transfers=[transfer_out(t, position) for t in result["transfers"]],
+        position=position,
+    )
+
+
+class ChartNode(BaseModel):
+    id: str
+    parent_id: str | None
+    account_type: str | None
+    name: str | None
+    currency: str
+    code: int
+    balances: Balances = Field(description="the account's own balances")
+    rollup: Balances = Field(description="its own balances plus every descendant's")
+    children: list[str]
+
+
+class TypeTotal(BaseModel):
+    account_type: str = Field(description='the type of the accounts ("" when they have none)')
+    currency: str
+    accounts: int
+    debits_pending: str
+    debits_posted: str
+    credits_pending: str
+    credits_posted: str
+
+
+class ChartOut(BaseModel):
+    ledger: int
+    position: int
+    nodes: list[ChartNode] = Field(description="every account of the ledger, in id order")
+    trial_balance: list[TypeTotal] = Field(description="sums of the balances per type")
+    balanced: bool = Field(description="posted debits equal posted credits in every currency")
+
+
+def _balances(values: tuple[int, int, int, int], currency: str) -> Balances:
+    dp, dpo, cp, cpo = values
+    return Balances(
+        debits_pending=_fmt(dp, currency),
+        debits_posted=_fmt(dpo, currency),
+        credits_pending=_fmt(cp, currency),
+        credits_posted=_fmt(cpo, currency),
+    )
+
+
+def chart_of(rows: list[dict[str, Any]]) -> tuple[list[ChartNode], list[TypeTotal], bool]:
+    """Roll-ups (each node: its own balances plus its descendants') and the totals per type."""
+    fields = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+    own: dict[int, chart_rules.Balances] = {
+        int(r["account_id"]): (
+            int(r[fields[0]]),
+            int(r[fields[1]]),
+            int(r[fields[2]]),
+            int(r[fields[3]]),
+        )
+        for r in rows
+    }
+    parents = {int(r["account_id"]): int(r["parent_id"] or 0) for r in rows}
+    rolled = chart_rules.rollups(own, parents)
+    children = chart_rules.children_of(own, parents)
+    nodes = []
+    by_type: dict[tuple[str, str], list[int]] = {}
+    per_currency: dict[str, list[int]] = {}
+    for r in rows:
+        account_id, cur = int(r["account_id"]), r["currency"]
+        nodes.append(
+            ChartNode(
+                id=str(account_id),
+                parent_id=str(r["parent_id"]) if r["parent_id"] else None,
+                account_type=r["account_type"] or None,
+                name=r["name"] or None,
+                currency=cur,
+                code=r["code"],
+                balances=_balances(own[account_id], cur),
+                rollup=_balances(rolled[account_id], cur),
+                children=[str(c) for c in children[account_id]],
+            )
+        )
+        line = by_type.setdefault((r["account_type"] or "", cur), [0, 0, 0, 0, 0])
+        line[0] += 1
+        for k, v in enumerate(own[account_id]):
+            line[k + 1] += v
+        cur_sum = per_currency.setdefault(cur, [0, 0])
+        cur_sum[0] += own[account_id][1]
+        cur_sum[1] += own[account_id][3]
+    totals = [
+        TypeTotal(
+            account_type=account_type,
+            currency=cur,
+            accounts=line[0],
+            debits_pending=_fmt(line[1], cur),
+            debits_posted=_fmt(line[2], cur),
+            credits_pending=_fmt(line[3], cur),
+            credits_posted=_fmt(line[4], cur),
+        )
+        for (account_type, cur), line in sorted(by_type.items())
+    ]
+    return nodes, totals, all(d == c for d, c in per_currency.values())
+
+
+@router.get(
+    "/charts/{ledger}",
+    response_model=ChartOut,
+    responses=QUERY_RESPONSES,
+    summary="The chart of accounts with roll-up balances, and the trial balance by type",
+)
+async def chart(
+    ledger: Annotated[LedgerParam, Path()],
+    request: Request,
+    as_of_position: Annotated[Position | None, Query()] = None,
+    as_of: Annotated[str | None, Query(description="RFC 3339 time")] = None,
+    min_position: Annotated[Position | None, Query()] = None,
+    _: Any = Reader,
+) -> ChartOut:
+    """Every account of the ledger as a node of its chart (its type, parent and name) with
+    its own balances and its roll-up (its own plus every descendant's), now, at a log
+    position (`as_of_position`) or at a time (`as_of`, RFC 3339: imported history counts at
+    its own timestamps); and the trial balance grouped by type and currency."""
+    if as_of_position is not None and as_of is not None:
+        raise Problem(422, "conflicting_as_of", "give as_of_position or as_of, not both")
+    await require_committed(request, as_of_position, "as_of_position")
+    await wait_for_position(request, min_position)
+    as_of_ns = parse_as_of(as_of) if as_of is not None else None
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.chart_accounts,
+        ledger,
+        as_of_position=as_of_position,
+        as_of_ns=as_of_ns,
+    )
+    nodes, totals, balanced = chart_of(rows)
+    position = (
+        as_of_position
+        if as_of_position is not None
+        else request.app.state.services.extra["applied_position"]()
+    )
+    return ChartOut(
+        ledger=ledger, position=position, nodes=nodes, trial_balance=totals, balanced=balanced
     )

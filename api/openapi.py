@@ -85,6 +85,9 @@ def _nullable(out: dict[str, Any]) -> dict[str, Any]:
                 out[key] = rest
     if nullable:
         out["nullable"] = True
+        # OpenAPI 3.0.3: ``nullable`` does not widen an ``enum``; null must be one of its values.
+        if isinstance(out.get("enum"), list) and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
     return out
 
 

@@ -72,6 +72,10 @@ class CreateAccount(_Cmd):
     account_type: str = Field(default="", max_length=20)
     parent_id: int = Field(default=0, ge=0)
     name: str = Field(default="", max_length=200)
+    linked: bool = False
+    imported: bool = False
+    timestamp_ns: int = Field(default=0, ge=0, le=2**64 - 1)
+    history: bool = False
 
 
 _NEW_ACCOUNT_FIELDS: dict[str, Any] = {
@@ -81,6 +85,10 @@ _NEW_ACCOUNT_FIELDS: dict[str, Any] = {
     "account_type": "",
     "parent_id": 0,
     "name": "",
+    "linked": False,
+    "imported": False,
+    "timestamp_ns": 0,
+    "history": False,
 }
 
 
@@ -117,6 +125,8 @@ class CreateTransfer(_Cmd):
     balancing_credit: bool = False
     closing_debit: bool = False
     closing_credit: bool = False
+    imported: bool = False
+    timestamp_ns: int = Field(default=0, ge=0, le=2**64 - 1)
 
 
 # Fields added with TigerBeetle parity: left out of a command's payload while at their default,
@@ -133,6 +143,8 @@ _NEW_TRANSFER_FIELDS: dict[str, Any] = {
     "balancing_credit": False,
     "closing_debit": False,
     "closing_credit": False,
+    "imported": False,
+    "timestamp_ns": 0,
 }
 
 
@@ -163,6 +175,31 @@ class CreateLinkedTransfers(_Cmd):
     transfers: tuple[CreateTransfer, ...]
 
 
+class CreateAccounts(_Cmd):
+    """TigerBeetle's ``create_accounts``: one outcome per account, in order; each account's
+    ``linked`` chains it to the next (a chain is applied whole or not at all, a chain left
+    open at the end is ``linked_event_chain_open``).
+
+    ``all_or_nothing``: the batch is applied whole or refused as a whole without a trace
+    (an import's batch: the failing item is named, no id is spent). ``after``: a stream
+    that must exist first (an import's previous batch: a batch never lands past a refused
+    one)."""
+
+    accounts: tuple[CreateAccount, ...]
+    all_or_nothing: bool = False
+    after: str = ""
+
+
+class CreateTransfers(_Cmd):
+    """TigerBeetle's ``create_transfers`` (see :class:`CreateAccounts`): per-item ``linked``
+    chains; a member of a failed chain that failed for a state-dependent reason has its id
+    spent, unless ``all_or_nothing``."""
+
+    transfers: tuple[CreateTransfer, ...]
+    all_or_nothing: bool = False
+    after: str = ""
+
+
 class PostPendingTransfer(_Cmd):
     transfer_id: int = Id
     amount: str | None = None
@@ -185,6 +222,17 @@ class ReverseTransfer(_Cmd):
     reversal_id: int = Field(default=0, ge=0)
     reason: str = Field(min_length=1, max_length=500)
     by: str = Field(default="", max_length=200)
+
+
+class ClosePeriod(_Cmd):
+    """Close a ledger's books through ``through_ns``: income and expense move to the equity
+    account as one linked batch of transfers dated at the period's end (``code``); from then
+    on no import may be dated in the period."""
+
+    ledger: int = Field(ge=1, le=2**32 - 1)
+    through_ns: int = Field(ge=1, le=2**63 - 1)
+    equity_account_id: int = Id
+    code: int = Field(ge=1, le=65535)
 
 
 # Rejections that depend on state which may change later (TigerBeetle's "transient" results).
@@ -223,6 +271,30 @@ def linked_command(cmd: CreateLinkedTransfers) -> Command:
     return Command.create(f"linked:{digest}", "create_linked_transfers", cmd, payload)
 
 
+def _batch_id(kind: str, payload: Any) -> str:
+    # The whole body: a retry of the same batch is answered as first; another batch (even
+    # one reusing ids) is decided by the ledger's rules, item by item (``exists``, ...).
+    return f"{kind}:{hashlib.sha256(canonical_json(payload)).hexdigest()[:32]}"
+
+
+def accounts_command(cmd: CreateAccounts) -> Command:
+    payload = {
+        "accounts": [account_payload(a) for a in cmd.accounts],
+        "all_or_nothing": cmd.all_or_nothing,
+        "after": cmd.after,
+    }
+    return Command.create(_batch_id("accounts", payload), "create_accounts", cmd, payload)
+
+
+def transfers_command(cmd: CreateTransfers) -> Command:
+    payload = {
+        "transfers": [transfer_payload(t) for t in cmd.transfers],
+        "all_or_nothing": cmd.all_or_nothing,
+        "after": cmd.after,
+    }
+    return Command.create(_batch_id("transfers", payload), "create_transfers", cmd, payload)
+
+
 def post_command(cmd: PostPendingTransfer) -> Command:
     return Command.create(f"post:{cmd.transfer_id}", "post_pending", cmd, cmd.model_dump())
 
@@ -242,6 +314,12 @@ def reverse_command(cmd: ReverseTransfer) -> Command:
     return Command.create(command_id, "reverse_transfer", cmd, cmd.model_dump())
 
 
+def close_period_command(cmd: ClosePeriod) -> Command:
+    return Command.create(
+        f"close:{cmd.ledger}:{cmd.through_ns}", "close_period", cmd, cmd.model_dump()
+    )
+
+
 def expire_command(cmd: ExpirePendingTransfer) -> Command:
     return Command.create(f"expire:{cmd.transfer_id}", "expire_pending", cmd, cmd.model_dump())
 
@@ -259,6 +337,12 @@ def account_view(a: Account) -> dict[str, Any]:
             "debits_must_not_exceed_credits": a.debits_must_not_exceed_credits,
             "credits_must_not_exceed_debits": a.credits_must_not_exceed_debits,
             "closed": a.closed,
+            # TigerBeetle's linked and imported, only when set.
+            **{
+                k: True
+                for k, v in (("linked", a.linked), ("history", a.history), ("imported", a.imported))
+                if v
+            },
         },
         "debits_pending": a.debits_pending,
         "debits_posted": a.debits_posted,
@@ -420,37 +504,118 @@ def _spec(src: _Source, cmd: CreateTransfer, *, linked: bool | None = None) -> T
         balancing_credit=cmd.balancing_credit,
         closing_debit=cmd.closing_debit,
         closing_credit=cmd.closing_credit,
+        imported=cmd.imported,
+        timestamp_ns=cmd.timestamp_ns,
     )
 
 
-def _item(result: service.Result) -> dict[str, Any]:
+def _account_spec(cmd: CreateAccount) -> AccountSpec:
+    return AccountSpec(
+        cmd.id,
+        cmd.ledger,
+        cmd.currency,
+        cmd.code,
+        cmd.debits_must_not_exceed_credits,
+        cmd.credits_must_not_exceed_debits,
+        cmd.closed,
+        user_data_128=cmd.user_data_128,
+        user_data_64=cmd.user_data_64,
+        user_data_32=cmd.user_data_32,
+        linked=cmd.linked,
+        history=cmd.history,
+        imported=cmd.imported,
+        timestamp_ns=cmd.timestamp_ns,
+        account_type=cmd.account_type,
+        parent_id=cmd.parent_id,
+        name=cmd.name,
+    )
+
+
+def _item(result: service.Result, kind: str = "transfer") -> dict[str, Any]:
     item: dict[str, Any] = {"index": result.index, "id": result.id, "status": result.status}
     if result.status in ("created", "exists"):
-        item["transfer"] = transfer_view(result.aggregate)
+        view = account_view if kind == "account" else transfer_view
+        item[kind] = view(result.aggregate)
         item["status"] = result.status
     elif result.error is not None:
         item["problem"] = result.error.to_outcome()
     return item
 
 
+def _check_after(uow: UnitOfWork, after: str) -> None:
+    """An import's batch lands only right after its predecessor (``after`` exists)."""
+    agg = uow.get(after) if after else True
+    if agg is None or getattr(agg, "state", "") == "failed":
+        raise NotRecorded(
+            {
+                "code": "previous_batch_not_applied",
+                "detail": f"{after} does not exist: the batch before this one was not applied",
+                "after": after,
+            }
+        )
+
+
+def _batch_answer(results: list[service.Result], kind: str, all_or_nothing: bool) -> dict[str, Any]:
+    if all_or_nothing and all(r.applied for r in results):
+        # An import's batch: its caller wants the outcomes, not a view of every record.
+        return {
+            "status": "created",
+            "results": [{"index": r.index, "id": r.id, "status": r.status} for r in results],
+        }
+    items = [_item(r, kind) for r in results]
+    if not all_or_nothing:
+        return {"status": "created", "results": items}
+    failed = next(
+        (r for r in results if r.status != e.LinkedEventFailed.code and not r.applied),
+        next(r for r in results if not r.applied),
+    )
+    raise NotRecorded(
+        {
+            "code": e.LinkedEventFailed.code,
+            "detail": f"{kind} {failed.id} (index {failed.index}) failed with {failed.status}; "
+            "nothing of the batch was applied",
+            "failed_index": failed.index,
+            "failed_code": failed.status,
+            "results": items,
+        }
+    )
+
+
 def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR0915
+    def create_accounts(uow: UnitOfWork, cmd: CreateAccounts) -> dict[str, Any]:
+        _check_after(uow, cmd.after)
+        # All or nothing without linking the items: linked is a stored flag, and an import
+        # rerun in other batches must find its records "exists" as given.
+        specs = [_account_spec(a) for a in cmd.accounts]
+        results = service.create_accounts(_Source(uow), specs, clock())
+        return _batch_answer(results, "account", cmd.all_or_nothing)
+
+    def create_transfers(uow: UnitOfWork, cmd: CreateTransfers) -> dict[str, Any]:
+        _check_after(uow, cmd.after)
+        src = _Source(uow)
+        specs: list[TransferSpec] = []
+        for index, item in enumerate(cmd.transfers):
+            try:
+                specs.append(_spec(src, item))
+            except NotRecorded as exc:  # an amount the currency cannot hold: nothing ran
+                raise NotRecorded(
+                    {
+                        **exc.outcome,
+                        "failed_index": index,
+                        "failed_code": exc.outcome.get("code"),
+                        "detail": f"transfer {item.id} (index {index}): "
+                        f"{exc.outcome.get('detail')}; nothing of the batch was applied",
+                        "code": e.LinkedEventFailed.code,
+                    }
+                ) from None
+        results = service.create_transfers(
+            src, specs, clock(), record_failures=not cmd.all_or_nothing
+        )
+        return _batch_answer(results, "transfer", cmd.all_or_nothing)
+
     def create_account(uow: UnitOfWork, cmd: CreateAccount) -> dict[str, Any]:
         src = _Source(uow)
-        spec = AccountSpec(
-            cmd.id,
-            cmd.ledger,
-            cmd.currency,
-            cmd.code,
-            cmd.debits_must_not_exceed_credits,
-            cmd.credits_must_not_exceed_debits,
-            cmd.closed,
-            user_data_128=cmd.user_data_128,
-            user_data_64=cmd.user_data_64,
-            user_data_32=cmd.user_data_32,
-            account_type=cmd.account_type,
-            parent_id=cmd.parent_id,
-            name=cmd.name,
-        )
+        spec = _account_spec(cmd)
         try:
             account = service.open_account(src, spec, clock())
         except e.Exists:
@@ -549,8 +714,28 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR
             raise NotRecorded(exc.to_outcome()) from None
         return {"status": "created", "transfer": transfer_view(reversal)}
 
+    def close_period(uow: UnitOfWork, cmd: ClosePeriod) -> dict[str, Any]:
+        try:
+            book, transfers = service.close_period(
+                _Source(uow), cmd.ledger, cmd.through_ns, cmd.equity_account_id, cmd.code, clock()
+            )
+        except e.LedgerRejection as exc:
+            # Never recorded: a close refused for later activity may succeed another time.
+            raise NotRecorded(exc.to_outcome()) from None
+        return {
+            "status": "closed",
+            "ledger": cmd.ledger,
+            "period": book.periods,
+            "through_ns": cmd.through_ns,
+            "equity_account_id": cmd.equity_account_id,
+            "transfers": [transfer_view(t) for t in transfers],
+        }
+
     return {
+        "close_period": close_period,
         "reverse_transfer": reverse,
+        "create_accounts": create_accounts,
+        "create_transfers": create_transfers,
         "create_account": create_account,
         "create_transfer": create_transfer,
         "create_linked_transfers": create_linked,
@@ -590,8 +775,15 @@ def _streams_of(command: Command) -> list[str]:
         return [account_stream(body.id)]
     if isinstance(body, CreateTransfer):
         return _transfer_streams(body)
-    if isinstance(body, CreateLinkedTransfers):
-        return [s for t in body.transfers for s in _transfer_streams(t)]
+    if isinstance(body, (CreateLinkedTransfers, CreateTransfers)):
+        after = [body.after] if isinstance(body, CreateTransfers) and body.after else []
+        return [*after, *(s for t in body.transfers for s in _transfer_streams(t))]
+    if isinstance(body, CreateAccounts):
+        after = [body.after] if body.after else []
+        books = sorted({book_stream(a.ledger) for a in body.accounts if a.imported})
+        return [*after, *books, *(account_stream(a.id) for a in body.accounts)]
+    if isinstance(body, ClosePeriod):
+        return [book_stream(body.ledger), account_stream(body.equity_account_id)]
     if isinstance(body, ReverseTransfer):
         return [transfer_stream(body.transfer_id), transfer_stream(reversal_id_of(body))]
     return [transfer_stream(body.transfer_id)]  # the accounts are read when the transfer is
@@ -614,6 +806,7 @@ _TRANSFER_FIELD_ORDER = (
     ("balancing_credit", "exists_with_different_flags"),
     ("closing_debit", "exists_with_different_flags"),
     ("closing_credit", "exists_with_different_flags"),
+    ("imported", "exists_with_different_flags"),
     ("pending_id", "exists_with_different_pending_id"),
     ("timeout_s", "exists_with_different_timeout"),
     ("debit_account_id", "exists_with_different_debit_account_id"),
@@ -626,6 +819,9 @@ _TRANSFER_FIELD_ORDER = (
     ("code", "exists_with_different_code"),
 )
 _ACCOUNT_FIELD_ORDER = (
+    ("linked", "exists_with_different_flags"),
+    ("history", "exists_with_different_flags"),
+    ("imported", "exists_with_different_flags"),
     ("debits_must_not_exceed_credits", "exists_with_different_flags"),
     ("credits_must_not_exceed_debits", "exists_with_different_flags"),
     ("closed", "exists_with_different_flags"),
@@ -705,6 +901,9 @@ def on_payload_mismatch(known: RecordedCommand, command: Command) -> Rejection |
         for name, default in new_fields.items():
             first.setdefault(name, default)
             new.setdefault(name, default)
+        # As in the ledger's rules, an imported event's timestamp is not compared.
+        first.pop("timestamp_ns")
+        new.pop("timestamp_ns")
         if first.keys() == new.keys() and all(
             _same_amount(first[k], new[k]) if k == "amount" else first[k] == new[k] for k in first
         ):

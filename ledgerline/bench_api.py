@@ -201,7 +201,9 @@ async def _drive_batches(
     created = 0
     requests = 0
     errors = 0
-    next_id = iter(range(10**13, 10**14))
+    # Each run its own ids: a linked run after a plain one must not meet its transfers.
+    base = 10**13 * (2 if linked else 1)
+    next_id = iter(range(base, base + 10**13))
     headers = {"Authorization": f"Bearer {token}"}
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(url, headers=headers, timeout=timeout) as http:
@@ -251,11 +253,69 @@ async def _drive_batches(
     }
 
 
+def _import_file(path: Path, transfers: int, accounts: int = 1000) -> None:
+    """Imported history on ledger 2: ``accounts`` accounts, then ``transfers`` transfers
+    between them at strictly increasing times over the past days."""
+    import json
+
+    rng = random.Random(13)
+    start = time.time_ns() - 10 * 86_400 * 10**9
+    with path.open("w") as fh:
+        for n in range(accounts):
+            fh.write(
+                json.dumps(
+                    {
+                        "id": 5_000_000 + n,
+                        "ledger": 2,
+                        "currency": "USD",
+                        "code": 1,
+                        "timestamp": start + n,
+                    }
+                )
+                + "\n"
+            )
+        at = start + accounts + 1_000
+        for n in range(transfers):
+            at += 1_000
+            a = rng.randrange(accounts)
+            b = rng.randrange(accounts - 1)
+            fh.write(
+                json.dumps(
+                    {
+                        "id": 5 * 10**13 + n,
+                        "debit_account_id": 5_000_000 + a,
+                        "credit_account_id": 5_000_000 + (b + 1 if b >= a else b),
+                        "amount": "1.00",
+                        "ledger": 2,
+                        "code": 1,
+                        "timestamp": at,
+                    }
+                )
+                + "\n"
+            )
+
+
+def _import(env: dict[str, str], tmp: str, transfers: int) -> dict[str, Any]:
+    """``ledgerline import`` of a generated file beside the running server: its own rate."""
+    import json
+
+    path = Path(tmp) / "history.jsonl"
+    _import_file(path, transfers)
+    out = json.loads(
+        _cli("import", str(path), "--batch-size", "2000", "--no-catch-up", "--json", env=env)
+    )
+    return {
+        "import_transfers_per_s": out["transfers_per_s"],
+        "imported_transfers": out["transfers"],
+        "import_seconds": out["seconds"],
+    }
+
+
 def _postmaster_pid(data_dir: Path) -> int:
     return int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
 
 
-def run(
+def run(  # noqa: PLR0915 - one run, every stage in order
     *,
     seconds: float,
     clients: int,
@@ -264,6 +324,7 @@ def run(
     batch_clients: int = 4,
     batch_size: int = 1000,
     idle_seconds: float = 5.0,
+    import_transfers: int = 100_000,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ledgerline-bench-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -337,6 +398,11 @@ def run(
             batched["server_cpu_us_per_transfer"] = round(
                 (serve_tree.cpu_s() - cpu0) / max(1, batched["transfers_per_s"] * seconds) * 1e6
             )
+            # Linked batches of 100: all or nothing per request.
+            linked = asyncio.run(
+                _drive_batches(url, token, batch_clients * 4, seconds, 100, linked=True)
+            )
+            imported = _import(env, tmp, import_transfers)
             plain = plain_eventsourcing(
                 fresh_database(admin_url, "bench_api_plain"), baseline_seconds
             )
@@ -347,7 +413,14 @@ def run(
             except subprocess.TimeoutExpired:
                 server.kill()
             stop_embedded(data_dir)  # before the temporary directory is removed
-    targets = {"transfers_per_s": 2100, "p99_ms": 50, "errors": 0, "batched_transfers_per_s": 30000}
+    targets = {
+        "transfers_per_s": 2100,
+        "p99_ms": 50,
+        "errors": 0,
+        "batched_transfers_per_s": 30000,
+        "import_transfers_per_s": 20000,
+        "linked_batches_errors": 0,
+    }
     return {
         "benchmark": "api",
         "clients": clients,
@@ -357,6 +430,11 @@ def run(
         **result,
         **single_cpu,
         "batched": batched,
+        "linked_batches_of_100": linked,
+        **imported,
+        "import_vs_single": round(imported["import_transfers_per_s"] / result["transfers_per_s"], 2)
+        if result["transfers_per_s"]
+        else None,
         "idle": idle,
         "peak_rss_mb": {
             "serve": round(serve_tree.peak_rss_mb, 1),
@@ -371,6 +449,9 @@ def run(
             "errors": result["errors"] == 0,
             "batched_transfers_per_s": batched["transfers_per_s"]
             >= targets["batched_transfers_per_s"],
+            "import_transfers_per_s": imported["import_transfers_per_s"]
+            >= targets["import_transfers_per_s"],
+            "linked_batches_errors": linked["errors"] == 0,
             "idle": idle["serve_cpu_percent"] + idle["postgres_cpu_percent"] < 2
             and idle["commits_per_s"] == 0,
         },

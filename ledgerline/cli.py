@@ -459,6 +459,8 @@ def _bench_api(args: argparse.Namespace) -> dict[str, Any]:
         baseline_seconds=min(args.seconds, 5.0),
         workers=args.workers,
         idle_seconds=min(5.0, max(1.0, args.seconds)),
+        # A short run imports a short file: about what the target does in --seconds.
+        import_transfers=args.events or max(10_000, min(200_000, int(5_000 * args.seconds))),
     )
 
 

@@ -129,6 +129,12 @@ def _cut_off_due(runtime: Runtime) -> int:
     )
 
 
+def _ledger_cli(sub: Any) -> None:
+    from ledgerline import cli_ledger
+
+    cli_ledger.register(sub)
+
+
 def _witness_cli(sub: Any) -> None:
     from ledgerline import cli_witness
 
@@ -177,6 +183,7 @@ CONTEXTS: tuple[ContextModule, ...] = (
         command_context=ledger_commands.build_context,
         routers=(ledger_router,),
         duties=(Duty("expiry", 1.0, _sweep_expired, _next_hold_due),),
+        cli=_ledger_cli,
     ),
     ContextModule(
         name="evidence",

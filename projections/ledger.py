@@ -32,11 +32,14 @@ from domain.ledger.events import (
     PendingTransferVoided,
     SettlingTransferCreated,
     TransferCreated,
+    TransferFailed,
+    TransferReversed,
     decode_event,
 )
 from domain.ledger.transfer import NS_PER_S
 from eventstore.model import StoredEvent
 from readmodels.ledger import (
+    TRANSFER_FLAG_BITS,
     AccountRow,
     Changes,
     HistoryRow,
@@ -53,6 +56,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "accounts": ("account_id",),
     "account_history": ("account_id", "position"),
     "transfers": ("transfer_id",),
+    "failed_transfers": ("transfer_id",),
 }
 
 
@@ -84,9 +88,28 @@ def touched(batch: Sequence[Decoded]) -> tuple[set[int], set[int]]:
             accounts.add(ev.account_id)
         elif isinstance(ev, (TransferCreated, SettlingTransferCreated)):
             created.add(ev.transfer_id)
-        elif isinstance(ev, (PendingTransferPosted, PendingTransferVoided, PendingTransferExpired)):
+        elif isinstance(ev, _SETTLED):
             transfers.add(ev.transfer_id)
     return accounts, transfers - created
+
+
+_SETTLED = (PendingTransferPosted, PendingTransferVoided, PendingTransferExpired, TransferReversed)
+
+
+def _flags(ev: TransferCreated | SettlingTransferCreated) -> int:
+    names = (
+        "linked",
+        "pending",
+        "balancing_debit",
+        "balancing_credit",
+        "closing_debit",
+        "closing_credit",
+        "imported",
+    )
+    bits = sum(TRANSFER_FLAG_BITS[n] for n in names if getattr(ev, n, False))
+    if isinstance(ev, SettlingTransferCreated):
+        bits |= TRANSFER_FLAG_BITS[f"{ev.kind}_pending_transfer"]
+    return bits
 
 
 def project(
@@ -96,8 +119,11 @@ def project(
 ) -> Changes:
     changes = Changes()
     for stored, ev in batch:
-        pos, at = stored.position, stored.recorded_at_ns
+        # Times are the events' own (the ledger's timestamps, an import's the imported
+        # ones), so balances at a past time are right for imported history too.
+        pos = stored.position
         if isinstance(ev, AccountOpened):
+            at = ev.opened_at_ns
             row = AccountRow(
                 ev.account_id,
                 ev.ledger,
@@ -119,10 +145,14 @@ def project(
                 ev.account_type,
                 ev.parent_id,
                 ev.name,
+                ev.linked,
+                ev.imported,
+                ev.history,
             )
             accounts[ev.account_id] = changes.accounts[ev.account_id] = row
             changes.history.append(_history(row, pos, None, "opened", at))
         elif isinstance(ev, BalanceChange):
+            at = ev.at_ns
             row = accounts[ev.account_id]
             dp, dpo, cp, cpo = ev.deltas()
             row.debits_pending += dp
@@ -132,8 +162,11 @@ def project(
             row.last_position = pos
             changes.accounts[ev.account_id] = row
             change = f"{ev.side}:{type(ev).__name__}"
-            changes.history.append(_history(row, pos, ev.transfer_id, change, at))
+            # The transfer that caused the change: a post or void with an id of its own is
+            # named by it (TigerBeetle's get_account_balances), the lone /post by the pending.
+            changes.history.append(_history(row, pos, ev.cause_id, change, at))
         elif isinstance(ev, TransferCreated):
+            at = ev.created_at_ns
             expires = (
                 ev.created_at_ns + ev.timeout_s * NS_PER_S if ev.pending and ev.timeout_s else None
             )
@@ -157,9 +190,12 @@ def project(
                 ev.user_data_128,
                 ev.user_data_64,
                 ev.user_data_32,
+                _flags(ev),
+                ev.reverses_id,
             )
             transfers[ev.transfer_id] = changes.transfers[ev.transfer_id] = t
         elif isinstance(ev, SettlingTransferCreated):
+            at = ev.created_at_ns
             # A post or void with an id of its own: a row of its own, never pending.
             t = TransferRow(
                 ev.transfer_id,
@@ -181,6 +217,7 @@ def project(
                 ev.user_data_128,
                 ev.user_data_64,
                 ev.user_data_32,
+                _flags(ev),
             )
             transfers[ev.transfer_id] = changes.transfers[ev.transfer_id] = t
         elif isinstance(ev, (AccountClosed, AccountReopened)):
@@ -198,6 +235,13 @@ def project(
                 t.state = "expired"
             t.last_position = pos
             changes.transfers[t.transfer_id] = t
+        elif isinstance(ev, TransferReversed):
+            t = transfers[ev.transfer_id]
+            t.reversal_id = ev.reversal_id
+            t.last_position = pos
+            changes.transfers[t.transfer_id] = t
+        elif isinstance(ev, TransferFailed):
+            changes.failed.append((ev.transfer_id, ev.reason, ev.failed_at_ns, pos))
     return changes
 
 
@@ -304,7 +348,7 @@ class Rebuild:
         changes = project(decoded, accounts.rows, transfers.rows)
         accounts.dirty.update(changes.accounts)
         transfers.dirty.update(changes.transfers)
-        write_changes(cur, Changes(history=changes.history), schema)
+        write_changes(cur, Changes(history=changes.history, failed=changes.failed), schema)
         if len(accounts.rows) + len(transfers.rows) > self._max_rows:
             self._flush()
             transfers.evict(keep=lambda t: t.state == "pending")

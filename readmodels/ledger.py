@@ -147,7 +147,55 @@ MIGRATIONS = (
         ),
     ),
 )
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        30,
+        "TigerBeetle's flags of accounts and transfers, the reversal link both ways, and the "
+        "ids of failed transfers (spent: they answer id_already_failed)",
+        (
+            "ALTER TABLE {schema}.accounts"
+            " ADD COLUMN linked boolean NOT NULL DEFAULT false,"
+            " ADD COLUMN imported boolean NOT NULL DEFAULT false,"
+            " ADD COLUMN history boolean NOT NULL DEFAULT false",
+            "ALTER TABLE {schema}.transfers"
+            " ADD COLUMN flags integer NOT NULL DEFAULT 0,"
+            " ADD COLUMN reverses_id numeric(39, 0) NOT NULL DEFAULT 0,"
+            " ADD COLUMN reversal_id numeric(39, 0) NOT NULL DEFAULT 0",
+            # TigerBeetle's get_account_transfers: an account's transfers in time order.
+            "CREATE INDEX transfers_debit_time_idx ON {schema}.transfers"
+            " (debit_account_id, created_at_ns)",
+            "CREATE INDEX transfers_credit_time_idx ON {schema}.transfers"
+            " (credit_account_id, created_at_ns)",
+            "CREATE TABLE {schema}.failed_transfers ("
+            " transfer_id numeric(39, 0) PRIMARY KEY,"
+            " code text NOT NULL,"
+            " failed_at_ns bigint NOT NULL,"
+            " position bigint NOT NULL)",
+            _GRANT_DML,
+        ),
+    ),
+)
 register(MIGRATIONS)
+
+# TigerBeetle's bits of a transfer's flags (``TransferRow.flags``).
+TRANSFER_FLAG_BITS: dict[str, int] = {
+    "linked": 1 << 0,
+    "pending": 1 << 1,
+    "post_pending_transfer": 1 << 2,
+    "void_pending_transfer": 1 << 3,
+    "balancing_debit": 1 << 4,
+    "balancing_credit": 1 << 5,
+    "closing_debit": 1 << 6,
+    "closing_credit": 1 << 7,
+    "imported": 1 << 8,
+}
+
+
+def transfer_flags(bits: int) -> dict[str, bool]:
+    """The flags set in ``bits``, by name."""
+    return {name: True for name, bit in TRANSFER_FLAG_BITS.items() if bits & bit}
+
 
 DUE_HOLDS_SQL = (
     "SELECT transfer_id FROM {schema}.transfers"
@@ -180,6 +228,9 @@ class AccountRow:
     account_type: str = ""
     parent_id: int = 0
     name: str = ""
+    linked: bool = False
+    imported: bool = False
+    history: bool = False
 
 
 @dataclass(slots=True)  # a rebuild holds many: no per-row __dict__
@@ -218,6 +269,9 @@ class TransferRow:
     user_data_128: int = 0
     user_data_64: int = 0
     user_data_32: int = 0
+    flags: int = 0
+    reverses_id: int = 0
+    reversal_id: int = 0
 
 
 @dataclass
@@ -227,6 +281,8 @@ class Changes:
     accounts: dict[int, AccountRow] = field(default_factory=dict)  # final state per account
     history: list[HistoryRow] = field(default_factory=list)
     transfers: dict[int, TransferRow] = field(default_factory=dict)  # final state per transfer
+    # Failed transfers' ids: (transfer id, code, failed at, position).
+    failed: list[tuple[int, str, int, int]] = field(default_factory=list)
 
 
 _ACCOUNT_COLUMNS = tuple(AccountRow.__dataclass_fields__)
@@ -245,12 +301,13 @@ _ROW_OF = {
 _ACCOUNT_TYPES = (
     "numeric", "bigint", "text", "integer", "boolean", "boolean", "boolean",
     "numeric", "numeric", "numeric", "numeric", "bigint", "bigint", "bigint",
-    "numeric", "numeric", "bigint", "text", "numeric", "text",
+    "numeric", "numeric", "bigint", "text", "numeric", "text", "boolean", "boolean",
+    "boolean",
 )  # fmt: skip
 _TRANSFER_TYPES = (
     "numeric", "numeric", "numeric", "numeric", "numeric", "bigint", "text", "integer",
     "boolean", "bigint", "text", "bigint", "bigint", "bigint", "bigint",
-    "numeric", "numeric", "numeric", "bigint",
+    "numeric", "numeric", "numeric", "bigint", "integer", "numeric", "numeric",
 )  # fmt: skip
 
 
@@ -317,7 +374,7 @@ def write_changes(
             with cur.copy(f"COPY {schema}.{table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row(row_of(r))
-        changes = Changes(history=changes.history)
+        changes = Changes(history=changes.history, failed=changes.failed)
     if changes.accounts:
         row_of = _ROW_OF["accounts"]
         cur.execute(
@@ -329,6 +386,13 @@ def write_changes(
         cur.execute(
             _UPSERT_TRANSFER.format(schema=schema),
             _columns(map(row_of, changes.transfers.values()), len(_TRANSFER_COLUMNS)),
+        )
+    if changes.failed:
+        cur.execute(
+            f"INSERT INTO {schema}.failed_transfers (transfer_id, code, failed_at_ns, position)"
+            " SELECT * FROM unnest(%s::numeric[], %s::text[], %s::bigint[], %s::bigint[])"
+            " ON CONFLICT (transfer_id) DO NOTHING",
+            _columns(changes.failed, 4),
         )
     if changes.history:
         row_of = _ROW_OF["account_history"]
@@ -413,10 +477,18 @@ def list_accounts(
     limit: int = 50,
     reversed_order: bool = False,
     user_data: dict[str, int | None] | None = None,
+    timestamp_min: int | None = None,
+    timestamp_max: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Accounts in id order (or reversed), filtered by ledger, code and user data (TigerBeetle's
-    ``query_accounts``), keyset-paginated."""
+    """Accounts in id order (or reversed), filtered by ledger, code, user data and the time
+    they were opened (TigerBeetle's ``query_accounts``), keyset-paginated."""
     where, params = _user_data_filters(user_data or {})
+    if timestamp_min is not None:
+        where.append("opened_at_ns >= %s")
+        params.append(timestamp_min)
+    if timestamp_max is not None:
+        where.append("opened_at_ns <= %s")
+        params.append(timestamp_max)
     if ledger is not None:
         where.append("ledger = %s")
         params.append(ledger)
@@ -447,11 +519,24 @@ def query_transfers(
     after: tuple[int, int] | None,
     limit: int,
     reversed_order: bool,
+    account_id: int | None = None,
+    debits: bool = True,
+    credits: bool = True,
 ) -> list[dict[str, Any]]:
     """TigerBeetle's ``query_transfers``: transfers whose fields equal every filter given, in
     time order (``created_at_ns``, then id; ``reversed_order``: newest first), from
-    ``timestamp_min`` to ``timestamp_max`` inclusive, after the keyset ``after``."""
+    ``timestamp_min`` to ``timestamp_max`` inclusive, after the keyset ``after``. With
+    ``account_id``, TigerBeetle's ``get_account_transfers``: the transfers that debit it
+    (``debits``) or credit it (``credits``)."""
     where, params = _user_data_filters(user_data)
+    if account_id is not None:
+        sides = [
+            c for c, on in (("debit_account_id", debits), ("credit_account_id", credits)) if on
+        ]
+        if not sides:
+            return []
+        where.append("(" + " OR ".join(f"{c} = %s" for c in sides) + ")")
+        params.extend([account_id] * len(sides))
     for column, value in (("ledger", ledger), ("code", code)):
         if value is not None:
             where.append(f"{column} = %s")
@@ -487,6 +572,16 @@ def get_transfer(conn: psycopg.Connection[Any], transfer_id: int) -> dict[str, A
         return dict(_ints_dict(row)) if row else None
 
 
+def get_failed_transfer(conn: psycopg.Connection[Any], transfer_id: int) -> dict[str, Any] | None:
+    """A failed transfer's id (spent), the rule it failed and when; None if it never failed."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT * FROM {SCHEMA}.failed_transfers WHERE transfer_id = %s", (transfer_id,)
+        )
+        row = cur.fetchone()
+        return dict(_ints_dict(row)) if row else None
+
+
 def account_transfers(
     conn: psycopg.Connection[Any], account_id: int, *, before_position: int | None, limit: int
 ) -> list[dict[str, Any]]:
@@ -500,6 +595,52 @@ def account_transfers(
             " WHERE h.account_id = %s AND h.transfer_id IS NOT NULL AND h.position < %s"
             " ORDER BY h.position DESC LIMIT %s",
             (account_id, before_position if before_position is not None else 2**62, limit),
+        )
+        return [dict(_ints_dict(r)) for r in cur.fetchall()]
+
+
+def account_balances(
+    conn: psycopg.Connection[Any],
+    account_id: int,
+    *,
+    user_data: dict[str, int | None],
+    code: int | None,
+    timestamp_min: int | None,
+    timestamp_max: int | None,
+    debits: bool,
+    credits: bool,
+    limit: int,
+    reversed_order: bool,
+) -> list[dict[str, Any]]:
+    """TigerBeetle's ``get_account_balances``: the account's balances right after each of its
+    transfers that match the filters, in time order (an account with ``history`` only)."""
+    sides = [
+        c for c, on in (("t.debit_account_id", debits), ("t.credit_account_id", credits)) if on
+    ]
+    if not sides:
+        return []
+    where = ["h.account_id = %s", "a.history", "(" + " OR ".join(f"{c} = %s" for c in sides) + ")"]
+    params: list[Any] = [account_id, *([account_id] * len(sides))]
+    for name, value in (*user_data.items(), ("code", code)):
+        if value is not None:
+            where.append(f"t.{name} = %s")
+            params.append(value)
+    if timestamp_min is not None:
+        where.append("h.recorded_at_ns >= %s")
+        params.append(timestamp_min)
+    if timestamp_max is not None:
+        where.append("h.recorded_at_ns <= %s")
+        params.append(timestamp_max)
+    order = "DESC" if reversed_order else "ASC"
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT h.transfer_id, h.recorded_at_ns AS timestamp, h.debits_pending,"
+            " h.debits_posted, h.credits_pending, h.credits_posted, h.position"
+            f" FROM {SCHEMA}.account_history h"
+            f" JOIN {SCHEMA}.accounts a ON a.account_id = h.account_id"
+            f" JOIN {SCHEMA}.transfers t ON t.transfer_id = h.transfer_id"
+            f" WHERE {' AND '.join(where)} ORDER BY h.position {order} LIMIT %s",
+            [*params, limit],
         )
         return [dict(_ints_dict(r)) for r in cur.fetchall()]
 
@@ -531,6 +672,47 @@ def trial_balance(
                 f" WHERE a.ledger = %s AND a.opened_position <= %s"
                 f" GROUP BY a.currency ORDER BY a.currency",
                 (as_of_position, ledger, as_of_position),
+            )
+        return [dict(_ints_dict(r)) for r in cur.fetchall()]
+
+
+def chart_accounts(
+    conn: psycopg.Connection[Any],
+    ledger: int,
+    *,
+    as_of_position: int | None = None,
+    as_of_ns: int | None = None,
+) -> list[dict[str, Any]]:
+    """The ledger's accounts (id order) with their place in the chart and their own balances
+    now, or as of a position or a time (accounts opened later are left out)."""
+    chart = "a.account_id, a.currency, a.code, a.account_type, a.parent_id, a.name"
+    with conn.cursor(row_factory=dict_row) as cur:
+        if as_of_position is None and as_of_ns is None:
+            cur.execute(
+                f"SELECT {chart}, a.debits_pending, a.debits_posted, a.credits_pending,"
+                f" a.credits_posted FROM {SCHEMA}.accounts a WHERE a.ledger = %s"
+                " ORDER BY a.account_id",
+                (ledger,),
+            )
+        else:
+            if as_of_position is not None:
+                at, opened = "x.position <= %s", "a.opened_position <= %s"
+                point: int = as_of_position
+            else:
+                at, opened = "x.recorded_at_ns <= %s", "a.opened_at_ns <= %s"
+                point = as_of_ns or 0
+            cur.execute(
+                f"SELECT {chart},"
+                " coalesce(h.debits_pending, 0) AS debits_pending,"
+                " coalesce(h.debits_posted, 0) AS debits_posted,"
+                " coalesce(h.credits_pending, 0) AS credits_pending,"
+                " coalesce(h.credits_posted, 0) AS credits_posted"
+                f" FROM {SCHEMA}.accounts a LEFT JOIN LATERAL ("
+                f"   SELECT * FROM {SCHEMA}.account_history x"
+                f"   WHERE x.account_id = a.account_id AND {at}"
+                "   ORDER BY x.position DESC LIMIT 1) h ON true"
+                f" WHERE a.ledger = %s AND {opened} ORDER BY a.account_id",
+                (point, ledger, point),
             )
         return [dict(_ints_dict(r)) for r in cur.fetchall()]
 

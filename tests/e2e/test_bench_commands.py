@@ -133,6 +133,10 @@ def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
     # The server's own cost, batches, idleness and memory are measured in the same run.
     assert data["server_cpu_us_per_request"] > 0
     assert data["batched"]["transfers_per_s"] > 0 and data["batched"]["errors"] == 0
+    linked = data["linked_batches_of_100"]
+    assert linked["transfers_per_s"] > 0 and linked["errors"] == 0
+    # ledgerline import of a generated file, beside the server: every transfer imported.
+    assert data["import_transfers_per_s"] > 0 and data["imported_transfers"] == 10_000
     assert data["idle"]["commits_per_s"] >= 0 and data["peak_rss_mb"]["serve"] > 0
     assert set(data["pass"]) == set(data["targets"]) | {"idle"}
 

@@ -1,4 +1,8 @@
-"""Random command histories keep the invariants; replaying them gives the same state."""
+"""Random command histories keep the invariants; replaying them gives the same state.
+
+The histories mix live transfers, imported history (at past timestamps) and period closes on a
+small chart of accounts: roll-ups always equal the sum of the balances of their subtree, and
+a closed period never takes an import."""
 
 from __future__ import annotations
 
@@ -11,12 +15,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from domain.ledger import errors as e
 from domain.ledger import service
 from domain.ledger.account import Account, AccountSpec
+from domain.ledger.book import LedgerBook
+from domain.ledger.chart import rollups
 from domain.ledger.transfer import Transfer, TransferSpec
 from tests.unit.domain.fakes import FakeLedger
 
 T0 = 1_700_000_000_000_000_000
 S = 1_000_000_000
-ACCOUNTS = st.integers(1, 5)
+ACCOUNTS = st.integers(1, 7)  # 6 and 7 only ever come from imports
 TRANSFERS = st.integers(1, 12)
 AMOUNTS = st.integers(1, 300)
 
@@ -27,6 +33,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.ledger = FakeLedger()
         self.now = T0
         self.outcomes: dict[tuple[object, ...], str] = {}
+        self.next_id = 10_000
 
     @initialize(limits=st.lists(st.sampled_from(["", "d", "c"]), min_size=4, max_size=4))
     def open_accounts(self, limits: list[str]) -> None:
@@ -44,7 +51,22 @@ class LedgerMachine(RuleBasedStateMachine):
             )
             self.ledger.commit()
 
-    def _run(self, key: tuple[object, ...], action: object) -> None:
+    @initialize()
+    def open_chart(self) -> None:
+        # Equity 50; income 60 > 61; expense 70 > 71 > 72 (a parent has its child's type).
+        for account, kind, parent in (
+            (50, "equity", 0),
+            (60, "income", 0),
+            (61, "income", 60),
+            (70, "expense", 0),
+            (71, "expense", 70),
+            (72, "expense", 71),
+        ):
+            spec = AccountSpec(account, 1, "USD", 1, account_type=kind, parent_id=parent)
+            service.open_account(self.ledger, spec, self.now)
+            self.ledger.commit()
+
+    def _run(self, key: tuple[object, ...], action: object) -> str:
         try:
             action()  # type: ignore[operator]
             self.ledger.commit()
@@ -54,8 +76,73 @@ class LedgerMachine(RuleBasedStateMachine):
             code = exc.code
         # A retry of an identical command never changes an accepted outcome into another one.
         if self.outcomes.get(key) == "ok":
-            assert code in {"ok", "exists"} or key[0] in {"post", "void", "expire"}
+            assert code in {"ok", "exists"} or key[0] in {"post", "void", "expire", "close"}
         self.outcomes.setdefault(key, code)
+        return code
+
+    def _batch(self, specs: list[TransferSpec] | list[AccountSpec]) -> None:
+        """A TigerBeetle batch through the service: the first refusal is raised."""
+        if isinstance(specs[0], AccountSpec):
+            results = service.create_accounts(self.ledger, specs, self.now)
+        else:
+            results = service.create_transfers(
+                self.ledger,
+                specs,
+                self.now,
+                record_failures=False,
+            )
+        for result in results:
+            if result.error is not None:
+                raise result.error
+
+    def _closed_through(self) -> int:
+        book = self.ledger.committed.get("ledger:1")
+        return book.closed_through_ns if isinstance(book, LedgerBook) else 0
+
+    @rule(account=st.sampled_from([61, 60, 72, 71]), amount=AMOUNTS)
+    def income_or_expense(self, account: int, amount: int) -> None:
+        self.next_id += 1
+        debit, credit = (99, account) if account in (60, 61) else (account, 99)
+        spec = TransferSpec(self.next_id, debit, credit, amount, 1, 1)
+        self._run(("chart", spec), lambda: service.create_transfer(self.ledger, spec, self.now))
+
+    @rule(account=st.integers(6, 7), back_s=st.integers(0, 3))
+    def import_account(self, account: int, back_s: int) -> None:
+        ts = self.now - back_s * S - 1
+        spec = AccountSpec(account, 1, "USD", 1, imported=True, timestamp_ns=ts)
+        code = self._run(("import_account", spec), lambda: self._batch([spec]))
+        if ts <= self._closed_through():
+            assert code != "ok"
+
+    @rule(debit=ACCOUNTS, credit=ACCOUNTS, amount=AMOUNTS, back_ns=st.integers(1, 3 * S))
+    def import_transfer(self, debit: int, credit: int, amount: int, back_ns: int) -> None:
+        self.next_id += 1
+        ts = self.now - back_ns
+        closed = self._closed_through()
+        spec = TransferSpec(
+            self.next_id, debit, credit, amount, 1, 1, imported=True, timestamp_ns=ts
+        )
+        code = self._run(("import", spec), lambda: self._batch([spec]))
+        if ts <= closed:
+            assert code != "ok", "an import landed in a closed period"
+        if code == "ok":
+            imported = self.ledger.committed[f"transfer:{self.next_id}"]
+            assert isinstance(imported, Transfer)
+            assert imported.created_at_ns == ts
+
+    @rule(back_s=st.integers(0, 3))
+    def close_period(self, back_s: int) -> None:
+        through = self.now - back_s * S - 1
+
+        def close() -> None:
+            service.close_period(self.ledger, 1, through, 50, 9, self.now)
+
+        if self._run(("close", through), close) == "ok":
+            assert self._closed_through() == through
+            for account in (60, 61, 70, 71, 72):
+                acc = self.ledger.committed[f"account:{account}"]
+                assert isinstance(acc, Account)
+                assert acc.debits_posted == acc.credits_posted, account
 
     @rule(
         account=ACCOUNTS,
@@ -155,13 +242,42 @@ class LedgerMachine(RuleBasedStateMachine):
                     assert agg.credits_pending + agg.credits_posted <= agg.debits_posted
 
     @invariant()
+    def roll_ups_equal_the_sum_of_their_subtree(self) -> None:
+        accounts = [a for a in self.ledger.committed.values() if isinstance(a, Account)]
+        own = {
+            a.account_id: (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)
+            for a in accounts
+        }
+        parents = {a.account_id: a.parent_id for a in accounts}
+        rolled = rollups(own, parents)
+        for account in own:
+            # Brute force: every account whose chain of parents passes through this one.
+            subtree = []
+            for other in own:
+                node = other
+                while node and node != account:
+                    node = parents.get(node, 0)
+                if node == account:
+                    subtree.append(other)
+            assert rolled[account] == tuple(sum(own[o][k] for o in subtree) for k in range(4)), (
+                account
+            )
+        roots = [a for a in own if parents[a] not in own]
+        assert [sum(rolled[r][k] for r in roots) for k in range(4)] == [
+            sum(b[k] for b in own.values()) for k in range(4)
+        ]
+
+    @invariant()
     def replaying_every_stream_gives_the_same_state(self) -> None:
         for stream_id, events in self.ledger.history.items():
             live = self.ledger.committed[stream_id]
-            fresh: Account | Transfer = (
-                Account(int(stream_id.split(":")[1]))
-                if stream_id.startswith("account:")
-                else Transfer(int(stream_id.split(":")[1]))
+            kind, key = stream_id.split(":", 1)
+            fresh: Account | Transfer | LedgerBook = (
+                Account(int(key))
+                if kind == "account"
+                else LedgerBook(int(key))
+                if kind == "ledger"
+                else Transfer(int(key))
             )
             fresh.replay(events)
             assert fresh.version == live.version == len(events)

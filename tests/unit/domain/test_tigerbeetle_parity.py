@@ -4,8 +4,8 @@ Every table of ``src/state_machine_tests.zig`` that creates and looks up account
 transfers, vendored unchanged in ``tigerbeetle_tables.py``: each line's result must be the
 one TigerBeetle's test expects, and every lookup must agree. The query tables
 (``get_account_transfers``, ``query_*``, ...) are vendored but not run here: they need the
-read model (its user-data queries are checked over HTTP in
-``tests/e2e/test_ledger_parity_api.py``).
+read model (``query_accounts`` and ``query_transfers`` run over HTTP in
+``tests/e2e/test_tigerbeetle_query_tables_api.py``).
 """
 
 from __future__ import annotations
