@@ -315,7 +315,7 @@ def _postmaster_pid(data_dir: Path) -> int:
     return int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
 
 
-def run(  # noqa: PLR0915 - one run, every stage in order
+def run(
     *,
     seconds: float,
     clients: int,
