@@ -478,17 +478,6 @@ VoidTransferCannotBeReversed = _rule(
     "void_transfer_cannot_be_reversed",
     "A void moved nothing: there is nothing to reverse.",
 )
-# ------------------------------------------------------------------ reconciliation
-StatementAccountNotFound = _rule(
-    "StatementAccountNotFound",
-    "statement_account_not_found",
-    "The statement's account is not an account of the ledger.",
-)
-StatementCurrencyMustMatch = _rule(
-    "StatementCurrencyMustMatch",
-    "statement_currency_must_match",
-    "The statement is in another currency than the account it reconciles.",
-)
 
 
 class Exists(LedgerRejection):

@@ -5,7 +5,6 @@ Transfer streams (``transfer:<id>``) hold the transfer's own life; account strea
 naming the transfer, the ledger, the currency and the amounts, so balances can be rebuilt from
 account events alone. The ledger's own stream (``ledger:<ledger>``) holds what spans accounts:
 how far imports have come, the income and expense accounts of the chart, closed periods.
-Reconciliations (``reconciliation:<id>``) hold the result of matching a bank statement.
 
 Fields added after an event type was first written have defaults, and are left out of the
 payload while they hold their default (``OPTIONAL``): an event written before they existed
@@ -375,35 +374,6 @@ class PeriodClosed(LedgerEvent):
     closed_at_ns: int
 
 
-# ------------------------------------------------------------------ reconciliations
-
-
-@dataclass(frozen=True, slots=True)
-class ReconciliationRecorded(LedgerEvent):
-    """A bank statement was matched against the ledger's transfers of an account.
-
-    ``items``: one per statement entry and per unmatched ledger transfer, each with its
-    ``status`` (matched, amount_break, date_break, unmatched_statement, unmatched_ledger)
-    and the ``rule`` that decided it. Amounts in minor units, dates ISO ``YYYY-MM-DD``.
-    """
-
-    TOPIC: ClassVar[str] = "ledger.ReconciliationRecorded.v1"
-    reconciliation_id: str
-    account_id: int
-    ledger: int
-    currency: str
-    statement_id: str
-    statement_digest: str
-    period_from: str
-    period_to: str
-    opening_balance: int | None
-    closing_balance: int | None
-    ledger_closing_balance: int
-    items: list[dict[str, Any]]
-    counts: dict[str, int]
-    recorded_at_ns: int
-
-
 EVENT_TYPES: dict[str, type[LedgerEvent]] = {
     cls.TOPIC: cls
     for cls in (
@@ -424,7 +394,6 @@ EVENT_TYPES: dict[str, type[LedgerEvent]] = {
         ImportsAdvanced,
         IncomeStatementAccountAdded,
         PeriodClosed,
-        ReconciliationRecorded,
     )
 }
 

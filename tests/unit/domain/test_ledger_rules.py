@@ -503,8 +503,6 @@ def test_every_named_rule_has_a_case_here_or_in_tigerbeetles_tables() -> None:
         "ledger_must_match",  # the parent of the two ledger rules, never raised itself
         "account_closed",  # the parent of the two closed-account rules
         "amount_must_not_be_zero",  # deprecated, as in TigerBeetle 0.16
-        "statement_account_not_found",  # reconciliation: tests/unit/domain/test_reconciliation.py
-        "statement_currency_must_match",
     }
     assert {r.code for r in e.ALL_RULES} - {"ledger_rejection"} <= covered | tigerbeetle | elsewhere
 
