@@ -160,35 +160,36 @@ def _measure_idle(
     """
     time.sleep(11.0)
     idle: dict[str, float] = {}
-    for _attempt in range(3):
-        vacuums0 = _autovacuums(admin_url)
-        cpu0, pg0, commits0 = serve_tree.cpu_s(), pg_tree.cpu_s(), _commits(admin_url)
-        time.sleep(seconds)
-        commits1 = _commits(admin_url)
-        idle = {
-            "serve_cpu_percent": round(100 * (serve_tree.cpu_s() - cpu0) / seconds, 2),
-            "postgres_cpu_percent": round(100 * (pg_tree.cpu_s() - pg0) / seconds, 2),
-            # less the one this measurement itself commits
-            "commits_per_s": round(max(0, commits1 - commits0 - 1) / seconds, 2),
-            "seconds": seconds,
-        }
-        if _autovacuums(admin_url) == vacuums0:
-            break
+    # One session for the whole measurement: a new connection itself commits (the server's
+    # start-up reads), which a per-sample connection would count as the server's.
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for _attempt in range(3):
+            vacuums0 = _autovacuums(conn)
+            cpu0, pg0, commits0 = serve_tree.cpu_s(), pg_tree.cpu_s(), _commits(conn)
+            time.sleep(seconds)
+            commits1 = _commits(conn)
+            idle = {
+                "serve_cpu_percent": round(100 * (serve_tree.cpu_s() - cpu0) / seconds, 2),
+                "postgres_cpu_percent": round(100 * (pg_tree.cpu_s() - pg0) / seconds, 2),
+                # less the one this measurement itself commits
+                "commits_per_s": round(max(0, commits1 - commits0 - 1) / seconds, 2),
+                "seconds": seconds,
+            }
+            if _autovacuums(conn) == vacuums0:
+                break
     return idle
 
 
-def _autovacuums(admin_url: str) -> int:
+def _autovacuums(conn: psycopg.Connection[Any]) -> int:
     """How many autovacuum and autoanalyze runs PostgreSQL has made (its housekeeping)."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT sum(autovacuum_count + autoanalyze_count) FROM pg_stat_all_tables"
-        ).fetchone()
+    row = conn.execute(
+        "SELECT sum(autovacuum_count + autoanalyze_count) FROM pg_stat_all_tables"
+    ).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def _commits(admin_url: str) -> int:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        row = conn.execute("SELECT sum(xact_commit) FROM pg_stat_database").fetchone()
+def _commits(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT sum(xact_commit) FROM pg_stat_database").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
