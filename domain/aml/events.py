@@ -15,26 +15,17 @@ nanoseconds since the epoch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from domain.event import FlatEvent
 
 TOPIC_PREFIX = "aml."
 
 
 @dataclass(frozen=True, slots=True)
-class AmlEvent:
-    TOPIC: ClassVar[str] = ""
-
-    def to_payload(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> AmlEvent:
-        try:
-            return cls(**payload)
-        except TypeError:
-            names = {f.name for f in fields(cls)}
-            return cls(**{k: v for k, v in payload.items() if k in names})
+class AmlEvent(FlatEvent):
+    """Root of the aml events (payload conversion: :class:`domain.event.FlatEvent`)."""
 
 
 # ------------------------------------------------------------------ transactions

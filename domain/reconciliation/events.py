@@ -9,24 +9,15 @@ money in positive), dates ``YYYY-MM-DD``; payloads hold no floats.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from domain.event import FlatEvent
 
 
 @dataclass(frozen=True, slots=True)
-class ReconciliationEvent:
-    TOPIC: ClassVar[str] = ""
-
-    def to_payload(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> ReconciliationEvent:
-        try:
-            return cls(**payload)
-        except TypeError:
-            names = {f.name for f in fields(cls)}
-            return cls(**{k: v for k, v in payload.items() if k in names})
+class ReconciliationEvent(FlatEvent):
+    """Root of the reconciliation events (payload conversion: :class:`domain.event.FlatEvent`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,24 +14,15 @@ and dicts keyed by currency code. No floats: efficiencies are derived, never sto
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from domain.event import FlatEvent
 
 
 @dataclass(frozen=True, slots=True)
-class SettlementEvent:
-    TOPIC: ClassVar[str] = ""
-
-    def to_payload(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> SettlementEvent:
-        try:
-            return cls(**payload)
-        except TypeError:
-            names = {f.name for f in fields(cls)}
-            return cls(**{k: v for k, v in payload.items() if k in names})
+class SettlementEvent(FlatEvent):
+    """Root of the settlement events (payload conversion: :class:`domain.event.FlatEvent`)."""
 
 
 # ------------------------------------------------------------------ participant streams
