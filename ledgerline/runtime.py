@@ -222,7 +222,7 @@ class Runtime:
                     signed = make_checkpoint(self.store.recorder, key)
                     signed_at = time.monotonic()
                     collect_cosignatures(self.store.recorder, signed)
-                    grown = self.store.recorder.head().position - signed.size
+                    grown = -1  # look once more: events may have come while it was signed
                 looked_at = marker if grown == 0 else None
             except Exception:  # the next round retries
                 looked_at = None
@@ -236,29 +236,31 @@ class Runtime:
         nothing. In Kafka mode (no in-process projector) every duty runs at its interval.
         """
         due = dict.fromkeys((d.name for d in duties), 0.0)
-        next_at: dict[str, int | None] = {}  # business time of the next due item, per duty
-        seen: dict[str, int] = {}  # the applied marker when ``next_at`` was read
+        # Per duty, after a round: the applied marker then and its next due time (or None).
+        known: dict[str, tuple[int, int | None]] = {}
         while not self._stop.wait(tick_s):
             if not self._leads_duties():
-                next_at.clear()  # with several workers, one runs the duties
+                known.clear()  # with several workers, one runs the duties
                 continue
             now = time.monotonic()
             marker = self._applied_marker()
             for duty in duties:
                 if now < due[duty.name]:
                     continue
-                if duty.name in next_at and marker is not None and seen.get(duty.name) == marker:
-                    at = next_at[duty.name]
-                    if at is None or self.clock() < at:
-                        continue  # nothing new in the read models, nothing has come due
+                last = known.pop(duty.name, None)
+                if (
+                    last is not None
+                    and last[0] == marker
+                    and (last[1] is None or self.clock() < last[1])
+                ):
+                    known[duty.name] = last
+                    continue  # nothing new in the read models, nothing has come due
                 due[duty.name] = now + duty.interval_s
-                next_at.pop(duty.name, None)
                 try:
                     duty.run(self)
                     if duty.next_due is not None and marker is not None:
                         with self.store.datastore.get_connection() as conn:
-                            next_at[duty.name] = duty.next_due(conn)
-                        seen[duty.name] = marker
+                            known[duty.name] = (marker, duty.next_due(conn))
                 except Exception:  # the next round retries
                     log.exception("scheduled duty %s failed", duty.name)
 
