@@ -22,6 +22,7 @@ from commands.processor import (
     Command,
     CommandProcessor,
     Handler,
+    RefusedWithRecord,
     Rejection,
     Store,
     UnitOfWork,
@@ -239,10 +240,6 @@ class ClosePeriod(_Cmd):
 # They are recorded, so the id answers the same forever (``id_already_failed`` for another
 # body). Every other rejection is a property of the request itself and is not recorded.
 TRANSIENT_REJECTIONS = service.TRANSIENT | {"account_closed"}
-
-
-def _recorded_only_if_transient(exc: e.LedgerRejection) -> Exception:
-    return exc if exc.code in TRANSIENT_REJECTIONS else NotRecorded(exc.to_outcome())
 
 
 class NotRecorded(Exception):
@@ -635,7 +632,12 @@ def build_handlers(clock: Callable[[], int]) -> dict[str, Handler]:  # noqa: PLR
             assert existing is not None
             return {"status": "exists", "transfer": transfer_view(existing)}
         except e.LedgerRejection as exc:
-            raise _recorded_only_if_transient(exc) from None
+            if exc.code not in TRANSIENT_REJECTIONS:
+                raise NotRecorded(exc.to_outcome()) from None
+            # The id is spent, as when it fails inside a batch: a later batch (whose command
+            # id is its body's digest) finds the failed transfer and answers id_already_failed.
+            service.record_failure(src, cmd.id, exc.code, clock())
+            raise RefusedWithRecord(exc) from None
         return {"status": "created", "transfer": transfer_view(transfer)}
 
     def create_linked(uow: UnitOfWork, cmd: CreateLinkedTransfers) -> dict[str, Any]:

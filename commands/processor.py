@@ -123,6 +123,17 @@ class ExistsWithDifferentPayload(Rejection):
     code = "exists_with_different_payload"
 
 
+class RefusedWithRecord(Exception):
+    """A refusal that leaves a record: the command is answered and logged as refused with
+    ``rejection``'s outcome, and the events its handler staged are appended with it (a
+    transfer id spent by a failure that depends on state, as in TigerBeetle). A handler raises
+    it deliberately; any other rejection appends nothing."""
+
+    def __init__(self, rejection: Exception) -> None:
+        super().__init__(str(rejection))
+        self.rejection = rejection
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What a caller gets back for one command."""
@@ -616,8 +627,12 @@ class _Round:
             uow = UnitOfWork(overlay)
             ctx = proc._context_of_type[cmd.command_type]
             started = time.perf_counter()
+            accepted = True
             try:
                 result = ctx.handlers[cmd.command_type](uow, cmd.body)
+            except RefusedWithRecord as exc:
+                accepted = False
+                result = (ctx.to_outcome or _default_outcome)(exc.rejection)
             except Exception as exc:
                 proc.stage_s["handle"] += time.perf_counter() - started
                 refused = self._refused(cmd, ctx, uow, exc)
@@ -637,7 +652,7 @@ class _Round:
                     cmd.command_id,
                     cmd.command_type,
                     cmd.payload,
-                    True,
+                    accepted,
                     canonical_json(result),
                     new_events,
                     reads=tuple(s for s in uow.touched if s not in written),

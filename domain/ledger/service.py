@@ -565,11 +565,12 @@ def create_transfers(
         now_ns,
         create,
         lambda s: s.transfer_id,
-        _record_failure if record_failures else None,
+        record_failure if record_failures else None,
     )
 
 
-def _record_failure(src: Any, transfer_id: int, code: str, ts: int) -> None:
+def record_failure(src: Any, transfer_id: int, code: str, ts: int) -> None:
+    """Spend ``transfer_id``: from now on it answers ``id_already_failed``."""
     if 0 < transfer_id < ID_INT_MAX and src.get_transfer(transfer_id) is None:
         src.add(Transfer.failed(transfer_id, code, ts))
 

@@ -60,6 +60,32 @@ def test_a_failed_linked_member_spends_its_id_and_retries_compare_values(funded:
         )
 
 
+def test_a_lone_transfer_that_failed_on_state_spends_its_id_for_batches_too(
+    funded: Server,
+) -> None:
+    with funded.client() as c:
+        # Account 2 holds 100.00 and may not overdraw: the lone transfer fails on state.
+        assert_problem(transfer(c, 75, 2, 1, "500"), 409, "exceeds_credits")
+        assert_problem(c.get("/v1/transfers/75"), 404, "transfer_not_found")
+        # The same id in a batch, even one that would now succeed, is spent ...
+        item = {"id": 75, "debit_account_id": 2, "credit_account_id": 1, "amount": "5"}
+        for linked in (True, False):
+            r = c.post(
+                "/v1/transfer-batches",
+                json={"linked": linked, "transfers": [{**item, "ledger": 1, "code": 1}]},
+            )
+            results = r.json()["results"]
+            assert [x["status"] for x in results] == ["id_already_failed"], r.text
+        # ... and so is it for another lone body, while the first body answers as first.
+        assert_problem(transfer(c, 75, 2, 1, "5"), 409, "id_already_failed")
+        assert_problem(transfer(c, 75, 2, 1, "500"), 409, "exceeds_credits")
+        # A refusal of the request itself (not of the ledger's state) spends nothing.
+        assert_problem(transfer(c, 76, 2, 2, "5"), 409, "accounts_must_be_different")
+        r = transfer(c, 76, 2, 1, "5")
+        assert r.status_code == 201, r.text
+        assert balances(c, 2, r.json()["position"])["balances"]["debits_posted"] == "5.00"
+
+
 def test_posts_and_voids_are_transfers_with_their_own_ids(funded: Server) -> None:
     with funded.client() as c:
         assert transfer(c, 80, 1, 2, "10", pending=True).status_code == 201
