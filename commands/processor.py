@@ -693,7 +693,8 @@ class _Round:
         recorded: dict[str, RecordedCommand] = {}
         for i, sub, res in zip(self.decided, submissions, results, strict=True):
             # Decided under the lock, every submission commits; anything else is a bug.
-            invariant(isinstance(res, Committed), f"a batch decided under the lock: {res}")
+            if not isinstance(res, Committed):
+                invariant(False, f"a batch decided under the lock: {res}")
             assert isinstance(res, Committed)  # for the type checker
             self.answers[i] = Outcome(
                 res.command_id,

@@ -359,6 +359,20 @@ class Account(Aggregate):
     def _trigger(self, event: object) -> None:
         super()._trigger(event)
         # Paired check: the rule was validated before the event; the state must agree after.
+        # One plain test on the hot path; the named invariants only when it fails.
+        debits = self.debits_pending + self.debits_posted
+        credits = self.credits_pending + self.credits_posted
+        if (
+            min(self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)
+            < 0
+            or debits > U128_MAX
+            or credits > U128_MAX
+            or (self.debits_must_not_exceed_credits and debits > self.credits_posted)
+            or (self.credits_must_not_exceed_debits and credits > self.debits_posted)
+        ):
+            self._balances_broken()
+
+    def _balances_broken(self) -> None:
         invariant(
             min(self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)
             >= 0,

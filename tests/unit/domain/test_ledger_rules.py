@@ -604,3 +604,21 @@ def test_apply_that_would_break_a_limit_is_a_loud_programming_error() -> None:
     account = Account(1).replay([AccountOpened(1, 1, "USD", 1, True, False, False, T0)])
     with pytest.raises(InvariantViolation):
         account._trigger(AmountPosted(1, 9, 1, "USD", "debit", T0, 1))
+
+
+@pytest.mark.parametrize(
+    ("flags", "side", "message"),
+    [
+        ({"debits_must_not_exceed_credits": True}, "debit", "debits exceed credits"),
+        ({"credits_must_not_exceed_debits": True}, "credit", "credits exceed debits"),
+        ({}, "debit", "overflowed 128 bits"),
+    ],
+)
+def test_an_event_that_breaks_an_accounts_limits_is_a_loud_bug_not_a_balance(
+    flags: dict[str, bool], side: str, message: str
+) -> None:
+    account = Account.create(AccountSpec(1, 1, "USD", 10, **flags), 1)
+    amount = 2**128 if not flags else 5
+    # ``checked=True``: the caller claims it validated the rule; the account checks anyway.
+    with pytest.raises(InvariantViolation, match=message):
+        account.post_amount(side, 7, amount, 2, checked=True)
