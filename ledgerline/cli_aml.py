@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ledgerline.cli_common import EXIT_BROKEN, add_db_options, settings_from_args
+from ledgerline.cli_common import EXIT_BROKEN, Session, add_db_options
 from ledgerline.errors import LedgerlineError
 
 ALERT_FIELDS = (
@@ -39,50 +39,6 @@ ALERT_FIELDS = (
     "category",
     "status",
 )
-
-
-class _Session:
-    """The database, the event store and one command processor for this process."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        from commands.context import build_processor
-        from eventstore.store import EventStore
-        from ledgerline.contexts import command_contexts
-        from ledgerline.database import database_url
-        from ledgerline.runtime import migrate_all
-
-        self._url_cm = database_url(settings_from_args(args))
-        self.url = self._url_cm.__enter__()
-        try:
-            migrate_all(self.url)
-            self.store = EventStore(self.url, pool_size=4, run_migrations=False)
-            self.processor = build_processor(self.store.recorder, command_contexts(time.time_ns))
-            self.processor.start()
-        except BaseException:
-            self._url_cm.__exit__(*sys.exc_info())
-            raise
-
-    def catch_up(self) -> int:
-        from projections.registry import PROJECTIONS
-        from projections.runner import ProjectionRunner
-        from readmodels.schema import SCHEMA
-
-        runner = ProjectionRunner(
-            self.store.recorder, [spec.create(SCHEMA) for spec in PROJECTIONS.values()]
-        )
-        runner.position = runner._common_position()
-        return runner.catch_up()
-
-    def close(self) -> None:
-        self.processor.stop()
-        self.store.close()
-        self._url_cm.__exit__(None, None, None)
-
-    def __enter__(self) -> _Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -121,7 +77,7 @@ def _ingest(args: argparse.Namespace, kind: str) -> int:
     bad: list[tuple[int, str]] = []
     counts = {"created": 0, "exists": 0}
     progress = _Progress(f"ingesting {kind}")
-    with _Session(args) as s:
+    with Session(args) as s:
         pending: list[tuple[list[int], Any]] = []
 
         def settle(limit: int) -> None:
@@ -199,7 +155,7 @@ def cmd_ingest_rates(args: argparse.Namespace) -> int:
         raise LedgerlineError(
             f'{args.file} must hold {{"rates": {{"EUR": "1.0842", ...}}}} with decimal strings'
         )
-    with _Session(args) as s:
+    with Session(args) as s:
         outcome = s.processor.execute(rates_command(rates, str(doc.get("source", ""))))
     if not outcome.accepted:
         raise LedgerlineError(f"{outcome.result['code']}: {outcome.result.get('detail', '')}")
@@ -224,7 +180,7 @@ def cmd_load_sanctions(args: argparse.Namespace) -> int:
         raise LedgerlineError(f"{path}: {exc}") from None
     if not entries:
         raise LedgerlineError(f"{path} holds no sanctions entries")
-    with _Session(args) as s:
+    with Session(args) as s:
         cmd = LoadSanctions(list_id=args.list_id, source=path.name, entries=tuple(entries))
         outcome = s.processor.execute(sanctions_command(cmd))
     if not outcome.accepted:
@@ -246,7 +202,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from eventstore.store import connect_owner
     from readmodels import aml as rm
 
-    with _Session(args) as s:
+    with Session(args) as s:
         if not args.no_catch_up:
             s.catch_up()
         with connect_owner(s.url) as conn:
@@ -290,7 +246,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from eventstore.store import connect_owner
     from replay import aml_reports
 
-    with _Session(args) as s:
+    with Session(args) as s:
         if not args.no_catch_up:
             s.catch_up()
         with connect_owner(s.url) as conn:

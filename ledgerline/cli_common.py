@@ -8,6 +8,8 @@ same way: one line on stderr and a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import NoReturn
 
 from ledgerline.config import Settings, load_settings
@@ -78,3 +80,48 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             "kafka_bootstrap_servers": getattr(args, "kafka_bootstrap_servers", None),
         }
     )
+
+
+class Session:
+    """The database, the event store and one command processor for this process (the CLI
+    commands that run in process: ingest, import, reports)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from commands.context import build_processor
+        from eventstore.store import EventStore
+        from ledgerline.contexts import command_contexts
+        from ledgerline.database import database_url
+        from ledgerline.runtime import migrate_all
+
+        self._url_cm = database_url(settings_from_args(args))
+        self.url = self._url_cm.__enter__()
+        try:
+            migrate_all(self.url)
+            self.store = EventStore(self.url, pool_size=4, run_migrations=False)
+            self.processor = build_processor(self.store.recorder, command_contexts(time.time_ns))
+            self.processor.start()
+        except BaseException:
+            self._url_cm.__exit__(*sys.exc_info())
+            raise
+
+    def catch_up(self) -> int:
+        from projections.registry import PROJECTIONS
+        from projections.runner import ProjectionRunner
+        from readmodels.schema import SCHEMA
+
+        runner = ProjectionRunner(
+            self.store.recorder, [spec.create(SCHEMA) for spec in PROJECTIONS.values()]
+        )
+        runner.position = runner._common_position()
+        return runner.catch_up()
+
+    def close(self) -> None:
+        self.processor.stop()
+        self.store.close()
+        self._url_cm.__exit__(None, None, None)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

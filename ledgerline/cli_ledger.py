@@ -291,7 +291,7 @@ def run_import(  # noqa: PLR0915 - one loop: read, batch, submit, settle in orde
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from ledgerline.cli_aml import _Session
+    from ledgerline.cli_common import Session
 
     source = Path(args.file)
     fmt = args.format or ("csv" if source.suffix.lower() == ".csv" else "jsonl")
@@ -300,7 +300,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise LedgerlineError(f"cannot read {source}: no such file")
     enabled = None if not args.json else False
     opening = time.perf_counter()
-    with _Session(args) as s, Progress("importing", unit="lines", enabled=enabled) as bar:
+    with Session(args) as s, Progress("importing", unit="lines", enabled=enabled) as bar:
         # The rate is the import's own: opening the database and the processor is not in it.
         started = time.perf_counter()
         try:
