@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+# The one helper the store takes from the domain: frozen values built at a mutable one's cost.
+from domain.frozen import fast_frozen
 
+
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event to append: its stream, the version it must get, its topic and payload bytes.
@@ -19,6 +23,7 @@ class NewEvent:
     payload: bytes
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Submission:
     """One command's effect: its log record plus the events it emits (none when rejected).
@@ -39,6 +44,7 @@ class Submission:
     reads: Sequence[str] = ()  # streams the decision looked at without writing
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Committed:
     """The submission is durable. Positions are ``None`` for a command without events."""
@@ -49,6 +55,7 @@ class Committed:
     recorded_at_ns: int
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class RecordedCommand:
     """A command id already present in the command log, with its first outcome."""
@@ -89,6 +96,7 @@ class VersionConflict:
 AppendResult = Committed | AlreadyRecorded | VersionConflict
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     """One row of the event log, with both chain links."""
@@ -105,6 +113,7 @@ class StoredEvent:
     global_hash: bytes
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """An aggregate's state right after ``version`` of its stream, as stored."""

@@ -659,17 +659,9 @@ def _row_to_command(row: DictRow) -> RecordedCommand:
 
 def _tuple_to_event(r: tuple[Any, ...]) -> StoredEvent:
     """A row selected in ``_EVENT_COLUMNS`` order."""
+    p, s, v, t, payload, at, prev_s, s_hash, prev_g, g_hash = r
     return StoredEvent(
-        position=r[0],
-        stream_id=r[1],
-        version=r[2],
-        topic=r[3],
-        payload=bytes(r[4]),
-        recorded_at_ns=r[5],
-        prev_stream_hash=bytes(r[6]),
-        stream_hash=bytes(r[7]),
-        prev_global_hash=bytes(r[8]),
-        global_hash=bytes(r[9]),
+        p, s, v, t, bytes(payload), at, bytes(prev_s), bytes(s_hash), bytes(prev_g), bytes(g_hash)
     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from domain.event import FlatEvent
+from domain.frozen import fast_frozen_all
 
 TOPIC_PREFIX = "aml."
 
@@ -224,6 +225,7 @@ EVENT_TYPES: dict[str, type[AmlEvent]] = {
         SarFiled,
     )
 }
+fast_frozen_all(EVENT_TYPES.values())  # built per command and per replayed event
 
 
 class UnknownEventType(ValueError):

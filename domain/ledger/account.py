@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.aggregate import Aggregate
+from domain.frozen import fast_frozen
 from domain.invariant import invariant
 from domain.ledger import errors as e
 from domain.ledger.events import (
@@ -63,6 +64,7 @@ def stream_id(account_id: int) -> str:
     return f"account:{account_id}"
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class AccountSpec:
     account_id: int

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Literal
 
+from domain.frozen import fast_frozen_all
+
 Side = Literal["debit", "credit"]
 
 
@@ -396,6 +398,7 @@ EVENT_TYPES: dict[str, type[LedgerEvent]] = {
         PeriodClosed,
     )
 }
+fast_frozen_all(EVENT_TYPES.values())  # built per command and per replayed event
 
 
 class UnknownEventType(ValueError):

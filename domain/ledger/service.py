@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from domain.aggregate import Aggregate
+from domain.frozen import fast_frozen
 from domain.invariant import invariant
 from domain.ledger import errors as e
 from domain.ledger.account import (
@@ -236,6 +237,7 @@ class LedgerSource(Protocol):
     def add(self, aggregate: Aggregate) -> None: ...
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class Result:
     """One event's outcome in a batch: ``created``, ``exists`` or the rule's code."""

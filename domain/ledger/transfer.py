@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from domain.aggregate import Aggregate
+from domain.frozen import fast_frozen
 from domain.invariant import invariant
 from domain.ledger import errors as e
 from domain.ledger.events import (
@@ -50,6 +51,7 @@ def stream_id(transfer_id: int) -> str:
     return f"transfer:{transfer_id}"
 
 
+@fast_frozen
 @dataclass(frozen=True, slots=True)
 class TransferSpec:
     transfer_id: int

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from domain.event import FlatEvent
+from domain.frozen import fast_frozen_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ _ALL: tuple[type[ReconciliationEvent], ...] = (
     ReconciliationCompleted,
 )
 EVENT_TYPES: dict[str, type[ReconciliationEvent]] = {cls.TOPIC: cls for cls in _ALL}
+fast_frozen_all(EVENT_TYPES.values())  # built per command and per replayed event
 
 
 class UnknownEventType(ValueError):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from domain.event import FlatEvent
+from domain.frozen import fast_frozen_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +228,7 @@ EVENT_TYPES: dict[str, type[SettlementEvent]] = {
         CycleSettled,
     )
 }
+fast_frozen_all(EVENT_TYPES.values())  # built per command and per replayed event
 
 
 class UnknownEventType(ValueError):

@@ -22,18 +22,19 @@ Construction cost
     The events are frozen slotted dataclasses. The generated ``__init__`` of a frozen
     dataclass sets every field through ``object.__setattr__``, which measured ~5x slower than
     a plain slot store (about 2.2 us for 8 fields on our machines, more than the matching of
-    the order itself). :func:`_fast_frozen` therefore gives each event class a generated
-    ``__new__`` that fills a mutable twin with the same slots and then switches its class:
-    the object is exactly the frozen dataclass (equality, hashing, ``replace``, assignment
-    refused), built at the cost of a mutable one.
+    the order itself). :func:`domain.frozen.fast_frozen` therefore gives each event class a
+    generated ``__new__`` that fills a mutable twin with the same slots and then switches its
+    class: the object is exactly the frozen dataclass (equality, hashing, ``replace``,
+    assignment refused), built at the cost of a mutable one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
+from domain.frozen import fast_frozen
 from domain.trading.orders import NewOrder
 
 
@@ -60,26 +61,9 @@ T = TypeVar("T", bound=TradingEvent)
 
 
 def _fast_frozen(cls: E) -> E:
-    """Give a frozen slotted dataclass a fast constructor (see the module docstring)."""
-    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-    twin = type(f"_{cls.__name__}Builder", cls.__bases__, {"__slots__": cls.__slots__})
-    params = [
-        n if f.default is MISSING else f"{n}=_default_{n}"
-        for n, f in zip(names, fields(cls), strict=True)  # type: ignore[arg-type]
-    ]
-    lines = [f"def __new__(_cls, {', '.join(params)}):", "    self = _new(_twin)"]
-    lines += [f"    self.{n} = {n}" for n in names]
-    lines += ["    self.__class__ = _cls", "    return self"]
-    namespace: dict[str, Any] = {"_new": object.__new__, "_twin": twin}
-    namespace.update({f"_default_{f.name}": f.default for f in fields(cls)})  # type: ignore[arg-type]
-    exec("\n".join(lines), namespace)  # noqa: S102 - code generated from the field names
-    cls.__new__ = namespace["__new__"]  # type: ignore[method-assign]
-    cls.__init__ = object.__init__  # type: ignore[method-assign]
-    cls.__copy__ = lambda self: self  # type: ignore[attr-defined]
-    cls.__deepcopy__ = lambda self, memo: self  # type: ignore[attr-defined]
-    cls.__reduce__ = lambda self: (cls, tuple(getattr(self, n) for n in names))  # type: ignore[method-assign]
-    _FIELD_NAMES[cls] = names
-    return cls
+    """:func:`domain.frozen.fast_frozen`, and the event's field names for its payload."""
+    _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    return fast_frozen(cls)
 
 
 def _factory(cls: type[T]) -> Callable[..., T]:
