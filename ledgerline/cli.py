@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eventstore.errors import EventStoreError
+from eventstore.gc_tuning import tune_gc
 from ledgerline.cli_common import (
     EXIT_BROKEN,
     EXIT_INTERNAL,
@@ -962,4 +963,5 @@ def _fail(message: str, code: int) -> int:
 
 
 def entrypoint() -> Any:  # pragma: no cover - console-script shim
+    tune_gc()  # a process of its own: every command is a long-lived or a bulk one
     sys.exit(main())

@@ -108,6 +108,7 @@ def worker_app() -> Any:
     """
     import atexit
 
+    from eventstore.gc_tuning import tune_gc
     from ledgerline.config import load_settings
     from ledgerline.logs import ENV_LOG_FORMAT, ENV_LOG_LEVEL, configure
     from ledgerline.runtime import build_runtime
@@ -129,6 +130,7 @@ def worker_app() -> Any:
         snapshot_every=settings.snapshot_every,
     )
     atexit.register(runtime.close)
+    tune_gc()
     return runtime.app
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 
 from eventstore.canonical import encode_event
+from eventstore.gc_tuning import tune_gc
 from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
 from eventstore.store import EventStore, connect_owner
@@ -309,7 +310,9 @@ def replay(
     checkpoint_size = below.size if below is not None and below.size > 0 else None
     scratch = f"replay_{secrets.token_hex(4)}"
     here, there = _split_projections()
-    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        2, mp_context=multiprocessing.get_context("spawn"), initializer=tune_gc
+    )
     with pool, connect_owner(url) as conn:
         verified = pool.submit(
             verify_log,
