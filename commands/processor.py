@@ -323,9 +323,12 @@ class CommandProcessor(Generic[A]):
                 self._context_of_type[command_type] = ctx
             for prefix in ctx.stream_prefixes:
                 invariant(prefix not in prefixes, f"stream prefix {prefix!r} is claimed twice")
+                invariant(
+                    prefix.find(":") == len(prefix) - 1,
+                    f"stream prefix {prefix!r} must end at its first ':'",
+                )
                 prefixes[prefix] = ctx
-        # Longest prefix first, so "book-snapshot:" would win over "book:".
-        self._prefixes = sorted(prefixes.items(), key=lambda kv: -len(kv[0]))
+        self._context_of_prefix = prefixes
         self._max_batch = max_batch
         self.cache = cache or AggregateCache()
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
@@ -351,10 +354,12 @@ class CommandProcessor(Generic[A]):
         )
 
     def context_of_stream(self, stream_id: str) -> CommandContext:
-        for prefix, ctx in self._prefixes:
-            if stream_id.startswith(prefix):
-                return ctx
-        raise InvariantViolation(f"no context owns stream {stream_id}")
+        # Every prefix ends at its first ":" (checked when the contexts are registered): one
+        # dict lookup, not a scan of the prefixes.
+        ctx = self._context_of_prefix.get(stream_id[: stream_id.find(":") + 1])
+        if ctx is None:
+            raise InvariantViolation(f"no context owns stream {stream_id}")
+        return ctx
 
     def context_of_command(self, command: Command) -> CommandContext:
         return self._context_of_type[command.command_type]

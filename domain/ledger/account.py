@@ -439,11 +439,7 @@ class Account(Aggregate):
     def approx_bytes(self) -> int:
         """Roughly the memory held: a slot holding a shared default (0, False, "") costs its
         pointer; TigerBeetle's fields are mostly at their defaults."""
-        size = 120
-        for name in self._state_slots():
-            value = getattr(self, name, None)
-            size += 64 if value not in (0, "", None) else 8
-        return size
+        return self._shared_defaults_size()
 
     @classmethod
     def from_snapshot(cls, stream_id: str, version: int, state: dict[str, object]) -> Account:
