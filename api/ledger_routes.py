@@ -1333,6 +1333,132 @@ async def get_transfer(
     return transfer_out(_row_transfer(row), row["last_position"])
 
 
+class ChangeEventAccount(BaseModel):
+    id: int
+    balances: Balances = Field(description="its balances right after the event")
+    closed: bool = Field(description="whether it was closed right after the event")
+
+
+class ChangeEventOut(BaseModel):
+    type: Literal[
+        "single_phase",
+        "two_phase_pending",
+        "two_phase_posted",
+        "two_phase_voided",
+        "two_phase_expired",
+    ]
+    timestamp: str = Field(description="the event's time, ns since the epoch")
+    transfer_id: str | None = Field(
+        description="the transfer of the event; none for an expiry, or for a post or void made "
+        "without an id of its own (`/transfers/{id}/post|void`)"
+    )
+    pending_id: str | None = Field(
+        description="the pending transfer a post, void or expiry settles"
+    )
+    amount: str = Field(
+        description="moved or reserved; posted (a post); released (a void or an expiry)"
+    )
+    ledger: int
+    currency: str
+    code: int = Field(description="the transfer's (the pending transfer's, for an expiry)")
+    user_data_128: str | None = None
+    user_data_64: str | None = None
+    user_data_32: int | None = None
+    debit_account: ChangeEventAccount
+    credit_account: ChangeEventAccount
+    position: int = Field(description="the log position of the event's debit side")
+
+
+class ChangeEventPage(BaseModel):
+    items: list[ChangeEventOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+def change_event_out(event: dict[str, Any]) -> ChangeEventOut:
+    cur = event["currency"]
+
+    def side(account: dict[str, Any]) -> ChangeEventAccount:
+        return ChangeEventAccount(
+            id=account["account_id"],
+            balances=_balances(
+                (
+                    account["debits_pending"],
+                    account["debits_posted"],
+                    account["credits_pending"],
+                    account["credits_posted"],
+                ),
+                cur,
+            ),
+            closed=account["closed"],
+        )
+
+    return ChangeEventOut(
+        type=event["type"],
+        timestamp=str(event["timestamp"]),
+        transfer_id=str(event["transfer_id"]) if event["transfer_id"] is not None else None,
+        pending_id=str(event["pending_id"]) if event["pending_id"] else None,
+        amount=_fmt(event["amount"], cur),
+        ledger=event["ledger"],
+        currency=cur,
+        code=event["code"],
+        user_data_128=str(event["user_data_128"]) if event["user_data_128"] else None,
+        user_data_64=str(event["user_data_64"]) if event["user_data_64"] else None,
+        user_data_32=int(event["user_data_32"]) if event["user_data_32"] else None,
+        debit_account=side(event["debit_account"]),
+        credit_account=side(event["credit_account"]),
+        position=event["position"],
+    )
+
+
+@router.get(
+    "/change-events",
+    response_model=ChangeEventPage,
+    responses=QUERY_RESPONSES,
+    summary="Every balance-changing event in time order (TigerBeetle's get_change_events)",
+)
+async def change_events(
+    request: Request,
+    timestamp_min: Annotated[
+        Position | None, Query(description="at or after, ns since the epoch; 0: unbounded")
+    ] = None,
+    timestamp_max: Annotated[
+        Position | None, Query(description="at or before, ns since the epoch; 0: unbounded")
+    ] = None,
+    limit: Annotated[PageLimit, Query()] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=_CURSOR.pattern, description="`next_cursor` of the previous page"),
+    ] = None,
+    min_position: Annotated[Position | None, Query()] = None,
+    _: Any = Reader,
+) -> ChangeEventPage:
+    """One record per event that changed balances: a single-phase transfer, a pending one,
+    and the post, void or expiry of a pending one, in time order (then log position), between
+    `timestamp_min` and `timestamp_max` (inclusive; 0 or absent: unbounded, as in
+    TigerBeetle), a page at a time (`next_cursor`). Each carries the transfer, its amount,
+    and the debit and the credit account with their balances and `closed` flag right after
+    the event."""
+    await wait_for_position(request, min_position)
+    after = None
+    if cursor is not None:
+        match = _CURSOR.match(cursor)
+        assert match is not None  # the query's pattern checked it
+        after = (int(match.group(1)), int(match.group(2)))
+    rows = await asyncio.to_thread(
+        _read,
+        request,
+        rm.change_events,
+        timestamp_min=timestamp_min or None,
+        timestamp_max=timestamp_max or None,
+        after=after,
+        limit=limit + 1,
+    )
+    items = [change_event_out(r) for r in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = f"{last['timestamp']}-{last['position']}" if last else None
+    return ChangeEventPage(items=items, next_cursor=next_cursor)
+
+
 @router.get(
     "/ledgers/{ledger}/trial-balance",
     response_model=TrialBalanceOut,

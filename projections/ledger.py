@@ -8,8 +8,10 @@ Definition
     same class unchanged.
 
 Guarantees
-    Every balance change adds one history row holding the balances right after it, so
-    balances at any past position or time are one indexed read.
+    Every balance change adds one history row holding the balances right after it and the
+    account's ``closed`` flag as the change's transfer left it, so balances at any past
+    position or time are one indexed read, and a change event (TigerBeetle's
+    ``get_change_events``) is the debit side's row joined to the credit side's.
 """
 
 from __future__ import annotations
@@ -222,7 +224,7 @@ def project(
             transfers[ev.transfer_id] = changes.transfers[ev.transfer_id] = t
         elif isinstance(ev, (AccountClosed, AccountReopened)):
             row = accounts[ev.account_id]
-            row.closed = isinstance(ev, AccountClosed)
+            _set_closed(changes, row, isinstance(ev, AccountClosed))
             row.last_position = pos
             changes.accounts[ev.account_id] = row
         elif isinstance(ev, (PendingTransferPosted, PendingTransferVoided, PendingTransferExpired)):
@@ -260,7 +262,29 @@ def _history(
         row.credits_pending,
         row.credits_posted,
         at,
+        row.closed,
     )
+
+
+def _set_closed(changes: Changes, row: AccountRow, closed: bool) -> None:
+    """Close (or reopen) the account, and give its latest history row the flag too.
+
+    An account is closed (or reopened) only by a transfer that changed its balances just
+    before, in the same command: the account's previous event (``row.last_position``) is that
+    change, and its row must say what the whole transfer left (TigerBeetle's change events
+    show the account closed by the transfer that closes it, open after the void that reopens
+    it). The row is in this batch (found from the end: only the command's own rows follow it)
+    or was written by an earlier one (then updated with the batch's writes).
+    """
+    row.closed = closed
+    target = row.last_position
+    for h in reversed(changes.history):
+        if h.position < target:
+            break
+        if h.position == target and h.account_id == row.account_id:
+            h.closed = closed
+            return
+    changes.closed.append((row.account_id, target, closed))
 
 
 class LedgerProjection:
@@ -348,7 +372,11 @@ class Rebuild:
         changes = project(decoded, accounts.rows, transfers.rows)
         accounts.dirty.update(changes.accounts)
         transfers.dirty.update(changes.transfers)
-        write_changes(cur, Changes(history=changes.history, failed=changes.failed), schema)
+        write_changes(
+            cur,
+            Changes(history=changes.history, failed=changes.failed, closed=changes.closed),
+            schema,
+        )
         if len(accounts.rows) + len(transfers.rows) > self._max_rows:
             self._flush()
             transfers.evict(keep=lambda t: t.state == "pending")

@@ -2,8 +2,9 @@
 
 Definition
     ``accounts``         one row per account: its fields and current balances (minor units)
-    ``account_history``  one row per balance change: the balances right after the change, the
-                         transfer that caused it, its global position and commit time
+    ``account_history``  one row per balance change: the balances right after the change and
+                         the account's ``closed`` flag as the transfer left it, the transfer
+                         that caused it, its global position and time
     ``transfers``        one row per transfer: its fields, state and amounts
 
     Balances at a past point are read from ``account_history`` (the last row at or before the
@@ -176,6 +177,55 @@ MIGRATIONS = (
         ),
     ),
 )
+# The closed flag of history rows written before migration 31, from the read models alone.
+# An account is closed from the balance change of the pending transfer that closed it
+# (flags.closing_debit 64, flags.closing_credit 128) up to, not including, the release of that
+# transfer (a void, by the pending transfer's id or by a void transfer of its own, or its
+# expiry), which reopens it; an account opened closed stays closed (no transfer touches it).
+CLOSED_BACKFILL: tuple[str, ...] = (
+    "UPDATE {schema}.account_history h SET closed = true FROM ("
+    " SELECT s.account_id, s.start_pos,"
+    "  coalesce(min(r.position), 9223372036854775807) AS end_pos"
+    " FROM ("
+    "  SELECT x.account_id, t.transfer_id, x.position AS start_pos"
+    "  FROM {schema}.transfers t"
+    "  CROSS JOIN LATERAL (VALUES"
+    "   (CASE WHEN t.flags & 64 <> 0 THEN t.debit_account_id END),"
+    "   (CASE WHEN t.flags & 128 <> 0 THEN t.credit_account_id END)) AS a (account_id)"
+    "  JOIN {schema}.account_history x ON x.account_id = a.account_id"
+    "   AND x.transfer_id = t.transfer_id AND x.change LIKE '%:AmountReserved'"
+    "  WHERE t.flags & 192 <> 0) s"
+    " LEFT JOIN {schema}.account_history r ON r.account_id = s.account_id"
+    "  AND r.position > s.start_pos AND r.change LIKE '%:ReservationReleased'"
+    "  AND (r.transfer_id = s.transfer_id OR EXISTS ("
+    "   SELECT 1 FROM {schema}.transfers v"
+    "   WHERE v.transfer_id = r.transfer_id AND v.pending_id = s.transfer_id))"
+    " GROUP BY s.account_id, s.start_pos) span"
+    " WHERE h.account_id = span.account_id"
+    " AND h.position >= span.start_pos AND h.position < span.end_pos",
+    "UPDATE {schema}.account_history h SET closed = true FROM {schema}.accounts a"
+    " WHERE h.account_id = a.account_id AND h.change = 'opened' AND a.closed"
+    " AND NOT EXISTS (SELECT 1 FROM {schema}.transfers t"
+    "  WHERE t.state IN ('pending', 'posted') AND ("
+    "   (t.flags & 64 <> 0 AND t.debit_account_id = a.account_id)"
+    "   OR (t.flags & 128 <> 0 AND t.credit_account_id = a.account_id)))",
+)
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        31,
+        "TigerBeetle's get_change_events: the account's closed flag at each balance change, "
+        "and the debit sides of balance changes in time order (one per change event)",
+        (
+            "ALTER TABLE {schema}.account_history ADD COLUMN closed boolean NOT NULL DEFAULT false",
+            # Rows written before the column existed: the flag as the ledger's rules set it
+            # (the same values a rebuild writes, see CLOSED_BACKFILL).
+            *CLOSED_BACKFILL,
+            "CREATE INDEX account_history_events_idx ON {schema}.account_history"
+            " (recorded_at_ns, position) WHERE change LIKE 'debit:%'",
+        ),
+    ),
+)
 register(MIGRATIONS)
 
 # TigerBeetle's bits of a transfer's flags (``TransferRow.flags``).
@@ -246,6 +296,7 @@ class HistoryRow:
     credits_pending: int
     credits_posted: int
     recorded_at_ns: int
+    closed: bool = False  # the account's flag as the transfer that made the change left it
 
 
 @dataclass(slots=True)  # a rebuild holds many: no per-row __dict__
@@ -283,6 +334,9 @@ class Changes:
     transfers: dict[int, TransferRow] = field(default_factory=dict)  # final state per transfer
     # Failed transfers' ids: (transfer id, code, failed at, position).
     failed: list[tuple[int, str, int, int]] = field(default_factory=list)
+    # History rows of an earlier batch whose transfer then closed or reopened the account:
+    # (account id, position, closed).
+    closed: list[tuple[int, int, bool]] = field(default_factory=list)
 
 
 _ACCOUNT_COLUMNS = tuple(AccountRow.__dataclass_fields__)
@@ -374,7 +428,7 @@ def write_changes(
             with cur.copy(f"COPY {schema}.{table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row(row_of(r))
-        changes = Changes(history=changes.history, failed=changes.failed)
+        changes = Changes(history=changes.history, failed=changes.failed, closed=changes.closed)
     if changes.accounts:
         row_of = _ROW_OF["accounts"]
         cur.execute(
@@ -401,6 +455,14 @@ def write_changes(
         ) as copy:
             for h in changes.history:
                 copy.write_row(row_of(h))
+    if changes.closed:
+        cur.execute(
+            f"UPDATE {schema}.account_history h SET closed = v.closed"
+            " FROM unnest(%s::numeric[], %s::bigint[], %s::boolean[])"
+            " AS v (account_id, position, closed)"
+            " WHERE h.account_id = v.account_id AND h.position = v.position",
+            _columns(changes.closed, 3),
+        )
 
 
 def _tuples(cur: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
@@ -643,6 +705,119 @@ def account_balances(
             [*params, limit],
         )
         return [dict(_ints_dict(r)) for r in cur.fetchall()]
+
+
+CHANGE_EVENT_TYPES = (
+    "single_phase",
+    "two_phase_pending",
+    "two_phase_posted",
+    "two_phase_voided",
+    "two_phase_expired",
+)
+
+_SIDE = ("debits_pending", "debits_posted", "credits_pending", "credits_posted", "closed")
+_CHANGE_EVENTS_SQL = (
+    "SELECT d.position, d.recorded_at_ns, substr(d.change, 7) AS kind, d.ledger, d.currency,"
+    " d.account_id AS dr_account_id,"
+    + "".join(f" d.{c} AS dr_{c}," for c in _SIDE)
+    + " c.account_id AS cr_account_id,"
+    + "".join(f" c.{c} AS cr_{c}," for c in _SIDE)
+    + " t.transfer_id, t.pending_id, t.amount, t.posted_amount, t.state, t.code,"
+    " t.user_data_128, t.user_data_64, t.user_data_32"
+    " FROM {schema}.account_history d"
+    " JOIN {schema}.transfers t ON t.transfer_id = d.transfer_id"
+    # The credit side of the same change: same transfer, same kind, same time.
+    " LEFT JOIN LATERAL (SELECT * FROM {schema}.account_history x"
+    "  WHERE x.account_id = t.credit_account_id AND x.recorded_at_ns = d.recorded_at_ns"
+    "  AND x.transfer_id = d.transfer_id AND x.change = 'credit:' || substr(d.change, 7)"
+    "  ORDER BY x.position LIMIT 1) c ON true"
+    " WHERE d.change LIKE 'debit:%%' AND d.recorded_at_ns >= %s AND d.recorded_at_ns <= %s"
+    " AND (d.recorded_at_ns, d.position) > (%s, %s)"
+    " ORDER BY d.recorded_at_ns, d.position LIMIT %s"
+)
+
+
+def change_events(
+    conn: psycopg.Connection[Any],
+    *,
+    timestamp_min: int | None,
+    timestamp_max: int | None,
+    after: tuple[int, int] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """TigerBeetle's ``get_change_events``: one record per balance-changing event (a
+    single-phase transfer, a pending one, the post, void or expiry of a pending one) in time
+    order (then log position), from ``timestamp_min`` to ``timestamp_max`` inclusive, after
+    the keyset ``after`` (timestamp, position): the event's type, transfer and amount, and
+    both accounts with their balances and ``closed`` flag right after it.
+
+    Each record is the debit account's history row of the change joined to the credit
+    account's (``account_history_events_idx`` gives the debit sides in time order). A change
+    whose credit side the read model has not applied yet (a batch split between the two, a
+    Kafka partition behind) ends the page there: no event is skipped by a reader paging on.
+    """
+    lower = after if after is not None else (timestamp_min or 0, -1)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            _CHANGE_EVENTS_SQL.format(schema=SCHEMA),
+            (
+                timestamp_min or 0,
+                timestamp_max if timestamp_max is not None else 2**63 - 1,
+                *lower,
+                limit,
+            ),
+        )
+        events = []
+        for row in cur.fetchall():
+            if row["cr_account_id"] is None:
+                break
+            events.append(_change_event(dict(_ints_dict(row))))
+        return events
+
+
+def _change_event(row: dict[str, Any]) -> dict[str, Any]:
+    """A joined row as a change event. The history row names the transfer that caused the
+    change (``transfer_id``): a post or void with an id of its own names itself (its
+    ``pending_id`` is the pending transfer's); the expiry, and a post or void made without an
+    id of its own (``/transfers/{id}/post``), name the pending transfer, and carry no transfer.
+    """
+    kind, tid, pending_id = row["kind"], row["transfer_id"], row["pending_id"]
+    amount = row["amount"]
+    transfer: int | None = tid
+    if kind == "AmountPosted":
+        event = "single_phase"
+    elif kind == "AmountReserved":
+        event = "two_phase_pending"
+    else:
+        posted = kind == "ReservationPosted"
+        if pending_id == 0:  # the pending transfer itself: settled without a transfer
+            transfer, pending_id = None, tid
+            if posted:
+                amount = row["posted_amount"]
+        if posted:
+            event = "two_phase_posted"
+        elif transfer is None and row["state"] == "expired":
+            event = "two_phase_expired"
+        else:
+            event = "two_phase_voided"
+    return {
+        "type": event,
+        "timestamp": row["recorded_at_ns"],
+        "position": row["position"],
+        "ledger": row["ledger"],
+        "currency": row["currency"],
+        "transfer_id": transfer,
+        "pending_id": pending_id or None,
+        "amount": amount,
+        "code": row["code"],
+        "user_data_128": row["user_data_128"],
+        "user_data_64": row["user_data_64"],
+        "user_data_32": row["user_data_32"],
+        **{
+            side: {"account_id": row[f"{p}_account_id"], **{c: row[f"{p}_{c}"] for c in _SIDE}}
+            for side, p in (("debit_account", "dr"), ("credit_account", "cr"))
+        },
+    }
 
 
 def trial_balance(

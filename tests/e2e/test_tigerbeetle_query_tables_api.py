@@ -9,9 +9,13 @@ named by an id is that account's or transfer's timestamp (``timestamp`` of its r
 ids answered must be the table's, in its order. Where Ledgerline differs by design:
 a page holds at most 1000 items (``L-0``, 2^32-1, asks for 1000), and a limit of 0 is a
 request the schema refuses (422) where TigerBeetle answers nothing: both mean no results.
-``get_account_transfers`` is ``GET /v1/transfers?account_id=&debits=&credits=`` and
-``get_account_balances`` ``GET /v1/accounts/{id}/balances``. ``get_change_events`` is not
-run: Ledgerline has no change-event stream query (its log is the event store's).
+``get_account_transfers`` is ``GET /v1/transfers?account_id=&debits=&credits=``,
+``get_account_balances`` ``GET /v1/accounts/{id}/balances`` and ``get_change_events``
+``GET /v1/change-events``: each event's type, transfer, amount, pending transfer and both
+accounts' balances and ``closed`` flag must be the table's, and its time that of the
+transfer it names (an expiry's at or past the pending transfer's deadline). ``tick N
+seconds`` moves the server's injected clock and runs the expiry sweep (the runtime's duty)
+once the read model has applied what came before, as TigerBeetle's pulse does.
 """
 
 from __future__ import annotations
@@ -27,7 +31,20 @@ from tests.unit.domain.tigerbeetle_tables import TABLES
 
 PAGE_MAX = 1000
 BALANCE_KEYS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
-RUN = ("query_accounts", "query_transfers", "get_account_transfers", "get_account_balances")
+RUN = (
+    "query_accounts",
+    "query_transfers",
+    "get_account_transfers",
+    "get_account_balances",
+    "get_change_events",
+)
+EVENT_TYPES = {
+    "_": "single_phase",
+    "PEN": "two_phase_pending",
+    "POS": "two_phase_posted",
+    "VOI": "two_phase_voided",
+    "EXP": "two_phase_expired",
+}
 CASES = [
     (name, i, t)
     for name, tables in TABLES.items()
@@ -71,12 +88,22 @@ def _transfer_json(spec: Any) -> dict[str, Any]:
         "pending_id": spec.pending_id,
         "post_pending_transfer": spec.post_pending_transfer,
         "void_pending_transfer": spec.void_pending_transfer,
+        "balancing_debit": spec.balancing_debit,
+        "balancing_credit": spec.balancing_credit,
+        "closing_debit": spec.closing_debit,
+        "closing_credit": spec.closing_credit,
     }
 
 
+def _cents(text: str) -> int:
+    whole, _, frac = text.partition(".")
+    return int(whole) * 100 + int(frac or 0)
+
+
 class HttpTable:
-    def __init__(self, c: httpx.Client) -> None:
+    def __init__(self, c: httpx.Client, server: Server | None = None) -> None:
         self.c = c
+        self.server = server
         self.parser = Runner()
         self.position = 0
         self.query: tuple[str, list[str]] | None = None
@@ -97,10 +124,15 @@ class HttpTable:
                 "query_transfers",
                 "get_account_transfers",
                 "get_account_balances",
+                "get_change_events",
             ):
                 self.query, self.expected = (word, w), []
             elif word == "get_account_balances_result":
                 self.expected.append((number(w[0]), *(number(x) for x in w[1:5])))
+            elif word == "get_change_events_result":
+                self.expected.append(self._change_event_expected(w))
+            elif word == "tick":
+                self._tick(w)
             elif word.endswith("_result"):
                 self.expected.append(number(w[0]))
             elif word == "commit":
@@ -137,7 +169,69 @@ class HttpTable:
         assert r.status_code == 200, r.text
         return int(r.json()["timestamp"])
 
+    def _tick(self, w: list[str]) -> None:
+        """TigerBeetle's pulse after its clock moves: expire what has come due."""
+        assert self.server is not None and int(w[0]) > 0 and w[1] == "seconds", w
+        self.server.clock.advance(int(w[0]))
+        # The sweep finds due holds in the read model: let it apply the creates first.
+        r = self.c.get("/v1/change-events", params={"min_position": self.position, "limit": 1})
+        assert r.status_code == 200, r.text
+        self.server.runtime.sweep_expired()
+        self.position = self.server.runtime.store.recorder.head().position
+
+    def _change_event_expected(self, w: list[str]) -> tuple[Any, ...]:
+        """``TYPE TRANSFER AMOUNT PENDING DR dp dpo cp cpo CLSD CR dp dpo cp cpo CLSD`` (the
+        table's TestGetChangeEventsResult), with the time the event must carry."""
+        kind, transfer, pending = EVENT_TYPES[w[0]], number(w[1]), number(w[3])
+        if kind == "two_phase_expired":  # at or after the pending transfer's deadline
+            r = self.c.get(f"/v1/transfers/{pending}", params={"min_position": self.position})
+            assert r.status_code == 200, r.text
+            stamp = ("at_least", int(r.json()["timestamp"]) + r.json()["timeout_s"] * 10**9)
+        else:
+            stamp = ("equal", self._timestamp("transfers", w[1]))
+        sides = [(number(w[i]), *(number(x) for x in w[i + 1 : i + 5]), w[i + 5] == "CLSD")
+                 for i in (4, 10)]  # fmt: skip
+        return (kind, transfer, number(w[2]), pending, *sides, stamp)
+
+    def _change_events(self, w: list[str]) -> list[Any]:
+        """``get_change_events TMIN TMAX LIMIT``: bounds named by transfers (``_``: none)."""
+        params: dict[str, Any] = {"min_position": self.position}
+        for name, token in (("timestamp_min", w[0]), ("timestamp_max", w[1])):
+            stamp = self._timestamp("transfers", token)
+            if stamp is not None:
+                params[name] = stamp
+        params["limit"] = min(number(w[2], 2**32 - 1), PAGE_MAX)
+        r = self.c.get("/v1/change-events", params=params)
+        if params["limit"] == 0:
+            assert r.status_code == 422, r.text
+            return []
+        assert r.status_code == 200, r.text
+        actual: list[Any] = []
+        for i, item in enumerate(r.json()["items"]):
+            stamp = int(item["timestamp"])
+            want = self.expected[i][-1] if i < len(self.expected) else None
+            holds = want is not None and (
+                stamp == want[1] if want[0] == "equal" else stamp >= want[1]
+            )
+            sides = [
+                (int(a["id"]), *(_cents(a["balances"][k]) for k in BALANCE_KEYS), a["closed"])
+                for a in (item["debit_account"], item["credit_account"])
+            ]
+            actual.append(
+                (
+                    item["type"],
+                    int(item["transfer_id"] or 0),
+                    _cents(item["amount"]),
+                    int(item["pending_id"] or 0),
+                    *sides,
+                    want if holds else ("timestamp", stamp),  # the time, when it is wrong
+                )
+            )
+        return actual
+
     def _ask(self, word: str, w: list[str]) -> list[Any]:
+        if word == "get_change_events":
+            return self._change_events(w)
         if word == "get_account_transfers":
             return self._account_transfers(w)
         if word == "get_account_balances":
@@ -171,13 +265,8 @@ class HttpTable:
         if r.status_code == 404:  # an account that does not exist has no balances
             return []
         assert r.status_code == 200, r.text
-
-        def cents(text: str) -> int:
-            whole, _, frac = text.partition(".")
-            return int(whole) * 100 + int(frac or 0)
-
         return [
-            (int(i["transfer_id"]), *(cents(i["balances"][k]) for k in BALANCE_KEYS))
+            (int(i["transfer_id"]), *(_cents(i["balances"][k]) for k in BALANCE_KEYS))
             for i in r.json()["items"]
         ]
 
@@ -228,7 +317,7 @@ def test_tigerbeetle_query_table_gives_the_same_results_over_http(
     server: Server, name: str, index: int, table: str
 ) -> None:
     with server.client() as c:
-        runner = HttpTable(c)
+        runner = HttpTable(c, server)
         runner.run(table)
     assert not runner.mismatches, "\n".join(runner.mismatches)
     assert runner.queries == table.count(f"commit {name.split(':', maxsplit=1)[0]}")
