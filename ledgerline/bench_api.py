@@ -160,36 +160,42 @@ def _measure_idle(
     """
     time.sleep(11.0)
     idle: dict[str, float] = {}
-    # One session for the whole measurement: a new connection itself commits (the server's
-    # start-up reads), which a per-sample connection would count as the server's.
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    # The measurement's own session is in another database (its reads commit too, and their
+    # counts reach the statistics late: template1, which exists everywhere and which the
+    # server never uses), and only the server's database is counted.
+    server_db = str(psycopg.conninfo.conninfo_to_dict(admin_url).get("dbname"))
+    own = psycopg.conninfo.make_conninfo(admin_url, dbname="template1")
+    with psycopg.connect(own, autocommit=True) as conn:
         for _attempt in range(3):
-            vacuums0 = _autovacuums(conn)
-            cpu0, pg0, commits0 = serve_tree.cpu_s(), pg_tree.cpu_s(), _commits(conn)
+            opened = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+            cpu0, pg0, commits0 = serve_tree.cpu_s(), pg_tree.cpu_s(), _commits(conn, server_db)
             time.sleep(seconds)
-            commits1 = _commits(conn)
+            commits1 = _commits(conn, server_db)
             idle = {
                 "serve_cpu_percent": round(100 * (serve_tree.cpu_s() - cpu0) / seconds, 2),
                 "postgres_cpu_percent": round(100 * (pg_tree.cpu_s() - pg0) / seconds, 2),
-                # less the one this measurement itself commits
-                "commits_per_s": round(max(0, commits1 - commits0 - 1) / seconds, 2),
+                "commits_per_s": round((commits1 - commits0) / seconds, 2),
                 "seconds": seconds,
             }
-            if _autovacuums(conn) == vacuums0:
+            if not _autovacuumed_since(admin_url, opened):
                 break
     return idle
 
 
-def _autovacuums(conn: psycopg.Connection[Any]) -> int:
-    """How many autovacuum and autoanalyze runs PostgreSQL has made (its housekeeping)."""
+def _autovacuumed_since(url: str, since: Any) -> bool:
+    """Whether PostgreSQL's own housekeeping (autovacuum, autoanalyze) ran in the server's
+    database since ``since``; read after the window, so this session is not counted in it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT max(greatest(last_autovacuum, last_autoanalyze)) FROM pg_stat_all_tables"
+        ).fetchone()
+    return bool(row and row[0] is not None and row[0] >= since)
+
+
+def _commits(conn: psycopg.Connection[Any], datname: str) -> int:
     row = conn.execute(
-        "SELECT sum(autovacuum_count + autoanalyze_count) FROM pg_stat_all_tables"
+        "SELECT sum(xact_commit) FROM pg_stat_database WHERE datname = %s", (datname,)
     ).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
-
-
-def _commits(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT sum(xact_commit) FROM pg_stat_database").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
