@@ -158,6 +158,7 @@ def _measure_idle(
     PostgreSQL reports a backend's commits up to 10 s late, so the window opens after that;
     a window in which PostgreSQL's own autovacuum ran is measured again (up to three times).
     """
+    _wait_for_checkpoint(admin_url)
     time.sleep(11.0)
     idle: dict[str, float] = {}
     # The measurement's own session is in another database (its reads commit too, and their
@@ -180,6 +181,21 @@ def _measure_idle(
             if not _autovacuumed_since(admin_url, opened):
                 break
     return idle
+
+
+def _wait_for_checkpoint(url: str, timeout_s: float = 60.0) -> None:
+    """Until the server has signed a checkpoint of the whole log: the signing is the last
+    work that the writes before an idle period leave behind (it runs within its interval)."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                'SELECT (SELECT position FROM "ledgerline".chain_head),'
+                ' (SELECT max(tree_size) FROM "ledgerline".checkpoints)'
+            ).fetchone()
+            if row is not None and row[0] is not None and row[0] == row[1]:
+                return
+            time.sleep(0.5)
 
 
 def _autovacuumed_since(url: str, since: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -204,15 +205,20 @@ class Runtime:
     ) -> None:
         """Sign a checkpoint when the log has grown for ``interval_s`` or by ``every_events``
         events, whichever comes first, and have the witnesses cosign it; look at the head
-        every ``poll_s`` while the log moves (an idle log is not looked at: nothing to sign)."""
+        every ``poll_s`` while the log moves. What was looked at is not looked at again until
+        the log moves or the interval runs out: an idle log costs no query, and a log waiting
+        for its interval one query when it runs out."""
         signed_at = time.monotonic()
-        looked_at: int | None = None  # the applied marker when the head last had nothing new
+        # The applied marker when the head was last read, and when the answer can change
+        # without the log moving (never, when nothing was left to sign).
+        looked_at: int | None = None
+        recheck_at = math.inf
         while not self._stop.wait(min(poll_s, interval_s)):
             if not self._leads_duties():
                 looked_at = None
                 continue
             marker = self._applied_marker()
-            if marker is not None and marker == looked_at:
+            if marker is not None and marker == looked_at and time.monotonic() < recheck_at:
                 continue
             try:
                 latest = latest_checkpoint(self.store.recorder)
@@ -223,7 +229,8 @@ class Runtime:
                     signed_at = time.monotonic()
                     collect_cosignatures(self.store.recorder, signed)
                     grown = -1  # look once more: events may have come while it was signed
-                looked_at = marker if grown == 0 else None
+                looked_at = marker if grown >= 0 else None
+                recheck_at = math.inf if grown == 0 else signed_at + interval_s
             except Exception:  # the next round retries
                 looked_at = None
                 log.exception("scheduled checkpoint failed")
