@@ -1039,6 +1039,15 @@ class TransferPage(BaseModel):
 _CURSOR = re.compile(r"^(0|[1-9][0-9]{0,18})-([1-9][0-9]{0,38})$")
 
 
+def _after(cursor: str | None) -> tuple[int, int] | None:
+    """The (timestamp, position) a page cursor names: the page goes on after it."""
+    if cursor is None:
+        return None
+    match = _CURSOR.match(cursor)
+    assert match is not None  # the query's pattern checked it
+    return int(match.group(1)), int(match.group(2))
+
+
 @router.get(
     "/transfers",
     response_model=TransferPage,
@@ -1074,11 +1083,7 @@ async def query_transfers(
     `get_account_transfers`: the account's transfers on the sides asked (`debits`,
     `credits`; neither: none)."""
     await wait_for_position(request, min_position)
-    after = None
-    if cursor is not None:
-        match = _CURSOR.match(cursor)
-        assert match is not None  # the query's pattern checked it
-        after = (int(match.group(1)), int(match.group(2)))
+    after = _after(cursor)
     rows = await asyncio.to_thread(
         _read,
         request,
@@ -1439,11 +1444,7 @@ async def change_events(
     and the debit and the credit account with their balances and `closed` flag right after
     the event."""
     await wait_for_position(request, min_position)
-    after = None
-    if cursor is not None:
-        match = _CURSOR.match(cursor)
-        assert match is not None  # the query's pattern checked it
-        after = (int(match.group(1)), int(match.group(2)))
+    after = _after(cursor)
     rows = await asyncio.to_thread(
         _read,
         request,
