@@ -518,6 +518,16 @@ def _fmt(amount_minor: int, currency: str) -> str:
     return format_major(int(amount_minor), currency)
 
 
+def _user_data(row: dict[str, Any]) -> dict[str, Any]:
+    """TigerBeetle's user data as the API writes it: 128- and 64-bit values as decimal text
+    (JSON numbers lose them), 32-bit as a number, and 0 (none) as null."""
+    return {
+        "user_data_128": str(row["user_data_128"]) if row.get("user_data_128") else None,
+        "user_data_64": str(row["user_data_64"]) if row.get("user_data_64") else None,
+        "user_data_32": int(row["user_data_32"]) if row.get("user_data_32") else None,
+    }
+
+
 def account_out(view: dict[str, Any], position: int) -> AccountOut:
     cur = view["currency"]
     return AccountOut(
@@ -532,9 +542,7 @@ def account_out(view: dict[str, Any], position: int) -> AccountOut:
             credits_pending=_fmt(view["credits_pending"], cur),
             credits_posted=_fmt(view["credits_posted"], cur),
         ),
-        user_data_128=str(view["user_data_128"]) if view.get("user_data_128") else None,
-        user_data_64=str(view["user_data_64"]) if view.get("user_data_64") else None,
-        user_data_32=int(view["user_data_32"]) if view.get("user_data_32") else None,
+        **_user_data(view),
         account_type=view.get("account_type") or None,
         parent_id=str(view["parent_id"]) if view.get("parent_id") else None,
         name=view.get("name") or None,
@@ -558,9 +566,7 @@ def transfer_out(view: dict[str, Any], position: int) -> TransferOut:
         timeout_s=view["timeout_s"],
         state=view["state"],
         pending_id=str(view["pending_id"]) if view.get("pending_id") else None,
-        user_data_128=str(view["user_data_128"]) if view.get("user_data_128") else None,
-        user_data_64=str(view["user_data_64"]) if view.get("user_data_64") else None,
-        user_data_32=int(view["user_data_32"]) if view.get("user_data_32") else None,
+        **_user_data(view),
         flags=view.get("flags") or None,
         reverses_id=str(view["reverses_id"]) if view.get("reverses_id") else None,
         reversal_id=str(view["reversal_id"]) if view.get("reversal_id") else None,
@@ -1406,9 +1412,7 @@ def change_event_out(event: dict[str, Any]) -> ChangeEventOut:
         ledger=event["ledger"],
         currency=cur,
         code=event["code"],
-        user_data_128=str(event["user_data_128"]) if event["user_data_128"] else None,
-        user_data_64=str(event["user_data_64"]) if event["user_data_64"] else None,
-        user_data_32=int(event["user_data_32"]) if event["user_data_32"] else None,
+        **_user_data(event),
         debit_account=side(event["debit_account"]),
         credit_account=side(event["credit_account"]),
         position=event["position"],

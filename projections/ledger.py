@@ -372,11 +372,7 @@ class Rebuild:
         changes = project(decoded, accounts.rows, transfers.rows)
         accounts.dirty.update(changes.accounts)
         transfers.dirty.update(changes.transfers)
-        write_changes(
-            cur,
-            Changes(history=changes.history, failed=changes.failed, closed=changes.closed),
-            schema,
-        )
+        write_changes(cur, changes.appended_only(), schema)
         if len(accounts.rows) + len(transfers.rows) > self._max_rows:
             self._flush()
             transfers.evict(keep=lambda t: t.state == "pending")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -338,6 +338,12 @@ class Changes:
     # (account id, position, closed).
     closed: list[tuple[int, int, bool]] = field(default_factory=list)
 
+    def appended_only(self) -> Changes:
+        """These changes without the account and transfer rows, when those are written another
+        way (copied into a fresh table, or held by a rebuild until it flushes): the history
+        and failed rows, and the history flags to set."""
+        return replace(self, accounts={}, transfers={})
+
 
 _ACCOUNT_COLUMNS = tuple(AccountRow.__dataclass_fields__)
 _HISTORY_COLUMNS = tuple(HistoryRow.__dataclass_fields__)
@@ -428,7 +434,7 @@ def write_changes(
             with cur.copy(f"COPY {schema}.{table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for r in rows:
                     copy.write_row(row_of(r))
-        changes = Changes(history=changes.history, failed=changes.failed, closed=changes.closed)
+        changes = changes.appended_only()
     if changes.accounts:
         row_of = _ROW_OF["accounts"]
         cur.execute(
