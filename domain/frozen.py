@@ -33,14 +33,20 @@ from domain.invariant import invariant
 C = TypeVar("C", bound=type)
 
 
+def _needs_its_init(cls: type) -> bool:
+    """The dataclass's own ``__init__`` does work a plain store would skip."""
+    return hasattr(cls, "__post_init__") or any(
+        f.default_factory is not MISSING for f in fields(cls)
+    )
+
+
 def fast_frozen(cls: C) -> C:
     """Give the frozen slotted dataclass ``cls`` a fast constructor (see the module docstring)."""
     invariant(is_dataclass(cls), f"{cls.__name__} is not a dataclass")
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
     invariant(params.frozen and "__slots__" in cls.__dict__, f"{cls.__name__}: frozen, slots")
-    invariant(not hasattr(cls, "__post_init__"), f"{cls.__name__} has a __post_init__")
+    invariant(not _needs_its_init(cls), f"{cls.__name__}: a __post_init__ or default_factory")
     own = fields(cls)
-    invariant(all(f.default_factory is MISSING for f in own), f"{cls.__name__}: a default_factory")
     names = tuple(f.name for f in own)
     signature = [f.name if f.default is MISSING else f"{f.name}=_default_{f.name}" for f in own]
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
@@ -79,8 +85,5 @@ def fast_frozen_all(classes: Iterable[type]) -> None:
     """:func:`fast_frozen` for each of ``classes`` it applies to (an event registry); a class
     with a ``default_factory`` or a ``__post_init__`` keeps its dataclass constructor."""
     for cls in classes:
-        if hasattr(cls, "__post_init__") or any(
-            f.default_factory is not MISSING for f in fields(cls)
-        ):
-            continue
-        fast_frozen(cls)
+        if not _needs_its_init(cls):
+            fast_frozen(cls)

@@ -85,12 +85,13 @@ _EVENT_COLUMNS = (
 )
 _EVENT_TYPES = ("int8", "text", "int8", "text", "bytea", "int8", "bytea", "bytea", "bytea", "bytea")
 
+_COMMAND_TYPES = ("text", "text", "bytea", "bytea", "bool", "bytea", "int8", "int8", "int8")
+
 # COPY with ``set_types`` finds each column's dumper by type oid, and for bytea psycopg's last
 # registration is the dbapi ``Binary`` wrapper's Python dumper: every payload and hash went
 # through two Python calls (5 per event). Registering the C dumper of ``bytes`` again makes
 # the by-oid lookup C; ``psycopg.Binary`` values (unused here) still dump by their class.
 psycopg.adapters.register_dumper(bytes, psycopg.adapters.get_dumper(bytes, PyFormat.BINARY))
-_COMMAND_TYPES = ("text", "text", "bytea", "bytea", "bool", "bytea", "int8", "int8", "int8")
 
 
 def payload_digest(payload: bytes) -> bytes:

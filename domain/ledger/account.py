@@ -361,40 +361,26 @@ class Account(Aggregate):
     def _trigger(self, event: object) -> None:
         super()._trigger(event)
         # Paired check: the rule was validated before the event; the state must agree after.
-        # One plain test on the hot path; the named invariants only when it fails.
+        broken = self._broken_balances()
+        if broken is not None:
+            invariant(False, f"account {self.account_id} {broken}")
+
+    def _broken_balances(self) -> str | None:
+        """What is wrong with the balances, if anything (a message is built only then)."""
         debits = self.debits_pending + self.debits_posted
         credits = self.credits_pending + self.credits_posted
-        if (
-            min(self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)
-            < 0
-            or debits > U128_MAX
-            or credits > U128_MAX
-            or (self.debits_must_not_exceed_credits and debits > self.credits_posted)
-            or (self.credits_must_not_exceed_debits and credits > self.debits_posted)
-        ):
-            self._balances_broken()
-
-    def _balances_broken(self) -> None:
-        invariant(
-            min(self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted)
-            >= 0,
-            f"account {self.account_id} balances went negative",
+        lowest = min(
+            self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted
         )
-        invariant(
-            self.debits_pending + self.debits_posted <= U128_MAX
-            and self.credits_pending + self.credits_posted <= U128_MAX,
-            f"account {self.account_id} balances overflowed 128 bits",
-        )
-        invariant(
-            not self.debits_must_not_exceed_credits
-            or self.debits_pending + self.debits_posted <= self.credits_posted,
-            f"account {self.account_id} debits exceed credits",
-        )
-        invariant(
-            not self.credits_must_not_exceed_debits
-            or self.credits_pending + self.credits_posted <= self.debits_posted,
-            f"account {self.account_id} credits exceed debits",
-        )
+        if lowest < 0:
+            return "balances went negative"
+        if debits > U128_MAX or credits > U128_MAX:
+            return "balances overflowed 128 bits"
+        if self.debits_must_not_exceed_credits and debits > self.credits_posted:
+            return "debits exceed credits"
+        if self.credits_must_not_exceed_debits and credits > self.debits_posted:
+            return "credits exceed debits"
+        return None
 
     # ------------------------------------------------------------------ apply: assign only
 
