@@ -84,7 +84,6 @@ _EVENT_COLUMNS = (
     "global_hash",
 )
 _EVENT_TYPES = ("int8", "text", "int8", "text", "bytea", "int8", "bytea", "bytea", "bytea", "bytea")
-
 _COMMAND_TYPES = ("text", "text", "bytea", "bytea", "bool", "bytea", "int8", "int8", "int8")
 
 # COPY with ``set_types`` finds each column's dumper by type oid, and for bytea psycopg's last
