@@ -337,9 +337,12 @@ class CommandProcessor(Generic[A]):
         self._stopping = False
         self.batches_committed = 0
         self.commands_committed = 0
-        # Seconds in the decider's own stages since start: running handlers, encoding their
-        # events and results, answering the callers (the store keeps its own: stage_s).
-        self.stage_s: dict[str, float] = dict.fromkeys(("handle", "encode", "answer"), 0.0)
+        # Seconds in the decider's own stages since start: reading uncached streams outside the
+        # lock, running handlers, encoding their events and results, answering the callers
+        # (the store keeps its own: stage_s).
+        self.stage_s: dict[str, float] = dict.fromkeys(
+            ("prefetch", "handle", "encode", "answer"), 0.0
+        )
         # Snapshots: one per ``snapshot_every`` events of a stream whose context can restore
         # it, written by a thread of its own after the batch committed (0: never).
         self.snapshot_every = snapshot_every
@@ -445,7 +448,9 @@ class CommandProcessor(Generic[A]):
         if uncached and self._prefetch is not None:
             # Outside the writers' lock: the newest snapshot and the events after it. Under
             # the lock, only what other writers appended since is read.
+            started = time.perf_counter()
             self._install(self._prefetch(uncached))
+            self.stage_s["prefetch"] += time.perf_counter() - started
         streams_from: dict[str, int] = {}
         for s in wanted:
             cached = self.cache.get(s) if s in self.cache else None

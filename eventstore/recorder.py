@@ -150,6 +150,11 @@ class HashChainRecorder(PostgresApplicationRecorder):
         self._update_head = SQL(
             "UPDATE {} SET position = %s, global_hash = %s, recorded_at_ns = %s"
         ).format(self._t_head)
+        # Never prepared (``prepare=False``): PostgreSQL would keep the generic plan it made
+        # while the table was small, a sequential scan, until autovacuum next analyzes the
+        # table. On a new store that scan grew with every command (about 5 ms per batch at
+        # 15,000 commands, half of ``bench append``'s time); planned per call it is an index
+        # probe per id, whatever the table's statistics say.
         self._select_commands = SQL(
             "SELECT command_id, command_type, payload, payload_digest, accepted, outcome,"
             " first_position, last_position, recorded_at_ns FROM {} WHERE command_id = ANY(%s)"
@@ -274,7 +279,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 c_cmd = conn.cursor()
                 c_rows = conn.cursor(row_factory=tuple_row)
                 c_head.execute(self._q_lock_head, prepare=True)
-                c_cmd.execute(self._q_select_commands, (list(command_ids),), prepare=True)
+                c_cmd.execute(self._q_select_commands, (list(command_ids),), prepare=False)
                 if tip_streams:
                     c_rows.execute(self._q_select_tips, (list(tip_streams),), prepare=True)
                 elif streams_from:
@@ -487,7 +492,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
     def _recorded_commands(
         self, cur: Cursor[DictRow], command_ids: list[str]
     ) -> dict[str, RecordedCommand]:
-        cur.execute(self._select_commands, (command_ids,), prepare=True)
+        cur.execute(self._select_commands, (command_ids,), prepare=False)
         return {row["command_id"]: _row_to_command(row) for row in cur.fetchall()}
 
     def _copy_rows(self, cur: Cursor[DictRow], rows: list[EventRow]) -> None:

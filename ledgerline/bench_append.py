@@ -279,7 +279,8 @@ def run(
         "ledgerline_commands_per_s": round(ours, 1),
         "ledgerline_mean_commands_per_commit": round(mean_batch, 1),
         "ledgerline_stage_us_per_command": stage_us,
-        "stages": "read: command log and streams under the lock; handle: the command's rules; "
+        "stages": "prefetch: uncached streams read before taking the lock; read: command log "
+        "and streams under the lock; handle: the command's rules; "
         "encode: events and result to bytes; decide_other: the rest of deciding; plan: "
         "canonical bytes, hashes and chains; write: COPY of rows; commit; answer: waking the "
         "callers (all in the decider thread, so the stages add up to its busy time)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -118,6 +119,36 @@ def test_reusing_an_id_with_another_payload_is_refused_and_changes_nothing(
     assert isinstance(res, AlreadyRecorded)
     assert not res.same_payload
     assert positions(r) == [1]
+
+
+def test_the_command_log_is_searched_by_its_index_however_small_it_was_when_writing_began(
+    db_url: str, superuser: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # PostgreSQL plans a prepared statement once for all after a few calls: planned while the
+    # log was nearly empty, the lookup of a batch's ids scanned the whole log until autovacuum
+    # analyzed it, and every batch paid for every command recorded so far.
+    with EventStore(db_url, pool_size=1) as small:
+        r = small.recorder
+        for n in range(12):  # batches of many ids, as under load
+            r.append([sub(f"warm-{n}-{k}", ev(f"s{n}-{k}", 1)) for k in range(30)])
+        superuser.execute(
+            f'INSERT INTO "{small.schema}".commands'
+            " SELECT 'bulk-' || g, 'test', '\\x00', sha256('x'), true, '\\x00', NULL, NULL, 0"
+            " FROM generate_series(1, 20000) g"
+        )
+        [res] = r.append([sub("bulk-7", ev("late", 1))])
+        assert isinstance(res, AlreadyRecorded)
+        with r.datastore.get_connection() as conn:
+            prepared = conn.execute(
+                "SELECT statement FROM pg_prepared_statements WHERE generic_plans > 0"
+            ).fetchall()
+            plan = conn.execute(
+                f'EXPLAIN SELECT command_id FROM "{small.schema}".commands'
+                " WHERE command_id = ANY(%s)",
+                (["bulk-7", "bulk-8"],),
+            ).fetchall()
+    assert not [row for row in prepared if "command_id = ANY" in str(row)]
+    assert "Seq Scan" not in str(plan)
 
 
 def test_the_same_id_twice_in_one_batch_is_applied_once(store: EventStore) -> None:

@@ -49,8 +49,8 @@ def test_bench_append_prints_both_figures_and_their_ratios(
     assert set(data["pass"]) == set(data["targets"])
     assert data["peak_rss_mb"]["bench"] > 20  # a Python process with psycopg loaded
     stages = data["ledgerline_stage_us_per_command"]
-    assert set(stages) == {"read", "handle", "encode", "decide_other", "plan", "write",
-                           "commit", "answer"}  # fmt: skip
+    assert set(stages) == {"prefetch", "read", "handle", "encode", "decide_other", "plan",
+                           "write", "commit", "answer"}  # fmt: skip
     assert all(us > 0 for us in stages.values()), stages
     # the decider's stages cannot add up to more than the wall time per command it served
     assert sum(stages.values()) < 1e6 / data["ledgerline_commands_per_s"] * 1.05
