@@ -185,17 +185,33 @@ class HashChainRecorder(PostgresApplicationRecorder):
         self._q_select_tips = self._select_tips.as_bytes(None)
         self._q_update_head = self._update_head.as_bytes(None)
         t_snapshots = SQL("{}.snapshots").format(schema)
-        self._q_newest_snapshots = (
+        # One statement, so one round trip and one view of the store: per stream, in the
+        # order asked, its newest snapshot's version and whether the chain still has its hash
+        # at that version (its state only on the stream's first row, and only if confirmed),
+        # then the events after it, or after nothing when there is no snapshot or the chain
+        # refutes it. A stream with no events to read comes back as one row without one.
+        self._q_prefetch = (
             SQL(
-                "SELECT DISTINCT ON (s.stream_id) s.stream_id, s.version, s.state,"
-                " e.stream_hash IS NOT DISTINCT FROM s.stream_hash"
-                " FROM {} s LEFT JOIN {} e"
-                " ON e.originator_id = s.stream_id AND e.originator_version = s.version"
-                " WHERE s.stream_id = ANY(%s) ORDER BY s.stream_id, s.version DESC"
+                "SELECT w.stream_id, sn.version, sn.confirmed,"
+                " CASE WHEN sn.confirmed AND (e.originator_version IS NULL"
+                " OR e.originator_version = f.start) THEN sn.state END, "
             )
-            .format(t_snapshots, self._t_events)
-            .as_bytes(None)
-        )
+            + SQL(", ").join(SQL("e.{}").format(Identifier(c)) for c in _EVENT_COLUMNS)
+            # Per stream (LATERAL), as in the read under the lock: an index probe each.
+            + SQL(
+                " FROM unnest(%s::text[]) WITH ORDINALITY AS w(stream_id, n)"
+                " LEFT JOIN LATERAL (SELECT s.version, s.state, (SELECT x.stream_hash FROM {} x"
+                " WHERE x.originator_id = s.stream_id AND x.originator_version = s.version)"
+                " IS NOT DISTINCT FROM s.stream_hash AS confirmed"
+                " FROM {} s WHERE s.stream_id = w.stream_id ORDER BY s.version DESC LIMIT 1) sn"
+                " ON true"
+                " CROSS JOIN LATERAL (SELECT CASE WHEN sn.confirmed THEN sn.version + 1"
+                " ELSE 1 END AS start) f"
+                " LEFT JOIN LATERAL (SELECT * FROM {} x WHERE x.originator_id = w.stream_id"
+                " AND x.originator_version >= f.start OFFSET 0) e ON true"
+                " ORDER BY w.n, e.originator_version"
+            ).format(self._t_events, t_snapshots, self._t_events)
+        ).as_bytes(None)
         self._q_insert_snapshots = (
             SQL(
                 "INSERT INTO {} (stream_id, version, stream_hash, state)"
@@ -535,25 +551,22 @@ class HashChainRecorder(PostgresApplicationRecorder):
         if not ids:
             return {}
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
-            cur.execute(self._q_newest_snapshots, (ids,), prepare=True)
-            newest = {r[0]: (int(r[1]), bytes(r[2]), bool(r[3])) for r in cur.fetchall()}
-            start = {
-                sid: newest[sid][0] + 1 if newest.get(sid, (0, b"", False))[2] else 1 for sid in ids
-            }
-            cur.execute(
-                self._q_select_streams_from, (ids, [start[sid] for sid in ids]), prepare=True
-            )
-            events: dict[str, list[StoredEvent]] = {sid: [] for sid in ids}
-            for r in cur.fetchall():
-                event = _tuple_to_event(r)
-                events[event.stream_id].append(event)
+            cur.execute(self._q_prefetch, (ids,), prepare=True)
+            rows = cur.fetchall()
         out: dict[str, Prefetched] = {}
-        for sid in ids:
-            found = newest.get(sid)
-            if found is not None and found[2]:
-                out[sid] = Prefetched(Snapshot(sid, found[0], found[1]), events[sid])
-            else:
-                out[sid] = Prefetched(None, events[sid], snapshot_refused=found is not None)
+        for r in rows:
+            sid, version, confirmed, state = r[0], r[1], r[2], r[3]
+            found = out.get(sid)
+            if found is None:
+                if version is None:
+                    found = Prefetched(None, [])
+                elif confirmed:
+                    found = Prefetched(Snapshot(sid, int(version), bytes(state)), [])
+                else:
+                    found = Prefetched(None, [], snapshot_refused=True)
+                out[sid] = found
+            if r[4] is not None:
+                found.events.append(_tuple_to_event(r[4:]))
         return out
 
     def write_snapshots(self, snapshots: Sequence[Snapshot]) -> int:
