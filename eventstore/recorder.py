@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from hashlib import sha256
 from typing import Any
 
@@ -289,8 +290,13 @@ class HashChainRecorder(PostgresApplicationRecorder):
     ) -> tuple[Sequence[Submission], list[AppendResult]]:
         stage = self.stage_s
         t0 = time.perf_counter()
-        with self.datastore.get_connection() as conn, conn.transaction():
+        with self.datastore.get_connection() as conn, ExitStack() as transaction:
             with conn.pipeline():
+                # BEGIN goes out with the reads, in their round trip; the transaction ends
+                # (COMMIT, or ROLLBACK on any error) when ``transaction`` closes. Not
+                # ``conn.transaction()``: in a pipeline that nests pipelines of its own, which
+                # would refuse the COPYs below.
+                transaction.enter_context(psycopg.Transaction(conn))
                 c_head = conn.cursor(row_factory=tuple_row)
                 c_cmd = conn.cursor()
                 c_rows = conn.cursor(row_factory=tuple_row)
