@@ -151,6 +151,33 @@ def test_the_command_log_is_searched_by_its_index_however_small_it_was_when_writ
     assert "Seq Scan" not in str(plan)
 
 
+def test_a_batch_whose_head_update_fails_leaves_nothing_and_its_connection_serves_the_next(
+    db_url: str, superuser: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # The head's update is the batch's last statement before COMMIT: when it fails, nothing of
+    # the batch may stay, and the one pooled connection must come back clean for the next batch.
+    superuser.execute(
+        "CREATE FUNCTION public.refuse_head() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'head refused by the test'; END $$"
+    )
+    with EventStore(db_url, pool_size=1) as one:
+        r = one.recorder
+        superuser.execute(
+            f'CREATE TRIGGER refuse_head BEFORE UPDATE ON "{one.schema}".chain_head'
+            " FOR EACH ROW EXECUTE FUNCTION public.refuse_head()"
+        )
+        with pytest.raises(Exception, match="head refused by the test"):
+            r.append([sub("c1", ev("a", 1)), sub("c2", ev("b", 1))])
+        assert positions(r) == []
+        assert r.find_commands(["c1", "c2"]) == {}
+        assert r.head().position == 0
+        superuser.execute(f'DROP TRIGGER refuse_head ON "{one.schema}".chain_head')
+        [res] = r.append([sub("c1", ev("a", 1))])
+        assert isinstance(res, Committed) and res.first_position == 1
+        assert positions(r) == [1]
+        assert verify_store(r).ok
+
+
 def test_the_same_id_twice_in_one_batch_is_applied_once(store: EventStore) -> None:
     r = store.recorder
     results = r.append([sub("c1", ev("a", 1)), sub("c1", ev("a", 2))])
