@@ -11,10 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,30 +19,18 @@ import httpx
 import psycopg
 
 from ledgerline.bench_append import fresh_database, plain_eventsourcing
-from ledgerline.database import stop_embedded
+from ledgerline.bench_support import (
+    Tree,
+    cli,
+    embedded_url,
+    fresh_store,
+    import_file,
+    postmaster_pid,
+    serving,
+)
 from ledgerline.errors import LedgerlineError
 
 ACCOUNTS = 1000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cli(*args: str, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "ledgerline", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise LedgerlineError(f"ledgerline {args[0]} failed: {result.stderr.strip()}")
-    return result.stdout
 
 
 async def _drive(
@@ -116,42 +100,8 @@ async def _drive(
     }
 
 
-class _Tree:
-    """CPU and memory of a process and its children (the server and its HTTP workers, or
-    PostgreSQL's postmaster and its backends), sampled between two points in time."""
-
-    def __init__(self, pid: int) -> None:
-        import psutil
-
-        self._root = psutil.Process(pid)
-        self.peak_rss_mb = 0.0
-
-    def processes(self) -> list[Any]:
-        import psutil
-
-        try:
-            return [self._root, *self._root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def cpu_s(self) -> float:
-        import psutil
-
-        total = 0.0
-        rss = 0
-        for p in self.processes():
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-                rss += p.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
-        self.peak_rss_mb = max(self.peak_rss_mb, rss / 2**20)
-        return total
-
-
 def _measure_idle(
-    serve_tree: _Tree, pg_tree: _Tree, admin_url: str, seconds: float
+    serve_tree: Tree, pg_tree: Tree, admin_url: str, seconds: float
 ) -> dict[str, float]:
     """Nothing is asked of the server: its CPU, the database's CPU and commits per second.
 
@@ -276,66 +226,20 @@ async def _drive_batches(
     }
 
 
-def _import_file(path: Path, transfers: int, accounts: int = 1000) -> None:
-    """Imported history on ledger 2: ``accounts`` accounts, then ``transfers`` transfers
-    between them at strictly increasing times over the past days."""
-    import json
-
-    rng = random.Random(13)
-    start = time.time_ns() - 10 * 86_400 * 10**9
-    with path.open("w") as fh:
-        for n in range(accounts):
-            fh.write(
-                json.dumps(
-                    {
-                        "id": 5_000_000 + n,
-                        "ledger": 2,
-                        "currency": "USD",
-                        "code": 1,
-                        "timestamp": start + n,
-                    }
-                )
-                + "\n"
-            )
-        at = start + accounts + 1_000
-        for n in range(transfers):
-            at += 1_000
-            a = rng.randrange(accounts)
-            b = rng.randrange(accounts - 1)
-            fh.write(
-                json.dumps(
-                    {
-                        "id": 5 * 10**13 + n,
-                        "debit_account_id": 5_000_000 + a,
-                        "credit_account_id": 5_000_000 + (b + 1 if b >= a else b),
-                        "amount": "1.00",
-                        "ledger": 2,
-                        "code": 1,
-                        "timestamp": at,
-                    }
-                )
-                + "\n"
-            )
-
-
-def _import(env: dict[str, str], tmp: str, transfers: int) -> dict[str, Any]:
+def _import(env: dict[str, str], tmp: Path, transfers: int) -> dict[str, Any]:
     """``ledgerline import`` of a generated file beside the running server: its own rate."""
     import json
 
-    path = Path(tmp) / "history.jsonl"
-    _import_file(path, transfers)
+    path = tmp / "history.jsonl"
+    import_file(path, transfers)
     out = json.loads(
-        _cli("import", str(path), "--batch-size", "2000", "--no-catch-up", "--json", env=env)
+        cli("import", str(path), "--batch-size", "2000", "--no-catch-up", "--json", env=env)
     )
     return {
         "import_transfers_per_s": out["transfers_per_s"],
         "imported_transfers": out["transfers"],
         "import_seconds": out["seconds"],
     }
-
-
-def _postmaster_pid(data_dir: Path) -> int:
-    return int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
 
 
 def run(
@@ -349,48 +253,9 @@ def run(
     idle_seconds: float = 5.0,
     import_transfers: int = 100_000,
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="ledgerline-bench-") as tmp:
-        data_dir = Path(tmp) / "data"
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"}
-        }
-        env["LEDGERLINE_DATA_DIR"] = str(data_dir)
-        token = _cli("keys", "create", "--role", "operator", env=env).strip()
-        port = _free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ledgerline",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if server.poll() is not None:
-                    raise LedgerlineError(
-                        f"serve exited: {server.stderr.read() if server.stderr else ''}"
-                    )
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise LedgerlineError("serve did not become ready within 60 s")
-                time.sleep(0.2)
+    with fresh_store() as (data_dir, env):
+        token = cli("keys", "create", "--role", "operator", env=env).strip()
+        with serving(env, workers) as (server, url):
             headers = {"Authorization": f"Bearer {token}"}
             with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
                 for account_id in range(1, ACCOUNTS + 1):
@@ -400,8 +265,8 @@ def run(
                     )
                     if r.status_code not in (200, 201):
                         raise LedgerlineError(f"could not open account: {r.text}")
-            admin_url = _embedded_url(data_dir)
-            serve_tree, pg_tree = _Tree(server.pid), _Tree(_postmaster_pid(data_dir))
+            admin_url = embedded_url(data_dir)
+            serve_tree, pg_tree = Tree(server.pid), Tree(postmaster_pid(data_dir))
             idle = _measure_idle(serve_tree, pg_tree, admin_url, idle_seconds)
             # Single transfers, one per request.
             cpu0, pg0, own0 = serve_tree.cpu_s(), pg_tree.cpu_s(), time.process_time()
@@ -425,17 +290,10 @@ def run(
             linked = asyncio.run(
                 _drive_batches(url, token, batch_clients * 4, seconds, 100, linked=True)
             )
-            imported = _import(env, tmp, import_transfers)
+            imported = _import(env, data_dir.parent, import_transfers)
             plain = plain_eventsourcing(
                 fresh_database(admin_url, "bench_api_plain"), baseline_seconds
             )
-        finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            stop_embedded(data_dir)  # before the temporary directory is removed
     targets = {
         "transfers_per_s": 2100,
         "p99_ms": 50,
@@ -482,12 +340,3 @@ def run(
         "note": "server, PostgreSQL and the load generator share this machine's cores "
         "(load_generator_cores is the generator's own share)",
     }
-
-
-def _embedded_url(data_dir: Path) -> str:
-    from ledgerline.database import embedded_server
-
-    with embedded_server(data_dir) as url:
-        with psycopg.connect(url) as conn:
-            conn.execute("SELECT 1")
-        return url

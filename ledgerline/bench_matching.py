@@ -25,7 +25,6 @@ import os
 import random
 import resource
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -363,44 +362,13 @@ def _durable_command(tc: Any, s: Step) -> Any:
 
 
 def _serve(url: str, workers: int) -> tuple[subprocess.Popen[str], str, str]:
-    from ledgerline.bench_api import _cli, _free_port
+    from ledgerline.bench_support import cli, start_serve
 
     env = {k: v for k, v in os.environ.items() if k not in {"KAFKA_BOOTSTRAP_SERVERS"}}
     env["DATABASE_URL"] = url
-    token = _cli("keys", "create", "--role", "operator", env=env).strip()
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ledgerline",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while True:
-        if server.poll() is not None:
-            raise RuntimeError(f"serve exited: {server.stderr.read() if server.stderr else ''}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return server, base, token
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError("serve did not become ready within 60 s")
-        time.sleep(0.2)
+    token = cli("keys", "create", "--role", "operator", env=env).strip()
+    server, base = start_serve(env, workers)
+    return server, base, token
 
 
 async def _http(base: str, token: str, clients: int, seconds: float, batch: int) -> dict[str, Any]:
@@ -460,6 +428,8 @@ async def _http(base: str, token: str, clients: int, seconds: float, batch: int)
 def measure_http(url: str, seconds: float, clients: int, workers: int) -> dict[str, Any]:
     import httpx
 
+    from ledgerline.bench_support import stop_serve
+
     server, base, token = _serve(url, workers)
     try:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
@@ -480,11 +450,7 @@ def measure_http(url: str, seconds: float, clients: int, workers: int) -> dict[s
         single = asyncio.run(_http(base, token, clients, seconds, batch=1))
         batched = asyncio.run(_http(base, token, max(2, clients // 8), seconds, batch=200))
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_serve(server)
     return {
         "http_orders_per_s": single["orders_per_s"],
         "http_p50_ms": single["p50_ms"],

@@ -465,6 +465,18 @@ def _bench_api(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def _bench_memory(args: argparse.Namespace) -> dict[str, Any]:
+    from ledgerline import bench_memory
+
+    return bench_memory.run(
+        accounts=bench_memory.DEFAULT_ACCOUNTS if args.accounts is None else args.accounts,
+        transfers=bench_memory.DEFAULT_TRANSFERS if args.transfers is None else args.transfers,
+        seconds=args.seconds,
+        clients=args.clients,
+        workers=args.workers,
+    )
+
+
 def _bench_projections(args: argparse.Namespace) -> dict[str, Any]:
     from ledgerline import bench_projections
     from ledgerline.database import database_url
@@ -477,10 +489,16 @@ def _bench_projections(args: argparse.Namespace) -> dict[str, Any]:
 _CORE_BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "append": _bench_append,
     "api": _bench_api,
+    "memory": _bench_memory,
     "projections": _bench_projections,
     "replay": _bench_replay,
 }
 _MIN_EVENTS = {"projections": 100}
+# --seconds and --clients when not given: per bench, else the first entry's
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "": {"seconds": 5.0, "clients": 32},
+    "memory": {"seconds": 30.0, "clients": 8},
+}
 
 
 def benches() -> dict[str, Callable[[argparse.Namespace], dict[str, Any]]]:
@@ -533,6 +551,9 @@ def _repeated(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     min_events = _MIN_EVENTS.get(args.name, 1000)
+    for key, value in _DEFAULTS.get(args.name, _DEFAULTS[""]).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if (
         (args.events is not None and args.events < min_events)
         or args.seconds <= 0
@@ -544,6 +565,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"--events must be at least {min_events}, --seconds and --rate positive and "
             "--clients and --repeat at least 1"
         )
+    if (args.accounts is not None and args.accounts < 2) or (
+        args.transfers is not None and args.transfers < 1
+    ):
+        raise LedgerlineError("--accounts must be at least 2 and --transfers at least 1")
     result = _repeated(args) if args.repeat > 1 else benches()[args.name](args)
     if "peak_rss_mb" not in result:
         import resource
@@ -834,8 +859,10 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
 
     p = sub.add_parser("bench", help="measure a target against its baseline, in one run")
     p.add_argument("name", choices=sorted(benches()))
-    p.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients (api)")
-    p.add_argument("--workers", type=int, default=2, help="server worker processes (api)")
+    p.add_argument(
+        "--clients", type=int, default=None, help="concurrent HTTP clients (api: 32, memory: 8)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="server worker processes (api, memory)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--repeat",
@@ -850,7 +877,21 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         help="events per batched run (append: 20,000), to replay (replay: 200,000), "
         "transfers per run (projections: 5,000), or obligations (settlement: 1,000,000)",
     )
-    p.add_argument("--seconds", type=float, default=5.0, help="seconds per concurrent run")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="seconds per concurrent run (5; memory: 30 of load)",
+    )
+    p.add_argument(
+        "--accounts", type=int, default=None, help="memory: accounts in the store (1,000,000)"
+    )
+    p.add_argument(
+        "--transfers",
+        type=int,
+        default=None,
+        help="memory: transfers in the store (10,000,000)",
+    )
     p.add_argument(
         "--history",
         type=int,

@@ -141,6 +141,50 @@ def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
     assert set(data["pass"]) == set(data["targets"]) | {"idle"}
 
 
+def test_bench_memory_loads_a_store_drives_serve_and_reports_its_memory_and_its_checks(
+    cli_env: dict[str, str],
+) -> None:
+    args = ("bench", "memory", "--json", "--accounts", "300", "--transfers", "2000",
+            "--seconds", "3", "--clients", "4")  # fmt: skip
+    result = run(*args, env=cli_env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["accounts"], data["transfers"]) == (300, 2000)
+    assert data["load_seconds"] > 0 and data["load_transfers_per_s"] > 0
+    # Every worker of serve and every backend of PostgreSQL: Python processes, a database.
+    assert data["peak_rss_mb"]["serve"] > 20 and data["peak_rss_mb"]["postgres"] > 20
+    assert 20 < data["serve_rss_after_start_mb"] <= data["peak_rss_mb"]["serve"]
+    assert data["serve_peak_vs_after_start"] == pytest.approx(
+        data["peak_rss_mb"]["serve"] / data["serve_rss_after_start_mb"], abs=0.01
+    )
+    assert data["cache_max_mb"] == 512
+    # The load touched accounts across the whole range, with writes and every kind of read.
+    assert all(n > 0 for n in data["requests_by_kind"].values()), data["requests_by_kind"]
+    assert data["requests"] == sum(data["requests_by_kind"].values()) == data["answers"]["ok"]
+    assert data["accepted_transfers"] == data["requests_by_kind"]["transfer"] > 0
+    assert data["accounts_touched"] > 150
+    checks = data["checks"]
+    assert checks["stored_transfers"] == 2000 + data["accepted_transfers"]
+    assert checks["posted_minor"] == checks["expected_posted_minor"] > 2000 * 100
+    assert all(checks[k] is True for k in ("no_errors", "balanced", "accounts_add_up",
+                                           "transfers_add_up")), checks  # fmt: skip
+    assert data["failures"] == []
+    assert data["targets"] == {"serve_peak_rss_mb": 2048}
+    assert data["pass"] == {"serve_peak_rss_mb": data["peak_rss_mb"]["serve"] < 2048,
+                            "checks": True}  # fmt: skip
+    assert "300 accounts and 2,000 transfers" in data["note"]
+
+
+def test_bench_memory_refuses_a_store_without_two_accounts_and_a_transfer(
+    cli_env: dict[str, str],
+) -> None:
+    for args in (("--accounts", "1"), ("--transfers", "0")):
+        result = run("bench", "memory", *args, env=cli_env, timeout=60)
+        assert result.returncode != 0, args
+        assert result.stderr.startswith("ledgerline: error: ") and args[0] in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 @pytest.mark.kafka
 def test_bench_projections_measures_both_read_paths_and_loses_or_doubles_nothing(
     cli_env: dict[str, str], tmp_path: Path
