@@ -71,6 +71,8 @@ class _Load:
         self.position = 0
         self.touched: set[int] = set()
         self.failures: list[str] = []
+        # (seconds into the load, serve's resident set in MiB, accounts touched so far)
+        self.timeline: list[tuple[float, float, int]] = []
 
     def answered(self, op: str, status: int, body: bytes) -> None:
         self.requests[op] += 1
@@ -84,10 +86,10 @@ class _Load:
 
 
 async def _drive(
-    url: str, token: str, *, accounts: int, clients: int, seconds: float, trees: list[Tree]
+    url: str, token: str, *, accounts: int, clients: int, seconds: float, serve: Tree, pg: Tree
 ) -> tuple[_Load, float]:
     """``clients`` keep one request each in flight for ``seconds``, on accounts drawn
-    uniformly from all of them; ``trees`` are sampled every ``SAMPLE_EVERY_S`` meanwhile."""
+    uniformly from all of them; both trees are sampled every ``SAMPLE_EVERY_S`` meanwhile."""
     import aiohttp
 
     load = _Load()
@@ -99,9 +101,10 @@ async def _drive(
         stop = start + seconds
 
         async def sample() -> None:
-            while time.perf_counter() < stop:
-                for tree in trees:
-                    tree.rss_mb()
+            while (now := time.perf_counter()) < stop:
+                rss = serve.rss_mb()
+                load.timeline.append((round(now - start, 1), round(rss, 1), len(load.touched)))
+                pg.rss_mb()
                 await asyncio.sleep(SAMPLE_EVERY_S)
 
         async def client(seed: int) -> None:
@@ -175,6 +178,24 @@ def _load_store(env: dict[str, str], work: Path, accounts: int, transfers: int) 
         "import_transfers_per_s": out["transfers_per_s"],
         # the rest of the load: opening the store, then projecting what was imported
         "project_seconds": round(load_s - out["seconds"] - out["session_open_seconds"], 1),
+    }
+
+
+def _growth(timeline: list[tuple[float, float, int]], points: int = 10) -> dict[str, Any]:
+    """How serve's resident set followed the accounts the load touched: about ``points``
+    samples of the timeline, and the growth per newly touched account over its second half
+    (after the first requests' one-off allocations)."""
+    if not timeline:
+        return {"timeline": [], "kb_per_new_account_second_half": None}
+    step = max(1, len(timeline) // points)
+    shown = [*timeline[::step][: points - 1], timeline[-1]] if len(timeline) > 1 else timeline
+    mid, end = timeline[len(timeline) // 2], timeline[-1]
+    new_accounts = end[2] - mid[2]
+    return {
+        "timeline": [{"s": t, "serve_rss_mb": rss, "accounts_touched": n} for t, rss, n in shown],
+        "kb_per_new_account_second_half": round((end[1] - mid[1]) * 1024 / new_accounts, 2)
+        if new_accounts > 0
+        else None,
     }
 
 
@@ -261,7 +282,8 @@ def run(
                     accounts=accounts,
                     clients=clients,
                     seconds=seconds,
-                    trees=[serve_tree, pg_tree],
+                    serve=serve_tree,
+                    pg=pg_tree,
                 )
             )
             headers = {"Authorization": f"Bearer {token}"}
@@ -294,6 +316,7 @@ def run(
         "serve_rss_after_start_mb": round(baseline, 1),
         "serve_rss_at_end_mb": round(serve_end, 1),
         "serve_peak_vs_after_start": round(peak / baseline, 2) if baseline else None,
+        "serve_rss_under_load": _growth(load.timeline),
         "cache_max_mb": settings.cache_max_mb,
         "cache_at_end": cache,
         "checks": checks,

@@ -158,6 +158,12 @@ def test_bench_memory_loads_a_store_drives_serve_and_reports_its_memory_and_its_
         data["peak_rss_mb"]["serve"] / data["serve_rss_after_start_mb"], abs=0.01
     )
     assert data["cache_max_mb"] == 512
+    # Sampled every half second under load: serve's memory beside the accounts touched so far.
+    timeline = data["serve_rss_under_load"]["timeline"]
+    assert 2 <= len(timeline) <= 10
+    assert all(20 < p["serve_rss_mb"] <= data["peak_rss_mb"]["serve"] for p in timeline)
+    touched = [p["accounts_touched"] for p in timeline]
+    assert touched == sorted(touched) and touched[-1] <= data["accounts_touched"]
     # The load touched accounts across the whole range, with writes and every kind of read.
     assert all(n > 0 for n in data["requests_by_kind"].values()), data["requests_by_kind"]
     assert data["requests"] == sum(data["requests_by_kind"].values()) == data["answers"]["ok"]
