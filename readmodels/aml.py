@@ -31,6 +31,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from eventstore.schema import APP_ROLE, Migration
+from readmodels import arrays
 from readmodels.schema import SCHEMA, register
 
 _GRANT_DML = (
@@ -257,13 +258,16 @@ def upsert_alerts(
     )
 
 
+_EDGE_TYPES = ("text", "text", "integer", "bigint", "bigint", "bigint", "bigint")
+
+
 def add_edges(
     cur: psycopg.Cursor[Any], rows: Sequence[tuple[Any, ...]], schema: str = SCHEMA
 ) -> None:
     """Add per-batch flow deltas to the edge rows."""
     if not rows:
         return
-    columns = [list(c) for c in zip(*rows, strict=True)]
+    columns = arrays.columns(rows, _EDGE_TYPES)
     cur.execute(
         f"INSERT INTO {schema}.aml_edges ({', '.join(EDGE_COLUMNS)})"
         " SELECT * FROM unnest(%s::text[], %s::text[], %s::integer[], %s::bigint[],"

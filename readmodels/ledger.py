@@ -22,6 +22,7 @@ import psycopg
 from psycopg.rows import dict_row, tuple_row
 
 from eventstore.schema import APP_ROLE, Migration
+from readmodels import arrays
 from readmodels.schema import SCHEMA, register
 
 _GRANT_DML = (
@@ -385,12 +386,6 @@ _UPSERT_ACCOUNT = _upsert("accounts", _ACCOUNT_COLUMNS, _ACCOUNT_TYPES, "account
 _UPSERT_TRANSFER = _upsert("transfers", _TRANSFER_COLUMNS, _TRANSFER_TYPES, "transfer_id")
 
 
-def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows to one list per column (the ``unnest`` parameters)."""
-    columns = [list(c) for c in zip(*rows, strict=True)]
-    return columns or [[] for _ in range(width)]
-
-
 def load_accounts(
     cur: psycopg.Cursor[Any], account_ids: Iterable[int], schema: str = SCHEMA
 ) -> dict[int, AccountRow]:
@@ -398,8 +393,9 @@ def load_accounts(
     if not ids:
         return {}
     cur.execute(
-        f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM {schema}.accounts WHERE account_id = ANY(%s)",
-        (ids,),
+        f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM {schema}.accounts"
+        " WHERE account_id = ANY(%s::numeric[])",
+        (arrays.ints(ids),),
     )
     return {int(r[0]): AccountRow(*_ints(r)) for r in _tuples(cur)}
 
@@ -412,8 +408,8 @@ def load_transfers(
         return {}
     cur.execute(
         f"SELECT {', '.join(_TRANSFER_COLUMNS)} FROM {schema}.transfers"
-        " WHERE transfer_id = ANY(%s)",
-        (ids,),
+        " WHERE transfer_id = ANY(%s::numeric[])",
+        (arrays.ints(ids),),
     )
     return {int(r[0]): TransferRow(*_ints(r)) for r in _tuples(cur)}
 
@@ -439,20 +435,20 @@ def write_changes(
         row_of = _ROW_OF["accounts"]
         cur.execute(
             _UPSERT_ACCOUNT.format(schema=schema),
-            _columns(map(row_of, changes.accounts.values()), len(_ACCOUNT_COLUMNS)),
+            arrays.columns(map(row_of, changes.accounts.values()), _ACCOUNT_TYPES),
         )
     if changes.transfers:
         row_of = _ROW_OF["transfers"]
         cur.execute(
             _UPSERT_TRANSFER.format(schema=schema),
-            _columns(map(row_of, changes.transfers.values()), len(_TRANSFER_COLUMNS)),
+            arrays.columns(map(row_of, changes.transfers.values()), _TRANSFER_TYPES),
         )
     if changes.failed:
         cur.execute(
             f"INSERT INTO {schema}.failed_transfers (transfer_id, code, failed_at_ns, position)"
             " SELECT * FROM unnest(%s::numeric[], %s::text[], %s::bigint[], %s::bigint[])"
             " ON CONFLICT (transfer_id) DO NOTHING",
-            _columns(changes.failed, 4),
+            arrays.columns(changes.failed, ("numeric", "text", "bigint", "bigint")),
         )
     if changes.history:
         row_of = _ROW_OF["account_history"]
@@ -467,7 +463,7 @@ def write_changes(
             " FROM unnest(%s::numeric[], %s::bigint[], %s::boolean[])"
             " AS v (account_id, position, closed)"
             " WHERE h.account_id = v.account_id AND h.position = v.position",
-            _columns(changes.closed, 3),
+            arrays.columns(changes.closed, ("numeric", "bigint", "boolean")),
         )
 
 
