@@ -47,6 +47,7 @@ from readmodels.schema import SCHEMA
 
 DEFAULT_ACCOUNTS = 1_000_000
 DEFAULT_TRANSFERS = 10_000_000
+CATCH_UP_S = 300.0  # how long the checks wait for the read model to hold the load's writes
 TARGET_SERVE_PEAK_RSS_MB = 2048
 SAMPLE_EVERY_S = 0.5
 IMPORTED_AMOUNT_MINOR = 100  # every imported transfer moves 1.00
@@ -238,11 +239,25 @@ def _cache_metrics(http: httpx.Client, metrics_token: str | None) -> dict[str, f
 def _check(
     http: httpx.Client, admin_url: str, load: _Load, accounts: int, transfers: int
 ) -> dict[str, Any]:
-    """The ledger-wide invariants after the load: what was loaded plus what was accepted."""
-    r = http.get(
-        f"/v1/ledgers/{IMPORT_LEDGER}/trial-balance", params={"min_position": load.position}
-    )
-    r.raise_for_status()
+    """The ledger-wide invariants after the load: what was loaded plus what was accepted.
+
+    Read once the read model holds the load's last write: the server answers 503 with
+    Retry-After while its projector is still behind, and the bench asks again, as a client
+    should, for up to ``CATCH_UP_S``."""
+    started = time.monotonic()
+    while True:
+        r = http.get(
+            f"/v1/ledgers/{IMPORT_LEDGER}/trial-balance", params={"min_position": load.position}
+        )
+        if r.status_code != 503 or time.monotonic() - started > CATCH_UP_S:
+            break
+        time.sleep(float(r.headers.get("Retry-After", "1")))
+    caught_up_s = time.monotonic() - started
+    if r.status_code != 200:
+        raise LedgerlineError(
+            f"the trial balance after the load answered {r.status_code} after "
+            f"{caught_up_s:.0f} s: {r.text[:300]}"
+        )
     (line,) = r.json()["lines"]
     expected_minor = transfers * IMPORTED_AMOUNT_MINOR + load.accepted_minor
     with psycopg.connect(admin_url) as conn:
@@ -252,6 +267,7 @@ def _check(
         ).fetchone()
     stored = int(row[0]) if row else 0
     return {
+        "read_model_caught_up_seconds": round(caught_up_s, 1),
         "no_errors": load.answers["ok"] == sum(load.answers.values()),
         "balanced": bool(line["balanced"])
         and _minor(line["debits_posted"]) == _minor(line["credits_posted"]) == expected_minor,

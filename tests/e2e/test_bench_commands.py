@@ -174,6 +174,7 @@ def test_bench_memory_loads_a_store_drives_serve_and_reports_its_memory_and_its_
     assert data["accepted_transfers"] == data["requests_by_kind"]["transfer"] > 0
     assert data["accounts_touched"] > 150
     checks = data["checks"]
+    assert 0 <= checks["read_model_caught_up_seconds"] < 300
     assert checks["stored_transfers"] == 2000 + data["accepted_transfers"]
     assert checks["posted_minor"] == checks["expected_posted_minor"] > 2000 * 100
     assert all(checks[k] is True for k in ("no_errors", "balanced", "accounts_add_up",
