@@ -3,7 +3,11 @@
 One run: a fresh embedded store gets ``accounts`` accounts and ``transfers`` transfers through
 ``ledgerline import`` of a generated file (written to disk line by line; the import projects
 the read models before it returns). ``ledgerline serve --workers N`` starts on that store; its
-resident set right after it answers is the baseline. Then, for ``seconds``, a few concurrent
+resident set right after it answers is the baseline. One transfer is then written and read
+back, so the in-process projector rebuilds its state (it does on the first event it applies:
+the AML engine replays its journal, about 0.75 KB per monitored transaction within its
+horizon) and that memory is reported on its own, not as growth per account touched. Then,
+for ``seconds``, a few concurrent
 clients touch accounts drawn uniformly from the whole id range: single transfers
 (``POST /v1/transfers``) and reads of an account, of its transfers and of its balances. The
 resident sets of the server's process tree (every worker) and of PostgreSQL's are sampled
@@ -52,6 +56,7 @@ TARGET_SERVE_PEAK_RSS_MB = 2048
 SAMPLE_EVERY_S = 0.5
 IMPORTED_AMOUNT_MINOR = 100  # every imported transfer moves 1.00
 LIVE_TRANSFER_BASE = 7 * 10**13  # above every imported transfer's id
+WARM_TRANSFER_ID = LIVE_TRANSFER_BASE - 1  # the one transfer before the load
 # What a client asks next: a transfer, or one of the three reads of an account.
 OPERATIONS = ("transfer", "account", "account_transfers", "account_balances")
 WEIGHTS = (4, 2, 2, 2)
@@ -89,13 +94,21 @@ class _Load:
 
 
 async def _drive(
-    url: str, token: str, *, accounts: int, clients: int, seconds: float, serve: Tree, pg: Tree
-) -> tuple[_Load, float]:
+    url: str,
+    token: str,
+    load: _Load,
+    *,
+    accounts: int,
+    clients: int,
+    seconds: float,
+    serve: Tree,
+    pg: Tree,
+) -> float:
     """``clients`` keep one request each in flight for ``seconds``, on accounts drawn
-    uniformly from all of them; both trees are sampled every ``SAMPLE_EVERY_S`` meanwhile."""
+    uniformly from all of them, adding to ``load``; both trees are sampled every
+    ``SAMPLE_EVERY_S`` meanwhile. Returns the seconds the load took."""
     import aiohttp
 
-    load = _Load()
     next_id = itertools.count(LIVE_TRANSFER_BASE)
     headers = {"Authorization": f"Bearer {token}"}
     timeout = aiohttp.ClientTimeout(total=60)
@@ -152,8 +165,56 @@ async def _drive(
                     load.position = max(load.position, int(json.loads(body)["position"]))
 
         await asyncio.gather(sample(), *(client(seed) for seed in range(clients)))
-        elapsed = time.perf_counter() - start
-    return load, elapsed
+        return time.perf_counter() - start
+
+
+def _warm_projector(http: httpx.Client, load: _Load) -> float:
+    """One transfer, read back through the read model: the projector rebuilds its state (the
+    AML engine replays its journal) on the first event it applies after start, so its memory
+    is counted before the load, not as growth per account touched. Returns the seconds it took.
+    """
+    minor = 1
+    r = http.post(
+        "/v1/transfers",
+        json={
+            "id": WARM_TRANSFER_ID,
+            "debit_account_id": IMPORT_ACCOUNT_BASE,
+            "credit_account_id": IMPORT_ACCOUNT_BASE + 1,
+            "amount": "0.01",
+            "ledger": IMPORT_LEDGER,
+            "code": 1,
+        },
+    )
+    load.answered("transfer", r.status_code, r.content)
+    if r.status_code != 201:
+        raise LedgerlineError(f"the warm-up transfer answered {r.status_code}: {r.text[:300]}")
+    load.accepted_transfers += 1
+    load.accepted_minor += minor
+    load.position = int(r.json()["position"])
+    load.touched.update((0, 1))
+    _, waited = _trial_balance(http, load.position)
+    return waited
+
+
+def _trial_balance(http: httpx.Client, position: int) -> tuple[dict[str, Any], float]:
+    """The import ledger's trial balance once the read model holds ``position``: the server
+    answers 503 with Retry-After while its projector is still behind, and the bench asks
+    again, as a client should, for up to ``CATCH_UP_S``. Returns it and the seconds waited."""
+    started = time.monotonic()
+    while True:
+        r = http.get(
+            f"/v1/ledgers/{IMPORT_LEDGER}/trial-balance", params={"min_position": position}
+        )
+        if r.status_code != 503 or time.monotonic() - started > CATCH_UP_S:
+            break
+        time.sleep(float(r.headers.get("Retry-After", "1")))
+    waited = time.monotonic() - started
+    if r.status_code != 200:
+        raise LedgerlineError(
+            f"the trial balance at position {position} answered {r.status_code} after "
+            f"{waited:.0f} s: {r.text[:300]}"
+        )
+    return dict(r.json()), waited
 
 
 def _load_store(env: dict[str, str], work: Path, accounts: int, transfers: int) -> dict[str, Any]:
@@ -239,26 +300,10 @@ def _cache_metrics(http: httpx.Client, metrics_token: str | None) -> dict[str, f
 def _check(
     http: httpx.Client, admin_url: str, load: _Load, accounts: int, transfers: int
 ) -> dict[str, Any]:
-    """The ledger-wide invariants after the load: what was loaded plus what was accepted.
-
-    Read once the read model holds the load's last write: the server answers 503 with
-    Retry-After while its projector is still behind, and the bench asks again, as a client
-    should, for up to ``CATCH_UP_S``."""
-    started = time.monotonic()
-    while True:
-        r = http.get(
-            f"/v1/ledgers/{IMPORT_LEDGER}/trial-balance", params={"min_position": load.position}
-        )
-        if r.status_code != 503 or time.monotonic() - started > CATCH_UP_S:
-            break
-        time.sleep(float(r.headers.get("Retry-After", "1")))
-    caught_up_s = time.monotonic() - started
-    if r.status_code != 200:
-        raise LedgerlineError(
-            f"the trial balance after the load answered {r.status_code} after "
-            f"{caught_up_s:.0f} s: {r.text[:300]}"
-        )
-    (line,) = r.json()["lines"]
+    """The ledger-wide invariants after the load: what was loaded plus what was accepted,
+    read once the read model holds the load's last write."""
+    balance, caught_up_s = _trial_balance(http, load.position)
+    (line,) = balance["lines"]
     expected_minor = transfers * IMPORTED_AMOUNT_MINOR + load.accepted_minor
     with psycopg.connect(admin_url) as conn:
         row = conn.execute(
@@ -299,10 +344,16 @@ def run(
             serve_tree = Tree(server.pid)
             baseline = _baseline_rss_mb(serve_tree)
             pg_tree.rss_mb()
-            load, elapsed = asyncio.run(
+            headers = {"Authorization": f"Bearer {token}"}
+            load = _Load()
+            with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
+                warm_s = _warm_projector(http, load)
+            warm = _baseline_rss_mb(serve_tree)
+            elapsed = asyncio.run(
                 _drive(
                     url,
                     token,
+                    load,
                     accounts=accounts,
                     clients=clients,
                     seconds=seconds,
@@ -310,7 +361,6 @@ def run(
                     pg=pg_tree,
                 )
             )
-            headers = {"Authorization": f"Bearer {token}"}
             with httpx.Client(base_url=url, headers=headers, timeout=300) as http:
                 checks = _check(http, admin_url, load, accounts, transfers)
                 cache = _cache_metrics(http, settings.metrics_token)
@@ -343,6 +393,9 @@ def run(
             "import": import_peak,
         },
         "serve_rss_after_start_mb": round(baseline, 1),
+        # The projector's own state, rebuilt on the first event after start (see _warm_projector)
+        "serve_rss_after_projector_warm_mb": round(warm, 1),
+        "projector_warm_seconds": round(warm_s, 1),
         "serve_rss_at_end_mb": round(serve_end, 1),
         "serve_peak_vs_after_start": round(peak / baseline, 2) if baseline else None,
         "serve_rss_under_load": _growth(load.timeline),

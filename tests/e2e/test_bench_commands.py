@@ -158,6 +158,9 @@ def test_bench_memory_loads_a_store_drives_serve_and_reports_its_memory_and_its_
     # Every worker of serve, every backend of PostgreSQL, the import: all hold some memory.
     assert all(data["peak_rss_mb"][k] > 20 for k in ("serve", "postgres", "import"))
     assert 20 < data["serve_rss_after_start_mb"] <= data["peak_rss_mb"]["serve"]
+    # The projector's state is built by the one transfer before the load, and counted apart.
+    assert 20 < data["serve_rss_after_projector_warm_mb"] <= data["peak_rss_mb"]["serve"]
+    assert 0 <= data["projector_warm_seconds"] < 300
     assert data["serve_peak_vs_after_start"] == pytest.approx(
         data["peak_rss_mb"]["serve"] / data["serve_rss_after_start_mb"], abs=0.01
     )
