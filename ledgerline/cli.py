@@ -482,7 +482,9 @@ def _bench_projections(args: argparse.Namespace) -> dict[str, Any]:
     from ledgerline.database import database_url
 
     with database_url(settings_from_args(args)) as url:
-        return bench_projections.run(url, events=args.events or 5000, rate=args.rate or 1000.0)
+        return bench_projections.run(
+            url, events=args.events or 5000, rate=args.rate or 1000.0, sustain_s=args.seconds
+        )
 
 
 # name -> (run, the least --events it accepts)
@@ -498,6 +500,7 @@ _MIN_EVENTS = {"projections": 100}
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "": {"seconds": 5.0, "clients": 32},
     "memory": {"seconds": 30.0, "clients": 8},
+    "projections": {"seconds": 10.0, "clients": 32},  # --seconds: the sustained run's length
 }
 
 
@@ -517,6 +520,7 @@ _REPEAT_FIGURES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("in_process", "events_per_s"),
         ("in_process", "lag_p99_ms"),
         ("kafka_vs_raw_consume",),
+        ("kafka", "sustained", "lag_p99_ms"),
     ),
 }
 
@@ -881,7 +885,8 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         "--seconds",
         type=float,
         default=None,
-        help="seconds per concurrent run (5; memory: 30 of load)",
+        help="seconds per concurrent run (5; memory: 30 of load; projections: 10 of load at "
+        "the write side's full rate)",
     )
     p.add_argument(
         "--accounts", type=int, default=None, help="memory: accounts in the store (1,000,000)"

@@ -211,6 +211,8 @@ def test_bench_projections_measures_both_read_paths_and_loses_or_doubles_nothing
         "300",
         "--rate",
         "300",
+        "--seconds",
+        "1",
         "--data-dir",
         str(tmp_path / "d"),
         env=cli_env,
@@ -224,8 +226,18 @@ def test_bench_projections_measures_both_read_paths_and_loses_or_doubles_nothing
         figures = data[path]
         assert 0 < figures["lag_p50_ms"] <= figures["lag_p99_ms"] <= figures["lag_max_ms"], path
         assert figures["events_per_s"] > 0, path
-        # the warm-up, the paced run and the burst
-        assert figures["accepted_transfers"] == figures["warmup_transfers"] + 600, path
+        # A second at the write side's full rate: the burst's own rate on this path.
+        sustained = figures["sustained"]
+        assert sustained["seconds"] == 1, path
+        assert sustained["offered_events_per_s"] == figures["burst_written_events_per_s"] > 0, path
+        assert abs(sustained["transfers"] - sustained["offered_events_per_s"] / 3) <= 2, path
+        trend = sustained["lag_p50_ms_by_fifth"]
+        assert len(trend) == 5 and all(v > 0 for v in trend), path
+        assert sustained["lag_bounded"] == (trend[-1] <= 2 * trend[0] + 100), path
+        assert data["pass"][f"{path}_sustained_lag_bounded"] == sustained["lag_bounded"], path
+        # the warm-up, the paced run, the burst and the sustained run
+        accepted = figures["warmup_transfers"] + 600 + sustained["transfers"]
+        assert figures["accepted_transfers"] == accepted, path
         assert figures["lost"] == figures["duplicated"] == 0, path
         assert figures["balances_match"] is True, path
         assert figures["digest_matches"] is True, path
