@@ -258,7 +258,7 @@ def upsert_alerts(
     )
 
 
-_EDGE_TYPES = ("text", "text", "integer", "bigint", "bigint", "bigint", "bigint")
+_EDGE_TYPES = ("text", "text", "integer", "bigint", "bigint", "bigint", "bigint")  # EDGE_COLUMNS
 
 
 def add_edges(
@@ -270,8 +270,7 @@ def add_edges(
     columns = arrays.columns(rows, _EDGE_TYPES)
     cur.execute(
         f"INSERT INTO {schema}.aml_edges ({', '.join(EDGE_COLUMNS)})"
-        " SELECT * FROM unnest(%s::text[], %s::text[], %s::integer[], %s::bigint[],"
-        " %s::bigint[], %s::bigint[], %s::bigint[])"
+        f" SELECT * FROM unnest({arrays.casts(_EDGE_TYPES)})"
         " ON CONFLICT (src, dst, window_day) DO UPDATE SET"
         f" tx_count = {schema}.aml_edges.tx_count + EXCLUDED.tx_count,"
         f" usd_minor = {schema}.aml_edges.usd_minor + EXCLUDED.usd_minor,"

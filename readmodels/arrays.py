@@ -66,6 +66,12 @@ def literal(values: Sequence[Any], sql_type: str) -> str:
     raise ValueError(f"no array literal for {sql_type}")
 
 
+def casts(types: Sequence[str]) -> str:
+    """The placeholders that take :func:`columns`' literals, each cast to its array type
+    (``%s::numeric[], %s::text[]``): a statement and its parameters read one list of types."""
+    return ", ".join(f"%s::{t}[]" for t in types)
+
+
 def columns(rows: Iterable[Sequence[Any]], types: Sequence[str]) -> list[str]:
     """Rows to one literal per column, in ``types`` order (the ``unnest`` parameters)."""
     cols = list(zip(*rows, strict=True)) or [() for _ in types]

@@ -372,12 +372,15 @@ _TRANSFER_TYPES = (
 )  # fmt: skip
 
 
+_FAILED_TYPES = ("numeric", "text", "bigint", "bigint")  # Changes.failed
+_CLOSED_TYPES = ("numeric", "bigint", "boolean")  # Changes.closed
+
+
 def _upsert(table: str, columns: Sequence[str], types: Sequence[str], key: str) -> str:
     cols = ", ".join(columns)
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
     return (
-        f"INSERT INTO {{schema}}.{table} ({cols}) SELECT * FROM unnest({arrays})"
+        f"INSERT INTO {{schema}}.{table} ({cols}) SELECT * FROM unnest({arrays.casts(types)})"
         f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
     )
 
@@ -446,9 +449,9 @@ def write_changes(
     if changes.failed:
         cur.execute(
             f"INSERT INTO {schema}.failed_transfers (transfer_id, code, failed_at_ns, position)"
-            " SELECT * FROM unnest(%s::numeric[], %s::text[], %s::bigint[], %s::bigint[])"
+            f" SELECT * FROM unnest({arrays.casts(_FAILED_TYPES)})"
             " ON CONFLICT (transfer_id) DO NOTHING",
-            arrays.columns(changes.failed, ("numeric", "text", "bigint", "bigint")),
+            arrays.columns(changes.failed, _FAILED_TYPES),
         )
     if changes.history:
         row_of = _ROW_OF["account_history"]
@@ -460,10 +463,10 @@ def write_changes(
     if changes.closed:
         cur.execute(
             f"UPDATE {schema}.account_history h SET closed = v.closed"
-            " FROM unnest(%s::numeric[], %s::bigint[], %s::boolean[])"
+            f" FROM unnest({arrays.casts(_CLOSED_TYPES)})"
             " AS v (account_id, position, closed)"
             " WHERE h.account_id = v.account_id AND h.position = v.position",
-            arrays.columns(changes.closed, ("numeric", "bigint", "boolean")),
+            arrays.columns(changes.closed, _CLOSED_TYPES),
         )
 
 

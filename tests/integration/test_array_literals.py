@@ -73,6 +73,15 @@ def test_each_sql_type_reads_its_literal(conn: psycopg.Connection[Any]) -> None:
         "{t,NULL}",
     ]
     assert arrays.columns([], ("numeric", "text")) == ["{}", "{}"]
+    # the statement's placeholders read the same types as the literals
+    assert (
+        arrays.casts(("numeric", "text", "boolean")) == "%s::numeric[], %s::text[], %s::boolean[]"
+    )
+    back = conn.execute(
+        f"SELECT * FROM unnest({arrays.casts(('numeric', 'text', 'boolean'))})",
+        arrays.columns(rows, ("numeric", "text", "boolean")),
+    ).fetchall()
+    assert [tuple(r) for r in back] == rows
 
 
 def test_a_value_of_the_wrong_kind_is_refused_before_anything_is_sent() -> None:
