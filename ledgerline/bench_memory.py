@@ -7,8 +7,8 @@ resident set right after it answers is the baseline. One transfer is then writte
 back, so the in-process projector rebuilds its state (it does on the first event it applies:
 the AML engine replays its journal, about 0.75 KB per monitored transaction within its
 horizon) and that memory is reported on its own, not as growth per account touched. Then,
-for ``seconds``, a few concurrent
-clients touch accounts drawn uniformly from the whole id range: single transfers
+for ``seconds``, a few concurrent clients touch accounts drawn uniformly from the whole id
+range: single transfers
 (``POST /v1/transfers``) and reads of an account, of its transfers and of its balances. The
 resident sets of the server's process tree (every worker) and of PostgreSQL's are sampled
 every half second throughout.
@@ -82,6 +82,12 @@ class _Load:
         # (seconds into the load, serve's resident set in MiB, accounts touched so far)
         self.timeline: list[tuple[float, float, int]] = []
 
+    def accepted(self, minor: int, body: bytes) -> None:
+        """A transfer of ``minor`` cents answered 201 with ``body``."""
+        self.accepted_transfers += 1
+        self.accepted_minor += minor
+        self.position = max(self.position, int(json.loads(body)["position"]))
+
     def answered(self, op: str, status: int, body: bytes) -> None:
         self.requests[op] += 1
         if 200 <= status < 300:
@@ -91,6 +97,19 @@ class _Load:
         self.answers[kind] += 1
         if len(self.failures) < KEPT_FAILURES:
             self.failures.append(f"{op}: {status} {body[:200].decode(errors='replace')}")
+
+
+def _transfer(transfer_id: int, debit: int, credit: int, minor: int) -> dict[str, Any]:
+    """``POST /v1/transfers`` body: ``minor`` cents between the imported accounts numbered
+    ``debit`` and ``credit`` (0-based)."""
+    return {
+        "id": transfer_id,
+        "debit_account_id": IMPORT_ACCOUNT_BASE + debit,
+        "credit_account_id": IMPORT_ACCOUNT_BASE + credit,
+        "amount": f"{minor // 100}.{minor % 100:02d}",
+        "ledger": IMPORT_LEDGER,
+        "code": 1,
+    }
 
 
 async def _drive(
@@ -136,17 +155,7 @@ async def _drive(
                     b = b + 1 if b >= a else b
                     load.touched.add(b)
                     minor = rng.randrange(1, 10_000)
-                    request = http.post(
-                        "/v1/transfers",
-                        json={
-                            "id": next(next_id),
-                            "debit_account_id": account,
-                            "credit_account_id": IMPORT_ACCOUNT_BASE + b,
-                            "amount": f"{minor // 100}.{minor % 100:02d}",
-                            "ledger": IMPORT_LEDGER,
-                            "code": 1,
-                        },
-                    )
+                    request = http.post("/v1/transfers", json=_transfer(next(next_id), a, b, minor))
                 elif op == "account":
                     request = http.get(f"/v1/accounts/{account}")
                 elif op == "account_transfers":
@@ -160,9 +169,7 @@ async def _drive(
                     body, status = repr(exc).encode(), 0
                 load.answered(op, status, body)
                 if op == "transfer" and status == 201:
-                    load.accepted_transfers += 1
-                    load.accepted_minor += minor
-                    load.position = max(load.position, int(json.loads(body)["position"]))
+                    load.accepted(minor, body)
 
         await asyncio.gather(sample(), *(client(seed) for seed in range(clients)))
         return time.perf_counter() - start
@@ -174,23 +181,11 @@ def _warm_projector(http: httpx.Client, load: _Load) -> float:
     is counted before the load, not as growth per account touched. Returns the seconds it took.
     """
     minor = 1
-    r = http.post(
-        "/v1/transfers",
-        json={
-            "id": WARM_TRANSFER_ID,
-            "debit_account_id": IMPORT_ACCOUNT_BASE,
-            "credit_account_id": IMPORT_ACCOUNT_BASE + 1,
-            "amount": "0.01",
-            "ledger": IMPORT_LEDGER,
-            "code": 1,
-        },
-    )
+    r = http.post("/v1/transfers", json=_transfer(WARM_TRANSFER_ID, 0, 1, minor))
     load.answered("transfer", r.status_code, r.content)
     if r.status_code != 201:
         raise LedgerlineError(f"the warm-up transfer answered {r.status_code}: {r.text[:300]}")
-    load.accepted_transfers += 1
-    load.accepted_minor += minor
-    load.position = int(r.json()["position"])
+    load.accepted(minor, r.content)
     load.touched.update((0, 1))
     _, waited = _trial_balance(http, load.position)
     return waited
