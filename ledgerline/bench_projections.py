@@ -412,21 +412,18 @@ def _sustained(
     keeps up: its p50 in the run's last fifth is at most ``BOUNDED_FACTOR`` times the first
     fifth's (plus ``BOUNDED_SLACK_MS`` for polling and scheduling); a path slower than the
     write side shows a lag that grows with the run's length instead."""
-    rate = full_events_per_s / EVENTS_PER_TRANSFER
+    rate = full_events_per_s / EVENTS_PER_TRANSFER  # > 0: the burst wrote its events
     transfers = max(2, int(rate * seconds))
-    run: dict[str, Any] = {}
-    if rate:
-        run = _lag_run(
-            processor, store, watcher, work, transfers, rate, check, timeout_s=SUSTAIN_WAIT_S
-        )
-    trend = run.get("lag_p50_ms_by_fifth") or [0.0]
-    bounded = trend[-1] <= trend[0] * BOUNDED_FACTOR + BOUNDED_SLACK_MS
+    run = _lag_run(
+        processor, store, watcher, work, transfers, rate, check, timeout_s=SUSTAIN_WAIT_S
+    )
+    trend = run["lag_p50_ms_by_fifth"]
     return {
-        "offered_events_per_s": round(rate * EVENTS_PER_TRANSFER, 1),
+        "offered_events_per_s": round(full_events_per_s, 1),
         "seconds": seconds,
-        "transfers": transfers if rate else 0,
-        **{k: v for k, v in run.items() if not k.startswith("_")},
-        "lag_bounded": bool(rate) and bounded,
+        "transfers": transfers,
+        **_public(run),
+        "lag_bounded": trend[-1] <= trend[0] * BOUNDED_FACTOR + BOUNDED_SLACK_MS,
     }
 
 
