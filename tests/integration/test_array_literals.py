@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from readmodels import arrays
 from tests.conftest import admin_connection
 
-# PostgreSQL text cannot hold NUL; everything else, quotes, backslashes, braces, commas,
-# spaces, "NULL" and non-ASCII included, must come back as it went.
-_TEXT = st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=20) | st.sampled_from(
+# PostgreSQL text cannot hold NUL, and a lone surrogate is not UTF-8 (no str holding one can
+# be sent at all); everything else, quotes, backslashes, braces, commas, spaces, "NULL" and
+# non-ASCII included, must come back as it went.
+_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+_TEXT = st.text(alphabet=_CHARS, max_size=20) | st.sampled_from(
     ["NULL", "null", "", " ", "{}", "{a,b}", '"', "\\", '\\"', "a,b", "  x  ", "é€😀"]
 )
 _U128 = st.integers(min_value=-(2**127), max_value=2**128 - 1)
