@@ -96,7 +96,24 @@ class Streaming:
                 return value
             self.check_alive()
             time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}\n{self.logs()}")
+        raise AssertionError(
+            f"timed out after {timeout_s:.0f} s waiting for {what}\n{self.state()}\n{self.logs()}"
+        )
+
+    def state(self) -> str:
+        """Where the store, the relay and every Kafka-fed projection stand (for a failure)."""
+        try:
+            with psycopg.connect(self.db_url, connect_timeout=5) as conn:
+                head = conn.execute("SELECT max(notification_id) FROM ledgerline.events").fetchone()
+                relay = conn.execute("SELECT * FROM ledgerline.relay_progress").fetchall()
+                tracking = conn.execute(
+                    "SELECT projection, source, position FROM readmodels.tracking"
+                    " ORDER BY projection, source"
+                ).fetchall()
+        except psycopg.Error as exc:
+            return f"--- state unavailable: {exc}"
+        rows = "\n".join(f"  {p} {s} {n}" for p, s, n in tracking)
+        return f"--- state\nstore head {head}\nrelay {relay}\ntracking\n{rows}"
 
     def log_of(self, proc: subprocess.Popen[bytes]) -> str:
         index = self.procs.index(proc)
