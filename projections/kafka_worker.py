@@ -17,12 +17,15 @@ Definition
     events across streams, such as monitoring) is not handed events partition by partition.
     The worker passes what it consumes to ``projection.receive(cur, events)`` (which keeps
     them, in the same transaction as the partition's position), and then, holding the
-    projection's ``kafka:ordered`` tracking row (``FOR UPDATE SKIP LOCKED``: one worker at a
-    time, whichever partitions it owns), calls ``projection.advance(cur, applied, frontier)``:
+    projection's ``kafka:ordered`` tracking row (``FOR UPDATE SKIP LOCKED``: one transaction
+    at a time, whichever partitions it owns), calls ``projection.advance(cur, applied, frontier)``:
     apply what was kept in ``(applied, frontier]``, where ``frontier`` is the lowest position
     over all the projection's partitions (watermarks keep idle ones current), so every event
     up to it has been received. The ``kafka:ordered`` row is the position the projection is
     complete up to (and, being the lowest of its Kafka rows, what ``min_position`` waits on).
+    A batch that found the row held looks again once it has committed, waiting for the row in
+    a transaction of its own: the holder may have read the frontier before this batch's
+    partitions moved, and once the stream goes idle nothing else would advance it.
 
 Guarantees
     * Exactly-once effect without Kafka transactions: the tracking row is locked
@@ -183,9 +186,12 @@ class KafkaApplier:
             pending[tp][item.offset] = item
         if not pending:
             return []
-        results = self._fast(pending)
-        if results is None:
-            results = self._careful(pending)
+        # An applier serves every topic of its projection, each topic's agent on its own
+        # thread: what one batch found is kept in locals, never on the instance.
+        fast = self._fast(pending)
+        results, sequenced = fast if fast is not None else self._careful(pending)
+        if not sequenced:
+            self._catch_up_ordered()
         acks: list[Token] = []
         for tp, (tokens, held, failed) in results.items():
             part = self._parts.setdefault(tp, _Partition())
@@ -210,7 +216,9 @@ class KafkaApplier:
                 )
         return acks
 
-    def _fast(self, pending: dict[tuple[str, int], dict[int, Consumed]]) -> _Results | None:
+    def _fast(
+        self, pending: dict[tuple[str, int], dict[int, Consumed]]
+    ) -> tuple[_Results, bool] | None:
         """The common case in one statement per step: every partition's events in ONE
         projection call. ``None`` (nothing written) when a partition needs the careful path:
         a poison message, a missing tracking row, or a projection error to pin down."""
@@ -253,8 +261,7 @@ class KafkaApplier:
                         " WHERE projection = %s AND source = %s",
                         moved,
                     )
-                if self._ordered:
-                    self._sequence(cur)
+                sequenced = self._sequence(cur) if self._ordered else True
         except psycopg.OperationalError:
             raise  # the database is away: the caller retries the batch
         except Exception:
@@ -263,33 +270,59 @@ class KafkaApplier:
         return {
             tp: (plan.acks + [item.token for item, _ in plan.steps], plan.held, None)
             for tp, plan in plans.items()
-        }
+        }, sequenced
 
-    def _careful(self, pending: dict[tuple[str, int], dict[int, Consumed]]) -> _Results:
+    def _careful(
+        self, pending: dict[tuple[str, int], dict[int, Consumed]]
+    ) -> tuple[_Results, bool]:
         """Partition by partition, each in a savepoint, event by event when one fails: every
         event before a failure lands, and the failure names its message."""
         results: _Results = {}
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as cur,  # as in _fast: projections see one kind
+        ):
             for tp, items in pending.items():
                 with conn.transaction():
                     tokens, held, stop = self._apply_partition(cur, tp, items)
                 if stop is not None:
                     self._record_failure(cur, tp, *stop)
                 results[tp] = (tokens, held, stop[1] if stop else None)
-            if self._ordered:
-                try:
-                    with conn.transaction():
-                        self._sequence(cur)
-                except psycopg.OperationalError:
-                    raise
-                except Exception as exc:  # stays behind, named, until the cause is fixed
-                    log.exception("ordered projection %s could not advance", self.projection.name)
-                    cur.execute(
-                        f"INSERT INTO {self._schema}.projection_failures"
-                        " (projection, source, reason) VALUES (%s, %s, %s)",
-                        (self.projection.name, ORDERED_SOURCE, f"{type(exc).__name__}: {exc}"),
-                    )
-        return results
+            sequenced = self._advance(conn, cur, wait=False) if self._ordered else True
+        return results, sequenced
+
+    def _advance(
+        self, conn: psycopg.Connection[Any], cur: psycopg.Cursor[Any], *, wait: bool
+    ) -> bool:
+        """Sequence an ordered projection in a savepoint; a failure is recorded, named, and
+        the projection stays behind until its cause is fixed. False: the row was locked."""
+        try:
+            with conn.transaction():
+                return self._sequence(cur, wait=wait)
+        except psycopg.OperationalError:
+            raise
+        except Exception as exc:
+            log.exception("ordered projection %s could not advance", self.projection.name)
+            cur.execute(
+                f"INSERT INTO {self._schema}.projection_failures"
+                " (projection, source, reason) VALUES (%s, %s, %s)",
+                (self.projection.name, ORDERED_SOURCE, f"{type(exc).__name__}: {exc}"),
+            )
+            return True
+
+    def _catch_up_ordered(self) -> None:
+        """Another transaction held the ``kafka:ordered`` row while this batch moved its
+        partitions, and may have taken its frontier before this batch committed: without a
+        second look, the projection would stay behind those partitions until the next batch
+        (forever, once the stream goes idle). So, in a transaction of its own that holds no
+        other lock (no deadlock with a batch or a rebuild), wait for the row and advance."""
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as cur,  # as in _fast: projections see one kind
+        ):
+            self._advance(conn, cur, wait=True)
 
     def _take(self, cur: psycopg.Cursor[Any], events: Sequence[Any]) -> None:
         """Hand consumed events to the projection: applied now, or kept (ordered)."""
@@ -298,17 +331,19 @@ class KafkaApplier:
         else:
             self.projection.apply(cur, events)
 
-    def _sequence(self, cur: psycopg.Cursor[Any]) -> None:
+    def _sequence(self, cur: psycopg.Cursor[Any], *, wait: bool = False) -> bool:
         """An ordered projection: apply what every partition has reached, in position order
-        (one worker at a time: the others skip the locked row and leave it to the holder)."""
+        (one transaction at a time). Without ``wait``, a row another transaction holds is
+        skipped, and False returned: the caller looks again once its own batch is committed
+        (:meth:`_catch_up_ordered`)."""
         name = self.projection.name
         row = cur.execute(
             f"SELECT position FROM {self._schema}.tracking"
-            " WHERE projection = %s AND source = %s FOR UPDATE SKIP LOCKED",
+            " WHERE projection = %s AND source = %s FOR UPDATE" + ("" if wait else " SKIP LOCKED"),
             (name, ORDERED_SOURCE),
         ).fetchone()
         if row is None:
-            return
+            return wait  # locked by another (or, waiting, no such row: nothing to sequence)
         applied = int(str(row[0]))
         found = cur.execute(
             f"SELECT min(position) FROM {self._schema}.tracking"
@@ -317,13 +352,14 @@ class KafkaApplier:
         ).fetchone()
         frontier = int(str(found[0])) if found is not None and found[0] is not None else applied
         if frontier <= applied:
-            return
+            return True
         self.projection.advance(cur, applied, frontier)  # type: ignore[attr-defined]
         cur.execute(
             f"UPDATE {self._schema}.tracking SET position = %s, updated_at = now()"
             " WHERE projection = %s AND source = %s",
             (frontier, name, ORDERED_SOURCE),
         )
+        return True
 
     def _apply_partition(
         self, cur: psycopg.Cursor[Any], tp: tuple[str, int], pending: dict[int, Consumed]
@@ -501,6 +537,12 @@ def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier
         "consumer_auto_offset_reset": "earliest",
         "topic_allow_declare": False,  # the relay (or `worker` at start) creates the topics
         "broker_commit_interval": 1.0,
+        # A rebalance (or a stop) must not wait for every delivered message to be acked: a
+        # message held behind a gap is acked only once the gap fills, so waiting would freeze
+        # the whole group (no partition moves, nothing is fetched) for as long as the gap
+        # lasts. Not waiting is safe here: every write is fenced by its tracking row, so the
+        # next owner skips what an in-flight batch applied and applies what it did not.
+        "stream_wait_empty": False,
     }
     settings.update(config.extra)
     app = faust.App(config.group_id, **settings)

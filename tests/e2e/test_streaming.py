@@ -192,25 +192,38 @@ def test_two_workers_in_one_group_share_the_partitions(
     assert live_digests(db_url) == replayed_digests(store, db_url)
 
 
+Sent = tuple[bytes | None, bytes, list[tuple[str, bytes]]]  # key, value, headers
+
+
+def _create_topics(streaming: Streaming) -> list[str]:
+    """Every context's topic, as the relay creates them; returns the topics besides ledger."""
+    admin = KafkaAdminClient(bootstrap_servers=streaming.bootstrap)
+    other_topics = [f"{streaming.prefix}{c}" for c in contexts() if c != "ledger"]
+    ensure_topics(admin, [streaming.topic, *other_topics], streaming.partitions, 1)
+    admin.close()
+    return other_topics
+
+
+def _as_the_relay_sends(events: list[Any], partitions: int) -> tuple[list[list[Sent]], list[int]]:
+    """Each partition's messages, linked as the relay links them, and each partition's tip."""
+    tips = [0] * partitions
+    per_partition: list[list[Sent]] = [[] for _ in range(partitions)]
+    for e in events:
+        p = partition_for(e.stream_id, partitions)
+        per_partition[p].append(event_message(e, tips[p]))
+        tips[p] = e.position
+    return per_partition, tips
+
+
 def test_redelivered_and_reordered_messages_on_the_broker_are_absorbed(
     streaming: Streaming, store: EventStore, db_url: str
 ) -> None:
     """Messages produced straight onto the topic: a prefix twice, and swapped neighbours."""
     run_history(store, seed=4, transfers=30)
     events = [e for batch in store.recorder.iter_all() for e in batch]
-    admin = KafkaAdminClient(bootstrap_servers=streaming.bootstrap)
-    other_topics = [f"{streaming.prefix}{c}" for c in contexts() if c != "ledger"]
-    ensure_topics(admin, [streaming.topic, *other_topics], streaming.partitions, 1)
-    admin.close()
+    other_topics = _create_topics(streaming)
     producer = KafkaProducer(bootstrap_servers=streaming.bootstrap)
-    tips = [0] * streaming.partitions
-    per_partition: list[list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]] = [
-        [] for _ in range(streaming.partitions)
-    ]
-    for e in events:
-        p = partition_for(e.stream_id, streaming.partitions)
-        per_partition[p].append(event_message(e, tips[p]))
-        tips[p] = e.position
+    per_partition, tips = _as_the_relay_sends(events, streaming.partitions)
     for p, msgs in enumerate(per_partition):
         sent = msgs[: len(msgs) // 2] + msgs  # a relay resend after a crash
         sent[3], sent[4] = sent[4], sent[3]  # and a reordered pair
@@ -231,13 +244,51 @@ def test_redelivered_and_reordered_messages_on_the_broker_are_absorbed(
         )
 
 
+def test_a_worker_holding_messages_behind_a_gap_lets_the_group_rebalance(
+    streaming: Streaming, store: EventStore, db_url: str
+) -> None:
+    """A held message is not acknowledged until its gap fills; a rebalance meanwhile (a
+    worker joins) must still go through rather than wait for that acknowledgement forever,
+    and the partitions' new owners receive the held messages again."""
+    run_history(store, seed=11, transfers=30)
+    events = [e for batch in store.recorder.iter_all() for e in batch]
+    head = events[-1].position
+    other_topics = _create_topics(streaming)
+    per_partition, tips = _as_the_relay_sends(events, streaming.partitions)
+    producer = KafkaProducer(bootstrap_servers=streaming.bootstrap)
+
+    def send(p: int, messages: list[Sent]) -> None:
+        for key, value, headers in messages:
+            producer.send(streaming.topic, value, key, headers, p)
+
+    for p, msgs in enumerate(per_partition):
+        send(p, msgs[1:])  # every partition's first event is missing: the rest is held
+    producer.flush()
+    first = streaming.start("worker")
+    streaming.wait(lambda: "holding" in streaming.log_of(first), 60, "the gap to be seen")
+    second = streaming.start("worker")
+    streaming.wait(
+        lambda: (
+            f"{streaming.topic}[" in streaming.log_of(second).split("assigned partitions")[-1]
+            and streaming.log_of(first).count("assigned partitions") >= 2
+        ),
+        60,
+        "the group to rebalance",
+    )
+    for p, msgs in enumerate(per_partition):
+        send(p, [*msgs[:1], (None, b"", watermark_headers(head, tips[p]))])
+        for topic in other_topics:
+            producer.send(topic, b"", None, watermark_headers(head, 0), p)
+    producer.flush()
+    producer.close()
+    streaming.wait(lambda: applied_position(db_url) >= head, 60, "both workers")
+    assert live_digests(db_url) == replayed_digests(store, db_url)
+
+
 def test_poison_on_the_broker_stops_its_partition_with_a_recorded_failure(
     streaming: Streaming, store: EventStore, db_url: str
 ) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=streaming.bootstrap)
-    other_topics = [f"{streaming.prefix}{c}" for c in contexts() if c != "ledger"]
-    ensure_topics(admin, [streaming.topic, *other_topics], streaming.partitions, 1)
-    admin.close()
+    _create_topics(streaming)
     producer = KafkaProducer(bootstrap_servers=streaming.bootstrap)
     producer.send(streaming.topic, b"\x00garbage", b"account:1", [("ll-kind", b"event")], 2)
     producer.flush()

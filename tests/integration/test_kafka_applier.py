@@ -8,6 +8,8 @@ paths through Tansu and Faust.
 from __future__ import annotations
 
 import random
+import threading
+import time
 from typing import Any
 
 import psycopg
@@ -18,7 +20,8 @@ from eventstore.store import EventStore
 from ledgerline.runtime import migrate_all
 from projections.kafka_worker import Consumed, KafkaApplier, source_of
 from projections.ledger import LedgerProjection
-from projections.messages import event_message, partition_for, watermark_headers
+from projections.messages import context_of, event_message, partition_for, watermark_headers
+from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
 from replay.replay import TABLES, schema_digests
 from tests.integration.ledger_fixtures import run_history
@@ -27,17 +30,22 @@ TOPIC = "ledgerline.ledger"
 PARTITIONS = 3
 
 
-def relay_messages(events: list[StoredEvent], partitions: int = PARTITIONS) -> list[Consumed]:
-    """What the relay would send for ``events``, followed by a watermark on every partition."""
+def relay_messages(
+    events: list[StoredEvent], partitions: int = PARTITIONS, topic: str = TOPIC
+) -> list[Consumed]:
+    """What the relay would send for ``events`` (on ``topic``), followed by a watermark on
+    every partition: only watermarks, for a topic none of the events belongs on."""
     tips = [0] * partitions
     offsets = [0] * partitions
     out: list[Consumed] = []
 
     def add(p: int, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        out.append(Consumed.of(object(), TOPIC, p, offsets[p], value, headers))
+        out.append(Consumed.of(object(), topic, p, offsets[p], value, headers))
         offsets[p] += 1
 
     for e in events:
+        if context_of(e.topic) != topic.rsplit(".", 1)[-1]:
+            continue
         p = partition_for(e.stream_id, partitions)
         _, value, headers = event_message(e, tips[p])
         add(p, value, headers)
@@ -139,14 +147,7 @@ def test_a_poison_message_stops_its_partition_only_and_is_recorded(
     msgs = relay_messages(history)
     p0 = [m for m in msgs if m.partition == 0]
     bad_at = 3
-    victim = p0[bad_at]
-    assert victim.message is not None and victim.message.event is not None
-    _, value, headers = event_message(victim.message.event, victim.message.prev)
-    tampered = bytearray(value)
-    tampered[-1] ^= 0x01  # one flipped bit in the payload: the hash no longer matches
-    poison = Consumed.of(object(), TOPIC, 0, victim.offset, bytes(tampered), headers)
-    assert poison.poison is not None
-    stream = [poison if m is victim else m for m in msgs]
+    victim, poison, stream = _poisoned(msgs, p0[bad_at])
     acked = a.handle(stream)
     assert poison.token not in acked
     assert all(m.token not in acked for m in p0[bad_at:])  # nothing after it either
@@ -165,6 +166,20 @@ def test_a_poison_message_stops_its_partition_only_and_is_recorded(
     # The stopped partition takes nothing more, even the good copy: an operator must act.
     assert a.handle([victim]) == []
     assert a.failure(TOPIC, 0) is not None
+
+
+def _poisoned(msgs: list[Consumed], victim: Consumed) -> tuple[Consumed, Consumed, list[Consumed]]:
+    """``msgs`` with ``victim`` replaced by a copy whose payload has one bit flipped (its hash
+    no longer matches): the victim, the poison and the stream."""
+    assert victim.message is not None and victim.message.event is not None
+    _, value, headers = event_message(victim.message.event, victim.message.prev)
+    tampered = bytearray(value)
+    tampered[-1] ^= 0x01
+    poison = Consumed.of(
+        object(), victim.topic, victim.partition, victim.offset, bytes(tampered), headers
+    )
+    assert poison.poison is not None
+    return victim, poison, [poison if m is victim else m for m in msgs]
 
 
 @pytest.mark.parametrize(
@@ -242,3 +257,81 @@ def test_replay_check_in_kafka_mode_compares_exactly_what_each_partition_applied
     broken = replay(store.recorder, db_url, check=True)
     assert not broken.ok
     assert any(d.table == "accounts" and d.count for d in broken.differences)
+
+
+def test_an_ordered_projection_catches_up_after_a_batch_found_its_row_busy(
+    store: EventStore, db_url: str, history: list[StoredEvent]
+) -> None:
+    """Monitoring reads two topics, each on its own agent thread. When one batch moves its
+    partitions while another transaction holds the ``kafka:ordered`` row (and may have read
+    the frontier before that move committed), the projection must still end up complete up
+    to the head: nothing else would advance it once the stream goes idle."""
+    a = aml_applier(store)
+    a.handle(relay_messages(history))  # the ledger topic is at the head; aml at 0: frontier 0
+    head = history[-1].position
+    assert ordered(db_url) == 0
+    with psycopg.connect(db_url) as holder:  # another batch, sequencing with what it saw
+        holder.execute(
+            "SELECT position FROM readmodels.tracking"
+            " WHERE projection = 'aml' AND source = 'kafka:ordered' FOR UPDATE"
+        )
+        acked: list[Any] = []
+        batch = threading.Thread(
+            target=lambda: acked.extend(a.handle(relay_messages(history, topic=AML_TOPIC)))
+        )
+        batch.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_for_a_lock(db_url) and batch.is_alive():
+            assert time.monotonic() < deadline, "the batch never waited for the ordered row"
+            time.sleep(0.05)
+        holder.commit()  # it read the frontier before the aml partitions moved: 0
+    batch.join(30)
+    assert not batch.is_alive()
+    assert len(acked) == PARTITIONS  # the aml topic's watermarks
+    assert ordered(db_url) == head
+
+
+def test_an_ordered_projection_sequences_on_the_careful_path_too(
+    store: EventStore, db_url: str, history: list[StoredEvent]
+) -> None:
+    """A poison message sends the batch partition by partition; monitoring still advances to
+    what every partition reached (it once failed there, reading its row the wrong way)."""
+    a = aml_applier(store)
+    a.handle(relay_messages(history, topic=AML_TOPIC))
+    msgs = relay_messages(history)
+    p0 = [m for m in msgs if m.partition == 0]
+    *_, stream = _poisoned(msgs, p0[3])
+    a.handle(stream)
+    assert ordered(db_url) == p0[2].message.position  # type: ignore[union-attr]
+    with psycopg.connect(db_url) as conn:
+        sources = [r[0] for r in conn.execute("SELECT source FROM readmodels.projection_failures")]
+    assert sources == [source_of(TOPIC, 0)]
+
+
+AML_TOPIC = "ledgerline.aml"
+
+
+def aml_applier(store: EventStore) -> KafkaApplier:
+    """Monitoring, an ordered projection, fed from the ledger topic and its own."""
+    a = KafkaApplier(store.datastore.pool, PROJECTIONS["aml"].create("readmodels"))
+    a.init_tracking({TOPIC: PARTITIONS, AML_TOPIC: PARTITIONS})
+    return a
+
+
+def ordered(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT position FROM readmodels.tracking"
+            " WHERE projection = 'aml' AND source = 'kafka:ordered'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _waiting_for_a_lock(db_url: str) -> bool:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return row is not None and int(row[0]) > 0
