@@ -17,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from api.app import ApiServices, create_app
 from api.keys import KeyStore, lookup_sql, migrate_keys, revocations_sql
-from api.metrics import Metrics
+from api.metrics import Metrics, multiprocess
 from api.problems import Problem, problem_responses
 from commands.context import build_processor
 from commands.ledger import ExpirePendingTransfer, expire_command
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 READY_MAX_LAG_EVENTS = 10_000
 DUTIES_LOCK_KEY = 0x6475746965  # "duties": the API process that sweeps and checkpoints
+METRICS_REFRESH_S = 1.0  # how old a serve worker's in-memory figures in /metrics may be
 
 
 def migrate_all(url: str, app_url: str | None = None) -> None:
@@ -125,6 +126,16 @@ class Runtime:
         return True
 
     def refresh_metrics(self) -> None:
+        """Everything /metrics reports of this process, the head and the lag included."""
+        self.refresh_local_metrics()
+        head = self.store.recorder.head().position
+        self.metrics.head_position.set(head)
+        lag = head - self.applied_position()
+        for name in PROJECTIONS:
+            self.metrics.projection_lag_events.labels(name).set(lag)
+
+    def refresh_local_metrics(self) -> None:
+        """This process's in-memory figures (its cache, snapshots, CPU and memory): no query."""
         cache = self.processor.cache
         self.metrics.cache_entries.set(len(cache))
         self.metrics.cache_bytes.set(cache.bytes)
@@ -137,11 +148,14 @@ class Runtime:
             ("refused", self.processor.snapshots_refused),
         ):
             self.metrics.snapshots.labels(event).set(count)
-        head = self.store.recorder.head().position
-        self.metrics.head_position.set(head)
-        lag = head - self.applied_position()
-        for name in PROJECTIONS:
-            self.metrics.projection_lag_events.labels(name).set(lag)
+        self.metrics.refresh_process()
+
+    def _publish_metrics(self, interval_s: float) -> None:
+        """Under ``serve --workers N`` a scrape adds up every worker's last figures, but only
+        the worker answering it refreshes its own then: each worker refreshes its in-memory
+        figures on a timer too, so the sum is never older than ``interval_s``."""
+        while not self._stop.wait(interval_s):
+            self.refresh_local_metrics()
 
     def close(self) -> None:
         self._stop.set()
@@ -378,6 +392,15 @@ def build_runtime(
             args=(signing_key, checkpoint_interval_s, checkpoint_every_events),
             daemon=True,
             name="ledgerline-checkpoints",
+        )
+        t.start()
+        runtime._threads.append(t)
+    if multiprocess():
+        t = threading.Thread(
+            target=runtime._publish_metrics,
+            args=(METRICS_REFRESH_S,),
+            daemon=True,
+            name="ledgerline-metrics",
         )
         t.start()
         runtime._threads.append(t)

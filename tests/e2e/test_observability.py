@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from ledgerline.logs import JsonFormatter
+from ledgerline.runtime import METRICS_REFRESH_S
 from tests.e2e.conftest import Server, free_port
 from tests.faults.harness import Cluster
 
@@ -77,6 +78,12 @@ def test_metrics_add_up_across_the_workers_of_serve(db_url: str, tmp_path: Path)
                     json={"id": account_id, "ledger": 1, "currency": "USD", "code": 1},
                 )
                 assert r.status_code == 201
+            # Every worker refreshes its in-memory figures on a timer, so even the first scrape,
+            # whichever worker answers it, counts the other's cache as it is now (it once
+            # added the other worker's figures from that worker's last scrape: none yet).
+            time.sleep(3 * METRICS_REFRESH_S)
+            first = c.get("/metrics").text
+            assert _sample(first, "ledgerline_aggregate_cache_entries") == 40
             # Each worker registers its own process figures when it starts; a loaded machine
             # may start the second one late, so scrape until both are there (bounded).
             deadline = time.monotonic() + 30
