@@ -43,7 +43,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,17 @@ class KafkaApplier:
         self._ordered = bool(getattr(projection, "ordered", False))
         self.applied_events = 0  # since start, for the worker's /metrics
 
+    @contextmanager
+    def _transaction(self) -> Iterator[tuple[psycopg.Connection[Any], psycopg.Cursor[Any]]]:
+        """One read-model transaction and its cursor. Tuple rows on every path: projections
+        are always handed the same kind of cursor (the careful path once had dict rows)."""
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            yield conn, cur
+
     # ------------------------------------------------------------------ set-up
 
     def init_tracking(self, topic: str | Mapping[str, int], partitions: int = 0) -> None:
@@ -125,11 +137,7 @@ class KafkaApplier:
         continues from its position: every partition of every topic starts there."""
         layout = {topic: partitions} if isinstance(topic, str) else dict(topic)
         name = self.projection.name
-        with (
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.cursor(row_factory=tuple_row) as cur,
-        ):
+        with self._transaction() as (_, cur):
             cur.execute(
                 f"SELECT position FROM {self._schema}.tracking WHERE projection = %s FOR UPDATE",
                 (name,),
@@ -224,11 +232,7 @@ class KafkaApplier:
         a poison message, a missing tracking row, or a projection error to pin down."""
         sources = {source_of(*tp): tp for tp in pending}
         try:
-            with (
-                self._pool.connection() as conn,
-                conn.transaction(),
-                conn.cursor(row_factory=tuple_row) as cur,
-            ):
+            with self._transaction() as (_, cur):
                 rows = cur.execute(
                     f"SELECT source, position FROM {self._schema}.tracking"
                     " WHERE projection = %s AND source = ANY(%s) FOR UPDATE",
@@ -278,11 +282,7 @@ class KafkaApplier:
         """Partition by partition, each in a savepoint, event by event when one fails: every
         event before a failure lands, and the failure names its message."""
         results: _Results = {}
-        with (
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.cursor(row_factory=tuple_row) as cur,  # as in _fast: projections see one kind
-        ):
+        with self._transaction() as (conn, cur):
             for tp, items in pending.items():
                 with conn.transaction():
                     tokens, held, stop = self._apply_partition(cur, tp, items)
@@ -317,11 +317,7 @@ class KafkaApplier:
         second look, the projection would stay behind those partitions until the next batch
         (forever, once the stream goes idle). So, in a transaction of its own that holds no
         other lock (no deadlock with a batch or a rebuild), wait for the row and advance."""
-        with (
-            self._pool.connection() as conn,
-            conn.transaction(),
-            conn.cursor(row_factory=tuple_row) as cur,  # as in _fast: projections see one kind
-        ):
+        with self._transaction() as (conn, cur):
             self._advance(conn, cur, wait=True)
 
     def _take(self, cur: psycopg.Cursor[Any], events: Sequence[Any]) -> None:

@@ -18,7 +18,7 @@ import pytest
 from eventstore.model import StoredEvent
 from eventstore.store import EventStore
 from ledgerline.runtime import migrate_all
-from projections.kafka_worker import Consumed, KafkaApplier, source_of
+from projections.kafka_worker import ORDERED_SOURCE, Consumed, KafkaApplier, source_of
 from projections.ledger import LedgerProjection
 from projections.messages import context_of, event_message, partition_for, watermark_headers
 from projections.registry import PROJECTIONS
@@ -73,10 +73,11 @@ def digests(db_url: str) -> dict[str, str]:
         return schema_digests(conn)
 
 
-def positions(db_url: str) -> dict[str, int]:
+def positions(db_url: str, projection: str = "ledger") -> dict[str, int]:
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
-            "SELECT source, position FROM readmodels.tracking WHERE projection = 'ledger'"
+            "SELECT source, position FROM readmodels.tracking WHERE projection = %s",
+            (projection,),
         ).fetchall()
     return {str(r[0]): int(r[1]) for r in rows}
 
@@ -319,13 +320,8 @@ def aml_applier(store: EventStore) -> KafkaApplier:
 
 
 def ordered(db_url: str) -> int:
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "SELECT position FROM readmodels.tracking"
-            " WHERE projection = 'aml' AND source = 'kafka:ordered'"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+    """Monitoring's ``kafka:ordered`` row: the position it is complete up to."""
+    return positions(db_url, "aml")[ORDERED_SOURCE]
 
 
 def _waiting_for_a_lock(db_url: str) -> bool:
