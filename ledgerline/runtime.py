@@ -135,7 +135,7 @@ class Runtime:
             self.metrics.projection_lag_events.labels(name).set(lag)
 
     def refresh_local_metrics(self) -> None:
-        """This process's in-memory figures (its cache, snapshots, CPU and memory): no query."""
+        """This process's command-side figures (its cache and snapshots), from memory."""
         cache = self.processor.cache
         self.metrics.cache_entries.set(len(cache))
         self.metrics.cache_bytes.set(cache.bytes)
@@ -148,7 +148,6 @@ class Runtime:
             ("refused", self.processor.snapshots_refused),
         ):
             self.metrics.snapshots.labels(event).set(count)
-        self.metrics.refresh_process()
 
     def _publish_metrics(self, interval_s: float) -> None:
         """Under ``serve --workers N`` a scrape adds up every worker's last figures, but only
@@ -156,6 +155,7 @@ class Runtime:
         figures on a timer too, so the sum is never older than ``interval_s``."""
         while not self._stop.wait(interval_s):
             self.refresh_local_metrics()
+            self.metrics.refresh_process()  # a scrape does this itself (api/app.py)
 
     def close(self) -> None:
         self._stop.set()
