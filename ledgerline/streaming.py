@@ -213,7 +213,9 @@ def run_worker(
         partitions = prepare_topics(kafka, topics, stop)
     except RelayStopped:
         return 0
-    with _open_store(urls, 4) as store:
+    # A connection for each projection of the busiest topic applying side by side, each
+    # other topic's agent, and an ordered projection's catch-up.
+    with _open_store(urls, 8) as store:
         appliers: dict[str, list[KafkaApplier]] = {t: [] for t in topics}
         for spec in PROJECTIONS.values():
             applier = KafkaApplier(store.datastore.pool, spec.create(RM_SCHEMA))

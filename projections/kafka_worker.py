@@ -503,10 +503,10 @@ class WorkerConfig:
     topics: tuple[str, ...] = ("ledgerline.ledger",)
     data_dir: Path = Path(".ledgerline")
     session_timeout_s: float = 10.0
+    # The most messages one batch takes. A batch is whatever arrived while the previous one
+    # was applied: one message when quiet (no added lag), large batches under load (one
+    # transaction and one projection call each); consumption pauses at this many waiting.
     batch_max: int = 5000
-    # After a batch, gather what arrives within this long into the next one: large batches
-    # under load (one transaction, one projection call each), little added lag when quiet.
-    batch_within_s: float = 0.02
     # Faust 0.15 asks the broker to hold an empty fetch for 1.5 s; a broker that does not
     # answer early when data arrives (Tansu, measured: p50 350 ms) then adds that much lag.
     fetch_max_wait_ms: int = 50
@@ -543,6 +543,7 @@ def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier
     settings.update(config.extra)
     app = faust.App(config.group_id, **settings)
     gates: dict[str, AckGate] = {}
+    waiting: dict[str, Batcher] = {}
     for topic_name in config.topics:
         topic_appliers = list(appliers[topic_name])
         gate = gates[topic_name] = AckGate(len(topic_appliers))
@@ -553,7 +554,7 @@ def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier
             key_serializer="raw",
             value_serializer="raw",
         )
-        _add_agent(app, topic, topic_name, topic_appliers, gate, config)
+        _add_agent(app, topic, topic_name, topic_appliers, gate, config.batch_max, waiting)
 
     async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
         lost = [(tp.topic, tp.partition) for tp in revoked]
@@ -562,6 +563,8 @@ def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier
                 applier.forget(lost)
         for topic, gate in gates.items():
             gate.forget(p for t, p in lost if t == topic)
+            if topic in waiting:
+                waiting[topic].forget(p for t, p in lost if t == topic)
 
     async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
         owned = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned))
@@ -632,16 +635,73 @@ def _set_fetch_max_wait(ms: int) -> None:
     thread_class._create_worker_consumer = create_worker_consumer
 
 
+class Batcher:
+    """Messages consumed while the previous batch is being applied, taken as the next batch.
+
+    The agent adds each message as Faust delivers it; the applying task takes everything
+    waiting (up to ``batch_max``) the moment it is free. Consuming thus overlaps applying:
+    the batch size follows the load, with no timer (a quiet stream's message is applied at
+    once; under load a batch holds what arrived during the last one). At ``batch_max``
+    waiting, consumption pauses until a batch is taken, so memory stays bounded and Faust's
+    own flow control holds the rest at the broker.
+    """
+
+    def __init__(self, batch_max: int) -> None:
+        self._max = max(1, batch_max)
+        self._waiting: list[Any] = []
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._failed: BaseException | None = None
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    async def add(self, event: Any) -> None:
+        if self._failed is not None:
+            raise self._failed
+        self._waiting.append(event)
+        self._arrived.set()
+        while len(self._waiting) >= self._max and self._failed is None:
+            self._room.clear()
+            await self._room.wait()
+
+    async def take(self) -> list[Any]:
+        while not self._waiting:
+            self._arrived.clear()
+            await self._arrived.wait()
+        batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
+        self._room.set()
+        return batch
+
+    def fail(self, exc: BaseException) -> None:
+        """The applying task died: the next ``add`` raises its error (the agent crashes)."""
+        self._failed = exc
+        self._room.set()
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Revoked partitions: their waiting messages go (never acked; redelivered to the
+        next owner)."""
+        lost = set(partitions)
+        if lost:
+            self._waiting = [e for e in self._waiting if int(e.message.partition) not in lost]
+
+
 def _add_agent(
     app: Any,
     topic: Any,
     name: str,
     appliers: Sequence[KafkaApplier],
     gate: AckGate,
-    config: WorkerConfig,
+    batch_max: int,
+    waiting: dict[str, Batcher],
 ) -> None:
-    async def project(stream: Any) -> None:
-        async for events in stream.noack_take(config.batch_max, within=config.batch_within_s):
+    """The topic's agent: Faust delivers into a :class:`Batcher` (registered in ``waiting``
+    for the revocation handler) while a task applies what it holds, batch by batch."""
+
+    async def apply_batches(stream: Any, batcher: Batcher) -> None:
+        while True:
+            events = await batcher.take()
             batch = [
                 Consumed.of(
                     ev,
@@ -653,10 +713,32 @@ def _add_agent(
                 )
                 for ev in events
             ]
-            for index, applier in enumerate(appliers):
-                finished = await _handle_with_retry(applier.handle, batch)
+            # The topic's projections apply side by side, each in its own transaction (their
+            # round trips overlap); a message is acknowledged once all of them are done.
+            results = await asyncio.gather(
+                *(_handle_with_retry(applier.handle, batch) for applier in appliers)
+            )
+            for index, finished in enumerate(results):
                 for token in gate.done(index, finished):
                     await stream.ack(token)
+
+    async def project(stream: Any) -> None:
+        batcher = waiting[name] = Batcher(batch_max)
+        manual = stream.noack()  # acknowledged by apply_batches, once applied
+        applying = asyncio.create_task(apply_batches(manual, batcher))
+
+        def applying_ended(task: asyncio.Task[None]) -> None:
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None:
+                log.error("applying %s stopped", name, exc_info=exc)
+                batcher.fail(exc)
+
+        applying.add_done_callback(applying_ended)
+        try:
+            async for event in manual.events():
+                await batcher.add(event)
+        finally:
+            applying.cancel()
 
     project.__name__ = f"project_{name.replace('.', '_').replace('-', '_')}"
     app.agent(topic, name=project.__name__)(project)
