@@ -214,7 +214,7 @@ def run_worker(
     except RelayStopped:
         return 0
     # A connection for each projection of the busiest topic applying side by side, each
-    # other topic's agent, and an ordered projection's catch-up.
+    # other topic's task, and an ordered projection's catch-up.
     with _open_store(urls, 8) as store:
         appliers: dict[str, list[KafkaApplier]] = {t: [] for t in topics}
         for spec in PROJECTIONS.values():

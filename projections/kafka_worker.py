@@ -3,9 +3,10 @@
 Definition
     :class:`KafkaApplier` turns a batch of consumed messages into read-model rows and
     per-partition tracking positions (source ``kafka:<topic>:<partition>``) in ONE
-    PostgreSQL transaction. :func:`build_app` wraps it in a faust-streaming app: one agent per
-    topic, batches taken without automatic acks, each message acknowledged only once its
-    effect (or its being a duplicate) is committed.
+    PostgreSQL transaction. :func:`build_app` wraps it in a faust-streaming app: each fetch's
+    messages are handed over at once, a task per topic applies them batch by batch (a batch
+    being what arrived while the last one was applied), and each message is acknowledged
+    only once its effect (or its being a duplicate) is committed.
 
     Per partition, with ``t`` its tracking position, messages are taken in offset order:
     ``position <= t``: already applied (a redelivery or a relay resend): skipped;
@@ -43,7 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,8 +195,8 @@ class KafkaApplier:
             pending[tp][item.offset] = item
         if not pending:
             return []
-        # An applier serves every topic of its projection, each topic's agent on its own
-        # thread: what one batch found is kept in locals, never on the instance.
+        # An applier serves every topic of its projection, each topic's task calling it from
+        # its own thread: what one batch found is kept in locals, never on the instance.
         fast = self._fast(pending)
         results, sequenced = fast if fast is not None else self._careful(pending)
         if not sequenced:
@@ -514,8 +515,9 @@ class WorkerConfig:
 
 
 def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier]]) -> Any:
-    """A faust-streaming app with one agent per topic, each feeding that topic's appliers
-    (one per projection consuming it)."""
+    """A faust-streaming app: Faust keeps the group, the assignment, rebalances and offset
+    commits; each fetch's messages go at once to their topic's :class:`Batcher`, and a task
+    per topic applies what waits there with the topic's appliers (one per projection)."""
     import faust
 
     _set_fetch_max_wait(config.fetch_max_wait_ms)
@@ -547,14 +549,21 @@ def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier
     for topic_name in config.topics:
         topic_appliers = list(appliers[topic_name])
         gate = gates[topic_name] = AckGate(len(topic_appliers))
-        topic = app.topic(
-            topic_name,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-        )
-        _add_agent(app, topic, topic_name, topic_appliers, gate, config.batch_max, waiting)
+        batcher = waiting[topic_name] = Batcher(config.batch_max)
+        # Registered with the conductor, so the consumer subscribes to it and commits the
+        # offsets of what is acknowledged on it.
+        app.topics.add(app.topic(topic_name, key_serializer="raw", value_serializer="raw"))
+        app.task(_applying(app, topic_name, topic_appliers, gate, batcher))
+
+    async def deliver(messages: list[Any]) -> None:
+        by_topic: dict[str, list[Any]] = {}
+        for message in messages:
+            by_topic.setdefault(message.topic, []).append(message)
+        for topic, delivered in by_topic.items():
+            await waiting[topic].add(delivered)
+
+    transport: Any = app.transport  # the app creates its consumer from it when it starts
+    transport.Consumer = _bulk_consumer(deliver)
 
     async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
         lost = [(tp.topic, tp.partition) for tp in revoked]
@@ -563,8 +572,7 @@ def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier
                 applier.forget(lost)
         for topic, gate in gates.items():
             gate.forget(p for t, p in lost if t == topic)
-            if topic in waiting:
-                waiting[topic].forget(p for t, p in lost if t == topic)
+            waiting[topic].forget(p for t, p in lost if t == topic)
 
     async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
         owned = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned))
@@ -611,10 +619,10 @@ class AckGate:
 
 
 def _message_key(token: Token) -> tuple[int, int]:
-    message = getattr(token, "message", None)
-    if message is None:  # a token that is not a Faust event: its own identity
+    partition, offset = getattr(token, "partition", None), getattr(token, "offset", None)
+    if partition is None or offset is None:  # not a Kafka message: its own identity
         return (-1, id(token))
-    return (int(message.partition), int(message.offset))
+    return (int(partition), int(offset))
 
 
 def _set_fetch_max_wait(ms: int) -> None:
@@ -636,14 +644,15 @@ def _set_fetch_max_wait(ms: int) -> None:
 
 
 class Batcher:
-    """Messages consumed while the previous batch is being applied, taken as the next batch.
+    """A topic's messages consumed while its previous batch is being applied, taken as the
+    next batch.
 
-    The agent adds each message as Faust delivers it; the applying task takes everything
-    waiting (up to ``batch_max``) the moment it is free. Consuming thus overlaps applying:
-    the batch size follows the load, with no timer (a quiet stream's message is applied at
-    once; under load a batch holds what arrived during the last one). At ``batch_max``
-    waiting, consumption pauses until a batch is taken, so memory stays bounded and Faust's
-    own flow control holds the rest at the broker.
+    The consumer adds each fetch's messages; the topic's applying task takes everything
+    waiting (up to ``batch_max``) the moment it is free. Consuming thus overlaps applying,
+    and the batch size follows the load with no timer: a quiet stream's message is applied
+    at once, and under load a batch holds what arrived during the last one. With
+    ``batch_max`` or more waiting, consumption pauses until a batch is taken, so memory
+    stays bounded and the rest stays at the broker.
     """
 
     def __init__(self, batch_max: int) -> None:
@@ -657,14 +666,16 @@ class Batcher:
     def __len__(self) -> int:
         return len(self._waiting)
 
-    async def add(self, event: Any) -> None:
+    async def add(self, messages: Sequence[Any]) -> None:
         if self._failed is not None:
             raise self._failed
-        self._waiting.append(event)
+        self._waiting.extend(messages)
         self._arrived.set()
         while len(self._waiting) >= self._max and self._failed is None:
             self._room.clear()
             await self._room.wait()
+        if self._failed is not None:
+            raise self._failed
 
     async def take(self) -> list[Any]:
         while not self._waiting:
@@ -675,73 +686,98 @@ class Batcher:
         return batch
 
     def fail(self, exc: BaseException) -> None:
-        """The applying task died: the next ``add`` raises its error (the agent crashes)."""
+        """The applying task died: consumption stops with its error."""
         self._failed = exc
         self._room.set()
 
     def forget(self, partitions: Iterable[int]) -> None:
-        """Revoked partitions: their waiting messages go (never acked; redelivered to the
-        next owner)."""
+        """Revoked partitions: their waiting messages go (never acknowledged, so the next
+        owner receives them)."""
         lost = set(partitions)
         if lost:
-            self._waiting = [e for e in self._waiting if int(e.message.partition) not in lost]
+            self._waiting = [m for m in self._waiting if int(m.partition) not in lost]
+            self._room.set()
 
 
-def _add_agent(
-    app: Any,
-    topic: Any,
-    name: str,
-    appliers: Sequence[KafkaApplier],
-    gate: AckGate,
-    batch_max: int,
-    waiting: dict[str, Batcher],
-) -> None:
-    """The topic's agent: Faust delivers into a :class:`Batcher` (registered in ``waiting``
-    for the revocation handler) while a task applies what it holds, batch by batch."""
+def _applying(
+    app: Any, name: str, appliers: Sequence[KafkaApplier], gate: AckGate, batcher: Batcher
+) -> Callable[[], Awaitable[None]]:
+    """The task applying one topic's batches: its projections side by side, each in its own
+    transaction (their round trips overlap); a message is acknowledged once all are done."""
 
-    async def apply_batches(stream: Any, batcher: Batcher) -> None:
-        while True:
-            events = await batcher.take()
-            batch = [
-                Consumed.of(
-                    ev,
-                    ev.message.topic,
-                    ev.message.partition,
-                    ev.message.offset,
-                    ev.message.value,
-                    ev.message.headers,
-                )
-                for ev in events
-            ]
-            # The topic's projections apply side by side, each in its own transaction (their
-            # round trips overlap); a message is acknowledged once all of them are done.
-            results = await asyncio.gather(
-                *(_handle_with_retry(applier.handle, batch) for applier in appliers)
-            )
-            for index, finished in enumerate(results):
-                for token in gate.done(index, finished):
-                    await stream.ack(token)
-
-    async def project(stream: Any) -> None:
-        batcher = waiting[name] = Batcher(batch_max)
-        manual = stream.noack()  # acknowledged by apply_batches, once applied
-        applying = asyncio.create_task(apply_batches(manual, batcher))
-
-        def applying_ended(task: asyncio.Task[None]) -> None:
-            exc = None if task.cancelled() else task.exception()
-            if exc is not None:
-                log.error("applying %s stopped", name, exc_info=exc)
-                batcher.fail(exc)
-
-        applying.add_done_callback(applying_ended)
+    async def apply_batches() -> None:
         try:
-            async for event in manual.events():
-                await batcher.add(event)
-        finally:
-            applying.cancel()
+            while True:
+                messages = await batcher.take()
+                batch = [
+                    Consumed.of(m, m.topic, m.partition, m.offset, m.value, m.headers)
+                    for m in messages
+                ]
+                results = await asyncio.gather(
+                    *(_handle_with_retry(applier.handle, batch) for applier in appliers)
+                )
+                consumer = app.consumer
+                for index, finished in enumerate(results):
+                    for message in gate.done(index, finished):
+                        consumer.ack(message)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.error("applying %s stopped", name, exc_info=exc)
+            batcher.fail(exc)
+            raise
 
-    project.__name__ = f"project_{name.replace('.', '_').replace('-', '_')}"
-    app.agent(topic, name=project.__name__)(project)
+    apply_batches.__name__ = f"apply_{name.replace('.', '_').replace('-', '_')}"
+    return apply_batches
+
+
+def _bulk_consumer(deliver: Callable[[list[Any]], Awaitable[None]]) -> type:
+    """Faust's aiokafka consumer, handing each fetch's messages to ``deliver`` at once.
+
+    Faust itself takes a message at a time through a race of two tasks, its conductor, an
+    event and a stream: about 115 µs of CPU per message here, which capped a worker applying
+    nothing at 8,700 messages/s (measured). This keeps the rest of Faust (the group, the
+    assignment, flow stopped during a rebalance, gap tracking and commits of acknowledged
+    offsets) and replaces that loop, :meth:`Consumer._drain_messages`, with the same checks
+    per message and one delivery per fetch.
+    """
+    from faust.transport.consumer import CONSUMER_FETCHING
+    from faust.transport.drivers.aiokafka import Consumer
+
+    class BulkConsumer(Consumer):
+        async def _drain_messages(self, fetcher: Any) -> None:
+            consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
+            read_offset = self._read_offset
+            acks_enabled_for = self.app.topics.acks_enabled_for
+            try:
+                while not (consumer_stopped() or fetcher_stopped()):
+                    self.diag.set_flag(CONSUMER_FETCHING)
+                    fetched: list[Any] = []
+                    async for tp, message in self.getmany(timeout=1.0):
+                        offset, last = message.offset, read_offset[tp]
+                        if last is not None and offset < last:
+                            continue  # read already (a seek went back): as Faust drops it
+                        if last and offset - last > 1 and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, last + 1, offset)  # committable past it
+                        fetched.append(message)
+                        read_offset[tp] = offset
+                    self.diag.unset_flag(CONSUMER_FETCHING)
+                    if fetched:
+                        await deliver(fetched)
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    await asyncio.sleep(0)
+            except self.consumer_stopped_errors:
+                if not self.transport.app.should_stop:
+                    raise
+            except asyncio.CancelledError:
+                if not self.transport.app.should_stop:
+                    raise
+            finally:
+                self.diag.unset_flag(CONSUMER_FETCHING)
+
+    return BulkConsumer
 
 
 async def _handle_with_retry(
