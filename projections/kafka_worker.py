@@ -571,8 +571,9 @@ def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier
             for applier in topic_appliers:
                 applier.forget(lost)
         for topic, gate in gates.items():
-            gate.forget(p for t, p in lost if t == topic)
-            waiting[topic].forget(p for t, p in lost if t == topic)
+            partitions = [p for t, p in lost if t == topic]
+            gate.forget(partitions)
+            waiting[topic].forget(partitions)
 
     async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
         owned = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned))
