@@ -123,6 +123,10 @@ class AmlProjection:
             mine = [e for e in mine if e.position > done]
             if not mine:
                 return
+            # The engine takes the batch in before its rows are written: should the writing
+            # fail (a lost connection, say), the transaction rolls back but the engine would
+            # keep the batch, and the retry would count it twice. Not warm until written.
+            self.warm = False
         tx_rows: list[tuple[Any, ...]] = []
         cases: dict[str, tuple[Case, int]] = {}
         self._inputs = []
@@ -142,6 +146,7 @@ class AmlProjection:
             rm.upsert_alerts(cur, self._alerts.values(), self.schema)
             self._alerts = {}
             self._save_progress(cur)
+            self.warm = True
 
     def finish(self, cur: psycopg.Cursor[Any]) -> None:
         """End of a fresh rebuild: the graph, the alerts and the transfers still pending,

@@ -269,3 +269,49 @@ def test_a_rebuild_leaves_the_same_rows_and_the_indexes_a_migration_makes(
         monitored = conn.execute(f"SELECT count(*) FROM {scratch}.aml_transactions").fetchone()
         assert monitored == (6,)
         conn.execute(f"DROP SCHEMA {scratch} CASCADE")
+
+
+def test_a_connection_lost_in_the_middle_of_a_batch_leaves_no_trace_in_the_graph(
+    db_url: str, aml_store: tuple[EventStore, CommandProcessor[Any]], monkeypatch: Any
+) -> None:
+    """The engine has taken in a batch when the connection dies before the batch's rows are
+    written: the runner retries the batch, and the graph counts each transfer once."""
+    store, processor = aml_store
+    processor.execute(rates_command({"USD": "1"}))
+
+    def transfer(i: int, a: str, b: str) -> dict[str, Any]:
+        return {
+            "id": f"k{i}",
+            "timestamp": f"2026-03-0{1 + i % 5}T10:00:00Z",
+            "from_account": a,
+            "to_account": b,
+            "amount": "900.00",
+            "currency": "USD",
+            "channel": "wire",
+            "kind": "transfer",
+        }
+
+    processor.execute(batch_command([transfer(i, "A", "B") for i in range(3)]))
+    runner = project(store, LedgerProjection(), AmlProjection())
+    processor.execute(batch_command([transfer(i, "A", "B") for i in range(3, 7)]))
+
+    written = rm.copy_transactions
+    lost = []
+
+    def connection_lost(cur: psycopg.Cursor[Any], rows: Any, schema: str) -> None:
+        if not lost:  # the server ends this very session, as a restart would
+            lost.append(True)
+            cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        written(cur, rows, schema)
+
+    monkeypatch.setattr(rm, "copy_transactions", connection_lost)
+    try:
+        runner.catch_up()  # the datastore may retry the batch itself...
+    except psycopg.OperationalError:
+        runner.catch_up()  # ...or the runner takes it up again, with the same projections
+    assert lost
+    with connect_owner(db_url) as conn:
+        edges = rm.edges_touching(conn, ["A"], 0)
+    assert sum(e["tx_count"] for e in edges) == 7
+    report = replay(store.recorder, db_url, check=True)
+    assert report.ok, report.to_json()
