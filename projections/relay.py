@@ -34,6 +34,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from psycopg.sql import SQL, Composed, Identifier
 
+from eventstore.errors import is_outage
 from eventstore.recorder import HashChainRecorder
 from projections.messages import (
     DEFAULT_TOPIC_PREFIX,
@@ -51,6 +52,8 @@ T = TypeVar("T")
 DEFAULT_PARTITIONS = 8
 DEFAULT_CONTEXTS = ("ledger",)
 _RELAY_LOCK_KEY = 0x72656C6179  # "relay"
+OUTAGE_FIRST_DELAY_S = 0.2  # waits between tries while the database is away, doubling
+OUTAGE_MAX_DELAY_S = 5.0
 
 
 class RelayStopped(Exception):
@@ -154,9 +157,21 @@ class Relay:
             self._connect()
             self._load_progress()
             log.info("relay %s publishing from position %d", self.config.name, self.position)
+            outage_backoff_s = OUTAGE_FIRST_DELAY_S
             while not self._stop.is_set():
                 try:
+                    if not self._leadership.held:
+                        # Back from a database outage: the lock went with its session, and
+                        # another relay may have published meanwhile. Resume from what is saved.
+                        self._take_lock()
+                        self._load_progress()
+                        log.info(
+                            "relay %s publishing again from position %d",
+                            self.config.name,
+                            self.position,
+                        )
                     sent = self.publish_once()
+                    outage_backoff_s = OUTAGE_FIRST_DELAY_S
                 except KafkaError as exc:
                     log.warning(
                         "publishing failed (%s: %s); resending from position %d",
@@ -165,6 +180,22 @@ class Relay:
                         self.position,
                     )
                     self._reset_producer()
+                    continue
+                except Exception as exc:
+                    if not is_outage(exc):
+                        raise
+                    # The database went away (a restart, a failover): what was sent but not
+                    # saved is sent again from the saved position, which consumers expect.
+                    log.warning(
+                        "relay %s: database unavailable (%s); retrying in %.1f s",
+                        self.config.name,
+                        " ".join(str(exc).split())[:200],
+                        outage_backoff_s,
+                    )
+                    self._leadership.release()
+                    if self._stop.wait(outage_backoff_s):
+                        break
+                    outage_backoff_s = min(outage_backoff_s * 2, OUTAGE_MAX_DELAY_S)
                     continue
                 if sent:
                     continue

