@@ -105,6 +105,7 @@ class EventFields:
 _LEN_I64 = struct.Struct(">Iq")  # a length-prefixed 8-byte integer field: (8, value)
 _LEN_HASH = _U32.pack(HASH_LEN)
 _EVENT_PREFIX = _U32.pack(len(EVENT_TAG)) + EVENT_TAG
+EVENT_PREFIX = _EVENT_PREFIX  # the first bytes of every evt/v1 record
 _STREAM_PREFIX = _U32.pack(len(STREAM_TAG)) + STREAM_TAG
 _GLOBAL_PREFIX = _U32.pack(len(GLOBAL_TAG)) + GLOBAL_TAG
 

@@ -28,12 +28,20 @@ Guarantees
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kafka.partitioner.default import murmur2
 
-from eventstore.canonical import EVENT_TAG, GENESIS, dec, decode_i64, encode_event
+from eventstore.canonical import (
+    EVENT_PREFIX,
+    EVENT_TAG,
+    GENESIS,
+    dec,
+    decode_i64,
+    encode_event,
+)
 from eventstore.model import StoredEvent
 
 DEFAULT_TOPIC_PREFIX = "ledgerline."
@@ -128,6 +136,93 @@ def decode(
     topic: str, partition: int, offset: int, value: bytes | None, headers: Headers | None
 ) -> Message:
     """Check one consumed message against its own hash and headers; raise PoisonMessage."""
+    fast = _decode_event_fast(topic, partition, offset, value, headers)
+    if fast is not None:
+        return fast
+    return _decode_checked(topic, partition, offset, value, headers)
+
+
+_FIELD_I64 = struct.Struct(">Iq")  # an 8-byte integer field with its length prefix
+_FIELD_LEN = struct.Struct(">I")
+
+
+def _decode_event_fast(
+    topic: str, partition: int, offset: int, value: bytes | None, headers: Headers | None
+) -> Message | None:
+    """The common case, an intact event message as the relay writes it, checked with the
+    same rules as :func:`_decode_checked` in about half its time. ``None`` for anything else
+    (a watermark, a message in any way unusual or wrong): the caller then takes the careful
+    path, which accepts or names the fault exactly as before."""
+    if type(value) is not bytes or not isinstance(headers, (list, tuple)):
+        return None
+    try:
+        h = dict(headers)
+    except (TypeError, ValueError):
+        return None
+    for name, got in h.items():
+        if type(name) is not str or type(got) is not bytes:
+            return None  # bytes names or None values: as the careful path normalises them
+    if h.get("ll-kind") != KIND_EVENT:
+        return None
+    raw = value
+    if not raw.startswith(EVENT_PREFIX) or h.get("ll-hash") != (
+        hashlib.sha256(raw).hexdigest().encode()
+    ):
+        return None
+    try:
+        # The fields of ``encode_event``, in its order; each must fit exactly.
+        at = len(EVENT_PREFIX)
+        size, position = _FIELD_I64.unpack_from(raw, at)
+        at += 12
+        (sid_len,) = _FIELD_LEN.unpack_from(raw, at)
+        sid = raw[at + 4 : at + 4 + sid_len]
+        at += 4 + sid_len
+        size2, version = _FIELD_I64.unpack_from(raw, at)
+        at += 12
+        (top_len,) = _FIELD_LEN.unpack_from(raw, at)
+        top = raw[at + 4 : at + 4 + top_len]
+        at += 4 + top_len
+        size3, recorded_at_ns = _FIELD_I64.unpack_from(raw, at)
+        at += 12
+        (payload_len,) = _FIELD_LEN.unpack_from(raw, at)
+        at += 4
+        if size != 8 or size2 != 8 or size3 != 8 or at + payload_len != len(raw):
+            return None
+        if len(sid) != sid_len or len(top) != top_len:
+            return None
+        stream_id = sid.decode("utf-8")
+        event_topic = top.decode("utf-8")
+        prev = int(h["ll-prev"].decode("ascii"))
+    except (struct.error, UnicodeDecodeError, ValueError, KeyError):
+        return None
+    if (
+        prev < 0
+        or prev >= position
+        or h.get("ll-position") != str(position).encode()
+        or h.get("ll-stream") != sid
+        or h.get("ll-version") != str(version).encode()
+        or h.get("ll-topic") != top
+    ):
+        return None
+    event = StoredEvent(
+        position,
+        stream_id,
+        version,
+        event_topic,
+        raw[at:],
+        recorded_at_ns,
+        GENESIS,
+        GENESIS,
+        GENESIS,
+        GENESIS,
+    )
+    return Message(topic, partition, offset, position, prev, event)
+
+
+def _decode_checked(
+    topic: str, partition: int, offset: int, value: bytes | None, headers: Headers | None
+) -> Message:
+    """Every message, every rule, one at a time: the fault, if any, is named."""
     h = _header_map(headers)
     kind = h.get("ll-kind")
     position = _int_header(h, "ll-position")
