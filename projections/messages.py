@@ -27,6 +27,7 @@ Guarantees
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
@@ -64,8 +65,16 @@ def topic_for(event_topic: str, prefix: str = DEFAULT_TOPIC_PREFIX) -> str:
 
 
 def partition_for(stream_id: str, partitions: int) -> int:
+    return _stream_hash(stream_id) % partitions
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _stream_hash(stream_id: str) -> int:
+    """Kafka's key hash (murmur2, as the Java client's default partitioner), kept for the
+    streams seen lately: an account's stream recurs in every transfer that touches it, and
+    the hash in pure Python costs more than the rest of a message's preparation."""
     digest: int = murmur2(stream_id.encode("utf-8"))
-    return (digest & 0x7FFFFFFF) % partitions
+    return digest & 0x7FFFFFFF
 
 
 def event_message(event: StoredEvent, prev: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

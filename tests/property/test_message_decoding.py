@@ -17,6 +17,7 @@ from projections.messages import (
     _decode_event_fast,
     decode,
     event_message,
+    partition_for,
     watermark_headers,
 )
 
@@ -159,3 +160,11 @@ def test_a_value_that_does_not_hash_to_its_header_is_refused(event: StoredEvent)
     _, value, headers = event_message(event, 0)
     tampered = value[:-1] + bytes([value[-1] ^ 1])
     assert outcome(decode, tampered, headers)[0] == "poison"
+
+
+def test_streams_go_to_the_partition_kafkas_own_clients_would_choose() -> None:
+    """Keys land where the Java client's default partitioner puts them (its murmur2 vectors,
+    as kafka-python checks them), first time and again from the cache."""
+    java = {"": 681, "a": 524, "ab": 434, "abc": 107, "123456789": 566, "\x00 ": 742}
+    for _ in range(2):
+        assert {key: partition_for(key, 1000) for key in java} == java
