@@ -105,7 +105,6 @@ class EventFields:
 _LEN_I64 = struct.Struct(">Iq")  # a length-prefixed 8-byte integer field: (8, value)
 _LEN_HASH = _U32.pack(HASH_LEN)
 _EVENT_PREFIX = _U32.pack(len(EVENT_TAG)) + EVENT_TAG
-EVENT_PREFIX = _EVENT_PREFIX  # the first bytes of every evt/v1 record
 _STREAM_PREFIX = _U32.pack(len(STREAM_TAG)) + STREAM_TAG
 _GLOBAL_PREFIX = _U32.pack(len(GLOBAL_TAG)) + GLOBAL_TAG
 
@@ -150,6 +149,38 @@ def parse_event_bytes(data: bytes) -> EventFields:
         recorded_at_ns=decode_i64(recorded_at_ns),
         payload=payload,
     )
+
+
+def split_event_bytes(data: bytes) -> tuple[int, bytes, int, bytes, int, bytes] | None:
+    """The fields of exactly what :func:`encode_event` writes, read straight from its layout:
+    (position, stream id, version, topic, recorded_at_ns, payload), the stream id and topic
+    as their UTF-8 bytes. ``None`` for any other bytes, well formed or not: then
+    :func:`parse_event_bytes` and :func:`dec` say what they are."""
+    if not data.startswith(_EVENT_PREFIX):
+        return None
+    try:
+        at = len(_EVENT_PREFIX)
+        size, position = _LEN_I64.unpack_from(data, at)
+        at += _LEN_I64.size
+        (sid_len,) = _U32.unpack_from(data, at)
+        at += 4
+        sid, at = data[at : at + sid_len], at + sid_len
+        size2, version = _LEN_I64.unpack_from(data, at)
+        at += _LEN_I64.size
+        (top_len,) = _U32.unpack_from(data, at)
+        at += 4
+        top, at = data[at : at + top_len], at + top_len
+        size3, recorded_at_ns = _LEN_I64.unpack_from(data, at)
+        at += _LEN_I64.size
+        (payload_len,) = _U32.unpack_from(data, at)
+        at += 4
+    except struct.error:  # cut short
+        return None
+    if size != 8 or size2 != 8 or size3 != 8 or at + payload_len != len(data):
+        return None
+    if len(sid) != sid_len or len(top) != top_len:
+        return None
+    return position, sid, version, top, recorded_at_ns, data[at:]
 
 
 def sha256(data: bytes) -> bytes:

@@ -29,19 +29,18 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kafka.partitioner.default import murmur2
 
 from eventstore.canonical import (
-    EVENT_PREFIX,
     EVENT_TAG,
     GENESIS,
     dec,
     decode_i64,
     encode_event,
+    split_event_bytes,
 )
 from eventstore.model import StoredEvent
 
@@ -151,10 +150,6 @@ def decode(
     return _decode_checked(topic, partition, offset, value, headers)
 
 
-_FIELD_I64 = struct.Struct(">Iq")  # an 8-byte integer field with its length prefix
-_FIELD_LEN = struct.Struct(">I")
-
-
 def _decode_event_fast(
     topic: str, partition: int, offset: int, value: bytes | None, headers: Headers | None
 ) -> Message | None:
@@ -173,36 +168,17 @@ def _decode_event_fast(
             return None  # bytes names or None values: as the careful path normalises them
     if h.get("ll-kind") != KIND_EVENT:
         return None
-    raw = value
-    if not raw.startswith(EVENT_PREFIX) or h.get("ll-hash") != (
-        hashlib.sha256(raw).hexdigest().encode()
-    ):
+    if h.get("ll-hash") != hashlib.sha256(value).hexdigest().encode():
         return None
+    fields = split_event_bytes(value)
+    if fields is None:
+        return None
+    position, sid, version, top, recorded_at_ns, payload = fields
     try:
-        # The fields of ``encode_event``, in its order; each must fit exactly.
-        at = len(EVENT_PREFIX)
-        size, position = _FIELD_I64.unpack_from(raw, at)
-        at += 12
-        (sid_len,) = _FIELD_LEN.unpack_from(raw, at)
-        sid = raw[at + 4 : at + 4 + sid_len]
-        at += 4 + sid_len
-        size2, version = _FIELD_I64.unpack_from(raw, at)
-        at += 12
-        (top_len,) = _FIELD_LEN.unpack_from(raw, at)
-        top = raw[at + 4 : at + 4 + top_len]
-        at += 4 + top_len
-        size3, recorded_at_ns = _FIELD_I64.unpack_from(raw, at)
-        at += 12
-        (payload_len,) = _FIELD_LEN.unpack_from(raw, at)
-        at += 4
-        if size != 8 or size2 != 8 or size3 != 8 or at + payload_len != len(raw):
-            return None
-        if len(sid) != sid_len or len(top) != top_len:
-            return None
         stream_id = sid.decode("utf-8")
         event_topic = top.decode("utf-8")
         prev = int(h["ll-prev"].decode("ascii"))
-    except (struct.error, UnicodeDecodeError, ValueError, KeyError):
+    except (UnicodeDecodeError, ValueError, KeyError):
         return None
     if (
         prev < 0
@@ -218,7 +194,7 @@ def _decode_event_fast(
         stream_id,
         version,
         event_topic,
-        raw[at:],
+        payload,
         recorded_at_ns,
         GENESIS,
         GENESIS,
