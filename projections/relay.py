@@ -43,7 +43,12 @@ from projections.messages import (
     topic_for,
     watermark_headers,
 )
-from projections.sessions import AdvisoryLock, listen
+from projections.sessions import (
+    OUTAGE_FIRST_DELAY_S,
+    AdvisoryLock,
+    listen,
+    wait_out_outage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +57,6 @@ T = TypeVar("T")
 DEFAULT_PARTITIONS = 8
 DEFAULT_CONTEXTS = ("ledger",)
 _RELAY_LOCK_KEY = 0x72656C6179  # "relay"
-OUTAGE_FIRST_DELAY_S = 0.2  # waits between tries while the database is away, doubling
-OUTAGE_MAX_DELAY_S = 5.0
 
 
 class RelayStopped(Exception):
@@ -186,16 +189,13 @@ class Relay:
                         raise
                     # The database went away (a restart, a failover): what was sent but not
                     # saved is sent again from the saved position, which consumers expect.
-                    log.warning(
-                        "relay %s: database unavailable (%s); retrying in %.1f s",
-                        self.config.name,
-                        " ".join(str(exc).split())[:200],
-                        outage_backoff_s,
-                    )
                     self._leadership.release()
-                    if self._stop.wait(outage_backoff_s):
+                    later = wait_out_outage(
+                        log, f"relay {self.config.name}", exc, outage_backoff_s, self._stop
+                    )
+                    if later is None:
                         break
-                    outage_backoff_s = min(outage_backoff_s * 2, OUTAGE_MAX_DELAY_S)
+                    outage_backoff_s = later
                     continue
                 if sent:
                     continue

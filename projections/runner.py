@@ -29,7 +29,7 @@ import psycopg
 from eventstore.errors import is_outage
 from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
-from projections.sessions import AdvisoryLock, listen
+from projections.sessions import OUTAGE_FIRST_DELAY_S, AdvisoryLock, listen, wait_out_outage
 from readmodels.tracking import TrackingConflict, advance, position_of
 
 log = logging.getLogger(__name__)
@@ -187,14 +187,14 @@ class ProjectionRunner:
             self._advance_to(int(payload))
 
     def _run(self) -> None:
-        backoff_s = 0.2
+        backoff_s = OUTAGE_FIRST_DELAY_S
         while not self._stop.is_set():
             try:
                 if not self._leadership.held:
                     self._lead()
                     continue
                 self.catch_up()
-                backoff_s = 0.2
+                backoff_s = OUTAGE_FIRST_DELAY_S
             except TrackingConflict:
                 # Another runner moved the tracking row: this one lost its leadership (its
                 # lock's session died, say) without noticing. Nothing of the batch landed.
@@ -208,15 +208,11 @@ class ProjectionRunner:
                 # The database went away (restart, failover, network): nothing was applied
                 # by the failed transaction. Give up the leadership (its session is gone),
                 # wait, and take up again from the tracking position.
-                log.warning(
-                    "projection runner: database unavailable (%s); retrying in %.1f s",
-                    " ".join(str(exc).split())[:200],
-                    backoff_s,
-                )
                 self._drop_leadership()
-                if self._stop.wait(backoff_s):
+                later = wait_out_outage(log, "projection runner", exc, backoff_s, self._stop)
+                if later is None:
                     return
-                backoff_s = min(backoff_s * 2, 5.0)
+                backoff_s = later
                 continue
             except BaseException as exc:  # stop, loudly: never skip an event
                 self._fail(exc)

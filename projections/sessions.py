@@ -1,12 +1,14 @@
 """Dedicated PostgreSQL sessions the followers of the store need: NOTIFY wake-ups and locks.
 
 Both live outside the pool: a LISTEN must stay on one session, and an advisory lock lives
-exactly as long as the session that took it.
+exactly as long as the session that took it. When the database goes away, the followers
+(the projection runner, the relay) wait it out the same way: :func:`wait_out_outage`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,6 +18,9 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from eventstore.recorder import HashChainRecorder
+
+OUTAGE_FIRST_DELAY_S = 0.2  # waits between tries while the database is away, doubling
+OUTAGE_MAX_DELAY_S = 5.0
 
 
 def connect(recorder: HashChainRecorder) -> psycopg.Connection[tuple[Any, ...]]:
@@ -132,3 +137,20 @@ def listen(
         except psycopg.Error:
             if stop.wait(1.0):
                 return
+
+
+def wait_out_outage(
+    log: logging.Logger, who: str, exc: BaseException, delay_s: float, stop: threading.Event
+) -> float | None:
+    """A follower of the store found the database away: say so in one line (on the
+    caller's ``log``) and wait ``delay_s``. The next wait, doubled up to
+    :data:`OUTAGE_MAX_DELAY_S`, or ``None`` when ``stop`` was set meanwhile."""
+    log.warning(
+        "%s: database unavailable (%s); retrying in %.1f s",
+        who,
+        " ".join(str(exc).split())[:200],
+        delay_s,
+    )
+    if stop.wait(delay_s):
+        return None
+    return min(delay_s * 2, OUTAGE_MAX_DELAY_S)
