@@ -69,11 +69,7 @@ def fill_from_kafka(
         reached = _lowest(pool, schema, projection.name, source.topic, partitions)
         while reached < upto:
             records = consumer.poll(timeout_ms=200, max_records=5000)
-            batch = [
-                Consumed.of(r, r.topic, r.partition, r.offset, r.value, r.headers)
-                for rs in records.values()
-                for r in rs
-            ]
+            batch = [Consumed.of_record(r) for rs in records.values() for r in rs]
             if batch:
                 applier.handle(batch)
                 seen += len(batch)

@@ -97,6 +97,13 @@ class Consumed:
         except PoisonMessage as exc:
             return cls(token, topic, partition, offset, poison=str(exc))
 
+    @classmethod
+    def of_record(cls, record: Any) -> Consumed:
+        """A consumed Kafka record (Faust's or kafka-python's), its own token."""
+        return cls.of(
+            record, record.topic, record.partition, record.offset, record.value, record.headers
+        )
+
 
 @dataclass
 class _Partition:
@@ -710,10 +717,7 @@ def _applying(
         try:
             while True:
                 messages = await batcher.take()
-                batch = [
-                    Consumed.of(m, m.topic, m.partition, m.offset, m.value, m.headers)
-                    for m in messages
-                ]
+                batch = [Consumed.of_record(m) for m in messages]
                 results = await asyncio.gather(
                     *(_handle_with_retry(applier.handle, batch) for applier in appliers)
                 )
