@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,6 +62,7 @@ def _mutate(data: st.DataObject, value: bytes, headers: list[tuple[Any, Any]]) -
                 "dict_headers",
                 "extra_header",
                 "odd_fields",
+                "change_field",
             ]
         )
     )
@@ -88,6 +90,22 @@ def _mutate(data: st.DataObject, value: bytes, headers: list[tuple[Any, Any]]) -
                 )
             ),
         )
+    elif how == "change_field":
+        # One space-separated field of a one-header line (or of a legacy header's value).
+        i = data.draw(st.integers(0, len(headers) - 1))
+        parts = (headers[i][1] or b"").split(b" ")
+        j = data.draw(st.integers(0, len(parts)))
+        new = data.draw(
+            st.one_of(
+                st.integers(0, 2**64).map(lambda n: str(n).encode()),
+                st.sampled_from([b"", b"00", b"01", b"-1", b"+1", b"1_0", b"\xd9", b"x"]),
+            )
+        )
+        if j == len(parts):
+            parts.append(new)  # one field too many
+        else:
+            parts[j] = new
+        headers[i] = (headers[i][0], b" ".join(parts))
     elif how == "duplicate_header":
         name = data.draw(st.sampled_from(names))
         headers.insert(
@@ -124,19 +142,43 @@ def _mutate(data: st.DataObject, value: bytes, headers: list[tuple[Any, Any]]) -
         st.booleans()
     ):
         # A producer that hashes what it sends: the hash agrees, the bytes are still wrong.
+        digest = hashlib.sha256(value or b"").hexdigest().encode()
         headers = [
-            (n, hashlib.sha256(value or b"").hexdigest().encode() if n == "ll-hash" else v)
+            (n, digest if n == "ll-hash" else _with_digest(v, digest) if n == "ll" else v)
             for n, v in headers
         ]
     return value, data.draw(st.sampled_from([list, tuple]))(headers)
 
 
-@settings(max_examples=600, deadline=None)
+def _with_digest(line: bytes, digest: bytes) -> bytes:
+    parts = line.split(b" ")
+    return b" ".join([*parts[:3], digest, *parts[4:]]) if len(parts) >= 4 else line
+
+
+def seven_headers(event: StoredEvent, prev: int) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """Value and headers as relays wrote them before the one-header format."""
+    _, value, _ = event_message(event, prev)
+    return value, [
+        ("ll-kind", b"event"),
+        ("ll-position", str(event.position).encode()),
+        ("ll-stream", event.stream_id.encode("utf-8")),
+        ("ll-version", str(event.version).encode()),
+        ("ll-topic", event.topic.encode("utf-8")),
+        ("ll-hash", hashlib.sha256(value).hexdigest().encode()),
+        ("ll-prev", str(prev).encode()),
+    ]
+
+
+@settings(max_examples=800, deadline=None)
 @given(event=events, prev=st.integers(0, 2**63 - 1), data=st.data())
 def test_fast_and_careful_decoding_agree_on_events(
     event: StoredEvent, prev: int, data: st.DataObject
 ) -> None:
-    _, value, headers = event_message(event, min(prev, event.position - 1))
+    prev = min(prev, event.position - 1)
+    if data.draw(st.booleans()):
+        _, value, headers = event_message(event, prev)
+    else:
+        value, headers = seven_headers(event, prev)
     value2, headers2 = _mutate(data, value, list(headers))
     careful = outcome(_decode_checked, value2, headers2)
     assert outcome(decode, value2, headers2) == careful
@@ -153,6 +195,45 @@ def test_an_intact_event_takes_the_fast_path_and_a_watermark_the_careful_one() -
     assert _decode_event_fast(TOPIC, 0, 6, b"", watermark_headers(50, 42)) is None
     mark = decode(TOPIC, 0, 6, b"", watermark_headers(50, 42))
     assert mark.event is None and (mark.position, mark.prev) == (50, 42)
+
+
+def test_the_relay_writes_one_header_and_reads_what_older_relays_wrote() -> None:
+    event = StoredEvent(42, "account:7", 3, "ledger.AmountPosted.v1", b"{}", 99, *([GENESIS] * 4))
+    key, value, headers = event_message(event, 40)
+    digest = hashlib.sha256(value).hexdigest().encode()
+    assert key == b"account:7"
+    assert headers == [("ll", b"event 42 40 " + digest)]
+    assert watermark_headers(50, 42) == [("ll", b"watermark 50 42")]
+    old_value, old_headers = seven_headers(event, 40)
+    assert old_value == value
+    assert _decode_event_fast(TOPIC, 0, 5, value, old_headers) is None  # the careful path
+    old = decode(TOPIC, 0, 5, value, old_headers)
+    assert (old.event, old.position, old.prev) == (event, 42, 40)
+    old_mark = decode(
+        TOPIC, 0, 6, b"", [("ll-kind", b"watermark"), ("ll-position", b"50"), ("ll-prev", b"42")]
+    )
+    assert old_mark.event is None and (old_mark.position, old_mark.prev) == (50, 42)
+
+
+@pytest.mark.parametrize(
+    ("line", "fault"),
+    [
+        (b"event 43 40 {digest}", "position disagrees"),
+        (b"event 42 042 {digest}", "prev is not a plain number"),
+        (b"event 42 42 {digest}", "prev 42 is not before position 42"),
+        (b"event 42 40 " + b"0" * 64, "does not hash"),
+        (b"event 42 40", "not 'event <position> <prev> <sha256>'"),
+        (b"watermark 50 51", "watermark prev 51 is after its position 50"),
+        (b"snapshot 42 40 {digest}", "unknown message kind"),
+    ],
+)
+def test_a_wrong_ll_header_is_refused_with_its_fault_named(line: bytes, fault: str) -> None:
+    event = StoredEvent(42, "account:7", 3, "ledger.AmountPosted.v1", b"{}", 99, *([GENESIS] * 4))
+    _, value, _ = event_message(event, 40)
+    digest = hashlib.sha256(value).hexdigest().encode()
+    with pytest.raises(PoisonMessage) as caught:
+        decode(TOPIC, 0, 5, value, [("ll", line.replace(b"{digest}", digest))])
+    assert fault in str(caught.value)
 
 
 @given(event=events)
