@@ -320,13 +320,24 @@ class Relay:
             )
 
     def _take_lock(self) -> None:
-        announced = False
+        announced: str | None = None
         while not self._stop.is_set():
             if self._leadership.try_acquire():
                 return
-            if not announced:
-                log.info("relay %s: another relay is publishing; standing by", self.config.name)
-                announced = True
+            # Say why, once per change of reason: a standby and a relay waiting for its
+            # database to come back wait alike, but an operator needs to tell them apart.
+            down = self._leadership.unreachable
+            reason = "down" if down is not None else "standby"
+            if reason != announced:
+                if down is not None:
+                    log.warning(
+                        "relay %s: database unavailable (%s); trying again every 1 s",
+                        self.config.name,
+                        " ".join(str(down).split())[:200],
+                    )
+                else:
+                    log.info("relay %s: another relay is publishing; standing by", self.config.name)
+                announced = reason
             self._stop.wait(1.0)
         raise RelayStopped("lock")
 

@@ -45,6 +45,8 @@ class AdvisoryLock:
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._held = False
         self._waiting = False
+        # Why the last try_acquire failed when it was not another holder: the database.
+        self.unreachable: psycopg.Error | None = None
 
     @property
     def held(self) -> bool:
@@ -59,9 +61,11 @@ class AdvisoryLock:
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._conn = connect(self._recorder)
             row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
-        except psycopg.Error:
+        except psycopg.Error as exc:
             self.release()
+            self.unreachable = exc
             return False
+        self.unreachable = None
         self._held = bool(row and row[0])
         return self._held
 

@@ -237,3 +237,51 @@ def test_a_full_disk_fails_the_batch_whole_and_writing_resumes_when_space_return
         finally:
             superuser.execute("ALTER TABLE ledgerline.events SET TABLESPACE pg_default")
             superuser.execute(f"DROP TABLESPACE IF EXISTS {space}")
+
+
+def test_a_waiting_relay_says_whether_another_relay_or_the_database_keeps_it_waiting(
+    db_url: str, superuser: psycopg.Connection[tuple[object, ...]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A standby relay and a relay whose database is away both wait for the lock; the log
+    tells an operator which, and the relay takes the lock once the database is back."""
+    from projections.relay import Relay, RelayConfig
+    from projections.sessions import connect
+
+    caplog.set_level("INFO", logger="projections.relay")
+    with EventStore(db_url) as store:
+        config = RelayConfig("127.0.0.1:9", name="pair")  # Kafka is never reached here
+        leader, standby = Relay(store.recorder, config), Relay(store.recorder, config)
+        assert leader._leadership.try_acquire()
+        with connect(store.recorder) as probe:
+            login = str(probe.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+        waiting = threading.Thread(target=standby._take_lock, daemon=True)
+        waiting.start()
+
+        def said(text: str) -> bool:
+            return any(text in r.getMessage() for r in caplog.records)
+
+        def until(text: str) -> None:
+            deadline = time.monotonic() + 20
+            while not said(text):
+                assert time.monotonic() < deadline, f"the relay never said {text!r}"
+                time.sleep(0.05)
+
+        until("relay pair: another relay is publishing; standing by")
+        assert not said("database unavailable")
+        # The database turns the relay's login away, and both relays' sessions end.
+        superuser.execute(f'ALTER ROLE "{login}" NOLOGIN')
+        try:
+            for relay in (leader, standby):
+                superuser.execute(
+                    "SELECT pg_terminate_backend(%s)",
+                    (relay._leadership._conn.info.backend_pid,),  # type: ignore[union-attr]
+                )
+            until("relay pair: database unavailable")
+            assert waiting.is_alive() and not standby._leadership.held
+        finally:
+            superuser.execute(f'ALTER ROLE "{login}" LOGIN')
+        waiting.join(30)
+        assert not waiting.is_alive() and standby._leadership.held
+        assert standby._leadership.unreachable is None
+        standby.close()
+        leader.close()
