@@ -49,7 +49,7 @@ from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
 from psycopg.adapt import PyFormat
 from psycopg.rows import DictRow, tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from eventstore.canonical import GENESIS, encode_event, global_hash, stream_hash
 from eventstore.errors import AppendFailed, ConfigurationRefused
@@ -168,6 +168,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
             " WHERE originator_id = s.id ORDER BY originator_version DESC LIMIT 1) e"
         ).format(self._t_events)
         self._select_all = SQL("SELECT {} FROM {}").format(columns, self._t_events)
+        self._q_last_position = SQL("SELECT max(notification_id) FROM {}").format(self._t_events)
         self._q_select_streams_from = (
             SQL("SELECT ")
             + SQL(", ").join(SQL("e.{}").format(Identifier(c)) for c in _EVENT_COLUMNS)
@@ -624,20 +625,48 @@ class HashChainRecorder(PostgresApplicationRecorder):
     def read_from(
         self, after_position: int, limit: int, upto_position: int | None = None
     ) -> list[StoredEvent]:
-        """Up to ``limit`` events with ``after_position < position [<= upto_position]``."""
-        query = self._select_all + SQL(" WHERE notification_id > %s")
-        params: list[int] = [after_position]
-        if upto_position is not None:
-            query += SQL(" AND notification_id <= %s")
-            params.append(upto_position)
-        query += SQL(" ORDER BY notification_id LIMIT %s")
-        params.append(limit)
+        """Up to ``limit`` events with ``after_position < position [<= upto_position]``.
+
+        With ``upto_position``, the read names its rows' range. Positions run 1, 2, 3, ...
+        (the chain's own rule: the verifier refuses a hole), so the first ``limit`` events lie
+        at or below ``after_position + limit``. Bounded there, a read costs its own rows
+        whatever the log's size. Unbounded, a planner working from statistics taken when the
+        log was smaller (after an import, on a fresh replica) can choose to gather and sort
+        every later row for each batch, and reading a log from the start grows with its
+        square. A damaged log with a hole gets a second read past the range, as before.
+        """
+        if upto_position is None:
+            return self._read(after_position, None, limit)
+        end = min(upto_position, after_position + limit)
+        events = self._read(after_position, end, limit)
+        if len(events) < end - after_position and end < upto_position:
+            events += self._read(end, upto_position, limit - len(events))
+        return events
+
+    def last_position(self) -> int:
+        """The highest position stored (0 for an empty log): the head's, unless rows were
+        written past it outside the store (which the verifier reports)."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(self._q_last_position, prepare=True)
+            row = cur.fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    def _read(self, after: int, upto: int | None, limit: int) -> list[StoredEvent]:
+        query, params = self._read_query(after, upto, limit)
         with (
             self.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row) as cur,
         ):
             cur.execute(query, params, prepare=True)
             return [_tuple_to_event(row) for row in cur.fetchall()]
+
+    def _read_query(self, after: int, upto: int | None, limit: int) -> tuple[Composed, list[int]]:
+        query = self._select_all + SQL(" WHERE notification_id > %s")
+        params: list[int] = [after]
+        if upto is not None:
+            query += SQL(" AND notification_id <= %s")
+            params.append(upto)
+        return query + SQL(" ORDER BY notification_id LIMIT %s"), [*params, limit]
 
     def read_stream(self, stream_id: str, after_version: int, limit: int) -> list[StoredEvent]:
         """Up to ``limit`` events of one stream with ``version > after_version``, in order."""
@@ -665,10 +694,17 @@ class HashChainRecorder(PostgresApplicationRecorder):
     def iter_all(
         self, batch_size: int = 10_000, upto_position: int | None = None
     ) -> Iterator[list[StoredEvent]]:
-        """Every event in position order, in batches (keyset pagination, no long transaction)."""
+        """Every event in position order, in batches (keyset pagination, no long transaction).
+
+        Without ``upto_position``, every event there is: up to the highest position stored
+        when the iteration started, each batch a bounded read (see :meth:`read_from`), then
+        whatever was appended meanwhile."""
         after = 0
+        bound = self.last_position() if upto_position is None else upto_position
         while True:
-            batch = self.read_from(after, batch_size, upto_position)
+            batch = self.read_from(after, batch_size, bound)
+            if not batch and upto_position is None:
+                batch = self.read_from(after, batch_size)  # appended since the start
             if not batch:
                 return
             yield batch

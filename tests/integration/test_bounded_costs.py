@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import psycopg
 
@@ -15,7 +16,9 @@ from commands.ledger import (
     build_ledger_processor,
     transfer_command,
 )
+from eventstore.model import NewEvent, Submission
 from eventstore.store import EventStore, connect_owner
+from eventstore.verify import verify_store
 from ledgerline.runtime import migrate_all
 from projections.ledger import Rebuild
 from readmodels.ledger import DUE_HOLDS_SQL, due_holds
@@ -23,6 +26,7 @@ from readmodels.schema import all_migrations
 from replay.replay import TABLES, table_digest
 from tests.integration.ledger_fixtures import run_history
 from tests.integration.test_replay import project_live
+from tests.integration.test_tamper_evidence import as_superuser_without_triggers, fill
 
 
 def _holds(store: EventStore, clock: list[int]) -> dict[int, int]:
@@ -117,3 +121,81 @@ def test_a_rebuild_holding_three_rows_writes_what_an_unbounded_one_writes(db_url
     with psycopg.connect(db_url) as conn:
         live = {t: table_digest(conn, "readmodels", t) for t in TABLES}
     assert bounded == unbounded == live
+
+
+def _rows_per_node(plan: dict[str, Any]) -> list[int]:
+    """Every plan node's actual row count (over all its loops)."""
+    own = [int(plan.get("Actual Rows", 0) * plan.get("Actual Loops", 1))]
+    return own + [n for child in plan.get("Plans", []) for n in _rows_per_node(child)]
+
+
+def test_reading_a_log_the_planner_has_no_statistics_for_touches_each_batchs_rows_only(
+    store: EventStore, superuser: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """Right after a bulk load (an import, a restored backup, a new replica) PostgreSQL has
+    no statistics of the log yet and guesses that a range holds 0.5% of it. Reading the log
+    from the start in batches (replay, verify, rebuilds, exports) must still touch only each
+    batch's own rows, not gather and sort every later row for every batch."""
+    superuser.execute("ALTER TABLE ledgerline.events SET (autovacuum_enabled = false)")
+    recorder = store.recorder
+    for start in range(0, 20_000, 1000):
+        recorder.append(
+            [
+                Submission(
+                    f"c{n}", "t", b"p", True, b"{}", [NewEvent(f"s{n}", 1, "t.Ev.v1", b"{}")]
+                )
+                for n in range(start, start + 1000)
+            ]
+        )
+    assert superuser.execute(
+        "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL FROM pg_stat_user_tables"
+        " WHERE schemaname = 'ledgerline' AND relname = 'events'"
+    ).fetchone() == (True,)
+    seen: list[tuple[Any, list[int]]] = []
+    build = recorder._read_query
+
+    def recording(after: int, upto: int | None, limit: int) -> tuple[Any, list[int]]:
+        query, params = build(after, upto, limit)
+        seen.append((query, params))
+        return query, params
+
+    recorder._read_query = recording  # type: ignore[method-assign]
+    batch = 500
+    positions = [e.position for b in recorder.iter_all(batch) for e in b]
+    assert positions == list(range(1, 20_001))
+    head = recorder.head().position
+    assert [e.position for e in recorder.read_from(1000, 7, head)] == list(range(1001, 1008))
+    assert len(seen) >= 20_000 // batch
+    for query, params in seen:
+        row = superuser.execute(
+            b"EXPLAIN (ANALYZE, FORMAT JSON) " + query.as_bytes(superuser), params
+        ).fetchone()
+        assert row is not None
+        touched = max(_rows_per_node(row[0][0]["Plan"]))  # type: ignore[index]
+        assert touched <= params[-1], (params, touched)
+
+
+def test_bounded_reads_return_exactly_what_a_log_with_a_hole_holds(
+    store: EventStore, superuser: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """A damaged log (rows deleted behind the store's back) is read as it is: every row there
+    is, in order, none invented and none skipped, so the verifier can name the hole."""
+    fill(store)  # positions 1..10
+    as_superuser_without_triggers(
+        superuser, "DELETE FROM ledgerline.events WHERE notification_id BETWEEN 4 AND 6"
+    )
+    r = store.recorder
+
+    def read(after: int, limit: int, upto: int | None = None) -> list[int]:
+        return [e.position for e in r.read_from(after, limit, upto)]
+
+    assert read(0, 5, 10) == [1, 2, 3, 7, 8]
+    assert read(0, 3, 10) == [1, 2, 3]
+    assert read(3, 2, 10) == [7, 8]
+    assert read(3, 2, 6) == []
+    assert read(0, 100) == [1, 2, 3, 7, 8, 9, 10]
+    assert [e.position for b in r.iter_all(2) for e in b] == [1, 2, 3, 7, 8, 9, 10]
+    assert [e.position for b in r.iter_all(2, upto_position=8) for e in b] == [1, 2, 3, 7, 8]
+    assert r.last_position() == 10
+    report = verify_store(r)
+    assert report.first_break is not None and report.first_break.position == 4
