@@ -54,38 +54,46 @@ def cli(*args: str, env: dict[str, str], timeout: float | None = 300) -> str:
 
 def start_serve(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[str], str]:
     """``ledgerline serve --workers N`` on a free port, once it answers ``/readyz``; the
-    process and its base URL."""
+    process and its base URL.
+
+    The server's log goes to an unnamed temporary file, read back only if it fails to start.
+    Never to a pipe: nobody reads a pipe while the bench runs, and a server logging each
+    request (``LEDGERLINE_LOG_LEVEL=info`` in the caller's environment) would fill it and
+    stop answering, hanging the bench."""
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ledgerline",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if server.poll() is not None:
-            raise LedgerlineError(f"serve exited: {server.stderr.read() if server.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return server, url
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            stop_serve(server)
-            raise LedgerlineError("serve did not become ready within 60 s")
-        time.sleep(0.2)
+    # Closed on the way out; the server keeps its own handle, its writes go on to nobody.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ledgerline",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            text=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                log.seek(0)
+                raise LedgerlineError(f"serve exited: {log.read()[-4000:].strip()}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    return server, url
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                stop_serve(server)
+                raise LedgerlineError("serve did not become ready within 60 s")
+            time.sleep(0.2)
 
 
 def stop_serve(server: subprocess.Popen[str]) -> None:

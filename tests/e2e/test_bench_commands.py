@@ -141,6 +141,26 @@ def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
     assert set(data["pass"]) == set(data["targets"]) | {"idle"}
 
 
+def test_a_bench_server_that_logs_every_request_keeps_answering(
+    cli_env: dict[str, str],
+) -> None:
+    """With ``LEDGERLINE_LOG_LEVEL=info`` in the caller's environment the benches' server logs
+    each request; a few hundred lines used to fill the pipe it logged to, and it stopped
+    answering mid-bench. Its log must never hold it up."""
+    import httpx
+
+    from ledgerline.bench_support import serving
+    from ledgerline.database import stop_embedded
+
+    env = dict(cli_env, LEDGERLINE_LOG_LEVEL="info", LEDGERLINE_LOG_FORMAT="json")
+    try:
+        with serving(env, 1) as (_server, url), httpx.Client(base_url=url, timeout=10) as http:
+            for n in range(1500):  # well over a pipe's 64 KiB of access-log lines
+                assert http.get("/healthz").status_code == 200, n
+    finally:
+        stop_embedded(Path(env["LEDGERLINE_DATA_DIR"]))
+
+
 def test_bench_memory_loads_a_store_drives_serve_and_reports_its_memory_and_its_checks(
     cli_env: dict[str, str],
 ) -> None:
