@@ -320,24 +320,26 @@ class Relay:
             )
 
     def _take_lock(self) -> None:
-        announced: str | None = None
+        standing_by = False
+        outage_backoff_s = OUTAGE_FIRST_DELAY_S
         while not self._stop.is_set():
             if self._leadership.try_acquire():
                 return
-            # Say why, once per change of reason: a standby and a relay waiting for its
-            # database to come back wait alike, but an operator needs to tell them apart.
             down = self._leadership.unreachable
-            reason = "down" if down is not None else "standby"
-            if reason != announced:
-                if down is not None:
-                    log.warning(
-                        "relay %s: database unavailable (%s); trying again every 1 s",
-                        self.config.name,
-                        " ".join(str(down).split())[:200],
-                    )
-                else:
-                    log.info("relay %s: another relay is publishing; standing by", self.config.name)
-                announced = reason
+            if down is not None:
+                # The database, not another relay, keeps the lock from us: wait it out as
+                # the publishing loop does (same message, same doubling waits).
+                later = wait_out_outage(
+                    log, f"relay {self.config.name}", down, outage_backoff_s, self._stop
+                )
+                if later is None:
+                    break
+                outage_backoff_s, standing_by = later, False
+                continue
+            outage_backoff_s = OUTAGE_FIRST_DELAY_S
+            if not standing_by:
+                log.info("relay %s: another relay is publishing; standing by", self.config.name)
+                standing_by = True
             self._stop.wait(1.0)
         raise RelayStopped("lock")
 
