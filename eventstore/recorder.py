@@ -702,7 +702,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         after = 0
         bound = self.last_position() if upto_position is None else upto_position
         while True:
-            batch = self.read_from(after, batch_size, bound)
+            batch = self.read_from(after, batch_size, bound) if after < bound else []
             if not batch and upto_position is None:
                 batch = self.read_from(after, batch_size)  # appended since the start
             if not batch:
