@@ -168,11 +168,8 @@ def _decode_event_fast(
     if fields is None:
         return None
     position, sid, version, top, recorded_at_ns, payload = fields
-    raw_prev = parts[2]
-    if parts[1] != b"%d" % position or _decimal(raw_prev) is None:
-        return None
-    prev = int(raw_prev)
-    if prev >= position:
+    prev = _decimal(parts[2])
+    if prev is None or prev >= position or parts[1] != b"%d" % position:
         return None
     try:
         stream_id = sid.decode("utf-8")
