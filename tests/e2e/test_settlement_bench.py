@@ -24,9 +24,12 @@ def test_bench_settlement_prints_every_figure_with_its_baseline_and_verdict(
         assert data["targets"][name] == target
         assert isinstance(data["pass"][name], bool)
         assert data["limits"][name]
-    assert data["close_vs_baseline"] == round(
-        data["baseline_plain_dict_netting_ms"] / data["netting_close_ms"], 2
-    )
+    # Both times are printed rounded to 0.1 ms and the ratio is taken before rounding, so the
+    # printed ratio lies within what the printed times allow (3.8 / 152.6 can print 0.03).
+    baseline_ms, close_ms = data["baseline_plain_dict_netting_ms"], data["netting_close_ms"]
+    lowest = (baseline_ms - 0.05) / (close_ms + 0.05) - 0.005
+    highest = (baseline_ms + 0.05) / max(close_ms - 0.05, 1e-9) + 0.005
+    assert lowest <= data["close_vs_baseline"] <= highest
     gross, bilateral, multilateral, _ = plain_netting(workload(3000))
     assert (data["gross_minor"], data["bilateral_minor"], data["multilateral_minor"]) == (
         gross,
