@@ -468,23 +468,24 @@ def journal(
     ).fetchall()
     refs = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in inputs]
     i = 0
-    after = 0
     cols = ", ".join(TX_COLUMNS)
-    while True:
-        rows = cur.execute(
-            f"SELECT {cols} FROM {schema}.aml_transactions WHERE position > %s AND position <= %s"
-            " ORDER BY position LIMIT %s",
-            (after, upto, batch),
-        ).fetchall()
-        txs = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows]
-        for tx in txs:
+    # One query streamed through a server-side cursor, ``batch`` rows per fetch: its cost is
+    # one pass (or one sort) whatever the table's statistics. Pages of ``position > after
+    # ORDER BY position LIMIT batch`` would each sort the rest of the table while it has
+    # none (after a bulk load, until autovacuum first analyses it): quadratic in its length.
+    conn = cur.connection
+    with conn.transaction(), conn.cursor(name="aml_journal") as rows:
+        rows.itersize = batch
+        rows.execute(
+            f"SELECT {cols} FROM {schema}.aml_transactions WHERE position <= %s ORDER BY position",
+            (upto,),
+        )
+        for row in rows:
+            tx = tuple(row.values()) if isinstance(row, dict) else tuple(row)
             while i < len(refs) and refs[i][0] < tx[0]:
                 yield int(refs[i][0]), str(refs[i][1]), refs[i][2]
                 i += 1
             yield int(tx[0]), "tx", tx
-        if len(txs) < batch:
-            break
-        after = int(txs[-1][0])
     while i < len(refs):
         yield int(refs[i][0]), str(refs[i][1]), refs[i][2]
         i += 1
