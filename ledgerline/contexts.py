@@ -15,28 +15,15 @@ Definition
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from api.aml_routes import router as aml_router
-from api.console import router as console_router
-from api.evidence_routes import router as evidence_router
-from api.keys_routes import router as keys_router
-from api.ledger_routes import router as ledger_router
-from api.log_routes import router as log_router
-from api.reconciliation_routes import router as reconciliation_router
-from api.settlement_routes import router as settlement_router
-from api.trading_routes import router as trading_router
-from commands import aml as aml_commands
-from commands import ledger as ledger_commands
-from commands import reconciliation as reconciliation_commands
-from commands import settlement as settlement_commands
-from commands import trading as trading_commands
-from commands.context import CommandContext
 from ledgerline import cli_reconciliation, cli_settlement
 
 if TYPE_CHECKING:
+    from commands.context import CommandContext
     from ledgerline.runtime import Runtime
 
 Clock = Callable[[], int]
@@ -61,8 +48,12 @@ class Duty:
 @dataclass(frozen=True)
 class ContextModule:
     name: str
-    command_context: Callable[[Clock], CommandContext] | None
-    routers: Sequence[Any] = ()
+    # The module whose ``build_context(clock)`` builds the context's write side (imported
+    # when a processor is built, like the routers when an app is).
+    command_context: str | None
+    # The modules whose ``router`` the API mounts, imported only when an app is built (the
+    # routes and the console cost most of the CLI's start-up, and most commands serve none).
+    routers: Sequence[str] = ()
     duties: Sequence[Duty] = ()
     # Adds the context's command-line group: ``register(subparsers)``.
     cli: Callable[[Any], None] | None = None
@@ -119,6 +110,7 @@ def _bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cut_off_due(runtime: Runtime) -> int:
     """The scheduled cut-offs: every open cycle whose cut-off time has come on the clock."""
+    from commands import settlement as settlement_commands
     from readmodels.settlement import due_cut_offs
 
     return runtime.submit_due(
@@ -161,6 +153,7 @@ def _bench_matching(args: argparse.Namespace) -> dict[str, Any]:
 
 def _expire_orders(runtime: Runtime) -> int:
     """Expire the 'gtd' orders past their time, one command per book that has any."""
+    from commands import trading as trading_commands
     from readmodels.trading import due_instruments
 
     now = runtime.clock()
@@ -180,59 +173,63 @@ def _expire_orders(runtime: Runtime) -> int:
 CONTEXTS: tuple[ContextModule, ...] = (
     ContextModule(
         name="ledger",
-        command_context=ledger_commands.build_context,
-        routers=(ledger_router,),
+        command_context="commands.ledger",
+        routers=("api.ledger_routes",),
         duties=(Duty("expiry", 1.0, _sweep_expired, _next_hold_due),),
         cli=_ledger_cli,
     ),
     ContextModule(
         name="evidence",
         command_context=None,
-        routers=(evidence_router, log_router),
+        routers=("api.evidence_routes", "api.log_routes"),
         cli=_witness_cli,
         benches={"evidence": _bench_evidence},
     ),
     ContextModule(
         name="aml",
-        command_context=aml_commands.build_context,
-        routers=(aml_router,),
+        command_context="commands.aml",
+        routers=("api.aml_routes",),
         cli=_aml_cli,
         benches={"aml": _aml_bench},
     ),
     ContextModule(
         name="settlement",
-        command_context=settlement_commands.build_context,
-        routers=(settlement_router,),
+        command_context="commands.settlement",
+        routers=("api.settlement_routes",),
         duties=(Duty("cut-off", 1.0, _cut_off_due, _next_cut_off),),
         cli=cli_settlement.register,
         benches={"settlement": _bench_settlement},
     ),
     ContextModule(
         name="trading",
-        command_context=trading_commands.build_context,
-        routers=(trading_router,),
+        command_context="commands.trading",
+        routers=("api.trading_routes",),
         duties=(Duty("trading-expiry", 1.0, _expire_orders, _next_order_expiry),),
         cli=_trading_cli,
         benches={"matching": _bench_matching},
     ),
     ContextModule(
         name="reconciliation",
-        command_context=reconciliation_commands.build_context,
-        routers=(reconciliation_router,),
+        command_context="commands.reconciliation",
+        routers=("api.reconciliation_routes",),
         cli=cli_reconciliation.register,
     ),
-    ContextModule(name="keys", command_context=None, routers=(keys_router,)),
+    ContextModule(name="keys", command_context=None, routers=("api.keys_routes",)),
     # Last: its catch-all answers every other /console path.
-    ContextModule(name="console", command_context=None, routers=(console_router,)),
+    ContextModule(name="console", command_context=None, routers=("api.console",)),
 )
 
 
 def command_contexts(clock: Clock) -> list[CommandContext]:
-    return [m.command_context(clock) for m in CONTEXTS if m.command_context is not None]
+    return [
+        importlib.import_module(m.command_context).build_context(clock)
+        for m in CONTEXTS
+        if m.command_context is not None
+    ]
 
 
 def routers() -> list[Any]:
-    return [r for m in CONTEXTS for r in m.routers]
+    return [importlib.import_module(module).router for m in CONTEXTS for module in m.routers]
 
 
 def duties() -> list[Duty]:
