@@ -461,34 +461,47 @@ def journal(
     """Every engine input up to ``upto`` in position order: ``(position, "tx", row)`` for
     monitored transactions (``TX_COLUMNS``) and ``(position, kind, payload)`` for reference
     data, merged."""
-    inputs = cur.execute(
-        f"SELECT position, kind, payload FROM {schema}.aml_inputs WHERE position <= %s"
-        " ORDER BY position",
-        (upto,),
-    ).fetchall()
-    refs = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in inputs]
-    i = 0
-    cols = ", ".join(TX_COLUMNS)
-    # One query streamed through a server-side cursor, ``batch`` rows per fetch: its cost is
-    # one pass (or one sort) whatever the table's statistics. Pages of ``position > after
-    # ORDER BY position LIMIT batch`` would each sort the rest of the table while it has
-    # none (after a bulk load, until autovacuum first analyses it): quadratic in its length.
+    # Two queries streamed through server-side cursors, ``batch`` rows per fetch, and merged
+    # here: memory is two fetches whatever the journal holds (a store with millions of account
+    # profiles), and the cost one pass (or one sort) whatever the tables' statistics. Pages of
+    # ``position > after ORDER BY position LIMIT batch`` would each sort the rest of the table
+    # while it has none (after a bulk load, until autovacuum first analyses it): quadratic.
     conn = cur.connection
-    with conn.transaction(), conn.cursor(name="aml_journal") as rows:
-        rows.itersize = batch
-        rows.execute(
-            f"SELECT {cols} FROM {schema}.aml_transactions WHERE position <= %s ORDER BY position",
+    with (
+        conn.transaction(),
+        conn.cursor(name="aml_journal_tx") as txs,
+        conn.cursor(name="aml_journal_inputs") as inputs,
+    ):
+        txs.itersize = inputs.itersize = batch
+        txs.execute(
+            f"SELECT {', '.join(TX_COLUMNS)} FROM {schema}.aml_transactions"
+            " WHERE position <= %s ORDER BY position",
             (upto,),
         )
-        for row in rows:
+        inputs.execute(
+            f"SELECT position, kind, payload FROM {schema}.aml_inputs WHERE position <= %s"
+            " ORDER BY position",
+            (upto,),
+        )
+        ref = next(inputs, None)
+        for row in txs:
             tx = tuple(row.values()) if isinstance(row, dict) else tuple(row)
-            while i < len(refs) and refs[i][0] < tx[0]:
-                yield int(refs[i][0]), str(refs[i][1]), refs[i][2]
-                i += 1
+            while ref is not None and _position(ref) < tx[0]:
+                yield _reference(ref)
+                ref = next(inputs, None)
             yield int(tx[0]), "tx", tx
-    while i < len(refs):
-        yield int(refs[i][0]), str(refs[i][1]), refs[i][2]
-        i += 1
+        while ref is not None:
+            yield _reference(ref)
+            ref = next(inputs, None)
+
+
+def _position(row: Any) -> int:
+    return int(row["position"] if isinstance(row, dict) else row[0])
+
+
+def _reference(row: Any) -> tuple[int, str, Any]:
+    position, kind, payload = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+    return int(position), str(kind), payload
 
 
 def sanctions_entries(cur: psycopg.Cursor[Any], schema: str = SCHEMA) -> list[dict[str, Any]]:
