@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from eventstore.schema import APP_ROLE, Migration
 from readmodels import arrays
@@ -469,8 +469,8 @@ def journal(
     conn = cur.connection
     with (
         conn.transaction(),
-        conn.cursor(name="aml_journal_tx") as txs,
-        conn.cursor(name="aml_journal_inputs") as inputs,
+        conn.cursor(name="aml_journal_tx", row_factory=tuple_row) as txs,
+        conn.cursor(name="aml_journal_inputs", row_factory=tuple_row) as inputs,
     ):
         txs.itersize = inputs.itersize = batch
         txs.execute(
@@ -484,24 +484,14 @@ def journal(
             (upto,),
         )
         ref = next(inputs, None)
-        for row in txs:
-            tx = tuple(row.values()) if isinstance(row, dict) else tuple(row)
-            while ref is not None and _position(ref) < tx[0]:
-                yield _reference(ref)
+        for tx in txs:
+            while ref is not None and ref[0] < tx[0]:
+                yield int(ref[0]), str(ref[1]), ref[2]
                 ref = next(inputs, None)
             yield int(tx[0]), "tx", tx
         while ref is not None:
-            yield _reference(ref)
+            yield int(ref[0]), str(ref[1]), ref[2]
             ref = next(inputs, None)
-
-
-def _position(row: Any) -> int:
-    return int(row["position"] if isinstance(row, dict) else row[0])
-
-
-def _reference(row: Any) -> tuple[int, str, Any]:
-    position, kind, payload = tuple(row.values()) if isinstance(row, dict) else tuple(row)
-    return int(position), str(kind), payload
 
 
 def sanctions_entries(cur: psycopg.Cursor[Any], schema: str = SCHEMA) -> list[dict[str, Any]]:
