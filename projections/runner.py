@@ -30,7 +30,12 @@ from eventstore.errors import is_outage
 from eventstore.model import StoredEvent
 from eventstore.recorder import HashChainRecorder
 from projections.sessions import OUTAGE_FIRST_DELAY_S, AdvisoryLock, listen, wait_out_outage
-from readmodels.tracking import TrackingConflict, advance, position_of
+from readmodels.tracking import (
+    TrackingConflict,
+    advance_all,
+    position_of,
+    positions_for_update,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,7 @@ class ProjectionRunner:
         self._recorder = recorder
         self._datastore = recorder.datastore
         self._projections = list(projections)
+        self._names = [p.name for p in self._projections]
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         # After a wake-up, wait this long so that the commits arriving meanwhile share one
@@ -142,15 +148,18 @@ class ProjectionRunner:
         start = self.position
         end = events[-1].position
         with self._datastore.get_connection() as conn, conn.transaction(), conn.cursor() as cur:
+            # Locked, all in one statement: a rebuild swapping a projection's tables holds its
+            # row, so this batch waits for it, then skips whatever the rebuild already covered.
+            current = positions_for_update(cur, self._names)  # type: ignore[arg-type]
+            moved: dict[str, int] = {}
             for projection in self._projections:
-                # Locked: a rebuild swapping this projection's tables holds the row, so this
-                # batch waits for it, then skips whatever the rebuild already covered.
-                current = position_of(conn, projection.name, for_update=True)  # type: ignore[arg-type]
-                if current >= end:
+                at = current[projection.name]
+                if at >= end:
                     continue  # this one is already past the batch (it was rebuilt ahead)
-                todo = [e for e in events if e.position > current]
+                todo = [e for e in events if e.position > at] if at > start else events
                 projection.apply(cur, todo)  # type: ignore[arg-type]
-                advance(cur, projection.name, current, end)  # type: ignore[arg-type]
+                moved[projection.name] = at
+            advance_all(cur, moved, end)  # type: ignore[arg-type]
             # Delivered at commit: followers learn the position without polling for it.
             cur.execute("SELECT pg_notify(%s, %s)", (self.applied_channel, str(end)))
         with self._applied:
