@@ -303,6 +303,7 @@ class CommandProcessor(Generic[A]):
         *,
         max_batch: int = 1024,
         gather_s: float = 0.0005,
+        join_under_lock: bool = True,
         cache: AggregateCache | None = None,
         snapshot_every: int = 0,
     ) -> None:
@@ -310,6 +311,8 @@ class CommandProcessor(Generic[A]):
         # so commands submitted in answer to the previous commit share this one.
         self.gather_s = gather_s
         self._last_batch_size = 0
+        # Commands that arrive while a batch waits for the writers' lock join that batch.
+        self.join_under_lock = join_under_lock
         self._store = store
         self.contexts = tuple(contexts)
         self._context_of_type: dict[str, CommandContext] = {}
@@ -591,6 +594,8 @@ class _Round:
         self.answers: dict[int, Outcome] = {}  # index in batch -> outcome from the log
         self.invalid: dict[str, Outcome] = {}  # command id -> refusal that is not recorded
         self.decided: list[int] = []  # indexes in batch, in submission order
+        # Commands from here on joined the batch under the lock (see _join_late).
+        self.declared = len(batch)
 
     def _ensure_current(self, view: BatchView, stream_id: str) -> None:
         """A stream the batch did not declare: bring the cache up to date under the lock."""
@@ -602,6 +607,42 @@ class _Round:
         cached = proc.cache.get(stream_id) if stream_id in proc.cache else None
         since = cached.version if cached is not None else 1
         proc._catch_up(stream_id, view.load({stream_id: since})[stream_id])
+
+    def _join_late(self, view: BatchView) -> None:
+        """Commands submitted while this batch waited for the writers' lock join it.
+
+        Under contention (another process holding the lock), the wait is where callers answered
+        by the last commit submit again; deciding them now, rather than in a batch of their own
+        after another wait, makes fewer and larger commits. Their command-log entries and
+        streams are read in one round trip each, on the locked transaction; a stream no cache
+        holds gets its snapshot first. A retried transaction reads them again with the rest.
+        """
+        proc = self.p
+        if view.commands is None or proc.join_under_lock is False:
+            return
+        if proc._drain(self.batch):
+            proc._queue.put(None)  # stop after this batch, as the decider loop would
+        late = self.batch[self.declared :]
+        if not late:
+            return
+        view.recorded.update(view.commands([p.command.command_id for p in late]))
+        wanted: dict[str, None] = {}
+        for p in late:
+            for s in proc._context_of_type[p.command.command_type].streams_of(p.command):
+                if s not in view.events:
+                    wanted[s] = None
+        if not wanted:
+            return
+        uncached = [s for s in wanted if s not in proc.cache]
+        if uncached and proc._prefetch is not None:
+            proc._install(proc._prefetch(uncached))
+        since: dict[str, int] = {}
+        for s in wanted:
+            cached = proc.cache.get(s) if s in proc.cache else None
+            since[s] = cached.version if cached is not None else 1
+        for stream_id, events in view.load(since).items():
+            proc._catch_up(stream_id, events)
+            view.events[stream_id] = events
 
     def decide(self, view: BatchView) -> list[Submission]:
         # May run again if the store retries the transaction: start from nothing each time.
@@ -618,6 +659,8 @@ class _Round:
             # reload them whole from the store (under the lock) before deciding again.
             proc.cache.evict(stream_id)
             proc._catch_up(stream_id, view.load({stream_id: 1})[stream_id])
+
+        self._join_late(view)
 
         def ensure_current(stream_id: str) -> None:
             self._ensure_current(view, stream_id)

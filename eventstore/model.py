@@ -156,12 +156,15 @@ class BatchView:
 
     ``load`` reads more streams (each from a version on, as ``transact``'s ``streams_from``)
     on the same locked transaction, for decisions that discover what they need as they go
-    (a post names a transfer, the transfer its accounts).
+    (a post names a transfer, the transfer its accounts). ``commands``, where the store offers
+    it, reads the command-log entries of more command ids on the same transaction: commands
+    that arrived while the batch waited for the lock can join it.
     """
 
     recorded: dict[str, RecordedCommand]
     events: dict[str, list[StoredEvent]]
     load: Callable[[Mapping[str, int]], dict[str, list[StoredEvent]]] = _no_loading
+    commands: Callable[[Sequence[str]], dict[str, RecordedCommand]] | None = None
 
 
 # (position, stream_id, version, topic, payload, recorded_at_ns,

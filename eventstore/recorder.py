@@ -340,8 +340,13 @@ class HashChainRecorder(PostgresApplicationRecorder):
                         tips[event.stream_id] = _StreamTip(event.version, event.stream_hash)
                 return found
 
+            def commands(more_ids: Sequence[str]) -> dict[str, RecordedCommand]:
+                with conn.cursor() as c_more:
+                    c_more.execute(self._q_select_commands, (list(more_ids),), prepare=False)
+                    return {r["command_id"]: _row_to_command(r) for r in c_more.fetchall()}
+
             t1 = time.perf_counter()
-            submissions = decide(BatchView(recorded, events, load))
+            submissions = decide(BatchView(recorded, events, load, commands))
             t2 = time.perf_counter()
             plan = self._plan(submissions, head, recorded, tips, with_leaves=self._maintain_tiles)
             t3 = time.perf_counter()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from commands.processor import CommandProcessor, Outcome
+from commands.processor import Command, CommandProcessor, Outcome
 from commands.tally import (
     IncrementTally,
     OpenTally,
@@ -153,3 +153,63 @@ def test_a_lost_database_fails_the_batch_and_keeps_nothing(db_url: str) -> None:
     with EventStore(db_url, pool_size=1) as fresh:
         assert fresh.recorder.find_commands(["increment:lost"]) == {}
         assert verify_store(fresh.recorder).ok
+
+
+def _increment(command_id: str, tally_id: str, amount: int) -> Command:
+    return increment_command(
+        IncrementTally(command_id=command_id, tally_id=tally_id, amount=amount)
+    )
+
+
+def _wait_for_a_lock_wait(store: EventStore) -> None:
+    """Until some session of this database waits for a lock (the decider, on the head)."""
+    deadline = time.monotonic() + 10
+    with store.datastore.get_connection() as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) AS n FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if row is not None and int(row["n"]) > 0:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the decider never waited for the writers' lock")
+
+
+def test_commands_submitted_while_another_writer_holds_the_lock_join_the_waiting_batch(
+    store: EventStore,
+) -> None:
+    a = build_processor(store.recorder, time.time_ns).start()
+    other = build_processor(store.recorder, time.time_ns).start()
+    try:
+        a.execute(open_tally_command(OpenTally(tally_id="t")))
+        earlier = a.execute(_increment("earlier", "t", 5))
+        # A stream the first processor has never read, written by the other one.
+        other.execute(open_tally_command(OpenTally(tally_id="u")))
+        other.execute(_increment("u1", "u", 7))
+        batches = a.batches_committed
+        schema = store.datastore.schema
+        with store.datastore.get_connection() as conn, conn.transaction():
+            # Another writer holds the lock: the decider takes its one command and waits.
+            conn.execute(f'SELECT position FROM "{schema}".chain_head FOR UPDATE')
+            first = a.submit(_increment("first", "t", 1))
+            _wait_for_a_lock_wait(store)
+            late = [a.submit(_increment(f"late{i}", "t", 1)) for i in range(5)]
+            retried = a.submit(_increment("earlier", "t", 5))
+            elsewhere = a.submit(_increment("late-u", "u", 1))
+        outcomes = [f.result(10) for f in (first, *late)]
+        again, moved = retried.result(10), elsewhere.result(10)
+    finally:
+        a.stop()
+        other.stop()
+    # One commit for everything submitted during the wait, in submission order.
+    assert a.batches_committed == batches + 1
+    assert [o.result["total"] for o in outcomes] == [6, 7, 8, 9, 10, 11]
+    positions = [o.position or 0 for o in outcomes]
+    assert 0 not in positions and positions == sorted(positions)
+    # A late retry answers its first outcome; a late command on a stream this processor had
+    # never read decides on what the other writer wrote.
+    assert again.replayed and again.position == earlier.position
+    assert again.result == earlier.result
+    assert moved.accepted and moved.result["total"] == 8
+    assert verify_store(store.recorder).ok

@@ -122,10 +122,13 @@ class SimStore:
         def read(wanted: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
             return {sid: self.streams.get(sid, [])[v - 1 :] for sid, v in wanted.items()}
 
-        submissions = decide(BatchView(recorded, read(streams_from), read))
+        def more(ids: Sequence[str]) -> dict[str, RecordedCommand]:
+            return {c: self.commands[c] for c in ids if c in self.commands}
+
+        submissions = decide(BatchView(recorded, read(streams_from), read, more))
         if self.rng.random() < self.faults.retry_decide:
             # The real recorder retries a transaction that failed mid-way: decide again.
-            submissions = decide(BatchView(recorded, read(streams_from), read))
+            submissions = decide(BatchView(recorded, read(streams_from), read, more))
         touched = {e.stream_id for sub in submissions for e in sub.events}.union(
             *(sub.reads for sub in submissions)
         )
