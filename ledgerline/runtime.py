@@ -195,7 +195,8 @@ class Runtime:
     def _leads_duties(self) -> bool:
         """Whether this process runs the scheduled duties (expiry sweeps, checkpoints).
 
-        With the in-process projector, the elected projector does; in Kafka mode the API
+        With the in-process projector, the elected projector does (under ``serve``, whose
+        projector is a process of its own, the elected follower); in Kafka mode the API
         processes elect one among themselves with an advisory lock of their own.
         """
         if self.projector is not None:
@@ -291,6 +292,7 @@ def build_runtime(
     *,
     app_url: str | None = None,
     in_process_projection: bool = True,
+    apply_projections: bool = True,
     clock: Callable[[], int] = time.time_ns,
     sweep_interval_s: float | None = 1.0,
     pool_size: int = 8,
@@ -314,7 +316,9 @@ def build_runtime(
     ).start()
     projector = (
         ProjectionRunner(
-            store.recorder, [spec.create(RM_SCHEMA) for spec in PROJECTIONS.values()]
+            store.recorder,
+            [spec.create(RM_SCHEMA) for spec in PROJECTIONS.values()],
+            applies=apply_projections,
         ).start()
         if in_process_projection
         else None

@@ -1,4 +1,4 @@
-"""``ledgerline serve``: the HTTP API plus, without Kafka, the in-process projector."""
+"""``ledgerline serve``: the HTTP API plus, without Kafka, the projector (its own process)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import os
 import shutil
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.metrics import MULTIPROCESS_ENV, multiprocess
 from ledgerline.config import Settings
 from ledgerline.database import DatabaseUrls
 from ledgerline.errors import LedgerlineError
+
+if TYPE_CHECKING:
+    from ledgerline.projector_process import ProjectorProcess
 
 
 class PortInUse(LedgerlineError):
@@ -124,6 +127,7 @@ def worker_app() -> Any:
         None,
         app_url=app_url,
         in_process_projection=not settings.kafka_bootstrap_servers,
+        apply_projections=False,  # serve's projector process applies them
         signing_key=ensure_signing_key(settings),
         api_options=settings.api_options(),
         cache_max_bytes=settings.cache_max_mb << 20,
@@ -144,8 +148,9 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
     signing_key = ensure_signing_key(settings)  # once, before any worker process starts
     print(f"ledgerline: serving on http://{settings.host}:{settings.port}", flush=True)
     if workers > 1:
-        # Several processes share the store: each decides under the writers' lock, one of them
-        # (elected by an advisory lock) runs the projector and the expiry sweeper.
+        # Several processes share the store: each decides under the writers' lock, and one of
+        # them (elected by an advisory lock) runs the duties (expiry sweeps, checkpoints). The
+        # projector is a process of its own, started here.
         app_url = urls.app
         if urls.owner is not None:
             migrate_all(urls.owner, urls.app)
@@ -157,27 +162,36 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
         # Every setting the workers need, whether it came from a flag, the environment or the
         # config file: each worker reads its settings from its environment.
         os.environ.update(settings.as_environment())
-        uvicorn.run(
-            "ledgerline.serve:worker_app",
-            factory=True,
-            workers=workers,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            log_config=None,  # keep ledgerline's one-line logs; access lines come from the app
-            access_log=False,
-        )
+        projector = _start_projector(settings, app_url)
+        try:
+            uvicorn.run(
+                "ledgerline.serve:worker_app",
+                factory=True,
+                workers=workers,
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                log_config=None,  # keep ledgerline's one-line logs; the app logs access
+                access_log=False,
+            )
+        finally:
+            if projector is not None:
+                projector.stop()
         return 0
     runtime = build_runtime(
         urls.owner,
         app_url=urls.app,
         in_process_projection=not settings.kafka_bootstrap_servers,
+        apply_projections=False,  # serve's projector process applies them
         signing_key=signing_key,
         api_options=settings.api_options(),
         cache_max_bytes=settings.cache_max_mb << 20,
         snapshot_every=settings.snapshot_every,
     )
+    projector = None
     try:
+        # After build_runtime: its migrations are done.
+        projector = _start_projector(settings, runtime.store.app_url)
         config = uvicorn.Config(
             runtime.app,
             host=settings.host,
@@ -190,4 +204,15 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
         uvicorn.Server(config).run()
     finally:
         runtime.close()
+        if projector is not None:
+            projector.stop()
     return 0
+
+
+def _start_projector(settings: Settings, app_url: str | None) -> ProjectorProcess | None:
+    """The projector's own process; none in Kafka mode (the Faust workers project)."""
+    if settings.kafka_bootstrap_servers or app_url is None:
+        return None
+    from ledgerline.projector_process import ProjectorProcess
+
+    return ProjectorProcess(app_url).start()

@@ -14,6 +14,11 @@ Guarantees
     * Several processes may run a runner for the same projections (``serve --workers N``):
       a PostgreSQL advisory lock elects one to apply events; the others follow its tracking
       position, so their ``wait_for`` still gives read-your-writes.
+    * A runner made with ``applies=False`` only follows (``serve``'s HTTP processes, whose
+      projector is a process of its own): it learns each applied position, and a stopped
+      leader's failure, from the leader's announcements, and never applies an event. Its
+      advisory lock (a key of its own) elects one of the followers to lead the scheduled
+      duties instead.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ from readmodels.tracking import (
 
 log = logging.getLogger(__name__)
 
+FOLLOWERS_KEY = 0x666F6C6C6F77  # "follow": added to the appliers' lock key for the followers'
+FAILED = "failed: "  # the leader's announcement of its stop, followed by the reason
+
+
+class ProjectionStopped(Exception):
+    """The process applying the projections stopped on an event it could not apply."""
+
 
 class Projection(Protocol):
     """Turns events into read-model rows inside the caller's transaction."""
@@ -61,6 +73,7 @@ class ProjectionRunner:
         # that an idle process should not feel.
         poll_interval_s: float = 300.0,
         coalesce_s: float = 0.02,
+        applies: bool = True,
     ) -> None:
         self._recorder = recorder
         self._datastore = recorder.datastore
@@ -76,8 +89,11 @@ class ProjectionRunner:
         self._applied = threading.Condition()
         self.position = 0
         self.failure: BaseException | None = None
+        self.applies = applies
         key = sum(ord(c) for c in ",".join(p.name for p in self._projections)) + 0x70726F6A
-        self._leadership = AdvisoryLock(recorder, key)
+        # A follower's lock is not the appliers' one: it elects the duties' leader among the
+        # followers, and never takes the projections from the process that applies them.
+        self._leadership = AdvisoryLock(recorder, key if applies else key + FOLLOWERS_KEY)
         # The leader announces each applied position on this channel, so followers (the other
         # ``serve`` workers) learn it without asking the database on a timer.
         self.applied_channel = f"{self._datastore.schema}_applied"
@@ -192,10 +208,39 @@ class ProjectionRunner:
                 self._applied.notify_all()
 
     def _on_applied(self, payload: str) -> None:
-        if not self.is_leader and payload.isdigit():
+        if self.applies and self.is_leader:
+            return  # its own announcement
+        if payload.isdigit():
+            self.failure = None  # the applier is moving again (restarted, say)
             self._advance_to(int(payload))
+        elif payload.startswith(FAILED):
+            self.failure = ProjectionStopped(payload[len(FAILED) :])
+            with self._applied:
+                self._applied.notify_all()
+
+    def _follow(self) -> None:
+        """A follower's thread: learn the applied position, then hold (or wait for) the
+        followers' lock, which makes this process the duties' leader. The wait is on the
+        server, and holding it asks nothing: an idle follower costs the database nothing."""
+        backoff_s = 0.2
+        while not self._stop.is_set():
+            try:
+                self._advance_to(self._common_position())
+            except Exception:  # its LISTEN's (re)connection asks again
+                log.debug("follower could not read the common position", exc_info=True)
+            if self._leadership.wait_acquire():
+                backoff_s = 0.2
+                while self._leadership.held and not self._stop.wait(5.0):
+                    pass
+                continue
+            if self._stop.wait(backoff_s):  # the session failed, or stop() cancelled the wait
+                return
+            backoff_s = min(backoff_s * 2, 5.0)
 
     def _run(self) -> None:
+        if not self.applies:
+            self._follow()
+            return
         backoff_s = OUTAGE_FIRST_DELAY_S
         while not self._stop.is_set():
             try:
@@ -241,15 +286,21 @@ class ProjectionRunner:
             self._applied.notify_all()
 
     def _record_failure(self, exc: BaseException) -> None:
-        """Leave a row in ``projection_failures`` naming the event that could not be applied."""
+        """Leave a row in ``projection_failures`` naming the event that could not be applied,
+        and tell the followers (their readiness reports it)."""
+        reason = f"{type(exc).__name__}: {exc}"
         try:
             with self._datastore.get_connection() as conn:
                 for projection in self._projections:
                     conn.execute(
                         "INSERT INTO readmodels.projection_failures"
                         " (projection, source, position, reason) VALUES (%s, 'store', %s, %s)",
-                        (projection.name, self.position + 1, f"{type(exc).__name__}: {exc}"),
+                        (projection.name, self.position + 1, reason),
                     )
+                # A NOTIFY payload holds under 8,000 bytes.
+                conn.execute(
+                    "SELECT pg_notify(%s, %s)", (self.applied_channel, FAILED + reason[:4000])
+                )
         except Exception:  # the log line above already tells the operator
             log.exception("could not record the projection failure")
 
@@ -264,7 +315,7 @@ class ProjectionRunner:
 
     def _on_listening(self) -> None:
         """A follower may have missed announcements while the LISTEN was down: ask once."""
-        if not self.is_leader:
+        if not (self.applies and self.is_leader):
             try:
                 self._advance_to(self._common_position())
             except Exception:  # the leader's next announcement tells it anyway

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import subprocess
@@ -259,3 +260,103 @@ def test_read_only_commands_refuse_a_database_without_a_store(
     with psycopg.connect(db_url) as conn:
         row = conn.execute("SELECT to_regclass('ledgerline.events')").fetchone()
     assert row is not None and row[0] is None  # nothing was created
+
+
+def _projector_of(server_pid: int) -> int:
+    """The pid of serve's projector process (its spawned child that is not an HTTP worker)."""
+    import psutil
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for child in psutil.Process(server_pid).children():
+            with contextlib.suppress(psutil.Error):
+                if "spawn_main" in " ".join(child.cmdline()):
+                    return int(child.pid)
+        time.sleep(0.1)
+    raise AssertionError("serve started no projector process")
+
+
+def test_serves_projector_process_is_started_again_if_it_dies_and_never_outlives_serve(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    import httpx
+    import psutil
+
+    token = run(
+        "keys", "create", "--role", "operator", "--database-url", db_url, env=cli_env
+    ).stdout.strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ledgerline",
+            "serve",
+            "--database-url",
+            db_url,
+            "--port",
+            str(port),
+        ],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def transfer_seen(c: httpx.Client, transfer_id: int, balance: str) -> None:
+        r = c.post(
+            "/v1/transfers",
+            json={
+                "id": transfer_id,
+                "debit_account_id": 1,
+                "credit_account_id": 2,
+                "amount": "1.00",
+                "ledger": 1,
+                "code": 1,
+            },
+        )
+        assert r.status_code == 201, r.text
+        position = r.json()["position"]
+        deadline = time.monotonic() + 60
+        while True:  # 503 read_model_behind while the projector is (re)starting
+            seen = c.get("/v1/accounts/2", params={"min_position": position})
+            if seen.status_code == 200:
+                assert seen.json()["balances"]["credits_posted"] == balance
+                return
+            assert seen.status_code == 503, seen.text
+            assert time.monotonic() < deadline, "the read model never caught up"
+            time.sleep(0.2)
+
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        projector = _projector_of(server.pid)
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
+            for account_id in (1, 2):
+                r = c.post(
+                    "/v1/accounts",
+                    json={"id": account_id, "ledger": 1, "currency": "USD", "code": 1},
+                )
+                assert r.status_code == 201, r.text
+            transfer_seen(c, 100, "1.00")
+            # The projector dies: serve starts another, which carries on where it stopped.
+            psutil.Process(projector).kill()
+            transfer_seen(c, 101, "2.00")
+            restarted = _projector_of(server.pid)
+            assert restarted != projector
+        # serve dies without a chance to clean up: its projector goes with it.
+        server.kill()
+        server.wait(30)
+        _, alive = psutil.wait_procs([psutil.Process(restarted)], timeout=20)
+        assert not alive, "the projector outlived serve"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(30)
