@@ -247,7 +247,7 @@ def run(
     seconds: float,
     clients: int,
     baseline_seconds: float,
-    workers: int = 2,
+    workers: int = 1,
     batch_clients: int = 4,
     batch_size: int = 1000,
     idle_seconds: float = 5.0,

@@ -325,7 +325,7 @@ def run(
     transfers: int = DEFAULT_TRANSFERS,
     seconds: float = 30.0,
     clients: int = 8,
-    workers: int = 2,
+    workers: int = 1,
 ) -> dict[str, Any]:
     if accounts < 2 or transfers < 1:
         raise LedgerlineError("bench memory needs at least 2 accounts and 1 transfer")

@@ -866,7 +866,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
     p.add_argument(
         "--clients", type=int, default=None, help="concurrent HTTP clients (api: 32, memory: 8)"
     )
-    p.add_argument("--workers", type=int, default=2, help="server worker processes (api, memory)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server HTTP processes (api, memory; default 1, as serve's: on two cores one"
+        " process deciding beside the projector's does more than two contending)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--repeat",
