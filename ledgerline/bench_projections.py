@@ -17,7 +17,8 @@ same seeded workload on each: open 1,000 accounts (not measured), then
   account's posted balances equal what the bench itself summed from its accepted commands,
   and the live read-model digests equal a fresh replay's.
 
-Paths: ``in_process`` is a :class:`ProjectionRunner` in this process (as ``serve`` runs it);
+Paths: ``in_process`` (the path without Kafka) is a :class:`ProjectionRunner` in a process of
+its own, as ``serve`` runs it (:class:`~ledgerline.projector_process.ProjectorProcess`);
 ``kafka`` is ``ledgerline relay`` and ``ledgerline worker`` as processes on a Tansu broker
 (4 partitions, session timeout 3 s). The baseline ``raw_consume_msgs_per_s`` is aiokafka (the
 client under Faust) reading every message of the same topic, no group and no processing, after
@@ -65,6 +66,7 @@ from domain.invariant import invariant
 from eventstore.store import EventStore
 from ledgerline.bench_append import fresh_database
 from ledgerline.errors import LedgerlineError
+from ledgerline.projector_process import ProjectorProcess
 from ledgerline.runtime import migrate_all
 from projections.registry import PROJECTIONS
 from projections.runner import ProjectionRunner
@@ -448,9 +450,11 @@ def _in_process(
     migrate_all(url)
     with EventStore(url, pool_size=8, run_migrations=False) as store:
         processor = build_ledger_processor(store.recorder, time.time_ns).start()
-        # Every registered projection, as `serve` runs them (their tables are all checked).
+        # Every registered projection (their tables are all checked), as `serve` runs them:
+        # in a process of its own, which a follower here hears from should it stop.
+        projector = ProjectorProcess(store.app_url).start()
         runner = ProjectionRunner(
-            store.recorder, [spec.create(RM_SCHEMA) for spec in PROJECTIONS.values()]
+            store.recorder, [spec.create(RM_SCHEMA) for spec in PROJECTIONS.values()], applies=False
         ).start()
         try:
             _open_accounts(processor)
@@ -460,12 +464,15 @@ def _in_process(
                 def check() -> None:
                     if runner.failure is not None:
                         raise LedgerlineError(f"the projection runner stopped: {runner.failure}")
+                    if projector.restarts:
+                        raise LedgerlineError("the projector process died during the run")
 
                 result = _measure(
                     url, store, processor, watcher, transfers, rate, check, sustain_s=sustain_s
                 )
         finally:
             runner.stop()
+            projector.stop()
             processor.stop()
         types = _events_per_transfer(store, result, transfers)
     return result, types
