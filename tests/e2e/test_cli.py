@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -140,9 +142,12 @@ def test_keys_create_prints_a_token_once_that_the_api_accepts(
     assert token.encode() not in bytes(row[1])  # only a digest is stored
 
 
-def test_serve_with_two_workers_shares_one_store_and_reads_its_writes(
-    cli_env: dict[str, str], db_url: str
-) -> None:
+@contextlib.contextmanager
+def _serving(
+    cli_env: dict[str, str], db_url: str, *flags: str
+) -> Iterator[tuple[subprocess.Popen[str], str, dict[str, str]]]:
+    """``serve`` on the database, once ready: the process, its base URL and an operator's
+    headers; stopped on the way out unless the test stopped it."""
     import httpx
 
     token = run(
@@ -151,19 +156,9 @@ def test_serve_with_two_workers_shares_one_store_and_reads_its_writes(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    command = ["serve", "--database-url", db_url, "--port", str(port), *flags]
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ledgerline",
-            "serve",
-            "--database-url",
-            db_url,
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-        ],
+        [sys.executable, "-m", "ledgerline", *command],
         env=cli_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -172,42 +167,59 @@ def test_serve_with_two_workers_shares_one_store_and_reads_its_writes(
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             time.sleep(0.1)
-        headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
-            for account_id in (1, 2):
-                r = c.post(
-                    "/v1/accounts",
-                    json={"id": account_id, "ledger": 1, "currency": "USD", "code": 1},
-                )
-                assert r.status_code == 201, r.text
-            positions = []
-            for n in range(20):  # requests land on both workers
-                r = c.post(
-                    "/v1/transfers",
-                    json={
-                        "id": 100 + n,
-                        "debit_account_id": 1,
-                        "credit_account_id": 2,
-                        "amount": "1.00",
-                        "ledger": 1,
-                        "code": 1,
-                    },
-                )
-                assert r.status_code == 201, r.text
-                positions.append(r.json()["position"])
-                seen = c.get("/v1/accounts/2", params={"min_position": r.json()["position"]})
-                assert seen.status_code == 200, seen.text
-                assert seen.json()["balances"]["credits_posted"] == f"{n + 1}.00"
-            assert positions == sorted(positions)
+        yield server, base, {"Authorization": f"Bearer {token}"}
     finally:
-        server.terminate()
-        server.wait(30)
+        if server.poll() is None:
+            server.terminate()
+            server.wait(30)
+
+
+def _open_two_accounts(c: Any) -> None:
+    for account_id in (1, 2):
+        r = c.post(
+            "/v1/accounts", json={"id": account_id, "ledger": 1, "currency": "USD", "code": 1}
+        )
+        assert r.status_code == 201, r.text
+
+
+def _transfer(c: Any, transfer_id: int) -> int:
+    """One dollar from account 1 to account 2; the position it committed at."""
+    r = c.post(
+        "/v1/transfers",
+        json={
+            "id": transfer_id,
+            "debit_account_id": 1,
+            "credit_account_id": 2,
+            "amount": "1.00",
+            "ledger": 1,
+            "code": 1,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["position"])
+
+
+def test_serve_with_two_workers_shares_one_store_and_reads_its_writes(
+    cli_env: dict[str, str], db_url: str
+) -> None:
+    import httpx
+
+    with (
+        _serving(cli_env, db_url, "--workers", "2") as (_, base, headers),
+        httpx.Client(base_url=base, headers=headers, timeout=30) as c,
+    ):
+        _open_two_accounts(c)
+        positions = []
+        for n in range(20):  # requests land on both workers
+            positions.append(_transfer(c, 100 + n))
+            seen = c.get("/v1/accounts/2", params={"min_position": positions[-1]})
+            assert seen.status_code == 200, seen.text
+            assert seen.json()["balances"]["credits_posted"] == f"{n + 1}.00"
+        assert positions == sorted(positions)
     verify = run("verify", "--database-url", db_url, env=cli_env)
     assert verify.returncode == 0, verify.stderr
 
@@ -282,73 +294,26 @@ def test_serves_projector_process_is_started_again_if_it_dies_and_never_outlives
     import httpx
     import psutil
 
-    token = run(
-        "keys", "create", "--role", "operator", "--database-url", db_url, env=cli_env
-    ).stdout.strip()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ledgerline",
-            "serve",
-            "--database-url",
-            db_url,
-            "--port",
-            str(port),
-        ],
-        env=cli_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {token}"}
-
-    def transfer_seen(c: httpx.Client, transfer_id: int, balance: str) -> None:
-        r = c.post(
-            "/v1/transfers",
-            json={
-                "id": transfer_id,
-                "debit_account_id": 1,
-                "credit_account_id": 2,
-                "amount": "1.00",
-                "ledger": 1,
-                "code": 1,
-            },
-        )
-        assert r.status_code == 201, r.text
-        position = r.json()["position"]
+    def seen(c: httpx.Client, transfer_id: int, balance: str) -> None:
+        position = _transfer(c, transfer_id)
         deadline = time.monotonic() + 60
         while True:  # 503 read_model_behind while the projector is (re)starting
-            seen = c.get("/v1/accounts/2", params={"min_position": position})
-            if seen.status_code == 200:
-                assert seen.json()["balances"]["credits_posted"] == balance
+            r = c.get("/v1/accounts/2", params={"min_position": position})
+            if r.status_code == 200:
+                assert r.json()["balances"]["credits_posted"] == balance
                 return
-            assert seen.status_code == 503, seen.text
+            assert r.status_code == 503, r.text
             assert time.monotonic() < deadline, "the read model never caught up"
             time.sleep(0.2)
 
-    try:
-        for _ in range(300):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
+    with _serving(cli_env, db_url) as (server, base, headers):
         projector = _projector_of(server.pid)
         with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
-            for account_id in (1, 2):
-                r = c.post(
-                    "/v1/accounts",
-                    json={"id": account_id, "ledger": 1, "currency": "USD", "code": 1},
-                )
-                assert r.status_code == 201, r.text
-            transfer_seen(c, 100, "1.00")
+            _open_two_accounts(c)
+            seen(c, 100, "1.00")
             # The projector dies: serve starts another, which carries on where it stopped.
             psutil.Process(projector).kill()
-            transfer_seen(c, 101, "2.00")
+            seen(c, 101, "2.00")
             restarted = _projector_of(server.pid)
             assert restarted != projector
         # serve dies without a chance to clean up: its projector goes with it.
@@ -356,7 +321,3 @@ def test_serves_projector_process_is_started_again_if_it_dies_and_never_outlives
         server.wait(30)
         _, alive = psutil.wait_procs([psutil.Process(restarted)], timeout=20)
         assert not alive, "the projector outlived serve"
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(30)

@@ -59,3 +59,23 @@ def run_history(store: EventStore, seed: int, transfers: int = 60, accounts: int
                     p.execute(void_command(VoidPendingTransfer(transfer_id=tid)))
     finally:
         p.stop()
+
+
+def append_an_event_the_ledger_cannot_apply(store: EventStore) -> int:
+    """Commit one event of a ledger type no projection knows; return the head before it."""
+    from eventstore.model import NewEvent, Submission
+
+    good_head = store.recorder.head().position
+    store.recorder.append(
+        [
+            Submission(
+                "poison",
+                "t",
+                b"p",
+                True,
+                b"{}",
+                [NewEvent("account:999", 1, "ledger.NoSuchEvent.v1", b"{}")],
+            )
+        ]
+    )
+    return good_head

@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from eventstore.model import NewEvent, Submission
 from eventstore.store import EventStore, connect_owner
 from ledgerline.runtime import migrate_all
 from projections.ledger import LedgerProjection
 from projections.runner import ProjectionRunner, ProjectionStopped
-from tests.integration.ledger_fixtures import run_history
+from tests.integration.ledger_fixtures import append_an_event_the_ledger_cannot_apply, run_history
 
 
 def _tracking(db_url: str) -> int:
@@ -72,19 +71,7 @@ def test_a_follower_reports_the_appliers_stop_and_its_reason(db_url: str) -> Non
     migrate_all(db_url)
     with EventStore(db_url, run_migrations=False) as store:
         run_history(store, seed=9, transfers=3)
-        good_head = store.recorder.head().position
-        store.recorder.append(
-            [
-                Submission(
-                    "poison",
-                    "t",
-                    b"p",
-                    True,
-                    b"{}",
-                    [NewEvent("account:999", 1, "ledger.NoSuchEvent.v1", b"{}")],
-                )
-            ]
-        )
+        good_head = append_an_event_the_ledger_cannot_apply(store)
         follower = ProjectionRunner(store.recorder, [LedgerProjection()], applies=False).start()
         applier = ProjectionRunner(store.recorder, [LedgerProjection()]).start()
         try:

@@ -16,7 +16,7 @@ from projections.ledger import LedgerProjection
 from projections.runner import ProjectionRunner
 from readmodels import ledger as rm
 from replay.replay import replay
-from tests.integration.ledger_fixtures import run_history
+from tests.integration.ledger_fixtures import append_an_event_the_ledger_cannot_apply, run_history
 
 
 def project_live(store: EventStore) -> ProjectionRunner:
@@ -140,24 +140,10 @@ def test_balances_and_reports_as_of_n_equal_those_of_a_store_truncated_at_n(
 def test_an_event_the_projection_cannot_apply_stops_the_runner_and_is_recorded(
     db_url: str,
 ) -> None:
-    from eventstore.model import NewEvent, Submission
-
     migrate_all(db_url)
     with EventStore(db_url, run_migrations=False) as store:
         run_history(store, seed=9, transfers=3)
-        good_head = store.recorder.head().position
-        store.recorder.append(
-            [
-                Submission(
-                    "poison",
-                    "t",
-                    b"p",
-                    True,
-                    b"{}",
-                    [NewEvent("account:999", 1, "ledger.NoSuchEvent.v1", b"{}")],
-                )
-            ]
-        )
+        good_head = append_an_event_the_ledger_cannot_apply(store)
         runner = ProjectionRunner(store.recorder, [LedgerProjection()]).start()
         try:
             assert not runner.wait_for(good_head + 1, timeout_s=5)
