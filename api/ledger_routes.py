@@ -623,8 +623,21 @@ def _created(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
 
 async def _run(request: Request, command: Any) -> Any:
     services = request.app.state.services
-    ledger = services.extra["ledger"]
-    outcome = await asyncio.wrap_future(ledger.submit(command))
+    outcome = await asyncio.wrap_future(services.extra["ledger"].submit(command))
+    _count(services, command, outcome)
+    return outcome
+
+
+async def _run_all(request: Request, commands: list[Any]) -> list[Any]:
+    """Many commands, one wake-up of this request when the last is answered."""
+    services = request.app.state.services
+    outcomes: list[Any] = await asyncio.wrap_future(services.extra["ledger"].submit_all(commands))
+    for command, outcome in zip(commands, outcomes, strict=True):
+        _count(services, command, outcome)
+    return outcomes
+
+
+def _count(services: Any, command: Any, outcome: Any) -> None:
     result = (
         outcome.result.get("status", "accepted")
         if outcome.accepted
@@ -632,7 +645,6 @@ async def _run(request: Request, command: Any) -> Any:
     )
     services.metrics.commands.labels(command.command_type, result).inc()
     note(command_id=command.command_id, outcome=result, position=outcome.position)
-    return outcome
 
 
 def _created_or_replayed(response: Response, outcome: Any) -> None:
@@ -800,9 +812,7 @@ async def create_batch(
             ],
             position=position,
         )
-    outcomes = await asyncio.gather(
-        *(_run(request, transfer_command(_transfer_cmd(t))) for t in body.transfers)
-    )
+    outcomes = await _run_all(request, [transfer_command(_transfer_cmd(t)) for t in body.transfers])
     items = []
     for index, (t, o) in enumerate(zip(body.transfers, outcomes, strict=True)):
         if o.accepted:

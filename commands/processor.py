@@ -399,6 +399,33 @@ class CommandProcessor(Generic[A]):
         self._queue.put(_Pending(command, future))
         return future
 
+    def submit_all(self, commands: Sequence[Command]) -> Future[list[Outcome]]:
+        """Submit ``commands`` (in this order) and answer once, with every outcome in order, or
+        with the first failure: a caller waiting on many commands (a batch request) is woken
+        once, not once per command."""
+        futures = [self.submit(c) for c in commands]
+        combined: Future[list[Outcome]] = Future()
+        remaining = len(futures)
+        lock = threading.Lock()
+
+        def one_done(_: Future[Outcome]) -> None:
+            nonlocal remaining
+            with lock:
+                remaining -= 1
+                if remaining:
+                    return
+            failed = next((f.exception() for f in futures if f.exception() is not None), None)
+            if failed is not None:
+                combined.set_exception(failed)
+            else:
+                combined.set_result([f.result() for f in futures])
+
+        if not futures:
+            combined.set_result([])
+        for f in futures:
+            f.add_done_callback(one_done)
+        return combined
+
     def execute(self, command: Command, timeout_s: float | None = 30.0) -> Outcome:
         return self.submit(command).result(timeout_s)
 

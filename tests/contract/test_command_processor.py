@@ -213,3 +213,18 @@ def test_commands_submitted_while_another_writer_holds_the_lock_join_the_waiting
     assert again.result == earlier.result
     assert moved.accepted and moved.result["total"] == 8
     assert verify_store(store.recorder).ok
+
+
+def test_submit_all_answers_once_with_every_outcome_in_order_or_the_first_failure(
+    processor: CommandProcessor[Tally],
+) -> None:
+    assert processor.submit_all([]).result(10) == []
+    commands = [open_tally_command(OpenTally(tally_id="t"))] + [
+        _increment(f"all{i}", "t", i + 1) for i in range(5)
+    ]
+    outcomes = processor.submit_all(commands).result(10)
+    assert [o.command_id for o in outcomes] == [c.command_id for c in commands]
+    assert [o.result["total"] for o in outcomes[1:]] == [1, 3, 6, 10, 15]
+    processor.stop()
+    with pytest.raises(RuntimeError, match="stopping"):
+        processor.submit_all([_increment("late", "t", 1)]).result(10)
