@@ -414,11 +414,15 @@ class CommandProcessor(Generic[A]):
                 remaining -= 1
                 if remaining:
                     return
-            failed = next((f.exception() for f in futures if f.exception() is not None), None)
+            # Each future keeps this callback: drop the list of them, or futures and callback
+            # would hold each other (and every outcome) until a full garbage collection.
+            done = futures.copy()
+            futures.clear()
+            failed = next((f.exception() for f in done if f.exception() is not None), None)
             if failed is not None:
                 combined.set_exception(failed)
             else:
-                combined.set_result([f.result() for f in futures])
+                combined.set_result([f.result() for f in done])
 
         if not futures:
             combined.set_result([])

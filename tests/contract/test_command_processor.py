@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 
 import pytest
 
@@ -228,3 +230,26 @@ def test_submit_all_answers_once_with_every_outcome_in_order_or_the_first_failur
     processor.stop()
     with pytest.raises(RuntimeError, match="stopping"):
         processor.submit_all([_increment("late", "t", 1)]).result(10)
+
+
+def test_submit_all_keeps_no_future_alive_once_answered(
+    processor: CommandProcessor[Tally],
+) -> None:
+    """A batch request's futures go as soon as it is answered, not at the next full garbage
+    collection (which ``serve`` runs rarely): they hold every outcome of the batch."""
+    processor.execute(open_tally_command(OpenTally(tally_id="t")))
+
+    def futures() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, Future))
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = futures()
+        processor.submit_all([_increment(f"gc{i}", "t", 1) for i in range(200)]).result(10)
+        # The decider holds its last batch until the next one: move it on.
+        processor.execute(_increment("next", "t", 1))
+        after = futures()
+    finally:
+        gc.enable()
+    assert after - before < 10
