@@ -32,7 +32,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -303,7 +303,6 @@ class CommandProcessor(Generic[A]):
         *,
         max_batch: int = 1024,
         gather_s: float = 0.0005,
-        join_under_lock: bool = True,
         cache: AggregateCache | None = None,
         snapshot_every: int = 0,
     ) -> None:
@@ -311,8 +310,6 @@ class CommandProcessor(Generic[A]):
         # so commands submitted in answer to the previous commit share this one.
         self.gather_s = gather_s
         self._last_batch_size = 0
-        # Commands that arrive while a batch waits for the writers' lock join that batch.
-        self.join_under_lock = join_under_lock
         self._store = store
         self.contexts = tuple(contexts)
         self._context_of_type: dict[str, CommandContext] = {}
@@ -473,24 +470,37 @@ class CommandProcessor(Generic[A]):
             batch.append(item)
         return False
 
-    def _process(self, batch: list[_Pending]) -> None:
+    def _streams_from(
+        self, pendings: Sequence[_Pending], known: Container[str] = (), *, timed: bool = True
+    ) -> dict[str, int]:
+        """The streams ``pendings`` declare (but ``known``), each with the version to read it
+        from; those no cache holds get their newest snapshot and the events after it first
+        (counted as the ``prefetch`` stage when ``timed``).
+
+        A cached stream re-reads its last event (proving the cache current) and anything
+        newer; a stream without a snapshot is read whole.
+        """
         wanted: dict[str, None] = {}
-        for p in batch:
+        for p in pendings:
             for s in self._context_of_type[p.command.command_type].streams_of(p.command):
-                wanted[s] = None
+                if s not in known:
+                    wanted[s] = None
         uncached = [s for s in wanted if not self.cache.lookup(s)[0]]
         if uncached and self._prefetch is not None:
-            # Outside the writers' lock: the newest snapshot and the events after it. Under
-            # the lock, only what other writers appended since is read.
             started = time.perf_counter()
             self._install(self._prefetch(uncached))
-            self.stage_s["prefetch"] += time.perf_counter() - started
+            if timed:
+                self.stage_s["prefetch"] += time.perf_counter() - started
         streams_from: dict[str, int] = {}
         for s in wanted:
             cached = self.cache.get(s) if s in self.cache else None
-            # A cached stream re-reads its last event (proving the cache current) and
-            # anything newer; an uncached one is read whole.
             streams_from[s] = cached.version if cached is not None else 1
+        return streams_from
+
+    def _process(self, batch: list[_Pending]) -> None:
+        # Outside the writers' lock: uncached streams from their snapshots. Under the lock,
+        # only what other writers appended since is read.
+        streams_from = self._streams_from(batch)
         round_ = _Round(self, batch)
         try:
             submissions, results = self._store.transact(
@@ -649,7 +659,7 @@ class _Round:
         holds gets its snapshot first. A retried transaction reads them again with the rest.
         """
         proc = self.p
-        if view.commands is None or proc.join_under_lock is False:
+        if view.commands is None:  # a store that cannot read more commands on the batch
             return
         if proc._drain(self.batch):
             proc._queue.put(None)  # stop after this batch, as the decider loop would
@@ -657,20 +667,10 @@ class _Round:
         if not late:
             return
         view.recorded.update(view.commands([p.command.command_id for p in late]))
-        wanted: dict[str, None] = {}
-        for p in late:
-            for s in proc._context_of_type[p.command.command_type].streams_of(p.command):
-                if s not in view.events:
-                    wanted[s] = None
-        if not wanted:
+        # Under the lock: their reads are part of deciding, not of the prefetch stage.
+        since = proc._streams_from(late, known=view.events, timed=False)
+        if not since:
             return
-        uncached = [s for s in wanted if s not in proc.cache]
-        if uncached and proc._prefetch is not None:
-            proc._install(proc._prefetch(uncached))
-        since: dict[str, int] = {}
-        for s in wanted:
-            cached = proc.cache.get(s) if s in proc.cache else None
-            since[s] = cached.version if cached is not None else 1
         for stream_id, events in view.load(since).items():
             proc._catch_up(stream_id, events)
             view.events[stream_id] = events

@@ -76,10 +76,6 @@ class ProjectorProcess:
         )
         self.restarts = 0
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
     def start(self) -> ProjectorProcess:
         self._spawn()
         self._monitor.start()

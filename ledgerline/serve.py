@@ -209,9 +209,9 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
     return 0
 
 
-def _start_projector(settings: Settings, app_url: str | None) -> ProjectorProcess | None:
+def _start_projector(settings: Settings, app_url: str) -> ProjectorProcess | None:
     """The projector's own process; none in Kafka mode (the Faust workers project)."""
-    if settings.kafka_bootstrap_servers or app_url is None:
+    if settings.kafka_bootstrap_servers:
         return None
     from ledgerline.projector_process import ProjectorProcess
 
