@@ -15,9 +15,10 @@ Definition
        outcome and writes nothing; a submission whose events do not continue their streams
        exactly is a :class:`~eventstore.model.VersionConflict` and writes nothing; every other
        submission gets the next positions, its hashes, and a command-log row.
-    3. Insert the events (COPY for large batches), the command rows, the Merkle tiles the new
-       events complete (``eventstore.tiles``), advance the head, NOTIFY, commit: one fsync for
-       the whole batch.
+    3. Insert the events and the command rows (one array per column, ``unnest``), the Merkle
+       tiles the new events complete (``eventstore.tiles``), advance the head, NOTIFY, commit:
+       one fsync for the whole batch. The transaction is one pipeline: the reads take one
+       round trip, and the writes and the COMMIT one more.
 
 Guarantees
     * Positions are gapless: they are assigned under the lock as head + 1, never from a
@@ -37,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager, suppress
 from hashlib import sha256
 from typing import Any
 
@@ -47,10 +48,11 @@ from eventsourcing.persistence import StoredEvent as EsStoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Connection, Cursor
-from psycopg.adapt import PyFormat
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
+from eventstore.binary_arrays import columns, unnest
 from eventstore.canonical import GENESIS, encode_event, global_hash, stream_hash
 from eventstore.errors import AppendFailed, ConfigurationRefused
 from eventstore.model import (
@@ -87,11 +89,22 @@ _EVENT_COLUMNS = (
 _EVENT_TYPES = ("int8", "text", "int8", "text", "bytea", "int8", "bytea", "bytea", "bytea", "bytea")
 _COMMAND_TYPES = ("text", "text", "bytea", "bytea", "bool", "bytea", "int8", "int8", "int8")
 
-# COPY with ``set_types`` finds each column's dumper by type oid, and for bytea psycopg's last
-# registration is the dbapi ``Binary`` wrapper's Python dumper: every payload and hash went
-# through two Python calls (5 per event). Registering the C dumper of ``bytes`` again makes
-# the by-oid lookup C; ``psycopg.Binary`` values (unused here) still dump by their class.
-psycopg.adapters.register_dumper(bytes, psycopg.adapters.get_dumper(bytes, PyFormat.BINARY))
+
+@contextmanager
+def _rolled_back_on_error(conn: Connection[Any]) -> Iterator[None]:
+    """End a failed pipelined transaction before the connection goes back to the pool.
+
+    A statement that fails in a pipeline is reported only when the pipeline syncs, after the
+    COMMIT behind it was queued (and skipped by the server): the transaction is still open, in
+    error. Rolling it back here keeps the pool from finding (and warning about) it.
+    """
+    try:
+        yield
+    except BaseException:
+        if conn.info.transaction_status in (TransactionStatus.INERROR, TransactionStatus.INTRANS):
+            with suppress(psycopg.Error):
+                conn.rollback()
+        raise
 
 
 def payload_digest(payload: bytes) -> bytes:
@@ -137,13 +150,21 @@ class HashChainRecorder(PostgresApplicationRecorder):
         self._t_commands = SQL("{}.commands").format(schema)
         self._t_head = SQL("{}.chain_head").format(schema)
         columns = SQL(", ").join(Identifier(c) for c in _EVENT_COLUMNS)
-        self._copy_events = SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            self._t_events, columns
+        # A batch's rows go in as one array per column (``unnest``), by plain INSERTs that
+        # share the transaction's pipeline.
+        self._q_insert_events = (
+            SQL("INSERT INTO {} ({}) SELECT * FROM {}")
+            .format(self._t_events, columns, SQL(unnest(len(_EVENT_COLUMNS))))
+            .as_bytes(None)
         )
-        self._copy_commands_sql = SQL(
-            "COPY {} (command_id, command_type, payload, payload_digest, accepted, outcome,"
-            " first_position, last_position, recorded_at_ns) FROM STDIN (FORMAT BINARY)"
-        ).format(self._t_commands)
+        self._q_insert_commands = (
+            SQL(
+                "INSERT INTO {} (command_id, command_type, payload, payload_digest, accepted,"
+                " outcome, first_position, last_position, recorded_at_ns) SELECT * FROM {}"
+            )
+            .format(self._t_commands, SQL(unnest(len(_COMMAND_TYPES))))
+            .as_bytes(None)
+        )
         self._select_head = SQL("SELECT position, global_hash, recorded_at_ns FROM {}").format(
             self._t_head
         )
@@ -291,29 +312,34 @@ class HashChainRecorder(PostgresApplicationRecorder):
     ) -> tuple[Sequence[Submission], list[AppendResult]]:
         stage = self.stage_s
         t0 = time.perf_counter()
-        with self.datastore.get_connection() as conn, ExitStack() as transaction:
-            with conn.pipeline():
-                # BEGIN goes out with the reads, in their round trip; the transaction ends
-                # (COMMIT, or ROLLBACK on any error) when ``transaction`` closes. Not
-                # ``conn.transaction()``: in a pipeline that nests pipelines of its own, which
-                # would refuse the COPYs below.
-                transaction.enter_context(psycopg.Transaction(conn))
-                c_head = conn.cursor(row_factory=tuple_row)
-                c_cmd = conn.cursor()
-                c_rows = conn.cursor(row_factory=tuple_row)
-                c_head.execute(self._q_lock_head, prepare=True)
-                c_cmd.execute(self._q_select_commands, (list(command_ids),), prepare=False)
-                if tip_streams:
-                    c_rows.execute(self._q_select_tips, (list(tip_streams),), prepare=True)
-                elif streams_from:
-                    c_rows.execute(
-                        self._q_select_streams_from,
-                        (list(streams_from), list(streams_from.values())),
-                        prepare=True,
-                    )
-                head_row = c_head.fetchone()
-                recorded = {r["command_id"]: _row_to_command(r) for r in c_cmd.fetchall()}
-                rows = c_rows.fetchall() if (tip_streams or streams_from) else []
+        # One pipeline for the whole transaction: BEGIN goes out with the reads, in their round
+        # trip; the writes, the head's move and the COMMIT (or ROLLBACK on any error) queue
+        # behind the decision and go out together when the pipeline ends (``with`` leaves
+        # ``transaction`` before the pipeline). Two round trips a batch, plus one for each lazy
+        # read the decision makes.
+        with (
+            self.datastore.get_connection() as conn,
+            _rolled_back_on_error(conn),
+            conn.pipeline(),
+            ExitStack() as transaction,
+        ):
+            transaction.enter_context(psycopg.Transaction(conn))
+            c_head = conn.cursor(row_factory=tuple_row)
+            c_cmd = conn.cursor()
+            c_rows = conn.cursor(row_factory=tuple_row)
+            c_head.execute(self._q_lock_head, prepare=True)
+            c_cmd.execute(self._q_select_commands, (list(command_ids),), prepare=False)
+            if tip_streams:
+                c_rows.execute(self._q_select_tips, (list(tip_streams),), prepare=True)
+            elif streams_from:
+                c_rows.execute(
+                    self._q_select_streams_from,
+                    (list(streams_from), list(streams_from.values())),
+                    prepare=True,
+                )
+            head_row = c_head.fetchone()
+            recorded = {r["command_id"]: _row_to_command(r) for r in c_cmd.fetchall()}
+            rows = c_rows.fetchall() if (tip_streams or streams_from) else []
             head = self._head_from(head_row)
             tips: dict[str, _StreamTip] = {}
             events: dict[str, list[StoredEvent]] = {}
@@ -352,11 +378,11 @@ class HashChainRecorder(PostgresApplicationRecorder):
             t3 = time.perf_counter()
             tiles: TileBuilder | None = None
             with conn.cursor() as cur:
-                # Binary COPY for both tables: rows are encoded in C, whatever the batch size.
+                # Plain INSERTs of binary arrays (COPY cannot share a pipeline).
                 if plan.rows:
-                    self._copy_rows(cur, plan.rows)
+                    self._insert_rows(cur, plan.rows)
                 if plan.commands:
-                    self._copy_commands(cur, plan.commands)
+                    self._insert_commands(cur, plan.commands)
                 if plan.rows:
                     if self._maintain_tiles:
                         tiles = self._append_tiles(conn, head.position, plan.leaves)
@@ -523,31 +549,27 @@ class HashChainRecorder(PostgresApplicationRecorder):
         cur.execute(self._select_commands, (command_ids,), prepare=False)
         return {row["command_id"]: _row_to_command(row) for row in cur.fetchall()}
 
-    def _copy_rows(self, cur: Cursor[DictRow], rows: list[EventRow]) -> None:
-        with cur.copy(self._copy_events) as copy:
-            copy.set_types(list(_EVENT_TYPES))
-            for row in rows:
-                copy.write_row(row)
+    def _insert_rows(self, cur: Cursor[DictRow], rows: list[EventRow]) -> None:
+        cur.execute(self._q_insert_events, columns(rows, _EVENT_TYPES), prepare=True)
 
-    def _copy_commands(
+    def _insert_commands(
         self, cur: Cursor[DictRow], commands: list[tuple[Submission, Committed]]
     ) -> None:
-        with cur.copy(self._copy_commands_sql) as copy:
-            copy.set_types(list(_COMMAND_TYPES))
-            for s, c in commands:
-                copy.write_row(
-                    (
-                        s.command_id,
-                        s.command_type,
-                        s.payload,
-                        payload_digest(s.payload),
-                        s.accepted,
-                        s.outcome,
-                        c.first_position,
-                        c.last_position,
-                        c.recorded_at_ns,
-                    )
-                )
+        rows = [
+            (
+                s.command_id,
+                s.command_type,
+                s.payload,
+                payload_digest(s.payload),
+                s.accepted,
+                s.outcome,
+                c.first_position,
+                c.last_position,
+                c.recorded_at_ns,
+            )
+            for s, c in commands
+        ]
+        cur.execute(self._q_insert_commands, columns(rows, _COMMAND_TYPES), prepare=True)
 
     # ------------------------------------------------------------------ snapshots
 

@@ -282,8 +282,9 @@ def run(
         "stages": "prefetch: uncached streams read before taking the lock; read: command log "
         "and streams under the lock; handle: the command's rules; "
         "encode: events and result to bytes; decide_other: the rest of deciding; plan: "
-        "canonical bytes, hashes and chains; write: COPY of rows; commit; answer: waking the "
-        "callers (all in the decider thread, so the stages add up to its busy time)",
+        "canonical bytes, hashes and chains; write: rows to column arrays, queued; commit: "
+        "the round trip that inserts them and commits; answer: waking the callers (all in the "
+        "decider thread, so the stages add up to its busy time)",
         "raw_copy_events_per_s": round(copy_rate, 1),
         "ledgerline_batched_events_per_s": round(batched, 1),
         "group_commit_speedup": round(ours / plain, 2),

@@ -22,11 +22,11 @@ WRITER = textwrap.dedent(
 
     store = EventStore(sys.argv[1], pool_size=4)
     recorder = store.recorder
-    slow_copy = recorder._copy_commands
-    def copy_then_linger(cur, commands):  # widen the window between write and commit
-        slow_copy(cur, commands)
+    queue_insert = recorder._insert_commands
+    def insert_then_linger(cur, commands):  # widen the window between deciding and commit
+        queue_insert(cur, commands)
         time.sleep(0.003)
-    recorder._copy_commands = copy_then_linger
+    recorder._insert_commands = insert_then_linger
     processor = build_processor(recorder, time.time_ns).start()
     processor.execute(open_tally_command(OpenTally(tally_id="t")))
     out_lock = threading.Lock()
