@@ -56,6 +56,11 @@ class CommandContext:
     # An aggregate from a snapshot: (stream id, version, state) -> aggregate. ``None``: this
     # context's aggregates are never snapshotted.
     restore: Callable[[str, int, dict[str, Any]], Any] | None = None
+    # Prefixes (among ``stream_prefixes``) of streams that stay a few events long, such as a
+    # transfer's: one no cache holds is read whole with the batch under the writers' lock
+    # rather than prefetched before it, so a command that starts a new one (most do) pays no
+    # round trip to learn that it is empty.
+    short_streams: tuple[str, ...] = ()
 
 
 def build_processor(

@@ -949,6 +949,7 @@ def build_context(clock: Callable[[], int]) -> CommandContext:
         handlers=build_handlers(clock),
         streams_of=_streams_of,
         stream_prefixes=("account:", "transfer:", "ledger:"),
+        short_streams=("transfer:",),  # created, then at most posted or voided and reversed
         encode=encode,
         rebuild=rebuild,
         rejection_types=(e.LedgerRejection, Rejection),

@@ -329,6 +329,9 @@ class CommandProcessor(Generic[A]):
                 )
                 prefixes[prefix] = ctx
         self._context_of_prefix = prefixes
+        # Uncached streams of these kinds are read under the lock with the batch, never
+        # prefetched (CommandContext.short_streams).
+        self._short_streams = tuple(p for ctx in self.contexts for p in ctx.short_streams)
         self._max_batch = max_batch
         self.cache = cache or AggregateCache()
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
@@ -475,7 +478,8 @@ class CommandProcessor(Generic[A]):
     ) -> dict[str, int]:
         """The streams ``pendings`` declare (but ``known``), each with the version to read it
         from; those no cache holds get their newest snapshot and the events after it first
-        (counted as the ``prefetch`` stage when ``timed``).
+        (counted as the ``prefetch`` stage when ``timed``), except short ones, read whole under
+        the lock: a stream new with its command (a transfer's) costs no round trip of its own.
 
         A cached stream re-reads its last event (proving the cache current) and anything
         newer; a stream without a snapshot is read whole.
@@ -486,6 +490,8 @@ class CommandProcessor(Generic[A]):
                 if s not in known:
                     wanted[s] = None
         uncached = [s for s in wanted if not self.cache.lookup(s)[0]]
+        if self._short_streams:
+            uncached = [s for s in uncached if not s.startswith(self._short_streams)]
         if uncached and self._prefetch is not None:
             started = time.perf_counter()
             self._install(self._prefetch(uncached))

@@ -233,3 +233,60 @@ def test_the_cache_keeps_to_its_memory_and_evicts_settled_transfers_first() -> N
     assert hold.id in cache  # an open hold outlives any number of settled transfers
     assert cache.lookup("account:0")[0] and cache.hits == 1
     assert not cache.lookup("account:999")[0] and cache.misses == 1
+
+
+class _CountingPrefetch:
+    """The store as the processor sees it, noting every stream it is asked to prefetch."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._recorder = store.recorder
+        self.prefetched: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._recorder, name)
+
+    def prefetch(self, stream_ids: Any) -> Any:
+        self.prefetched += stream_ids
+        return self._recorder.prefetch(stream_ids)
+
+
+def test_transfer_streams_are_read_with_the_batch_not_prefetched(store: EventStore) -> None:
+    _run(store, _commands(seed=9, n=0), snapshot_every=0, restarts=0)  # accounts 1, 2, 3
+    hold = CreateTransfer(
+        id=9_200,
+        debit_account_id=1,
+        credit_account_id=2,
+        amount="4.00",
+        ledger=1,
+        code=1,
+        pending=True,
+    )
+    _run(store, [transfer_command(hold)], snapshot_every=0, restarts=0)
+    counting = _CountingPrefetch(store)
+    p = build_processor(counting, [build_context(lambda: 1)], snapshot_every=0).start()
+    try:
+        # A cold processor: the accounts are prefetched, the new transfer's stream is not, nor
+        # is the pending transfer's, which is read whole under the lock and posted correctly.
+        created = p.execute(
+            transfer_command(
+                CreateTransfer(
+                    id=9_201,
+                    debit_account_id=1,
+                    credit_account_id=3,
+                    amount="1.00",
+                    ledger=1,
+                    code=1,
+                )
+            )
+        )
+        posted = p.execute(post_command(PostPendingTransfer(transfer_id=9_200)))
+        again = p.execute(transfer_command(hold))
+    finally:
+        p.stop()
+    assert created.accepted and posted.accepted
+    assert posted.result["transfer"]["amount"] == 400
+    assert again.replayed
+    assert {"account:1", "account:3"} <= set(counting.prefetched)
+    assert not [s for s in counting.prefetched if s.startswith("transfer:")]
+    account_1 = store.recorder.read_streams(["account:1"])["account:1"]
+    assert build_context(lambda: 0).rebuild(None, account_1).debits_posted == 500
