@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-faults lint typecheck layers browser unit bench clean
+.PHONY: demo test test-faults lint typecheck layers packages unit bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,19 +27,24 @@ layers: $(STAMP)
 	$(BIN)/lint-imports
 
 # The console's browser tests drive the distribution's headless Chromium, never a downloaded
-# browser: install it from the package manager when it is missing and we may (root, apt-get).
-browser:
-	@if [ -n "$$LEDGERLINE_CHROMIUM" ] || [ -x /usr/bin/chromium ]; then exit 0; fi; \
+# browser, and `bench api` (and its test) sends its load with the distribution's wrk: install
+# what is missing from the package manager when we may (root, apt-get).
+packages:
+	@missing=""; \
+	if [ -z "$$LEDGERLINE_CHROMIUM" ] && [ ! -x /usr/bin/chromium ]; then missing=" chromium"; fi; \
+	if ! command -v wrk >/dev/null; then missing="$$missing wrk"; fi; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "make: installing chromium for the console's browser tests"; \
+		echo "make: installing$$missing for the browser tests and the API bench"; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
 	else \
-		echo "make: no /usr/bin/chromium: the console's browser tests will fail;" \
-			"install the distribution's chromium (or set LEDGERLINE_CHROMIUM)" >&2; \
+		echo "make: missing$$missing: the console's browser tests need chromium (or" \
+			"LEDGERLINE_CHROMIUM), bench api's load generator test needs wrk;" \
+			"install them from the distribution" >&2; \
 	fi
 
-test: lint typecheck layers browser
+test: lint typecheck layers packages
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-report=xml -q --durations=25
 
 # The long fault schedules: many seeds of SIGKILLs in both read-path modes, and 20,000

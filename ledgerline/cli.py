@@ -462,6 +462,7 @@ def _bench_api(args: argparse.Namespace) -> dict[str, Any]:
         idle_seconds=min(5.0, max(1.0, args.seconds)),
         # A short run imports a short file: about what the target does in --seconds.
         import_transfers=args.events or max(10_000, min(200_000, int(5_000 * args.seconds))),
+        load_generator=args.load_generator,
     )
 
 
@@ -569,6 +570,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"--events must be at least {min_events}, --seconds and --rate positive and "
             "--clients and --repeat at least 1"
         )
+    if args.load_generator is not None and args.name != "api":
+        raise LedgerlineError(f"--load-generator is for bench api, not {args.name}")
     if (args.accounts is not None and args.accounts < 2) or (
         args.transfers is not None and args.transfers < 1
     ):
@@ -872,6 +875,13 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list
         default=1,
         help="server HTTP processes (api, memory; default 1, as serve's: on two cores one"
         " process deciding beside the projector's does more than two contending)",
+    )
+    p.add_argument(
+        "--load-generator",
+        choices=("wrk", "aiohttp"),
+        default=None,
+        help="api: what sends the single transfers (default wrk, in C, when installed: "
+        "Debian's package wrk; else aiohttp)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(

@@ -312,3 +312,51 @@ def test_bench_evidence_builds_each_store_once_then_reuses_it(pg_admin_url: str)
     with pytest.raises(LedgerlineError, match="two different sizes"):
         bench_evidence.parse_sizes("5000")
     assert bench_evidence.parse_sizes("5_000_000,1000000") == [1_000_000, 5_000_000]
+
+
+@pytest.mark.parametrize("generator", ["wrk", "aiohttp"])
+def test_bench_apis_load_generators_send_what_the_ledger_records(
+    cli_env: dict[str, str], generator: str
+) -> None:
+    """Both of bench api's load generators (wrk, in C, and aiohttp) count as created the
+    transfers the command log holds, and time every request they count. wrk ends a run by
+    closing its connections, so the requests then in flight (at most one per client, at the
+    end of the warm-up and of the run) may commit uncounted; aiohttp waits for them."""
+    import asyncio
+
+    import httpx
+    import psycopg
+
+    from ledgerline import bench_api
+    from ledgerline.bench_support import cli, embedded_url, serving
+    from ledgerline.database import stop_embedded
+
+    data_dir = Path(cli_env["LEDGERLINE_DATA_DIR"])
+    try:
+        with serving(cli_env, 1) as (_server, url):
+            token = cli("keys", "create", "--role", "operator", env=cli_env).strip()
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+                for account_id in range(1, bench_api.ACCOUNTS + 1):
+                    body = {"id": account_id, "ledger": 1, "currency": "USD", "code": 1}
+                    assert http.post("/v1/accounts", json=body).status_code == 201
+            if generator == "wrk":
+                result = bench_api._drive_wrk(url, token, 4, 1.0, warmup_s=1.0)
+            else:
+                result = asyncio.run(bench_api._drive(url, token, 4, 1.0, warmup_s=0.5))
+            with psycopg.connect(embedded_url(data_dir)) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM ledgerline.commands"
+                    " WHERE command_type = 'create_transfer' AND accepted"
+                ).fetchone()
+    finally:
+        stop_embedded(data_dir)
+    assert result["load_generator"] == generator
+    assert result["errors"] == 0 and result["rejected"] == 0
+    assert 0 < result["created"] <= result["created_with_warmup"]
+    assert row is not None
+    in_flight = 2 * 4 if generator == "wrk" else 0
+    assert result["created_with_warmup"] <= row[0] <= result["created_with_warmup"] + in_flight
+    assert result["requests"] == result["created"]
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert result["transfers_per_s"] > 0
