@@ -19,7 +19,7 @@ from eventstore.model import (
     Submission,
     VersionConflict,
 )
-from eventstore.recorder import HashChainRecorder
+from eventstore.recorder import PIPELINED_ROWS, HashChainRecorder
 from eventstore.store import EventStore
 from eventstore.verify import verify_store
 
@@ -151,8 +151,30 @@ def test_the_command_log_is_searched_by_its_index_however_small_it_was_when_writ
     assert "Seq Scan" not in str(plan)
 
 
+def _batch(size: int, prefix: str = "c") -> list[Submission]:
+    """``size`` submissions of one event each, on streams of their own."""
+    return [sub(f"{prefix}{i}", ev(f"s{i}", 1, b"%d" % i)) for i in range(size)]
+
+
+# A usual batch (arrays, written with the COMMIT) and one past PIPELINED_ROWS (COPY).
+_SIZES = pytest.mark.parametrize("size", [2, PIPELINED_ROWS])
+
+
+@_SIZES
+def test_batches_of_either_size_read_back_whole_and_verify(store: EventStore, size: int) -> None:
+    r = store.recorder
+    results = r.append(_batch(size))
+    assert all(isinstance(res, Committed) for res in results)
+    assert positions(r) == list(range(1, size + 1))
+    assert [e.payload for e in r.read_from(0, size)] == [b"%d" % i for i in range(size)]
+    assert set(r.find_commands([f"c{i}" for i in range(size)])) == {f"c{i}" for i in range(size)}
+    assert r.head().position == size
+    assert verify_store(r).ok
+
+
+@_SIZES
 def test_a_batch_whose_head_update_fails_leaves_nothing_and_its_connection_serves_the_next(
-    db_url: str, superuser: psycopg.Connection[tuple[object, ...]]
+    db_url: str, superuser: psycopg.Connection[tuple[object, ...]], size: int
 ) -> None:
     # The head's update is the batch's last statement before COMMIT: when it fails, nothing of
     # the batch may stay, and the one pooled connection must come back clean for the next batch.
@@ -167,9 +189,9 @@ def test_a_batch_whose_head_update_fails_leaves_nothing_and_its_connection_serve
             " FOR EACH ROW EXECUTE FUNCTION public.refuse_head()"
         )
         with pytest.raises(Exception, match="head refused by the test"):
-            r.append([sub("c1", ev("a", 1)), sub("c2", ev("b", 1))])
+            r.append(_batch(size, "x"))
         assert positions(r) == []
-        assert r.find_commands(["c1", "c2"]) == {}
+        assert r.find_commands([f"x{i}" for i in range(size)]) == {}
         assert r.head().position == 0
         superuser.execute(f'DROP TRIGGER refuse_head ON "{one.schema}".chain_head')
         [res] = r.append([sub("c1", ev("a", 1))])
