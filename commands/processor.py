@@ -446,10 +446,11 @@ class CommandProcessor(Generic[A]):
                 not stop
                 and self.gather_s
                 and self._last_batch_size >= 4
-                and len(batch) < self._max_batch
+                and len(batch) < min(self._last_batch_size, self._max_batch)
             ):
                 # Callers answered by the previous commit are about to submit again: a short
                 # wait lets their commands join this batch instead of paying for their own.
+                # When as many are here as the last batch held, they are all back: no wait.
                 time.sleep(self.gather_s)
                 stop = self._drain(batch)
             self._last_batch_size = len(batch)
