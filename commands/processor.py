@@ -446,7 +446,7 @@ class CommandProcessor(Generic[A]):
                 not stop
                 and self.gather_s
                 and self._last_batch_size >= 4
-                and len(batch) < min(self._last_batch_size, self._max_batch)
+                and len(batch) < self._last_batch_size  # never above max_batch: _drain caps it
             ):
                 # Callers answered by the previous commit are about to submit again: a short
                 # wait lets their commands join this batch instead of paying for their own.
