@@ -361,7 +361,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 transaction.enter_context(psycopg.Transaction(conn))
                 c_head = conn.cursor(row_factory=tuple_row)
                 c_cmd = conn.cursor()
-                c_rows = conn.cursor(row_factory=tuple_row)
+                c_rows = conn.cursor(row_factory=tuple_row, binary=True)
                 c_head.execute(self._q_lock_head, prepare=True)
                 c_cmd.execute(self._q_select_commands, (list(command_ids),), prepare=False)
                 if tip_streams:
@@ -389,7 +389,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
 
             def load(more_from: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
                 found: dict[str, list[StoredEvent]] = {sid: [] for sid in more_from}
-                with conn.cursor(row_factory=tuple_row) as c_more:
+                with conn.cursor(row_factory=tuple_row, binary=True) as c_more:
                     c_more.execute(
                         self._q_select_streams_from,
                         (list(more_from), list(more_from.values())),
@@ -646,7 +646,10 @@ class HashChainRecorder(PostgresApplicationRecorder):
         ids = list(dict.fromkeys(stream_ids))
         if not ids:
             return {}
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as cur,
+        ):
             cur.execute(self._q_prefetch, (ids,), prepare=True)
             rows = cur.fetchall()
         out: dict[str, Prefetched] = {}
@@ -703,7 +706,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
             return found
         with (
             self.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row) as cur,
+            conn.cursor(row_factory=tuple_row, binary=True) as cur,
         ):
             cur.execute(self._select_streams, (ids,), prepare=True)
             for row in cur.fetchall():
@@ -744,7 +747,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         query, params = self._read_query(after, upto, limit)
         with (
             self.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row) as cur,
+            conn.cursor(row_factory=tuple_row, binary=True) as cur,
         ):
             cur.execute(query, params, prepare=True)
             return [_tuple_to_event(row) for row in cur.fetchall()]
@@ -765,7 +768,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         )
         with (
             self.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row) as cur,
+            conn.cursor(row_factory=tuple_row, binary=True) as cur,
         ):
             cur.execute(query, (stream_id, after_version, limit), prepare=True)
             return [_tuple_to_event(row) for row in cur.fetchall()]
