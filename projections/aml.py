@@ -72,7 +72,7 @@ from domain.ledger.events import decode_event as decode_ledger
 from eventstore.model import StoredEvent
 from projections.aml_screening import Screener
 from readmodels import aml as rm
-from readmodels.schema import SCHEMA
+from readmodels.schema import SCHEMA, defer_indexes, restore_indexes
 
 NAME = "aml"
 TABLE_KEYS = {**rm.TABLE_KEYS, "aml_progress": ("id",)}
@@ -612,12 +612,13 @@ class Rebuild:
         self._cur = cur
         self.projection = AmlProjection(schema, fresh=True)
         # The big tables are loaded empty: their secondary indexes are built once at the end.
-        self._indexes = rm.defer_indexes(cur, schema, rm.BULK_TABLES)
+        self._indexes = defer_indexes(cur, schema, rm.BULK_TABLES)
 
     def feed(self, events: Sequence[StoredEvent]) -> None:
         self.projection.apply(self._cur, events)
 
-    def finish(self) -> None:
+    def finish(self, *, indexes: bool = True) -> None:
         self.projection.finish(self._cur)
-        rm.restore_indexes(self._cur, self._indexes)
+        if indexes:
+            restore_indexes(self._cur, self._indexes)
         self._indexes = []

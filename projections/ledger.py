@@ -50,6 +50,7 @@ from readmodels.ledger import (
     load_transfers,
     write_changes,
 )
+from readmodels.schema import defer_indexes, restore_indexes
 
 Decoded = tuple[StoredEvent, LedgerEvent]
 
@@ -353,6 +354,9 @@ class Rebuild:
         self._max_rows = max_rows
         self._accounts = _WriteBack()
         self._transfers = _WriteBack()
+        # The tables are loaded empty and read back by primary key only: their secondary
+        # indexes are built once at the end, sorted, instead of row by row.
+        self._indexes = defer_indexes(cur, schema, list(TABLE_KEYS))
 
     def feed(self, events: Sequence[StoredEvent]) -> None:
         cur, schema = self._cur, self._schema
@@ -388,5 +392,8 @@ class Rebuild:
         self._accounts.written()
         self._transfers.written()
 
-    def finish(self) -> None:
+    def finish(self, *, indexes: bool = True) -> None:
         self._flush()
+        if indexes:
+            restore_indexes(self._cur, self._indexes)
+        self._indexes = []

@@ -22,15 +22,14 @@ Guarantees
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from queue import Empty, Queue
 from typing import Any, Protocol
 
 import psycopg
 
 from eventstore.model import StoredEvent
+from eventstore.prefetch import prefetched
 from eventstore.recorder import HashChainRecorder
 from projections import aml, ledger, reconciliation, settlement, trading
 from projections.runner import Projection
@@ -41,7 +40,9 @@ class Rebuilder(Protocol):
 
     def feed(self, events: Sequence[StoredEvent]) -> None: ...
 
-    def finish(self) -> None: ...
+    def finish(self, *, indexes: bool = True) -> None:
+        """Write what is held; ``indexes``: build the secondary indexes deferred during the
+        load (False when the schema is only digested and then dropped, as replay's is)."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class _ApplyRebuilder:
     def feed(self, events: Sequence[StoredEvent]) -> None:
         self._projection.apply(self._cur, events)
 
-    def finish(self) -> None:
+    def finish(self, *, indexes: bool = True) -> None:
         return None
 
 
@@ -85,9 +86,11 @@ def rebuild_into(
     batch_size: int = 50_000,
     keep: Mapping[str, Callable[[StoredEvent], bool]] | None = None,
     progress: Callable[[int], None] | None = None,
+    indexes: bool = True,
 ) -> int:
     """Rebuild ``specs`` (all by default) into ``schema`` up to ``upto``; return events read.
-    ``progress(n)`` hears of every batch of ``n`` events read.
+    ``progress(n)`` hears of every batch of ``n`` events read. Without ``indexes``, the
+    secondary indexes a bulk rebuilder deferred are not built (a schema only digested).
 
     ``keep`` (projection name -> predicate) limits a projection to the events it passes: the
     exact set a live projection has applied (see ``projections.manage.Applied``).
@@ -121,44 +124,8 @@ def rebuild_into(
         if progress is not None:
             progress(len(batch))
     for _, rebuilder in rebuilders:
-        rebuilder.finish()
+        rebuilder.finish(indexes=indexes)
     return events
-
-
-def prefetched(batches: Iterator[list[StoredEvent]], ahead: int = 1) -> Iterator[list[StoredEvent]]:
-    """``batches``, read by a thread up to ``ahead`` batches in front of the consumer: the
-    next batch travels from the database (the GIL released while waiting) while this one is
-    projected. Same batches, same order; an error in the reader is raised here."""
-    queue: Queue[tuple[list[StoredEvent] | None, BaseException | None]] = Queue(ahead)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for batch in batches:
-                if stop.is_set():
-                    return
-                queue.put((batch, None))
-            queue.put((None, None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            queue.put((None, exc))
-
-    reader = threading.Thread(target=read, name="rebuild-reader", daemon=True)
-    reader.start()
-    try:
-        while True:
-            batch, error = queue.get()
-            if error is not None:
-                raise error
-            if batch is None:
-                return
-            yield batch
-    finally:
-        stop.set()
-        while reader.is_alive():  # unblock a reader waiting to put, then let it end
-            try:
-                queue.get_nowait()
-            except Empty:
-                reader.join(0.05)
 
 
 PROJECTIONS: dict[str, ProjectionSpec] = {

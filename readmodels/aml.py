@@ -27,7 +27,6 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
 from eventstore.schema import APP_ROLE, Migration
@@ -424,32 +423,6 @@ def pending_take(
 # ------------------------------------------------------------------ bulk loads
 
 BULK_TABLES = ("aml_transactions", "aml_edges", "aml_alerts")
-
-
-def defer_indexes(cur: psycopg.Cursor[Any], schema: str, tables: Sequence[str]) -> list[str]:
-    """Drop the secondary indexes of ``tables`` (not those behind a primary key or a unique
-    constraint, which the load relies on) and return the statements that recreate them
-    exactly, for a bulk load into empty tables: each index is then built once, sorted,
-    instead of row by row."""
-    cur.execute(
-        "SELECT i.indexname, i.indexdef FROM pg_indexes i"
-        " WHERE i.schemaname = %s AND i.tablename = ANY(%s) AND NOT EXISTS ("
-        " SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
-        " WHERE n.nspname = i.schemaname AND c.conname = i.indexname)"
-        " ORDER BY i.indexname",
-        (schema, list(tables)),
-    )
-    found = [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cur.fetchall()]
-    for name, _ in found:
-        cur.execute(
-            sql.SQL("DROP INDEX {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-        )
-    return [str(definition) for _, definition in found]
-
-
-def restore_indexes(cur: psycopg.Cursor[Any], definitions: Sequence[str]) -> None:
-    for definition in definitions:
-        cur.execute(definition.encode())
 
 
 # ------------------------------------------------------------------ the journal (warm-up)

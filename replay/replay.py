@@ -7,6 +7,11 @@ Definition
     the same projection code as the live runner into a fresh scratch schema. It then takes a
     digest of every read-model table.
 
+    Three processes share the work: a spawned one checks the log (``replay.log_check``), a
+    second spawned one and the caller's each rebuild half of the projections and digest their
+    own tables once committed (``replay.rebuild``). The scratch schema is loaded without the
+    secondary indexes of the big tables unless it is kept (``keep_schema``, for reports).
+
 Guarantees
     * The digest of a table is SHA-256 over its rows' PostgreSQL text form in primary-key
       order: the same events always give byte-identical digests.
@@ -19,34 +24,40 @@ from __future__ import annotations
 import json
 import multiprocessing
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from hashlib import sha256
 from typing import Any
 
 import psycopg
 
-from eventstore.canonical import encode_event
 from eventstore.gc_tuning import tune_gc
 from eventstore.recorder import HashChainRecorder
 from eventstore.schema import migrate
-from eventstore.store import EventStore, connect_owner
-from eventstore.verify import ChainBreak, ChainVerifier, stream_lookup
+from eventstore.store import connect_owner
+from eventstore.verify import ChainBreak
 from projections.manage import Applied, applied
-from projections.registry import PROJECTIONS, all_tables, prefetched, rebuild_into
+from projections.registry import PROJECTIONS
 from readmodels.schema import SCHEMA as LIVE_SCHEMA
 from readmodels.schema import all_migrations
 from replay.log import checkpoint_at_or_below
-from replay.merkle import Frontier
+from replay.log_check import REPLAY_BATCH, LogCheck, verify_log
+from replay.rebuild import TABLES, rebuild_and_digest, rebuild_part, table_digest
 
-# Events per read: memory is this many events (in both processes), whatever the log's length;
-# larger batches cost memory without reading faster.
-REPLAY_BATCH = 10_000
-
-# Every read-model table of every registered projection, with its key columns.
-TABLES: dict[str, tuple[str, ...]] = all_tables()
+__all__ = [
+    "REPLAY_BATCH",
+    "TABLES",
+    "LogCheck",
+    "ReplayReport",
+    "TableDiff",
+    "diff_tables",
+    "position_as_of",
+    "replay",
+    "schema_digests",
+    "table_digest",
+    "verify_log",
+]
 
 
 @dataclass
@@ -194,89 +205,9 @@ def diff_tables(url: str, replayed: str, live: str, table: str, *, keep: int = 1
     return diff
 
 
-def table_digest(conn: psycopg.Connection[Any], schema: str, table: str) -> str:
-    """SHA-256 of every row's text form, in primary-key order, computed by PostgreSQL."""
-    keys = ", ".join(TABLES[table])
-    row = conn.execute(
-        f"SELECT encode(sha256(convert_to(coalesce(string_agg(t::text, E'\\n'"
-        f" ORDER BY {keys}), ''), 'UTF8')), 'hex') FROM \"{schema}\".{table} t"
-    ).fetchone()
-    return str(row[0]) if row else ""
-
-
 def schema_digests(conn: psycopg.Connection[Any], schema: str = LIVE_SCHEMA) -> dict[str, str]:
     """:func:`table_digest` of every read-model table in ``schema`` (the live ones by default)."""
     return {table: table_digest(conn, schema, table) for table in TABLES}
-
-
-@dataclass(frozen=True)
-class LogCheck:
-    """What verifying the log up to a position found (computed in a worker process)."""
-
-    events: int
-    chain_break: ChainBreak | None
-    merkle_root: bytes
-    checkpoint_matches: bool | None
-
-
-def verify_log(
-    url: str,
-    upto: int,
-    checkpoint_size: int | None,
-    checkpoint_root: bytes | None,
-    batch_size: int = REPLAY_BATCH,
-) -> LogCheck:
-    """Every chain link and the RFC 9162 root of the first ``upto`` events, in bounded memory
-    (the verifier's stream cache, one batch of events and the Merkle frontier)."""
-    frontier = Frontier()
-    matches: bool | None = None
-    events = 0
-    with EventStore(url, pool_size=2, run_migrations=False) as store:
-        verifier = ChainVerifier(stream_lookup(store.recorder))
-        for batch in prefetched(store.recorder.iter_all(batch_size, upto_position=upto)):
-            data = [
-                encode_event(
-                    e.position, e.stream_id, e.version, e.topic, e.recorded_at_ns, e.payload
-                )
-                for e in batch
-            ]
-            if verifier.first_break is None:
-                verifier.feed_batch(batch, [sha256(d).digest() for d in data])
-            for d in data:
-                frontier.append(sha256(b"\x00" + d).digest())
-                if frontier.size == checkpoint_size:
-                    matches = frontier.root() == checkpoint_root
-            events += len(batch)
-    return LogCheck(events, verifier.first_break, frontier.root(), matches)
-
-
-def rebuild_part(
-    url: str,
-    schema: str,
-    upto: int,
-    names: Sequence[str],
-    batch_size: int,
-    keep: Mapping[str, Applied] | None,
-) -> int:
-    """Rebuild the projections ``names`` into ``schema`` up to ``upto`` (in a worker
-    process), committed; return the events read. The same :func:`rebuild_into` as in the
-    caller's process: projections own disjoint tables, so which process builds which one
-    changes no row."""
-    with (
-        EventStore(url, pool_size=2, run_migrations=False) as store,
-        connect_owner(url) as conn,
-        conn.transaction(),
-        conn.cursor() as cur,
-    ):
-        return rebuild_into(
-            store.recorder,
-            cur,
-            schema,
-            upto,
-            [PROJECTIONS[name] for name in names],
-            batch_size=batch_size,
-            keep=keep,
-        )
 
 
 def _split_projections() -> tuple[list[str], list[str]]:
@@ -324,30 +255,34 @@ def replay(
         )
         migrate(conn, scratch, all_migrations())
         try:
-            elsewhere = pool.submit(rebuild_part, url, scratch, upto, there, batch_size, keep)
-            with conn.transaction(), conn.cursor() as cur:
-                rebuild_into(
-                    recorder,
-                    cur,
-                    scratch,
-                    upto,
-                    [PROJECTIONS[name] for name in here],
-                    batch_size=batch_size,
-                    keep=keep,
-                    progress=progress,
-                )
-            elsewhere.result()  # committed: its tables are complete before any digest
-            digests: dict[str, str] = {}
-            live_digests: dict[str, str] | None = {} if check else None
+            elsewhere = pool.submit(
+                rebuild_part, url, scratch, upto, there, batch_size, keep, keep_schema
+            )
+            # Each process digests its own tables as soon as they are committed, so the
+            # digests of the part done first overlap with the other part's rebuild.
+            found = rebuild_and_digest(
+                recorder,
+                conn,
+                scratch,
+                upto,
+                here,
+                batch_size=batch_size,
+                keep=keep,
+                indexes=keep_schema,  # digests need no secondary index; a kept schema is queried
+                progress=progress,
+            )
+            found.update(elsewhere.result())
+            digests = {table: found[table] for table in TABLES}
+            live_digests: dict[str, str] | None = None
             differences: list[TableDiff] = []
-            for table in TABLES:
-                digests[table] = table_digest(conn, scratch, table)
-                if check and live_digests is not None:
-                    live_digests[table] = table_digest(conn, LIVE_SCHEMA, table)
-                    if live_digests[table] == digests[table]:
-                        continue
-                    # Only a table that differs is read row by row, to name the rows.
-                    differences.append(diff_tables(url, scratch, LIVE_SCHEMA, table))
+            if check:
+                live_digests = {table: table_digest(conn, LIVE_SCHEMA, table) for table in TABLES}
+                # Only a table that differs is read row by row, to name the rows.
+                differences = [
+                    diff_tables(url, scratch, LIVE_SCHEMA, table)
+                    for table in TABLES
+                    if live_digests[table] != digests[table]
+                ]
             log_check = verified.result()
         finally:
             if not keep_schema:
