@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from hashlib import sha256
+from itertools import starmap
 from typing import Any
 
 import psycopg
@@ -750,7 +751,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
             conn.cursor(row_factory=tuple_row, binary=True) as cur,
         ):
             cur.execute(query, params, prepare=True)
-            return [_tuple_to_event(row) for row in cur.fetchall()]
+            return list(starmap(StoredEvent, cur.fetchall()))
 
     def _read_query(self, after: int, upto: int | None, limit: int) -> tuple[Composed, list[int]]:
         query = self._select_all + SQL(" WHERE notification_id > %s")
@@ -771,7 +772,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
             conn.cursor(row_factory=tuple_row, binary=True) as cur,
         ):
             cur.execute(query, (stream_id, after_version, limit), prepare=True)
-            return [_tuple_to_event(row) for row in cur.fetchall()]
+            return list(starmap(StoredEvent, cur.fetchall()))
 
     def first_position_since(self, recorded_at_ns: int) -> int | None:
         """The first position committed at or after ``recorded_at_ns`` (None if none is)."""
@@ -818,11 +819,9 @@ def _row_to_command(row: DictRow) -> RecordedCommand:
 
 
 def _tuple_to_event(r: tuple[Any, ...]) -> StoredEvent:
-    """A row selected in ``_EVENT_COLUMNS`` order."""
-    p, s, v, t, payload, at, prev_s, s_hash, prev_g, g_hash = r
-    return StoredEvent(
-        p, s, v, t, bytes(payload), at, bytes(prev_s), bytes(s_hash), bytes(prev_g), bytes(g_hash)
-    )
+    """A row selected in ``_EVENT_COLUMNS`` order (bytea columns arrive as ``bytes``, in both
+    formats: a list of rows is built with ``starmap(StoredEvent, rows)``, in C)."""
+    return StoredEvent(*r)
 
 
 def _first_conflict(sub: Submission, tips: dict[str, _StreamTip]) -> VersionConflict | None:
