@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from hashlib import sha256
 
-from eventstore.canonical import encode_event
+from eventstore.canonical import encode_event, merkle_leaf_hash
 from eventstore.prefetch import prefetched
 from eventstore.store import EventStore
 from eventstore.verify import ChainBreak, ChainVerifier, stream_lookup
@@ -62,7 +62,7 @@ def verify_log(
             if verifier.first_break is None:
                 verifier.feed_batch(batch, [sha256(d).digest() for d in data])
             for d in data:
-                frontier.append(sha256(b"\x00" + d).digest())
+                frontier.append(merkle_leaf_hash(d))
                 if frontier.size == checkpoint_size:
                     matches = frontier.root() == checkpoint_root
             events += len(batch)
