@@ -96,6 +96,9 @@ def create_app(services: ApiServices, *, routers: list[Any] | None = None) -> Fa
         docs_url=None,  # served below from vendored assets: the docs work offline
         redoc_url=None,
         generate_unique_id_function=_operation_id,
+        # Observability is ours (Prometheus metrics, JSON access logs, request ids): FastAPI's
+        # own OpenTelemetry hooks would only ask, on every request, whether a provider exists.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     app.state.keys = services.keys

@@ -142,6 +142,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
     import uvicorn
 
     from eventstore.store import runtime_url
+    from ledgerline.http_protocol import CoalescingHttpToolsProtocol
     from ledgerline.runtime import build_runtime, migrate_all
 
     check_port_free(settings.host, settings.port)
@@ -173,6 +174,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
                 log_level="warning",
                 log_config=None,  # keep ledgerline's one-line logs; the app logs access
                 access_log=False,
+                http=CoalescingHttpToolsProtocol,
             )
         finally:
             if projector is not None:
@@ -200,6 +202,7 @@ def serve(urls: DatabaseUrls, settings: Settings, workers: int = 1) -> int:
             log_config=None,
             access_log=False,
             lifespan="off",
+            http=CoalescingHttpToolsProtocol,
         )
         uvicorn.Server(config).run()
     finally:

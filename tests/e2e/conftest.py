@@ -16,6 +16,7 @@ import uvicorn
 
 from api.keys import Role, create_key
 from eventstore.store import connect_owner
+from ledgerline.http_protocol import CoalescingHttpToolsProtocol
 from ledgerline.runtime import Runtime, build_runtime
 from replay.log import origin
 from replay.signing import generate_signing_key, load_signing_key
@@ -75,7 +76,12 @@ def running_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
         tokens = {role.value: create_key(conn, role).token for role in Role}
     port = free_port()
     config = uvicorn.Config(
-        runtime.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        runtime.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        http=CoalescingHttpToolsProtocol,  # as serve runs it
     )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
