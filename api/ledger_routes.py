@@ -695,7 +695,7 @@ def _account_cmd(body: AccountIn) -> CreateAccount:
 
 
 def _transfer_cmd(body: TransferIn) -> Any:
-    fields = body.model_dump()
+    fields = dict(body.__dict__)  # its fields are all scalars: the same as model_dump(), faster
     fields["timestamp_ns"] = fields.pop("timestamp")
     return CreateTransfer(**fields)
 

@@ -209,10 +209,66 @@ class UnitOfWork:
 Handler = Callable[[UnitOfWork, Any], dict[str, Any]]
 
 
+class _Answer(Protocol):
+    """Where the decider puts one command's outcome: a future, or a slot of a submit_all."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Outcome) -> None: ...
+
+    def set_exception(self, exception: BaseException | None) -> None: ...
+
+
+class _Gathered:
+    """The outcomes of one ``submit_all``, in order. The caller's one future is answered when
+    the last command is: with every outcome, or with the first (in order) failure."""
+
+    def __init__(self, n: int) -> None:
+        self.future: Future[list[Outcome]] = Future()
+        self.outcomes: list[Any] = [None] * n
+        self.failures: dict[int, BaseException | None] = {}
+        self.remaining = n
+        self.lock = threading.Lock()
+
+    def settled(self) -> None:
+        with self.lock:
+            self.remaining -= 1
+            if self.remaining:
+                return
+        if self.failures:
+            self.future.set_exception(self.failures[min(self.failures)])
+        else:
+            self.future.set_result(self.outcomes)
+
+
+class _Slot:
+    """One command of a ``submit_all``: no future, lock and wake-up of its own."""
+
+    __slots__ = ("_done", "gathered", "index")
+
+    def __init__(self, gathered: _Gathered, index: int) -> None:
+        self.gathered = gathered
+        self.index = index
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: Outcome) -> None:
+        self._done = True
+        self.gathered.outcomes[self.index] = result
+        self.gathered.settled()
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        self._done = True
+        self.gathered.failures[self.index] = exception
+        self.gathered.settled()
+
+
 @dataclass
 class _Pending:
     command: Command
-    future: Future[Outcome]
+    future: _Answer
     attempts: int = 0
 
 
@@ -403,32 +459,18 @@ class CommandProcessor(Generic[A]):
         """Submit ``commands`` (in this order) and answer once, with every outcome in order, or
         with the first failure: a caller waiting on many commands (a batch request) is woken
         once, not once per command."""
-        futures = [self.submit(c) for c in commands]
-        combined: Future[list[Outcome]] = Future()
-        remaining = len(futures)
-        lock = threading.Lock()
-
-        def one_done(_: Future[Outcome]) -> None:
-            nonlocal remaining
-            with lock:
-                remaining -= 1
-                if remaining:
-                    return
-            # Each future keeps this callback: drop the list of them, or futures and callback
-            # would hold each other (and every outcome) until a full garbage collection.
-            done = futures.copy()
-            futures.clear()
-            failed = next((f.exception() for f in done if f.exception() is not None), None)
-            if failed is not None:
-                combined.set_exception(failed)
-            else:
-                combined.set_result([f.result() for f in done])
-
-        if not futures:
-            combined.set_result([])
-        for f in futures:
-            f.add_done_callback(one_done)
-        return combined
+        for command in commands:
+            if command.command_type not in self._context_of_type:
+                raise ValueError(f"no handler for command type {command.command_type!r}")
+        gathered = _Gathered(len(commands))
+        if not commands:
+            gathered.future.set_result([])
+        elif self._stopping:
+            gathered.future.set_exception(RuntimeError("the command processor is stopping"))
+        else:
+            for index, command in enumerate(commands):
+                self._queue.put(_Pending(command, _Slot(gathered, index)))
+        return gathered.future
 
     def execute(self, command: Command, timeout_s: float | None = 30.0) -> Outcome:
         return self.submit(command).result(timeout_s)
@@ -781,7 +823,7 @@ class _Round:
     def settle(self, submissions: Sequence[Submission], results: list[AppendResult]) -> None:
         proc = self.p
         started = time.perf_counter()
-        recorded: dict[str, RecordedCommand] = {}
+        committed: dict[str, tuple[Submission, Committed]] = {}
         for i, sub, res in zip(self.decided, submissions, results, strict=True):
             # Decided under the lock, every submission commits; anything else is a bug.
             if not isinstance(res, Committed):
@@ -796,17 +838,7 @@ class _Round:
                 res.recorded_at_ns,
                 replayed=False,
             )
-            recorded[sub.command_id] = RecordedCommand(
-                sub.command_id,
-                sub.command_type,
-                sub.payload,
-                hashlib.sha256(sub.payload).digest(),
-                sub.accepted,
-                sub.outcome,
-                res.first_position,
-                res.last_position,
-                res.recorded_at_ns,
-            )
+            committed[sub.command_id] = (sub, res)
             proc.commands_committed += 1
         proc.batches_committed += 1
         for stream_id, agg in self.staged.items():
@@ -815,8 +847,20 @@ class _Round:
             proc._snapshots_due(submissions)
         for i, p in enumerate(self.batch):
             answer = self.answers.get(i) or self.invalid.get(p.command.command_id)
-            if answer is None:  # a repeat of an id decided earlier in this batch
-                answer = proc._answer_known(p, recorded[p.command.command_id])
+            if answer is None:  # a repeat of an id decided earlier in this batch (rare)
+                sub, res = committed[p.command.command_id]
+                known = RecordedCommand(
+                    sub.command_id,
+                    sub.command_type,
+                    sub.payload,
+                    hashlib.sha256(sub.payload).digest(),
+                    sub.accepted,
+                    sub.outcome,
+                    res.first_position,
+                    res.last_position,
+                    res.recorded_at_ns,
+                )
+                answer = proc._answer_known(p, known)
             p.future.set_result(answer)
         proc.stage_s["answer"] += time.perf_counter() - started
 

@@ -253,3 +253,22 @@ def test_submit_all_keeps_no_future_alive_once_answered(
     finally:
         gc.enable()
     assert after - before < 10
+
+
+def test_a_submit_all_is_answered_after_its_last_command_with_its_first_failure_in_order() -> None:
+    from commands.processor import _Gathered, _Slot
+
+    gathered = _Gathered(4)
+    slots = [_Slot(gathered, i) for i in range(4)]
+    slots[3].set_exception(RuntimeError("third"))
+    slots[0].set_result("a")  # type: ignore[arg-type]
+    slots[1].set_exception(ValueError("first"))
+    assert not gathered.future.done()  # one command is still undecided
+    assert [s.done() for s in slots] == [True, True, False, True]
+    slots[2].set_result("c")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="first"):
+        gathered.future.result(0)
+    answered = _Gathered(2)
+    _Slot(answered, 1).set_result("y")  # type: ignore[arg-type]
+    _Slot(answered, 0).set_result("x")  # type: ignore[arg-type]
+    assert answered.future.result(0) == ["x", "y"]
