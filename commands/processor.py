@@ -56,6 +56,15 @@ from eventstore.model import (
 log = logging.getLogger(__name__)
 
 
+def _outcome_bytes(value: Any) -> tuple[bytes, bool]:
+    """An outcome's canonical JSON, and whether orjson wrote it: then every integer in it fits
+    64 bits and orjson reads it back exactly, four times faster than the standard library."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS), True
+    except TypeError:
+        return canonical_json(value), False
+
+
 def canonical_json(value: Any) -> bytes:
     """Canonical JSON: sorted keys, no whitespace, UTF-8. Floats are refused upstream.
 
@@ -683,6 +692,7 @@ class _Round:
         self.staged: dict[str, Aggregate] = {}
         self.answers: dict[int, Outcome] = {}  # index in batch -> outcome from the log
         self.invalid: dict[str, Outcome] = {}  # command id -> refusal that is not recorded
+        self.orjson_outcomes: set[str] = set()  # command ids whose outcome orjson wrote
         self.decided: list[int] = []  # indexes in batch, in submission order
         # Commands from here on joined the batch under the lock (see _join_late).
         self.declared = len(batch)
@@ -729,7 +739,7 @@ class _Round:
         proc = self.p
         changed_in_place = [s for s, a in self.staged.items() if a.MUTATES_IN_PLACE]
         self.staged = {}
-        self.answers = {}
+        self.answers, self.orjson_outcomes = {}, set()
         self.decided = []
         self.invalid = {}
         for stream_id, events in view.events.items():
@@ -786,7 +796,7 @@ class _Round:
                     cmd.command_type,
                     cmd.payload,
                     accepted,
-                    canonical_json(result),
+                    self._outcome(cmd.command_id, result),
                     new_events,
                     reads=tuple(s for s in uow.touched if s not in written),
                 )
@@ -794,6 +804,12 @@ class _Round:
             proc.stage_s["encode"] += time.perf_counter() - handled
             self.decided.append(i)
         return submissions
+
+    def _outcome(self, command_id: str, result: Any) -> bytes:
+        outcome, by_orjson = _outcome_bytes(result)
+        if by_orjson:
+            self.orjson_outcomes.add(command_id)
+        return outcome
 
     def _refused(
         self, cmd: Command, ctx: CommandContext, uow: UnitOfWork, exc: Exception
@@ -832,7 +848,9 @@ class _Round:
             self.answers[i] = Outcome(
                 res.command_id,
                 sub.accepted,
-                json.loads(sub.outcome),
+                (orjson.loads if sub.command_id in self.orjson_outcomes else json.loads)(
+                    sub.outcome
+                ),
                 res.first_position,
                 res.last_position,
                 res.recorded_at_ns,

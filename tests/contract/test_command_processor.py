@@ -272,3 +272,22 @@ def test_a_submit_all_is_answered_after_its_last_command_with_its_first_failure_
     _Slot(answered, 1).set_result("y")  # type: ignore[arg-type]
     _Slot(answered, 0).set_result("x")  # type: ignore[arg-type]
     assert answered.future.result(0) == ["x", "y"]
+
+
+def test_an_answer_reads_the_same_first_and_on_a_retry_whatever_the_width_of_its_integers(
+    processor: CommandProcessor[Tally],
+) -> None:
+    """Fresh outcomes are read back by orjson when it wrote them, by the standard library when
+    an integer past 64 bits made it fall back; retries always by the standard library."""
+    processor.execute(open_tally_command(OpenTally(tally_id="w")))
+    for command_id, amount in (
+        ("small", 5),
+        ("u64", 2**64 - 6),  # the total reaches 2^64 - 1: still orjson's
+        ("wide", 2**100),
+    ):
+        first = processor.execute(_increment(command_id, "w", amount))
+        again = processor.execute(_increment(command_id, "w", amount))
+        assert first.accepted and again.replayed
+        assert first.result == again.result
+        assert type(first.result["total"]) is int
+    assert first.result["total"] == 2**64 - 1 + 2**100
