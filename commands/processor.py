@@ -52,6 +52,7 @@ from eventstore.model import (
     StoredEvent,
     Submission,
 )
+from eventstore.thread_names import DECIDER, SNAPSHOTS, name_native_thread
 
 log = logging.getLogger(__name__)
 
@@ -487,6 +488,7 @@ class CommandProcessor(Generic[A]):
     # ------------------------------------------------------------------ the decider thread
 
     def _run(self) -> None:
+        name_native_thread(DECIDER)
         while True:
             first = self._queue.get()
             if first is None:
@@ -620,6 +622,7 @@ class CommandProcessor(Generic[A]):
             self._snapshot_queue.put(Snapshot(stream_id, version, state))
 
     def _snapshot_writer(self) -> None:
+        name_native_thread(SNAPSHOTS)
         assert self._write_snapshots is not None
         while True:
             first = self._snapshot_queue.get()

@@ -33,6 +33,7 @@ from ledgerline.bench_append import fresh_database, plain_eventsourcing
 from ledgerline.bench_support import (
     Tree,
     cli,
+    cpu_us_by_part,
     embedded_url,
     fresh_store,
     import_file,
@@ -423,7 +424,7 @@ def run(
             serve_tree, pg_tree = Tree(server.pid), Tree(postmaster_pid(data_dir))
             idle = _measure_idle(serve_tree, pg_tree, admin_url, idle_seconds)
             # Single transfers, one per request.
-            cpu0, pg0 = serve_tree.cpu_s(), pg_tree.cpu_s()
+            cpu0, pg0, parts0 = serve_tree.cpu_s(), pg_tree.cpu_s(), serve_tree.cpu_s_by_part()
             if generator == "wrk":
                 result = _drive_wrk(url, token, clients, seconds, warmup_s=2.0)
             else:
@@ -434,15 +435,22 @@ def run(
             single_cpu = {
                 "server_cpu_us_per_request": round((serve_tree.cpu_s() - cpu0) / requests * 1e6),
                 "postgres_cpu_us_per_request": round((pg_tree.cpu_s() - pg0) / requests * 1e6),
+                "server_cpu_us_per_request_by_part": cpu_us_by_part(
+                    parts0, serve_tree.cpu_s_by_part(), requests
+                ),
             }
             # Batches through POST /v1/transfer-batches.
-            cpu0 = serve_tree.cpu_s()
+            cpu0, pg0, parts0 = serve_tree.cpu_s(), pg_tree.cpu_s(), serve_tree.cpu_s_by_part()
             batched = asyncio.run(
                 _drive_batches(url, token, batch_clients, seconds, batch_size, linked=False)
             )
-            batched["server_cpu_us_per_transfer"] = round(
-                (serve_tree.cpu_s() - cpu0) / max(1, batched["transfers_per_s"] * seconds) * 1e6
+            transfers = max(1, batched["transfers_per_s"] * seconds)
+            server_s, pg_s = serve_tree.cpu_s() - cpu0, pg_tree.cpu_s() - pg0
+            batched["server_cpu_us_per_transfer"] = round(server_s / transfers * 1e6)
+            batched["server_cpu_us_per_transfer_by_part"] = cpu_us_by_part(
+                parts0, serve_tree.cpu_s_by_part(), transfers
             )
+            batched["postgres_cpu_us_per_transfer"] = round(pg_s / transfers * 1e6)
             # Linked batches of 100: all or nothing per request.
             linked = asyncio.run(
                 _drive_batches(url, token, batch_clients * 4, seconds, 100, linked=True)
@@ -496,5 +504,7 @@ def run(
         "cpu_count": os.cpu_count(),
         "note": "server, PostgreSQL and the load generator share this machine's cores "
         "(load_generator_cores is the single transfers' generator's own share: wrk, in C, "
-        "when installed; aiohttp otherwise)",
+        "when installed; aiohttp otherwise). by_part splits the server's CPU by thread: http "
+        "(uvicorn's event loop), decider (the command processor), projector (its process), "
+        "other",
     }

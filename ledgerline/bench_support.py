@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from eventstore.thread_names import DECIDER, PROJECTOR
 from ledgerline.errors import LedgerlineError
 
 # The generated import file's accounts: ids from IMPORT_ACCOUNT_BASE up, on IMPORT_LEDGER.
@@ -135,6 +136,20 @@ def serving(env: dict[str, str], workers: int) -> Iterator[tuple[subprocess.Pope
         stop_serve(server)
 
 
+def _thread_name(pid: int, tid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def cpu_us_by_part(
+    before: dict[str, float], after: dict[str, float], units: float
+) -> dict[str, float]:
+    """Microseconds of CPU a unit (request, transfer) for each part between two readings."""
+    return {k: round((after[k] - before[k]) / max(units, 1) * 1e6, 1) for k in after}
+
+
 class Tree:
     """CPU and memory of a process and its children (the server and its HTTP workers, or
     PostgreSQL's postmaster and its backends), sampled between two points in time. Every
@@ -172,6 +187,28 @@ class Tree:
 
     def cpu_s(self) -> float:
         return self._sample()[0]
+
+    def cpu_s_by_part(self) -> dict[str, float]:
+        """CPU seconds so far of a server's parts, told apart by their kernel thread names
+        (:mod:`eventstore.thread_names`): ``http`` (each process's main thread: uvicorn's
+        event loop), ``decider`` (command processors' deciders), ``projector`` (the
+        projector process, all its threads) and ``other`` (every other thread)."""
+        import psutil
+
+        parts = dict.fromkeys(("http", "decider", "projector", "other"), 0.0)
+        for p in self.processes():
+            try:
+                threads = p.threads()
+            except psutil.NoSuchProcess:
+                continue
+            names = {t.id: _thread_name(p.pid, t.id) for t in threads}
+            whole = "projector" if names.get(p.pid) == PROJECTOR else None
+            for t in threads:
+                part = whole or (
+                    "decider" if names[t.id] == DECIDER else "http" if t.id == p.pid else "other"
+                )
+                parts[part] += t.user_time + t.system_time
+        return parts
 
     def rss_mb(self) -> float:
         return self._sample()[1]

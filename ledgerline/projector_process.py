@@ -41,12 +41,15 @@ def run_projector(app_url: str, parent: Connection) -> None:
     """The child's body: apply until the parent's end of the pipe closes."""
     from eventstore.gc_tuning import tune_gc
     from eventstore.store import EventStore
+    from eventstore.thread_names import PROJECTOR, name_native_thread
     from ledgerline.logs import ENV_LOG_FORMAT, ENV_LOG_LEVEL, configure
     from projections.registry import PROJECTIONS
     from projections.runner import ProjectionRunner
     from readmodels.schema import SCHEMA
 
     configure(os.environ.get(ENV_LOG_LEVEL, "info"), os.environ.get(ENV_LOG_FORMAT))
+    # Named before any thread starts: threads inherit the name (top -H shows the projector).
+    name_native_thread(PROJECTOR)
     store = EventStore(None, app_url=app_url, pool_size=4, run_migrations=False)
     runner = ProjectionRunner(
         store.recorder, [spec.create(SCHEMA) for spec in PROJECTIONS.values()]

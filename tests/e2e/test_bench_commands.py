@@ -136,6 +136,19 @@ def test_bench_api_serves_real_http_and_reports_latency_and_the_baseline(
     # The server's own cost, batches, idleness and memory are measured in the same run.
     assert data["server_cpu_us_per_request"] > 0
     assert data["batched"]["transfers_per_s"] > 0 and data["batched"]["errors"] == 0
+    # Split by thread: the event loop, the decider and the projector each did their part,
+    # and the parts add up to the server's whole.
+    for whole, parts in (
+        (data["server_cpu_us_per_request"], data["server_cpu_us_per_request_by_part"]),
+        (
+            data["batched"]["server_cpu_us_per_transfer"],
+            data["batched"]["server_cpu_us_per_transfer_by_part"],
+        ),
+    ):
+        assert set(parts) == {"http", "decider", "projector", "other"}
+        assert parts["http"] > 0 and parts["decider"] > 0 and parts["projector"] > 0
+        assert abs(sum(parts.values()) - whole) <= 0.1 * whole + 50
+    assert data["batched"]["postgres_cpu_us_per_transfer"] > 0
     linked = data["linked_batches_of_100"]
     assert linked["transfers_per_s"] > 0 and linked["errors"] == 0
     # ledgerline import of a generated file, beside the server: every transfer imported.
