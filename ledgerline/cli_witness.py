@@ -56,6 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.witness_app import create_witness_app
+    from ledgerline.http_protocol import CoalescingHttpToolsProtocol
     from ledgerline.serve import check_port_free
     from replay.signing import KeyFileError
     from replay.witness import WitnessService
@@ -79,6 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="warning",
         access_log=False,
         lifespan="off",
+        http=CoalescingHttpToolsProtocol,
     )
     uvicorn.Server(config).run()
     return 0

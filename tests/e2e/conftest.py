@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,14 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from api.keys import Role, create_key
 from eventstore.store import connect_owner
-from ledgerline.http_protocol import CoalescingHttpToolsProtocol
 from ledgerline.runtime import Runtime, build_runtime
 from replay.log import origin
 from replay.signing import generate_signing_key, load_signing_key
+from tests.http_server import uvicorn_in_thread
 
 
 class FakeClock:
@@ -47,12 +44,6 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     with running_server(db_url, tmp_path) as s:
@@ -74,26 +65,8 @@ def running_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     runtime.app.state.services.extra["read_wait_s"] = 0.5
     with connect_owner(db_url) as conn:
         tokens = {role.value: create_key(conn, role).token for role in Role}
-    port = free_port()
-    config = uvicorn.Config(
-        runtime.app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        http=CoalescingHttpToolsProtocol,  # as serve runs it
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started:
-        if time.monotonic() > deadline:
-            raise TimeoutError("uvicorn did not start")
-        time.sleep(0.02)
     try:
-        yield Server(f"http://127.0.0.1:{port}", runtime, clock, tokens)
+        with uvicorn_in_thread(runtime.app) as port:
+            yield Server(f"http://127.0.0.1:{port}", runtime, clock, tokens)
     finally:
-        uv.should_exit = True
-        thread.join(10)
         runtime.close()

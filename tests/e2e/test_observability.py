@@ -13,8 +13,9 @@ import pytest
 
 from ledgerline.logs import JsonFormatter
 from ledgerline.runtime import METRICS_REFRESH_S
-from tests.e2e.conftest import Server, free_port
+from tests.e2e.conftest import Server
 from tests.faults.harness import Cluster
+from tests.http_server import free_port
 
 
 def test_every_request_gets_an_access_line_with_its_id_command_and_outcome(

@@ -30,13 +30,13 @@ from ledgerline.tansu import start_tansu
 from projections.messages import event_message, partition_for, watermark_headers
 from projections.registry import PROJECTIONS, contexts
 from projections.relay import ensure_topics
-from tests.e2e.conftest import free_port
 from tests.e2e.streaming_support import (
     Streaming,
     applied_position,
     live_digests,
     replayed_digests,
 )
+from tests.http_server import free_port
 from tests.integration.ledger_fixtures import run_history
 
 pytestmark = pytest.mark.kafka

@@ -14,8 +14,8 @@ import pytest
 
 from eventstore.store import EventStore
 from ledgerline.cli import main
-from tests.e2e.conftest import free_port
 from tests.e2e.test_cli import run
+from tests.http_server import free_port
 from tests.integration.ledger_fixtures import run_history
 
 EM_DASH = "\u2014"

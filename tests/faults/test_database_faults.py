@@ -34,8 +34,8 @@ from eventstore.schema import runtime_login_name
 from eventstore.store import EventStore
 from eventstore.verify import verify_store
 from ledgerline.database import embedded_server, stop_embedded
-from tests.e2e.conftest import free_port
 from tests.faults.harness import Clients, Cluster, check_exactly_once, cli
+from tests.http_server import free_port
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import free_port
 from tests.faults.harness import Clients, Cluster, check_exactly_once, cli
+from tests.http_server import free_port
 
 LONG = os.environ.get("LEDGERLINE_FAULTS_LONG") == "1"
 FIXED_SEED = os.environ.get("LEDGERLINE_FAULT_SEED")

@@ -4,15 +4,12 @@ tlog-witness), over real HTTP, and a regulator can require k of n of them."""
 from __future__ import annotations
 
 import base64
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from api.witness_app import create_witness_app
 from eventstore.store import EventStore
@@ -34,7 +31,7 @@ from replay.witness import (
     collect_cosignatures,
     create_witness_key,
 )
-from tests.e2e.conftest import free_port
+from tests.http_server import uvicorn_in_thread
 from tests.integration.ledger_fixtures import run_history
 
 
@@ -48,23 +45,8 @@ def log_keys(tmp_path: Path, name: str = "log") -> tuple[Keyring, list[VerifierK
 
 @contextmanager
 def running(service: WitnessService) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_witness_app(service), host="127.0.0.1", port=port, log_level="warning",
-        lifespan="off",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "the witness did not start"
-        time.sleep(0.02)
-    try:
+    with uvicorn_in_thread(create_witness_app(service)) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def new_witness(tmp_path: Path, name: str, keys: list[VerifierKey]) -> WitnessService:

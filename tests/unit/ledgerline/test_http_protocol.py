@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
-from ledgerline.http_protocol import FLUSH_BYTES, CoalescingHttpToolsProtocol, CoalescingTransport
+from ledgerline.http_protocol import FLUSH_BYTES, CoalescingTransport
+from tests.http_server import uvicorn_in_thread
 
 
 class RecordingTransport:
@@ -139,29 +137,8 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        free = int(s.getsockname()[1])
-    config = uvicorn.Config(
-        _app,
-        host="127.0.0.1",
-        port=free,
-        log_level="warning",
-        lifespan="off",
-        http=CoalescingHttpToolsProtocol,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with uvicorn_in_thread(_app) as free:
         yield free
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def _read_response(sock: socket.socket, buffered: bytearray) -> tuple[bytes, bytes]:
