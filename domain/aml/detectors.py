@@ -306,21 +306,21 @@ def velocity(eng: Engine, cfg: Cfg, t: Txn, src: State, dst: State) -> None:
     window = cfg.window_s * NS
     lo = ts - window
     base_lo = lo - cfg.baseline_s * NS
+    if eng.stream_start > base_lo:
+        return  # monitoring has not watched a whole baseline yet
     min_count = cfg.min_count
     for account, st in ((t.src, src), (t.dst, dst)):
         if st is None or len(st.ins) + len(st.outs) < min_count or st.degree0() > HUB_DEGREE:
             continue
+        profile = eng.profiles.get(account)
+        if profile is not None and profile.opened_ns is not None and profile.opened_ns > base_lo:
+            continue  # a new account, not a quiet one
         ins, outs = st.ins, st.outs
         i_in, i_out = since(ins, lo), since(outs, lo)
         j_in, j_out = upto(ins, ts), upto(outs, ts)
         count = (j_in - i_in) + (j_out - i_out)
         if count < cfg.min_count:
             continue
-        if eng.stream_start > base_lo:
-            continue  # monitoring has not watched a whole baseline yet
-        profile = eng.profiles.get(account)
-        if profile is not None and profile.opened_ns is not None and profile.opened_ns > base_lo:
-            continue  # a new account, not a quiet one
         baseline = (i_in - since(ins, base_lo)) + (i_out - since(outs, base_lo))
         if baseline > cfg.quiet_max_count:
             continue
