@@ -195,6 +195,10 @@ def prepare_topics(
 def run_worker(
     urls: DatabaseUrls, kafka: KafkaSettings, data_dir: Path, *, loglevel: str = "info"
 ) -> int:
+    # uvloop under Faust, as under serve's uvicorn: chosen before anything makes a loop.
+    import mode.loop
+
+    mode.loop.use("uvloop")
     import faust
 
     from projections.kafka_worker import KafkaApplier, WorkerConfig, build_app
