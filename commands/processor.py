@@ -59,11 +59,12 @@ log = logging.getLogger(__name__)
 
 def _outcome_bytes(value: Any) -> tuple[bytes, bool]:
     """An outcome's canonical JSON, and whether orjson wrote it: then every integer in it fits
-    64 bits and orjson reads it back exactly, four times faster than the standard library."""
+    64 bits and orjson reads it back exactly, four to five times faster than the standard
+    library."""
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS), True
     except TypeError:
-        return canonical_json(value), False
+        return _stdlib_canonical_json(value), False
 
 
 def canonical_json(value: Any) -> bytes:
@@ -76,7 +77,11 @@ def canonical_json(value: Any) -> bytes:
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return _stdlib_canonical_json(value)
+
+
+def _stdlib_canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class Aggregate(Protocol):
