@@ -39,7 +39,6 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from hashlib import sha256
 from itertools import starmap
 from typing import Any
 
@@ -55,7 +54,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from eventstore.binary_arrays import columns, unnest
-from eventstore.canonical import GENESIS, encode_event, global_hash, stream_hash
+from eventstore.canonical import GENESIS, Linker
 from eventstore.errors import AppendFailed, ConfigurationRefused
 from eventstore.model import (
     AlreadyRecorded,
@@ -505,6 +504,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         with_leaves: bool = True,
     ) -> BatchPlan:
         now_ns = max(self._clock(), head.recorded_at_ns)
+        link = Linker(now_ns).link
         plan = BatchPlan()
         rows = plan.rows
         leaves = plan.leaves if with_leaves else None
@@ -540,19 +540,17 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 sid = event.stream_id
                 tip = tips.get(sid)
                 prev_stream = tip.stream_hash if tip else GENESIS
-                data = encode_event(
-                    position, sid, event.version, event.topic, now_ns, event.payload
+                version = event.version
+                data, s_hash, g_hash = link(
+                    position, sid, version, event.topic, event.payload, prev_stream, prev_global
                 )
-                digest_e = sha256(data).digest()
                 if leaves is not None:
                     leaves.append(leaf_hash_of(data))
-                s_hash = stream_hash(sid, event.version, prev_stream, digest_e)
-                g_hash = global_hash(position, prev_global, digest_e)
                 rows.append(
                     (
                         position,
                         sid,
-                        event.version,
+                        version,
                         event.topic,
                         event.payload,
                         now_ns,
@@ -562,7 +560,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
                         g_hash,
                     )
                 )
-                tips[sid] = _StreamTip(event.version, s_hash)
+                tips[sid] = _StreamTip(version, s_hash)
                 prev_global = g_hash
             last = position if sub.events else None
             committed = Committed(sub.command_id, first, last, now_ns)

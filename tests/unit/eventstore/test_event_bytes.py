@@ -3,17 +3,25 @@ decoder gives, and nothing for bytes that are not exactly that layout."""
 
 from __future__ import annotations
 
+import hashlib
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.invariant import InvariantViolation
 from eventstore.canonical import (
     EVENT_TAG,
+    GLOBAL_TAG,
+    STREAM_TAG,
+    Linker,
     dec,
     enc,
     encode_event,
     parse_event_bytes,
     split_event_bytes,
 )
+from eventstore.tiles import leaf_hash_of
 
 i64 = st.integers(-(2**63), 2**63 - 1)
 
@@ -55,3 +63,54 @@ def test_well_framed_records_of_another_shape_are_refused() -> None:
     assert split_event_bytes(enc(EVENT_TAG, b"\x00" + fields[0], *fields[1:])) is None  # wide
     assert split_event_bytes(enc(b"evt/v2", *fields)) is None
     assert split_event_bytes(encode_event(7, "s", 1, "t", 9, b"{}")[:-1]) is None  # cut
+
+
+hashes = st.binary(min_size=32, max_size=32)
+
+
+@given(
+    position=i64,
+    stream=st.text(),
+    version=i64,
+    topic=st.text(),
+    at=i64,
+    payload=st.binary(),
+    prev_stream=hashes,
+    prev_global=hashes,
+)
+def test_the_write_paths_linker_hashes_as_the_generic_encoding_says(
+    position: int,
+    stream: str,
+    version: int,
+    topic: str,
+    at: int,
+    payload: bytes,
+    prev_stream: bytes,
+    prev_global: bytes,
+) -> None:
+    data, s_hash, g_hash = Linker(at).link(
+        position, stream, version, topic, payload, prev_stream, prev_global
+    )
+    assert data == enc(EVENT_TAG, position, stream, version, topic, at, payload)
+    digest = hashlib.sha256(data).digest()
+    sha = hashlib.sha256
+    assert s_hash == sha(enc(STREAM_TAG, stream, version, prev_stream, digest)).digest()
+    assert g_hash == sha(enc(GLOBAL_TAG, position, prev_global, digest)).digest()
+    assert leaf_hash_of(data) == sha(b"\x00" + data).digest()
+
+
+def test_one_linker_keeps_each_events_topic_and_time() -> None:
+    linker = Linker(7)
+    first = linker.link(1, "a", 1, "t.One.v1", b"{}", bytes(32), bytes(32))
+    second = linker.link(2, "b", 1, "t.Two.v1", b"{}", bytes(32), first[2])
+    assert parse_event_bytes(first[0]).topic == "t.One.v1"
+    assert parse_event_bytes(second[0]).topic == "t.Two.v1"
+    assert parse_event_bytes(second[0]).recorded_at_ns == 7
+
+
+@pytest.mark.parametrize("short", ["stream", "global"])
+def test_a_previous_hash_of_the_wrong_length_is_refused_not_padded(short: str) -> None:
+    prev_stream = bytes(31) if short == "stream" else bytes(32)
+    prev_global = bytes(33) if short == "global" else bytes(32)
+    with pytest.raises(InvariantViolation):
+        Linker(0).link(1, "a", 1, "t", b"", prev_stream, prev_global)
