@@ -409,9 +409,30 @@ class HashChainRecorder(PostgresApplicationRecorder):
             t1 = time.perf_counter()
             submissions = decide(BatchView(recorded, events, load, commands))
             t2 = time.perf_counter()
-            plan = self._plan(submissions, head, recorded, tips, with_leaves=self._maintain_tiles)
-            t3 = time.perf_counter()
-            if len(plan.rows) + len(plan.commands) <= PIPELINED_ROWS:
+            if sum(len(s.events) for s in submissions) + len(submissions) > PIPELINED_ROWS:
+                # A large batch (an import's, a batch request's) goes by binary COPY, which
+                # PostgreSQL takes faster than arrays once rows number in the thousands. Each
+                # row enters the COPY as soon as it is chained: the server stores the first
+                # rows while the rest are still being hashed.
+                with conn.cursor() as cur:
+                    with cur.copy(self._copy_events) as copy:
+                        copy.set_types(list(_EVENT_TYPES))
+                        plan = self._plan(
+                            submissions,
+                            head,
+                            recorded,
+                            tips,
+                            with_leaves=self._maintain_tiles,
+                            sink=copy.write_row,
+                        )
+                    t3 = time.perf_counter()
+                    tiles = self._write(conn, cur, plan, head, _written, self._copy_commands)
+                t4 = time.perf_counter()
+            else:
+                plan = self._plan(
+                    submissions, head, recorded, tips, with_leaves=self._maintain_tiles
+                )
+                t3 = time.perf_counter()
                 # A usual batch: the rows as binary arrays (INSERT ... unnest), the tiles, the
                 # head's move and the COMMIT leave together, in one round trip.
                 with conn.pipeline(), conn.cursor() as cur:
@@ -420,13 +441,6 @@ class HashChainRecorder(PostgresApplicationRecorder):
                     )
                     t4 = time.perf_counter()
                     transaction.close()
-            else:
-                # A large one (an import's, a batch request's): binary COPY, which PostgreSQL
-                # takes faster than arrays once rows number in the thousands, at a round trip
-                # or two more.
-                with conn.cursor() as cur:
-                    tiles = self._write(conn, cur, plan, head, self._copy_rows, self._copy_commands)
-                t4 = time.perf_counter()
         t5 = time.perf_counter()
         stage["read"] += t1 - t0
         stage["decide"] += t2 - t1
@@ -502,6 +516,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         tips: dict[str, _StreamTip],
         *,
         with_leaves: bool = True,
+        sink: Callable[[EventRow], None] | None = None,
     ) -> BatchPlan:
         now_ns = max(self._clock(), head.recorded_at_ns)
         link = Linker(now_ns).link
@@ -546,20 +561,21 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 )
                 if leaves is not None:
                     leaves.append(leaf_hash_of(data))
-                rows.append(
-                    (
-                        position,
-                        sid,
-                        version,
-                        event.topic,
-                        event.payload,
-                        now_ns,
-                        prev_stream,
-                        s_hash,
-                        prev_global,
-                        g_hash,
-                    )
+                row = (
+                    position,
+                    sid,
+                    version,
+                    event.topic,
+                    event.payload,
+                    now_ns,
+                    prev_stream,
+                    s_hash,
+                    prev_global,
+                    g_hash,
                 )
+                rows.append(row)
+                if sink is not None:
+                    sink(row)
                 tips[sid] = _StreamTip(version, s_hash)
                 prev_global = g_hash
             last = position if sub.events else None
@@ -608,12 +624,6 @@ class HashChainRecorder(PostgresApplicationRecorder):
             # A trigger on the head NOTIFYs listeners with the new position.
             cur.execute(self._q_update_head, (last[0], last[9], last[5]), prepare=True)
         return tiles
-
-    def _copy_rows(self, cur: Cursor[DictRow], rows: list[EventRow]) -> None:
-        with cur.copy(self._copy_events) as copy:
-            copy.set_types(list(_EVENT_TYPES))
-            for row in rows:
-                copy.write_row(row)
 
     def _copy_commands(
         self, cur: Cursor[DictRow], commands: list[tuple[Submission, Committed]]
@@ -800,6 +810,10 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 return
             yield batch
             after = batch[-1].position
+
+
+def _written(cur: Cursor[DictRow], rows: list[EventRow]) -> None:
+    """The rows' writer when the plan has already copied them in."""
 
 
 def _row_to_command(row: DictRow) -> RecordedCommand:

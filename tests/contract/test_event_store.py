@@ -200,6 +200,31 @@ def test_a_batch_whose_head_update_fails_leaves_nothing_and_its_connection_serve
         assert verify_store(r).ok
 
 
+@_SIZES
+def test_a_batch_of_either_size_reports_its_conflicts_and_writes_its_other_submissions(
+    store: EventStore, size: int
+) -> None:
+    # "new" on a stream that exists (the primary key refuses the write, so the batch is
+    # redone with every stream's tip read), a stale version on an existing stream, and a
+    # submission resting on a dropped one: each reported, the rest written.
+    r = store.recorder
+    r.append([sub("old", ev("taken", 1), ev("old", 1))])
+    batch = _batch(size, "n")
+    batch[0] = sub("n0", ev("taken", 1))
+    batch[-1] = sub("n-last", ev("old", 1), ev("fresh", 1))
+    batch.append(Submission("n-dep", "test", b"p", True, b"{}", [ev("dep", 1)], reads=("fresh",)))
+    results = r.append(batch)
+    assert results[0] == VersionConflict("n0", "taken", 1, 1)
+    assert isinstance(results[-2], VersionConflict) and isinstance(results[-1], VersionConflict)
+    assert all(isinstance(res, Committed) for res in results[1:-2])
+    written = size - 2
+    assert positions(r) == list(range(1, 2 + written + 1))
+    assert [e.stream_id for e in r.read_from(2, written)] == [f"s{i}" for i in range(1, size - 1)]
+    assert r.find_commands(["n0", "n-last", "n-dep"]) == {}
+    assert r.head().position == 2 + written
+    assert verify_store(r).ok
+
+
 def test_the_same_id_twice_in_one_batch_is_applied_once(store: EventStore) -> None:
     r = store.recorder
     results = r.append([sub("c1", ev("a", 1)), sub("c1", ev("a", 2))])
