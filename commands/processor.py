@@ -117,7 +117,16 @@ class Store(Protocol):
         command_ids: Sequence[str],
         streams_from: Mapping[str, int],
         decide: Callable[[BatchView], Sequence[Submission]],
+        *,
+        prefetch: Sequence[str] = (),
     ) -> tuple[Sequence[Submission], list[AppendResult]]: ...
+
+
+# A batch with at most this many streams no cache holds reads them under the lock, in the
+# round trip that reads the rest (when the store offers it: ``prefetches_in_transact``); a
+# larger cold set (a restart's first batches) is read before the lock, so the lock is never
+# held through a long read.
+COLD_STREAMS_UNDER_LOCK = 64
 
 
 class Rejection(Exception):
@@ -424,6 +433,7 @@ class CommandProcessor(Generic[A]):
         self.snapshots_refused = 0
         self.snapshots_written = 0
         self._prefetch = getattr(store, "prefetch", None)
+        self._prefetch_in_transact = bool(getattr(store, "prefetches_in_transact", False))
         self._write_snapshots = getattr(store, "write_snapshots", None)
         self._snapshot_queue: queue.SimpleQueue[Snapshot | None] = queue.SimpleQueue()
         self._snapshot_thread = threading.Thread(
@@ -533,12 +543,18 @@ class CommandProcessor(Generic[A]):
         return False
 
     def _streams_from(
-        self, pendings: Sequence[_Pending], known: Container[str] = (), *, timed: bool = True
+        self,
+        pendings: Sequence[_Pending],
+        known: Container[str] = (),
+        *,
+        timed: bool = True,
+        cold: list[str] | None = None,
     ) -> dict[str, int]:
         """The streams ``pendings`` declare (but ``known``), each with the version to read it
         from; those no cache holds get their newest snapshot and the events after it first
         (counted as the ``prefetch`` stage when ``timed``), except short ones, read whole under
         the lock: a stream new with its command (a transfer's) costs no round trip of its own.
+        Given ``cold``, a few such streams go there instead, to be read so under the lock.
 
         A cached stream re-reads its last event (proving the cache current) and anything
         newer; a stream without a snapshot is read whole.
@@ -551,7 +567,11 @@ class CommandProcessor(Generic[A]):
         uncached = [s for s in wanted if not self.cache.lookup(s)[0]]
         if self._short_streams:
             uncached = [s for s in uncached if not s.startswith(self._short_streams)]
-        if uncached and self._prefetch is not None:
+        if uncached and cold is not None and len(uncached) <= COLD_STREAMS_UNDER_LOCK:
+            cold.extend(uncached)
+            for s in uncached:
+                del wanted[s]
+        elif uncached and self._prefetch is not None:
             started = time.perf_counter()
             self._install(self._prefetch(uncached))
             if timed:
@@ -565,12 +585,21 @@ class CommandProcessor(Generic[A]):
     def _process(self, batch: list[_Pending]) -> None:
         # Outside the writers' lock: uncached streams from their snapshots. Under the lock,
         # only what other writers appended since is read.
-        streams_from = self._streams_from(batch)
+        cold: list[str] = []
+        streams_from = self._streams_from(batch, cold=cold if self._prefetch_in_transact else None)
         round_ = _Round(self, batch)
         try:
-            submissions, results = self._store.transact(
-                [p.command.command_id for p in batch], streams_from, round_.decide
-            )
+            if cold:
+                submissions, results = self._store.transact(
+                    [p.command.command_id for p in batch],
+                    streams_from,
+                    round_.decide,
+                    prefetch=cold,
+                )
+            else:
+                submissions, results = self._store.transact(
+                    [p.command.command_id for p in batch], streams_from, round_.decide
+                )
         except Exception as exc:
             for stream_id in round_.staged:
                 self.cache.evict(stream_id)
@@ -578,8 +607,13 @@ class CommandProcessor(Generic[A]):
             return
         round_.settle(submissions, results)
 
-    def _install(self, found: Mapping[str, Prefetched]) -> None:
-        """Put what a prefetch read into the cache: snapshot state plus the events after it."""
+    def _install(self, found: Mapping[str, Prefetched], *, current: bool = False) -> set[str]:
+        """Put what a prefetch read into the cache: snapshot state plus the events after it.
+
+        When read under the lock (``current``), a stream with nothing at all is cached as
+        empty; returned are the streams now cached as they are in the store.
+        """
+        installed: set[str] = set()
         for stream_id, pre in found.items():
             ctx = self.context_of_stream(stream_id)
             if pre.snapshot_refused:
@@ -600,8 +634,10 @@ class CommandProcessor(Generic[A]):
                 self.snapshots_loaded += 1
             if pre.events:
                 aggregate = ctx.rebuild(aggregate, pre.events)
-            if aggregate is not None:
+            if aggregate is not None or (current and pre.snapshot is None and not pre.events):
                 self.cache.put(stream_id, aggregate)
+                installed.add(stream_id)
+        return installed
 
     def _snapshots_due(self, submissions: Sequence[Submission]) -> None:
         """Snapshot every stream whose version crossed a multiple of ``snapshot_every``."""
@@ -716,7 +752,7 @@ class _Round:
         since = cached.version if cached is not None else 1
         proc._catch_up(stream_id, view.load({stream_id: since})[stream_id])
 
-    def _join_late(self, view: BatchView) -> None:
+    def _join_late(self, view: BatchView, current: set[str]) -> None:
         """Commands submitted while this batch waited for the writers' lock join it.
 
         Under contention (another process holding the lock), the wait is where callers answered
@@ -735,12 +771,28 @@ class _Round:
             return
         view.recorded.update(view.commands([p.command.command_id for p in late]))
         # Under the lock: their reads are part of deciding, not of the prefetch stage.
-        since = proc._streams_from(late, known=view.events, timed=False)
+        since = proc._streams_from(late, known=current, timed=False)
         if not since:
             return
         for stream_id, events in view.load(since).items():
             proc._catch_up(stream_id, events)
             view.events[stream_id] = events
+            current.add(stream_id)
+
+    def _bring_current(self, view: BatchView, changed_in_place: Sequence[str]) -> set[str]:
+        """Bring the cache up to what was read under the lock; the streams now current."""
+        proc = self.p
+        for stream_id, events in view.events.items():
+            proc._catch_up(stream_id, events)
+        # Streams read from their snapshots under the lock: current once installed (one whose
+        # snapshot this context cannot restore is not, and is read whole when asked for).
+        current = set(view.events) | proc._install(view.prefetched, current=True)
+        for stream_id in changed_in_place:
+            # A retried transaction: the first attempt changed these cached objects themselves;
+            # reload them whole from the store (under the lock) before deciding again.
+            proc.cache.evict(stream_id)
+            proc._catch_up(stream_id, view.load({stream_id: 1})[stream_id])
+        return current
 
     def decide(self, view: BatchView) -> list[Submission]:
         # May run again if the store retries the transaction: start from nothing each time.
@@ -750,20 +802,13 @@ class _Round:
         self.answers, self.orjson_outcomes = {}, set()
         self.decided = []
         self.invalid = {}
-        for stream_id, events in view.events.items():
-            proc._catch_up(stream_id, events)
-        for stream_id in changed_in_place:
-            # A retried transaction: the first attempt changed these cached objects themselves;
-            # reload them whole from the store (under the lock) before deciding again.
-            proc.cache.evict(stream_id)
-            proc._catch_up(stream_id, view.load({stream_id: 1})[stream_id])
-
-        self._join_late(view)
+        current = self._bring_current(view, changed_in_place)
+        self._join_late(view, current)
 
         def ensure_current(stream_id: str) -> None:
             self._ensure_current(view, stream_id)
 
-        overlay = _Overlay(proc.cache, set(view.events), ensure_current)
+        overlay = _Overlay(proc.cache, current, ensure_current)
         submissions: list[Submission] = []
         first_of: set[str] = set()
         for i, p in enumerate(self.batch):

@@ -165,6 +165,8 @@ class BatchView:
     events: dict[str, list[StoredEvent]]
     load: Callable[[Mapping[str, int]], dict[str, list[StoredEvent]]] = _no_loading
     commands: Callable[[Sequence[str]], dict[str, RecordedCommand]] | None = None
+    # The streams ``transact`` was asked to prefetch, read under the lock (current).
+    prefetched: dict[str, Prefetched] = field(default_factory=dict)
 
 
 # (position, stream_id, version, topic, payload, recorded_at_ns,

@@ -51,7 +51,7 @@ from psycopg import Connection, Cursor
 from psycopg.adapt import PyFormat
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from eventstore.binary_arrays import columns, unnest
 from eventstore.canonical import GENESIS, Linker
@@ -142,6 +142,8 @@ def _command_rows(commands: Sequence[tuple[Submission, Committed]]) -> list[tupl
 
 class HashChainRecorder(PostgresApplicationRecorder):
     """Append-only, hash-chained, gapless event log with a command log, on PostgreSQL."""
+
+    prefetches_in_transact = True  # transact() takes prefetch=
 
     def __init__(
         self,
@@ -244,33 +246,40 @@ class HashChainRecorder(PostgresApplicationRecorder):
         self._q_select_tips = self._select_tips.as_bytes(None)
         self._q_update_head = self._update_head.as_bytes(None)
         t_snapshots = SQL("{}.snapshots").format(schema)
+
         # One statement, so one round trip and one view of the store: per stream, in the
         # order asked, its newest snapshot's version and whether the chain still has its hash
         # at that version (its state only on the stream's first row, and only if confirmed),
         # then the events after it, or after nothing when there is no snapshot or the chain
         # refutes it. A stream with no events to read comes back as one row without one.
-        self._q_prefetch = (
-            SQL(
-                "SELECT w.stream_id, sn.version, sn.confirmed,"
-                " CASE WHEN sn.confirmed AND (e.originator_version IS NULL"
-                " OR e.originator_version = f.start) THEN sn.state END, "
-            )
-            + SQL(", ").join(SQL("e.{}").format(Identifier(c)) for c in _EVENT_COLUMNS)
-            # Per stream (LATERAL), as in the read under the lock: an index probe each.
-            + SQL(
-                " FROM unnest(%s::text[]) WITH ORDINALITY AS w(stream_id, n)"
-                " LEFT JOIN LATERAL (SELECT s.version, s.state, (SELECT x.stream_hash FROM {} x"
-                " WHERE x.originator_id = s.stream_id AND x.originator_version = s.version)"
-                " IS NOT DISTINCT FROM s.stream_hash AS confirmed"
-                " FROM {} s WHERE s.stream_id = w.stream_id ORDER BY s.version DESC LIMIT 1) sn"
-                " ON true"
-                " CROSS JOIN LATERAL (SELECT CASE WHEN sn.confirmed THEN sn.version + 1"
-                " ELSE 1 END AS start) f"
-                " LEFT JOIN LATERAL (SELECT * FROM {} x WHERE x.originator_id = w.stream_id"
-                " AND x.originator_version >= f.start OFFSET 0) e ON true"
-                " ORDER BY w.n, e.originator_version"
-            ).format(self._t_events, t_snapshots, self._t_events)
-        ).as_bytes(None)
+        def prefetch_query(after_snapshot: int) -> bytes:
+            return (
+                SQL(
+                    "SELECT w.stream_id, sn.version, sn.confirmed,"
+                    " CASE WHEN sn.confirmed AND (e.originator_version IS NULL"
+                    " OR e.originator_version = f.start) THEN sn.state END, "
+                )
+                + SQL(", ").join(SQL("e.{}").format(Identifier(c)) for c in _EVENT_COLUMNS)
+                # Per stream (LATERAL), as in the read under the lock: an index probe each.
+                + SQL(
+                    " FROM unnest(%s::text[]) WITH ORDINALITY AS w(stream_id, n)"
+                    " LEFT JOIN LATERAL (SELECT s.version, s.state, (SELECT x.stream_hash FROM {} x"
+                    " WHERE x.originator_id = s.stream_id AND x.originator_version = s.version)"
+                    " IS NOT DISTINCT FROM s.stream_hash AS confirmed"
+                    " FROM {} s WHERE s.stream_id = w.stream_id ORDER BY s.version DESC LIMIT 1) sn"
+                    " ON true"
+                    " CROSS JOIN LATERAL (SELECT CASE WHEN sn.confirmed THEN sn.version + {}"
+                    " ELSE 1 END AS start) f"
+                    " LEFT JOIN LATERAL (SELECT * FROM {} x WHERE x.originator_id = w.stream_id"
+                    " AND x.originator_version >= f.start OFFSET 0) e ON true"
+                    " ORDER BY w.n, e.originator_version"
+                ).format(self._t_events, t_snapshots, Literal(after_snapshot), self._t_events)
+            ).as_bytes(None)
+
+        self._q_prefetch = prefetch_query(1)
+        # Under the lock, the snapshot's own event comes first: it is the stream's tip (its
+        # hash chains the next event) when nothing follows it.
+        self._q_prefetch_locked = prefetch_query(0)
         self._q_insert_snapshots = (
             SQL(
                 "INSERT INTO {} (stream_id, version, stream_hash, state)"
@@ -322,6 +331,8 @@ class HashChainRecorder(PostgresApplicationRecorder):
         command_ids: Sequence[str],
         streams_from: Mapping[str, int],
         decide: Callable[[BatchView], Sequence[Submission]],
+        *,
+        prefetch: Sequence[str] = (),
     ) -> tuple[Sequence[Submission], list[AppendResult]]:
         """Read, decide and write one batch while holding the writers' lock.
 
@@ -331,10 +342,15 @@ class HashChainRecorder(PostgresApplicationRecorder):
         ``decide`` with what was read; it returns the submissions to write. Because no other
         writer can move in between, the decision is made on the current state of every stream
         it read: it cannot conflict. Every stream a submission writes must be in
-        ``streams_from``.
+        ``streams_from`` or ``prefetch``.
+
+        ``prefetch`` names streams read as :meth:`prefetch` reads them (newest confirmed
+        snapshot, then the events after it) in the same round trip, under the lock, so current:
+        the view's ``prefetched``. For a few streams no cache holds, this spares the round trip
+        of reading them before the lock.
         """
         outcome: tuple[Sequence[Submission], list[AppendResult]] = self._transact(
-            command_ids, [], streams_from, decide
+            command_ids, [], streams_from, decide, prefetch
         )
         return outcome
 
@@ -345,6 +361,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         tip_streams: Sequence[str],
         streams_from: Mapping[str, int],
         decide: Callable[[BatchView], Sequence[Submission]],
+        prefetch: Sequence[str] = (),
     ) -> tuple[Sequence[Submission], list[AppendResult]]:
         stage = self.stage_s
         t0 = time.perf_counter()
@@ -362,6 +379,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 c_head = conn.cursor(row_factory=tuple_row)
                 c_cmd = conn.cursor()
                 c_rows = conn.cursor(row_factory=tuple_row, binary=True)
+                c_pre = conn.cursor(row_factory=tuple_row, binary=True)
                 c_head.execute(self._q_lock_head, prepare=True)
                 c_cmd.execute(self._q_select_commands, (list(command_ids),), prepare=False)
                 if tip_streams:
@@ -372,11 +390,16 @@ class HashChainRecorder(PostgresApplicationRecorder):
                         (list(streams_from), list(streams_from.values())),
                         prepare=True,
                     )
+                if prefetch:
+                    ids = list(dict.fromkeys(prefetch))
+                    c_pre.execute(self._q_prefetch_locked, (ids,), prepare=True)
                 head_row = c_head.fetchone()
                 recorded = {r["command_id"]: _row_to_command(r) for r in c_cmd.fetchall()}
                 rows = c_rows.fetchall() if (tip_streams or streams_from) else []
+                pre_rows = c_pre.fetchall() if prefetch else []
             head = self._head_from(head_row)
             tips: dict[str, _StreamTip] = {}
+            prefetched = _prefetched(pre_rows, tips)
             events: dict[str, list[StoredEvent]] = {}
             if tip_streams:
                 tips = {r[0]: _StreamTip(r[1], bytes(r[2])) for r in rows}
@@ -407,7 +430,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
                     return {r["command_id"]: _row_to_command(r) for r in c_more.fetchall()}
 
             t1 = time.perf_counter()
-            submissions = decide(BatchView(recorded, events, load, commands))
+            submissions = decide(BatchView(recorded, events, load, commands, prefetched))
             t2 = time.perf_counter()
             if sum(len(s.events) for s in submissions) + len(submissions) > PIPELINED_ROWS:
                 # A large batch (an import's, a batch request's) goes by binary COPY, which
@@ -661,21 +684,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         ):
             cur.execute(self._q_prefetch, (ids,), prepare=True)
             rows = cur.fetchall()
-        out: dict[str, Prefetched] = {}
-        for r in rows:
-            sid, version, confirmed, state = r[0], r[1], r[2], r[3]
-            found = out.get(sid)
-            if found is None:
-                if version is None:
-                    found = Prefetched(None, [])
-                elif confirmed:
-                    found = Prefetched(Snapshot(sid, int(version), bytes(state)), [])
-                else:
-                    found = Prefetched(None, [], snapshot_refused=True)
-                out[sid] = found
-            if r[4] is not None:
-                found.events.append(_tuple_to_event(r[4:]))
-        return out
+        return _prefetched(rows, {})
 
     def write_snapshots(self, snapshots: Sequence[Snapshot]) -> int:
         """Store snapshots, each keyed by its event's stream hash; return how many were new.
@@ -814,6 +823,32 @@ class HashChainRecorder(PostgresApplicationRecorder):
 
 def _written(cur: Cursor[DictRow], rows: list[EventRow]) -> None:
     """The rows' writer when the plan has already copied them in."""
+
+
+def _prefetched(
+    rows: Sequence[tuple[Any, ...]], tips: dict[str, _StreamTip]
+) -> dict[str, Prefetched]:
+    """Each stream's snapshot and the events after it, from the prefetch query's rows; every
+    event read sets its stream's tip in ``tips`` (the snapshot's own event too, which the
+    query under the lock reads first and which is not among the events after it)."""
+    out: dict[str, Prefetched] = {}
+    for r in rows:
+        sid, version, confirmed, state = r[0], r[1], r[2], r[3]
+        found = out.get(sid)
+        if found is None:
+            if version is None:
+                found = Prefetched(None, [])
+            elif confirmed:
+                found = Prefetched(Snapshot(sid, int(version), bytes(state)), [])
+            else:
+                found = Prefetched(None, [], snapshot_refused=True)
+            out[sid] = found
+        if r[4] is not None:
+            event = _tuple_to_event(r[4:])
+            tips[sid] = _StreamTip(event.version, event.stream_hash)
+            if found.snapshot is None or event.version > found.snapshot.version:
+                found.events.append(event)
+    return out
 
 
 def _row_to_command(row: DictRow) -> RecordedCommand:

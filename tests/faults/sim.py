@@ -84,6 +84,8 @@ class _Planner:
 class SimStore:
     """An in-memory event store with the recorder's semantics and injectable faults."""
 
+    prefetches_in_transact = True
+
     def __init__(self, rng: random.Random, faults: Faults) -> None:
         self.rng = rng
         self.faults = faults
@@ -113,6 +115,8 @@ class SimStore:
         command_ids: Sequence[str],
         streams_from: Mapping[str, int],
         decide: Callable[[BatchView], Sequence[Submission]],
+        *,
+        prefetch: Sequence[str] = (),
     ) -> tuple[Sequence[Submission], list[AppendResult]]:
         if self.rng.random() < self.faults.abort_before_commit:
             self.aborts += 1
@@ -125,10 +129,13 @@ class SimStore:
         def more(ids: Sequence[str]) -> dict[str, RecordedCommand]:
             return {c: self.commands[c] for c in ids if c in self.commands}
 
-        submissions = decide(BatchView(recorded, read(streams_from), read, more))
+        def view() -> BatchView:
+            return BatchView(recorded, read(streams_from), read, more, self.prefetch(prefetch))
+
+        submissions = decide(view())
         if self.rng.random() < self.faults.retry_decide:
             # The real recorder retries a transaction that failed mid-way: decide again.
-            submissions = decide(BatchView(recorded, read(streams_from), read, more))
+            submissions = decide(view())
         touched = {e.stream_id for sub in submissions for e in sub.events}.union(
             *(sub.reads for sub in submissions)
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,10 +27,16 @@ from commands.ledger import (
     post_command,
     transfer_command,
 )
-from commands.processor import AggregateCache, CommandProcessor, canonical_json
+from commands.processor import (
+    COLD_STREAMS_UNDER_LOCK,
+    AggregateCache,
+    CommandProcessor,
+    canonical_json,
+)
 from domain.ledger.account import Account
 from domain.ledger.transfer import Transfer
 from eventstore.store import EventStore
+from eventstore.verify import verify_store
 from tests.conftest import admin_connection
 
 
@@ -241,6 +248,7 @@ class _CountingPrefetch:
     def __init__(self, store: EventStore) -> None:
         self._recorder = store.recorder
         self.prefetched: list[str] = []
+        self.prefetched_under_lock: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._recorder, name)
@@ -248,6 +256,10 @@ class _CountingPrefetch:
     def prefetch(self, stream_ids: Any) -> Any:
         self.prefetched += stream_ids
         return self._recorder.prefetch(stream_ids)
+
+    def transact(self, *args: Any, prefetch: Any = (), **kwargs: Any) -> Any:
+        self.prefetched_under_lock += prefetch
+        return self._recorder.transact(*args, prefetch=prefetch, **kwargs)
 
 
 def test_transfer_streams_are_read_with_the_batch_not_prefetched(store: EventStore) -> None:
@@ -265,8 +277,9 @@ def test_transfer_streams_are_read_with_the_batch_not_prefetched(store: EventSto
     counting = _CountingPrefetch(store)
     p = build_processor(counting, [build_context(lambda: 1)], snapshot_every=0).start()
     try:
-        # A cold processor: the accounts are prefetched, the new transfer's stream is not, nor
-        # is the pending transfer's, which is read whole under the lock and posted correctly.
+        # A cold processor: the accounts are read from their snapshots (the batch's few with
+        # it, under the lock), the new transfer's stream is not, nor is the pending transfer's,
+        # which is read whole under the lock and posted correctly.
         created = p.execute(
             transfer_command(
                 CreateTransfer(
@@ -286,7 +299,89 @@ def test_transfer_streams_are_read_with_the_batch_not_prefetched(store: EventSto
     assert created.accepted and posted.accepted
     assert posted.result["transfer"]["amount"] == 400
     assert again.replayed
-    assert {"account:1", "account:3"} <= set(counting.prefetched)
-    assert not [s for s in counting.prefetched if s.startswith("transfer:")]
+    assert {"account:1", "account:3"} <= set(counting.prefetched_under_lock)
+    assert "account:2" in counting.prefetched  # named by the pending transfer, found late
+    everything = counting.prefetched + counting.prefetched_under_lock
+    assert not [s for s in everything if s.startswith("transfer:")]
     account_1 = store.recorder.read_streams(["account:1"])["account:1"]
     assert build_context(lambda: 0).rebuild(None, account_1).debits_posted == 500
+
+
+def test_a_stream_whose_snapshot_is_its_tip_chains_on_from_it_when_read_under_the_lock(
+    store: EventStore,
+) -> None:
+    # Account 1's newest event is the one its snapshot was taken at: read under the lock, that
+    # event (not only the events after it) gives the stream's tip, so the next event links to
+    # it rather than to the genesis hash.
+    p = _processor(store, snapshot_every=1)
+    try:
+        opened = p.execute(account_command(CreateAccount(id=1, ledger=1, currency="USD", code=1)))
+        assert opened.accepted
+        for _ in range(50):  # the snapshot writer is a thread of its own
+            if p.snapshots_written:
+                break
+            time.sleep(0.05)
+    finally:
+        p.stop()
+    assert p.snapshots_written == 1
+    counting = _CountingPrefetch(store)
+    cold = build_processor(counting, [build_context(lambda: 1)], snapshot_every=0).start()
+    try:
+        _open_second = cold.execute(
+            account_command(CreateAccount(id=2, ledger=1, currency="USD", code=1))
+        )
+        moved = cold.execute(
+            transfer_command(
+                CreateTransfer(
+                    id=7, debit_account_id=1, credit_account_id=2, amount="3.00", ledger=1, code=1
+                )
+            )
+        )
+    finally:
+        cold.stop()
+    assert moved.accepted, moved.result
+    assert cold.snapshots_loaded >= 1
+    assert "account:1" in counting.prefetched_under_lock
+    assert verify_store(store.recorder).ok
+    account_1 = store.recorder.read_streams(["account:1"])["account:1"]
+    assert [e.version for e in account_1] == [1, 2]
+    assert account_1[1].prev_stream_hash == account_1[0].stream_hash
+
+
+def test_a_batch_with_many_cold_streams_reads_them_before_taking_the_lock(
+    store: EventStore,
+) -> None:
+    accounts = COLD_STREAMS_UNDER_LOCK + 1
+    _run(
+        store,
+        [
+            account_command(CreateAccount(id=a, ledger=1, currency="USD", code=1))
+            for a in range(1, accounts + 1)
+        ],
+        snapshot_every=0,
+        restarts=0,
+    )
+    counting = _CountingPrefetch(store)
+    cold = build_processor(counting, [build_context(lambda: 1)], snapshot_every=0).start()
+    transfers = [
+        transfer_command(
+            CreateTransfer(
+                id=1_000 + a,
+                debit_account_id=a,
+                credit_account_id=a + 1,
+                amount="1.00",
+                ledger=1,
+                code=1,
+            )
+        )
+        for a in range(1, accounts)
+    ]
+    try:
+        outcomes = cold.submit_all(transfers).result(30)
+    finally:
+        cold.stop()
+    assert all(o.accepted for o in outcomes)
+    # One batch naming more cold streams than the lock may wait for: all read before it.
+    assert {f"account:{a}" for a in range(1, accounts + 1)} <= set(counting.prefetched)
+    assert counting.prefetched_under_lock == []
+    assert verify_store(store.recorder).ok
