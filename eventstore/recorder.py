@@ -542,7 +542,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         sink: Callable[[EventRow], None] | None = None,
     ) -> BatchPlan:
         now_ns = max(self._clock(), head.recorded_at_ns)
-        link = Linker(now_ns).link
+        link = Linker().link
         plan = BatchPlan()
         rows = plan.rows
         leaves = plan.leaves if with_leaves else None
@@ -579,8 +579,15 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 tip = tips.get(sid)
                 prev_stream = tip.stream_hash if tip else GENESIS
                 version = event.version
-                data, s_hash, g_hash = link(
-                    position, sid, version, event.topic, event.payload, prev_stream, prev_global
+                data, _, s_hash, g_hash = link(
+                    position,
+                    sid,
+                    version,
+                    event.topic,
+                    now_ns,
+                    event.payload,
+                    prev_stream,
+                    prev_global,
                 )
                 if leaves is not None:
                     leaves.append(leaf_hash_of(data))

@@ -45,7 +45,7 @@ from psycopg.rows import tuple_row
 
 from domain.invariant import invariant
 from eventstore.binary_arrays import columns, unnest
-from eventstore.canonical import encode_event
+from eventstore.canonical import encode_event, merkle_leaf_hash
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT  # 256 hashes per full tile
@@ -53,20 +53,11 @@ HASH_LEN = 32
 FULL_TILE_BYTES = TILE_WIDTH * HASH_LEN
 MAX_LEVEL = 63  # the spec's bound; a bigint position never needs more than 8 levels
 
-_LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 _sha256 = hashlib.sha256
 
 
-_LEAF_STATE = _sha256(_LEAF_PREFIX)
-
-
-def leaf_hash_of(data: bytes) -> bytes:
-    """RFC 9162 leaf hash of an event's canonical bytes: ``SHA-256(0x00 || data)``."""
-    # Resuming from the hash of the prefix spares copying ``data`` behind it (40% faster).
-    h = _LEAF_STATE.copy()
-    h.update(data)
-    return h.digest()
+leaf_hash_of = merkle_leaf_hash  # RFC 9162 leaf hash of an event's canonical bytes
 
 
 def perfect_root(hashes: Sequence[bytes]) -> bytes:

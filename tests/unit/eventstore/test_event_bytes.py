@@ -88,11 +88,11 @@ def test_the_write_paths_linker_hashes_as_the_generic_encoding_says(
     prev_stream: bytes,
     prev_global: bytes,
 ) -> None:
-    data, s_hash, g_hash = Linker(at).link(
-        position, stream, version, topic, payload, prev_stream, prev_global
+    data, digest, s_hash, g_hash = Linker().link(
+        position, stream, version, topic, at, payload, prev_stream, prev_global
     )
     assert data == enc(EVENT_TAG, position, stream, version, topic, at, payload)
-    digest = hashlib.sha256(data).digest()
+    assert digest == hashlib.sha256(data).digest()
     sha = hashlib.sha256
     assert s_hash == sha(enc(STREAM_TAG, stream, version, prev_stream, digest)).digest()
     assert g_hash == sha(enc(GLOBAL_TAG, position, prev_global, digest)).digest()
@@ -100,12 +100,16 @@ def test_the_write_paths_linker_hashes_as_the_generic_encoding_says(
 
 
 def test_one_linker_keeps_each_events_topic_and_time() -> None:
-    linker = Linker(7)
-    first = linker.link(1, "a", 1, "t.One.v1", b"{}", bytes(32), bytes(32))
-    second = linker.link(2, "b", 1, "t.Two.v1", b"{}", bytes(32), first[2])
-    assert parse_event_bytes(first[0]).topic == "t.One.v1"
-    assert parse_event_bytes(second[0]).topic == "t.Two.v1"
-    assert parse_event_bytes(second[0]).recorded_at_ns == 7
+    linker = Linker()
+    first = linker.link(1, "a", 1, "t.One.v1", 7, b"{}", bytes(32), bytes(32))
+    second = linker.link(2, "b", 1, "t.Two.v1", 7, b"{}", bytes(32), first[3])
+    third = linker.link(3, "a", 2, "t.One.v1", 9, b"{}", first[2], second[3])
+    assert [parse_event_bytes(x[0]).topic for x in (first, second, third)] == [
+        "t.One.v1",
+        "t.Two.v1",
+        "t.One.v1",
+    ]
+    assert [parse_event_bytes(x[0]).recorded_at_ns for x in (first, second, third)] == [7, 7, 9]
 
 
 @pytest.mark.parametrize("short", ["stream", "global"])
@@ -113,4 +117,4 @@ def test_a_previous_hash_of_the_wrong_length_is_refused_not_padded(short: str) -
     prev_stream = bytes(31) if short == "stream" else bytes(32)
     prev_global = bytes(33) if short == "global" else bytes(32)
     with pytest.raises(InvariantViolation):
-        Linker(0).link(1, "a", 1, "t", b"", prev_stream, prev_global)
+        Linker().link(1, "a", 1, "t", 0, b"", prev_stream, prev_global)
