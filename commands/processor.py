@@ -6,7 +6,8 @@ Definition
     :meth:`~eventstore.recorder.HashChainRecorder.transact`, which takes the writers' lock
     and reads, in one round trip, the command-log entries of the batch's ids and every event
     of the touched streams that the cache does not already hold (for a cached stream: its
-    cached version onwards, so writes by other processes are caught up). Still under the lock,
+    cached version onwards, so writes by other processes are caught up; for a few streams no
+    cache holds, their newest snapshot and the events after it). Still under the lock,
     the processor answers known ids from the log and runs each new command's handler on
     copy-on-write clones of the cached aggregates: an accepted command's changes are visible
     to the commands after it in the batch, a rejected command's clones are dropped and its
