@@ -279,7 +279,8 @@ def run(
         "ledgerline_commands_per_s": round(ours, 1),
         "ledgerline_mean_commands_per_commit": round(mean_batch, 1),
         "ledgerline_stage_us_per_command": stage_us,
-        "stages": "prefetch: uncached streams read before taking the lock; read: command log "
+        "stages": "prefetch: uncached streams read before taking the lock (only a batch naming "
+        "more than 64 reads them so; fewer are read with it, in read); read: command log "
         "and streams under the lock; handle: the command's rules; "
         "encode: events and result to bytes; decide_other: the rest of deciding; plan: "
         "canonical bytes, hashes and chains; write: rows to column arrays, queued; commit: "
