@@ -124,9 +124,9 @@ class Store(Protocol):
 
 
 # A batch with at most this many streams no cache holds reads them under the lock, in the
-# round trip that reads the rest (when the store offers it: ``prefetches_in_transact``); a
-# larger cold set (a restart's first batches) is read before the lock, so the lock is never
-# held through a long read.
+# round trip that reads the rest (``Store.transact``'s ``prefetch``); a larger cold set (a
+# restart's first batches) is read before the lock, so the lock is never held through a long
+# read.
 COLD_STREAMS_UNDER_LOCK = 64
 
 
@@ -434,7 +434,6 @@ class CommandProcessor(Generic[A]):
         self.snapshots_refused = 0
         self.snapshots_written = 0
         self._prefetch = getattr(store, "prefetch", None)
-        self._prefetch_in_transact = bool(getattr(store, "prefetches_in_transact", False))
         self._write_snapshots = getattr(store, "write_snapshots", None)
         self._snapshot_queue: queue.SimpleQueue[Snapshot | None] = queue.SimpleQueue()
         self._snapshot_thread = threading.Thread(
@@ -587,20 +586,12 @@ class CommandProcessor(Generic[A]):
         # Outside the writers' lock: uncached streams from their snapshots. Under the lock,
         # only what other writers appended since is read.
         cold: list[str] = []
-        streams_from = self._streams_from(batch, cold=cold if self._prefetch_in_transact else None)
+        streams_from = self._streams_from(batch, cold=cold)
         round_ = _Round(self, batch)
         try:
-            if cold:
-                submissions, results = self._store.transact(
-                    [p.command.command_id for p in batch],
-                    streams_from,
-                    round_.decide,
-                    prefetch=cold,
-                )
-            else:
-                submissions, results = self._store.transact(
-                    [p.command.command_id for p in batch], streams_from, round_.decide
-                )
+            submissions, results = self._store.transact(
+                [p.command.command_id for p in batch], streams_from, round_.decide, prefetch=cold
+            )
         except Exception as exc:
             for stream_id in round_.staged:
                 self.cache.evict(stream_id)

@@ -143,8 +143,6 @@ def _command_rows(commands: Sequence[tuple[Submission, Committed]]) -> list[tupl
 class HashChainRecorder(PostgresApplicationRecorder):
     """Append-only, hash-chained, gapless event log with a command log, on PostgreSQL."""
 
-    prefetches_in_transact = True  # transact() takes prefetch=
-
     def __init__(
         self,
         datastore: PostgresDatastore,
@@ -379,7 +377,6 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 c_head = conn.cursor(row_factory=tuple_row)
                 c_cmd = conn.cursor()
                 c_rows = conn.cursor(row_factory=tuple_row, binary=True)
-                c_pre = conn.cursor(row_factory=tuple_row, binary=True)
                 c_head.execute(self._q_lock_head, prepare=True)
                 c_cmd.execute(self._q_select_commands, (list(command_ids),), prepare=False)
                 if tip_streams:
@@ -390,13 +387,14 @@ class HashChainRecorder(PostgresApplicationRecorder):
                         (list(streams_from), list(streams_from.values())),
                         prepare=True,
                     )
-                if prefetch:
+                c_pre = conn.cursor(row_factory=tuple_row, binary=True) if prefetch else None
+                if c_pre is not None:
                     ids = list(dict.fromkeys(prefetch))
                     c_pre.execute(self._q_prefetch_locked, (ids,), prepare=True)
                 head_row = c_head.fetchone()
                 recorded = {r["command_id"]: _row_to_command(r) for r in c_cmd.fetchall()}
                 rows = c_rows.fetchall() if (tip_streams or streams_from) else []
-                pre_rows = c_pre.fetchall() if prefetch else []
+                pre_rows = c_pre.fetchall() if c_pre is not None else []
             head = self._head_from(head_row)
             tips: dict[str, _StreamTip] = {}
             prefetched = _prefetched(pre_rows, tips)
@@ -691,7 +689,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         ):
             cur.execute(self._q_prefetch, (ids,), prepare=True)
             rows = cur.fetchall()
-        return _prefetched(rows, {})
+        return _prefetched(rows, None)
 
     def write_snapshots(self, snapshots: Sequence[Snapshot]) -> int:
         """Store snapshots, each keyed by its event's stream hash; return how many were new.
@@ -833,11 +831,12 @@ def _written(cur: Cursor[DictRow], rows: list[EventRow]) -> None:
 
 
 def _prefetched(
-    rows: Sequence[tuple[Any, ...]], tips: dict[str, _StreamTip]
+    rows: Sequence[tuple[Any, ...]], tips: dict[str, _StreamTip] | None
 ) -> dict[str, Prefetched]:
-    """Each stream's snapshot and the events after it, from the prefetch query's rows; every
-    event read sets its stream's tip in ``tips`` (the snapshot's own event too, which the
-    query under the lock reads first and which is not among the events after it)."""
+    """Each stream's snapshot and the events after it, from the prefetch query's rows; given
+    ``tips`` (a read under the lock), every event read sets its stream's tip there (the
+    snapshot's own event too, which that query reads first and which is not among the events
+    after it)."""
     out: dict[str, Prefetched] = {}
     for r in rows:
         sid, version, confirmed, state = r[0], r[1], r[2], r[3]
@@ -852,7 +851,8 @@ def _prefetched(
             out[sid] = found
         if r[4] is not None:
             event = _tuple_to_event(r[4:])
-            tips[sid] = _StreamTip(event.version, event.stream_hash)
+            if tips is not None:
+                tips[sid] = _StreamTip(event.version, event.stream_hash)
             if found.snapshot is None or event.version > found.snapshot.version:
                 found.events.append(event)
     return out

@@ -84,8 +84,6 @@ class _Planner:
 class SimStore:
     """An in-memory event store with the recorder's semantics and injectable faults."""
 
-    prefetches_in_transact = True
-
     def __init__(self, rng: random.Random, faults: Faults) -> None:
         self.rng = rng
         self.faults = faults
