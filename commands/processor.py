@@ -549,12 +549,14 @@ class CommandProcessor(Generic[A]):
         *,
         timed: bool = True,
         cold: list[str] | None = None,
+        cold_limit: int | None = COLD_STREAMS_UNDER_LOCK,
     ) -> dict[str, int]:
         """The streams ``pendings`` declare (but ``known``), each with the version to read it
         from; those no cache holds get their newest snapshot and the events after it first
         (counted as the ``prefetch`` stage when ``timed``), except short ones, read whole under
         the lock: a stream new with its command (a transfer's) costs no round trip of its own.
-        Given ``cold``, a few such streams go there instead, to be read so under the lock.
+        Given ``cold``, up to ``cold_limit`` such streams (None: any number) go there instead,
+        to be read so under the lock.
 
         A cached stream re-reads its last event (proving the cache current) and anything
         newer; a stream without a snapshot is read whole.
@@ -567,7 +569,7 @@ class CommandProcessor(Generic[A]):
         uncached = [s for s in wanted if not self.cache.lookup(s)[0]]
         if self._short_streams:
             uncached = [s for s in uncached if not s.startswith(self._short_streams)]
-        if uncached and cold is not None and len(uncached) <= COLD_STREAMS_UNDER_LOCK:
+        if uncached and cold is not None and (cold_limit is None or len(uncached) <= cold_limit):
             cold.extend(uncached)
             for s in uncached:
                 del wanted[s]
@@ -750,26 +752,28 @@ class _Round:
         Under contention (another process holding the lock), the wait is where callers answered
         by the last commit submit again; deciding them now, rather than in a batch of their own
         after another wait, makes fewer and larger commits. Their command-log entries and
-        streams are read in one round trip each, on the locked transaction; a stream no cache
-        holds gets its snapshot first. A retried transaction reads them again with the rest.
+        streams are read in one round trip on the locked transaction (a stream no cache holds
+        from its snapshot). A retried transaction reads them again with the rest.
         """
         proc = self.p
-        if view.commands is None:  # a store that cannot read more commands on the batch
+        if view.join is None:  # a store that cannot read more on the batch's transaction
             return
         if proc._drain(self.batch):
             proc._queue.put(None)  # stop after this batch, as the decider loop would
         late = self.batch[self.declared :]
         if not late:
             return
-        view.recorded.update(view.commands([p.command.command_id for p in late]))
-        # Under the lock: their reads are part of deciding, not of the prefetch stage.
-        since = proc._streams_from(late, known=current, timed=False)
-        if not since:
-            return
-        for stream_id, events in view.load(since).items():
+        # Under the lock: their reads are part of deciding, not of the prefetch stage, and
+        # every stream no cache holds is read from its snapshot in the same round trip.
+        cold: list[str] = []
+        since = proc._streams_from(late, known=current, timed=False, cold=cold, cold_limit=None)
+        joined = view.join([p.command.command_id for p in late], since, cold)
+        view.recorded.update(joined.recorded)
+        for stream_id, events in joined.events.items():
             proc._catch_up(stream_id, events)
             view.events[stream_id] = events
             current.add(stream_id)
+        current |= proc._install(joined.prefetched, current=True)
 
     def _bring_current(self, view: BatchView, changed_in_place: Sequence[str]) -> set[str]:
         """Bring the cache up to what was read under the lock; the streams now current."""

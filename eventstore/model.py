@@ -151,20 +151,32 @@ def _no_loading(streams_from: Mapping[str, int]) -> dict[str, list[StoredEvent]]
 
 
 @dataclass(frozen=True, slots=True)
+class Joined:
+    """What :attr:`BatchView.join` read for commands joining a batch under the lock: their
+    command-log entries, the streams asked for from a version on, and the streams asked to be
+    read from their snapshots (current, as ``BatchView.prefetched``)."""
+
+    recorded: dict[str, RecordedCommand]
+    events: dict[str, list[StoredEvent]]
+    prefetched: dict[str, Prefetched]
+
+
+@dataclass(frozen=True, slots=True)
 class BatchView:
     """What a writer sees under the lock before deciding a batch.
 
     ``load`` reads more streams (each from a version on, as ``transact``'s ``streams_from``)
     on the same locked transaction, for decisions that discover what they need as they go
-    (a post names a transfer, the transfer its accounts). ``commands``, where the store offers
-    it, reads the command-log entries of more command ids on the same transaction: commands
-    that arrived while the batch waited for the lock can join it.
+    (a post names a transfer, the transfer its accounts). ``join``, where the store offers
+    it, reads for commands that arrived while the batch waited for the lock, so they can join
+    it: their command-log entries, streams from a version on, and streams from their newest
+    snapshots, all in one round trip on the same transaction.
     """
 
     recorded: dict[str, RecordedCommand]
     events: dict[str, list[StoredEvent]]
     load: Callable[[Mapping[str, int]], dict[str, list[StoredEvent]]] = _no_loading
-    commands: Callable[[Sequence[str]], dict[str, RecordedCommand]] | None = None
+    join: Callable[[Sequence[str], Mapping[str, int], Sequence[str]], Joined] | None = None
     # The streams ``transact`` was asked to prefetch, read under the lock (current).
     prefetched: dict[str, Prefetched] = field(default_factory=dict)
 

@@ -64,6 +64,7 @@ from eventstore.model import (
     ChainHead,
     Committed,
     EventRow,
+    Joined,
     NewEvent,
     Prefetched,
     RecordedCommand,
@@ -402,33 +403,44 @@ class HashChainRecorder(PostgresApplicationRecorder):
             if tip_streams:
                 tips = {r[0]: _StreamTip(r[1], bytes(r[2])) for r in rows}
             else:
-                events = {stream_id: [] for stream_id in streams_from}
-                for r in rows:
-                    event = _tuple_to_event(r)
-                    events[event.stream_id].append(event)
-                    tips[event.stream_id] = _StreamTip(event.version, event.stream_hash)
+                events = _by_stream(rows, streams_from, tips)
 
             def load(more_from: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
-                found: dict[str, list[StoredEvent]] = {sid: [] for sid in more_from}
                 with conn.cursor(row_factory=tuple_row, binary=True) as c_more:
                     c_more.execute(
                         self._q_select_streams_from,
                         (list(more_from), list(more_from.values())),
                         prepare=True,
                     )
-                    for r in c_more.fetchall():
-                        event = _tuple_to_event(r)
-                        found[event.stream_id].append(event)
-                        tips[event.stream_id] = _StreamTip(event.version, event.stream_hash)
-                return found
+                    return _by_stream(c_more.fetchall(), more_from, tips)
 
-            def commands(more_ids: Sequence[str]) -> dict[str, RecordedCommand]:
-                with conn.cursor() as c_more:
-                    c_more.execute(self._q_select_commands, (list(more_ids),), prepare=False)
-                    return {r["command_id"]: _row_to_command(r) for r in c_more.fetchall()}
+            def join(
+                more_ids: Sequence[str], more_from: Mapping[str, int], more_pre: Sequence[str]
+            ) -> Joined:
+                # One round trip: the three reads go out together in a pipeline.
+                with conn.pipeline():
+                    c_ids = conn.cursor()
+                    c_ids.execute(self._q_select_commands, (list(more_ids),), prepare=False)
+                    c_from = c_pre = None
+                    if more_from:
+                        c_from = conn.cursor(row_factory=tuple_row, binary=True)
+                        c_from.execute(
+                            self._q_select_streams_from,
+                            (list(more_from), list(more_from.values())),
+                            prepare=True,
+                        )
+                    if more_pre:
+                        c_pre = conn.cursor(row_factory=tuple_row, binary=True)
+                        pre_ids = list(dict.fromkeys(more_pre))
+                        c_pre.execute(self._q_prefetch_locked, (pre_ids,), prepare=True)
+                    found_cmds = {r["command_id"]: _row_to_command(r) for r in c_ids.fetchall()}
+                    from_rows = c_from.fetchall() if c_from is not None else []
+                    pre = c_pre.fetchall() if c_pre is not None else []
+                found = _by_stream(from_rows, more_from, tips)
+                return Joined(found_cmds, found, _prefetched(pre, tips))
 
             t1 = time.perf_counter()
-            submissions = decide(BatchView(recorded, events, load, commands, prefetched))
+            submissions = decide(BatchView(recorded, events, load, join, prefetched))
             t2 = time.perf_counter()
             if sum(len(s.events) for s in submissions) + len(submissions) > PIPELINED_ROWS:
                 # A large batch (an import's, a batch request's) goes by binary COPY, which
@@ -828,6 +840,19 @@ class HashChainRecorder(PostgresApplicationRecorder):
 
 def _written(cur: Cursor[DictRow], rows: list[EventRow]) -> None:
     """The rows' writer when the plan has already copied them in."""
+
+
+def _by_stream(
+    rows: Iterable[tuple[Any, ...]], wanted: Iterable[str], tips: dict[str, _StreamTip]
+) -> dict[str, list[StoredEvent]]:
+    """Events rows (in version order within a stream) grouped by the streams ``wanted``;
+    each one read sets its stream's tip."""
+    found: dict[str, list[StoredEvent]] = {stream_id: [] for stream_id in wanted}
+    for r in rows:
+        event = _tuple_to_event(r)
+        found[event.stream_id].append(event)
+        tips[event.stream_id] = _StreamTip(event.version, event.stream_hash)
+    return found
 
 
 def _prefetched(

@@ -104,3 +104,18 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.stop()
+
+
+def wait_for_a_lock_wait(store: EventStore) -> None:
+    """Until some session of this database waits for a lock (the decider, on the head)."""
+    deadline = time.monotonic() + 10
+    with store.datastore.get_connection() as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) AS n FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if row is not None and int(row["n"]) > 0:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the decider never waited for the writers' lock")

@@ -21,6 +21,7 @@ from commands.tally import (
 from domain.tally import Tally
 from eventstore.store import EventStore
 from eventstore.verify import verify_store
+from tests.conftest import wait_for_a_lock_wait
 
 
 @pytest.fixture
@@ -163,21 +164,6 @@ def _increment(command_id: str, tally_id: str, amount: int) -> Command:
     )
 
 
-def _wait_for_a_lock_wait(store: EventStore) -> None:
-    """Until some session of this database waits for a lock (the decider, on the head)."""
-    deadline = time.monotonic() + 10
-    with store.datastore.get_connection() as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT count(*) AS n FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ).fetchone()
-            if row is not None and int(row["n"]) > 0:
-                return
-            time.sleep(0.01)
-    raise AssertionError("the decider never waited for the writers' lock")
-
-
 def test_commands_submitted_while_another_writer_holds_the_lock_join_the_waiting_batch(
     store: EventStore,
 ) -> None:
@@ -195,7 +181,7 @@ def test_commands_submitted_while_another_writer_holds_the_lock_join_the_waiting
             # Another writer holds the lock: the decider takes its one command and waits.
             conn.execute(f'SELECT position FROM "{schema}".chain_head FOR UPDATE')
             first = a.submit(_increment("first", "t", 1))
-            _wait_for_a_lock_wait(store)
+            wait_for_a_lock_wait(store)
             late = [a.submit(_increment(f"late{i}", "t", 1)) for i in range(5)]
             retried = a.submit(_increment("earlier", "t", 5))
             elsewhere = a.submit(_increment("late-u", "u", 1))

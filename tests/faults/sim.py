@@ -45,6 +45,7 @@ from eventstore.model import (
     AppendResult,
     BatchView,
     ChainHead,
+    Joined,
     Prefetched,
     RecordedCommand,
     Snapshot,
@@ -124,11 +125,12 @@ class SimStore:
         def read(wanted: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
             return {sid: self.streams.get(sid, [])[v - 1 :] for sid, v in wanted.items()}
 
-        def more(ids: Sequence[str]) -> dict[str, RecordedCommand]:
-            return {c: self.commands[c] for c in ids if c in self.commands}
+        def join(ids: Sequence[str], wanted: Mapping[str, int], pre: Sequence[str]) -> Joined:
+            found = {c: self.commands[c] for c in ids if c in self.commands}
+            return Joined(found, read(wanted), self.prefetch(pre))
 
         def view() -> BatchView:
-            return BatchView(recorded, read(streams_from), read, more, self.prefetch(prefetch))
+            return BatchView(recorded, read(streams_from), read, join, self.prefetch(prefetch))
 
         submissions = decide(view())
         if self.rng.random() < self.faults.retry_decide:

@@ -7,6 +7,7 @@ outcome: the first is only slower, the second is refused and reported.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import time
@@ -35,9 +36,10 @@ from commands.processor import (
 )
 from domain.ledger.account import Account
 from domain.ledger.transfer import Transfer
+from eventstore.model import BatchView
 from eventstore.store import EventStore
 from eventstore.verify import verify_store
-from tests.conftest import admin_connection
+from tests.conftest import admin_connection, wait_for_a_lock_wait
 
 
 def _commands(seed: int, n: int) -> list[Any]:
@@ -259,7 +261,24 @@ class _CountingPrefetch:
 
     def transact(self, *args: Any, prefetch: Any = (), **kwargs: Any) -> Any:
         self.prefetched_under_lock += prefetch
-        return self._recorder.transact(*args, prefetch=prefetch, **kwargs)
+        *rest, decide = args
+        return self._recorder.transact(*rest, self._counting(decide), prefetch=prefetch, **kwargs)
+
+    def _counting(self, decide: Any) -> Any:
+        """``decide``, with the view's ``join`` noting the streams it reads from snapshots."""
+
+        def counted(view: BatchView) -> Any:
+            join = view.join
+            if join is None:
+                return decide(view)
+
+            def counting_join(ids: Any, since: Any, cold: Any) -> Any:
+                self.prefetched_under_lock += cold
+                return join(ids, since, cold)
+
+            return decide(dataclasses.replace(view, join=counting_join))
+
+        return counted
 
 
 def test_transfer_streams_are_read_with_the_batch_not_prefetched(store: EventStore) -> None:
@@ -385,3 +404,73 @@ def test_a_batch_with_many_cold_streams_reads_them_before_taking_the_lock(
     assert {f"account:{a}" for a in range(1, accounts + 1)} <= set(counting.prefetched)
     assert counting.prefetched_under_lock == []
     assert verify_store(store.recorder).ok
+
+
+def test_a_command_joining_a_waiting_batch_reads_a_cold_stream_from_its_snapshot_in_it(
+    store: EventStore,
+) -> None:
+    # Another processor opens accounts 1 and 2 and moves money between them, snapshotting
+    # every event; this one has never read them.
+    warm = _processor(store, snapshot_every=1)
+    try:
+        for a in (1, 2, 3):
+            assert warm.execute(
+                account_command(CreateAccount(id=a, ledger=1, currency="USD", code=1))
+            ).accepted
+        for t in (1, 2):
+            assert warm.execute(
+                transfer_command(
+                    CreateTransfer(
+                        id=t,
+                        debit_account_id=1,
+                        credit_account_id=2,
+                        amount="2.00",
+                        ledger=1,
+                        code=1,
+                    )
+                )
+            ).accepted
+        for _ in range(100):  # the snapshot writer is a thread of its own
+            if warm.snapshots_written >= 5:
+                break
+            time.sleep(0.05)
+    finally:
+        warm.stop()
+    counting = _CountingPrefetch(store)
+    cold = build_processor(counting, [build_context(lambda: 1)], snapshot_every=0).start()
+    schema = store.datastore.schema
+    try:
+        batches = cold.batches_committed
+        with store.datastore.get_connection() as conn, conn.transaction():
+            # Another writer holds the lock: the decider takes the first command and waits.
+            conn.execute(f'SELECT position FROM "{schema}".chain_head FOR UPDATE')
+            first = cold.submit(
+                account_command(CreateAccount(id=9, ledger=1, currency="USD", code=1))
+            )
+            wait_for_a_lock_wait(store)
+            late = cold.submit(
+                transfer_command(
+                    CreateTransfer(
+                        id=3,
+                        debit_account_id=2,
+                        credit_account_id=3,
+                        amount="1.50",
+                        ledger=1,
+                        code=1,
+                    )
+                )
+            )
+        opened, moved = first.result(10), late.result(10)
+    finally:
+        cold.stop()
+    assert opened.accepted and moved.accepted, moved.result
+    assert cold.batches_committed == batches + 1  # the late transfer joined the waiting batch
+    # Its accounts were read under the lock, from their snapshots, not before it.
+    assert {"account:2", "account:3"} <= set(counting.prefetched_under_lock)
+    assert not {"account:2", "account:3"} & set(counting.prefetched)
+    assert cold.snapshots_loaded >= 2
+    assert verify_store(store.recorder).ok
+    account_2 = store.recorder.read_streams(["account:2"])["account:2"]
+    rebuilt = build_context(lambda: 0).rebuild(None, account_2)
+    assert (rebuilt.credits_posted, rebuilt.debits_posted) == (400, 150)
+    assert account_2[-1].prev_stream_hash == account_2[-2].stream_hash
