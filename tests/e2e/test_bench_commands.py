@@ -55,6 +55,13 @@ def test_bench_append_prints_both_figures_and_their_ratios(
     # lock (in ``read``), so nothing is read before the lock.
     assert stages["prefetch"] == 0, stages
     assert all(us > 0 for name, us in stages.items() if name != "prefetch"), stages
+    # Its own work is every stage but the three that wait on PostgreSQL.
+    own = sum(us for name, us in stages.items() if name not in ("prefetch", "read", "commit"))
+    assert data["ledgerline_decider_own_us_per_command"] == pytest.approx(own, abs=0.1)
+    assert data["pass"]["decider_own_us_per_command"] == (
+        data["ledgerline_decider_own_us_per_command"]
+        < data["targets"]["decider_own_us_per_command"]
+    )
     # the decider's stages cannot add up to more than the wall time per command it served
     assert sum(stages.values()) < 1e6 / data["ledgerline_commands_per_s"] * 1.05
     # The figures are printed rounded to 0.1/s and the ratio to 0.01, taken before rounding:
