@@ -77,6 +77,19 @@ def _commands(seed: int, n: int) -> list[Any]:
     return cmds
 
 
+def _transfer(transfer_id: int, debit: int, credit: int, amount: str) -> Any:
+    return transfer_command(
+        CreateTransfer(
+            id=transfer_id,
+            debit_account_id=debit,
+            credit_account_id=credit,
+            amount=amount,
+            ledger=1,
+            code=1,
+        )
+    )
+
+
 def _processor(store: EventStore, snapshot_every: int) -> CommandProcessor[Any]:
     clock = itertools.count(1_700_000_000_000_000_000, 1_000)
     return build_processor(
@@ -140,18 +153,7 @@ def test_a_cold_processor_loads_the_snapshot_and_only_the_events_after_it(
         found = store.recorder.prefetch(["account:1"])["account:1"]
         assert found.snapshot is not None
         assert len(found.events) < 10  # the tail after the newest snapshot, not the stream
-        out = p.execute(
-            transfer_command(
-                CreateTransfer(
-                    id=9_000,
-                    debit_account_id=1,
-                    credit_account_id=2,
-                    amount="0.01",
-                    ledger=1,
-                    code=1,
-                )
-            )
-        )
+        out = p.execute(_transfer(9_000, 1, 2, "0.01"))
         assert out.accepted
         assert p.snapshots_loaded >= 1
         # The restored account equals the one replayed from every event.
@@ -409,8 +411,8 @@ def test_a_batch_with_many_cold_streams_reads_them_before_taking_the_lock(
 def test_a_command_joining_a_waiting_batch_reads_a_cold_stream_from_its_snapshot_in_it(
     store: EventStore,
 ) -> None:
-    # Another processor opens accounts 1 and 2 and moves money between them, snapshotting
-    # every event; this one has never read them.
+    # Another processor opens accounts 1 to 3 and moves money from 1 to 2, snapshotting every
+    # event; this one has never read them.
     warm = _processor(store, snapshot_every=1)
     try:
         for a in (1, 2, 3):
@@ -418,18 +420,7 @@ def test_a_command_joining_a_waiting_batch_reads_a_cold_stream_from_its_snapshot
                 account_command(CreateAccount(id=a, ledger=1, currency="USD", code=1))
             ).accepted
         for t in (1, 2):
-            assert warm.execute(
-                transfer_command(
-                    CreateTransfer(
-                        id=t,
-                        debit_account_id=1,
-                        credit_account_id=2,
-                        amount="2.00",
-                        ledger=1,
-                        code=1,
-                    )
-                )
-            ).accepted
+            assert warm.execute(_transfer(t, 1, 2, "2.00")).accepted
         for _ in range(100):  # the snapshot writer is a thread of its own
             if warm.snapshots_written >= 5:
                 break
@@ -448,18 +439,7 @@ def test_a_command_joining_a_waiting_batch_reads_a_cold_stream_from_its_snapshot
                 account_command(CreateAccount(id=9, ledger=1, currency="USD", code=1))
             )
             wait_for_a_lock_wait(store)
-            late = cold.submit(
-                transfer_command(
-                    CreateTransfer(
-                        id=3,
-                        debit_account_id=2,
-                        credit_account_id=3,
-                        amount="1.50",
-                        ledger=1,
-                        code=1,
-                    )
-                )
-            )
+            late = cold.submit(_transfer(3, 2, 3, "1.50"))
         opened, moved = first.result(10), late.result(10)
     finally:
         cold.stop()
