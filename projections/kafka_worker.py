@@ -4,9 +4,9 @@ Definition
     :class:`KafkaApplier` turns a batch of consumed messages into read-model rows and
     per-partition tracking positions (source ``kafka:<topic>:<partition>``) in ONE
     PostgreSQL transaction. :func:`build_app` wraps it in a faust-streaming app: each fetch's
-    messages are handed over at once, a task per topic applies them batch by batch (a batch
-    being what arrived while the last one was applied), and each message is acknowledged
-    only once its effect (or its being a duplicate) is committed.
+    messages are decoded and handed over at once, a task per topic applies them batch by
+    batch (a batch being what arrived while the last one was applied), and each message is
+    acknowledged only once its effect (or its being a duplicate) is committed.
 
     Per partition, with ``t`` its tracking position, messages are taken in offset order:
     ``position <= t``: already applied (a redelivery or a relay resend): skipped;
@@ -563,9 +563,11 @@ def build_app(config: WorkerConfig, appliers: Mapping[str, Sequence[KafkaApplier
         app.task(_applying(app, topic_name, topic_appliers, gate, batcher))
 
     async def deliver(messages: list[Any]) -> None:
-        by_topic: dict[str, list[Any]] = {}
+        # Decoded as they arrive, on the event loop, while the appliers' threads apply the
+        # previous batch (waiting on PostgreSQL much of the time): a batch taken is ready.
+        by_topic: dict[str, list[Consumed]] = {}
         for message in messages:
-            by_topic.setdefault(message.topic, []).append(message)
+            by_topic.setdefault(message.topic, []).append(Consumed.of_record(message))
         for topic, delivered in by_topic.items():
             await waiting[topic].add(delivered)
 
@@ -655,12 +657,12 @@ class Batcher:
     """A topic's messages consumed while its previous batch is being applied, taken as the
     next batch.
 
-    The consumer adds each fetch's messages; the topic's applying task takes everything
-    waiting (up to ``batch_max``) the moment it is free. Consuming thus overlaps applying,
-    and the batch size follows the load with no timer: a quiet stream's message is applied
-    at once, and under load a batch holds what arrived during the last one. With
-    ``batch_max`` or more waiting, consumption pauses until a batch is taken, so memory
-    stays bounded and the rest stays at the broker.
+    The consumer adds each fetch's messages (decoded, :class:`Consumed`); the topic's
+    applying task takes everything waiting (up to ``batch_max``) the moment it is free.
+    Consuming and decoding thus overlap applying, and the batch size follows the load with no
+    timer: a quiet stream's message is applied at once, and under load a batch holds what
+    arrived during the last one. With ``batch_max`` or more waiting, consumption pauses until
+    a batch is taken, so memory stays bounded and the rest stays at the broker.
     """
 
     def __init__(self, batch_max: int) -> None:
@@ -716,8 +718,7 @@ def _applying(
     async def apply_batches() -> None:
         try:
             while True:
-                messages = await batcher.take()
-                batch = [Consumed.of_record(m) for m in messages]
+                batch = await batcher.take()
                 results = await asyncio.gather(
                     *(_handle_with_retry(applier.handle, batch) for applier in appliers)
                 )
