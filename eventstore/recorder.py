@@ -376,34 +376,19 @@ class HashChainRecorder(PostgresApplicationRecorder):
             with conn.pipeline():
                 transaction.enter_context(psycopg.Transaction(conn))
                 c_head = conn.cursor(row_factory=tuple_row)
-                c_cmd = conn.cursor()
-                c_rows = conn.cursor(row_factory=tuple_row, binary=True)
                 c_head.execute(self._q_lock_head, prepare=True)
-                c_cmd.execute(self._q_select_commands, (list(command_ids),), prepare=False)
+                c_tips = None
                 if tip_streams:
-                    c_rows.execute(self._q_select_tips, (list(tip_streams),), prepare=True)
-                elif streams_from:
-                    c_rows.execute(
-                        self._q_select_streams_from,
-                        (list(streams_from), list(streams_from.values())),
-                        prepare=True,
-                    )
-                c_pre = conn.cursor(row_factory=tuple_row, binary=True) if prefetch else None
-                if c_pre is not None:
-                    ids = list(dict.fromkeys(prefetch))
-                    c_pre.execute(self._q_prefetch_locked, (ids,), prepare=True)
+                    c_tips = conn.cursor(row_factory=tuple_row)
+                    c_tips.execute(self._q_select_tips, (list(tip_streams),), prepare=True)
+                fetch = self._queue_reads(conn, command_ids, streams_from, prefetch)
                 head_row = c_head.fetchone()
-                recorded = {r["command_id"]: _row_to_command(r) for r in c_cmd.fetchall()}
-                rows = c_rows.fetchall() if (tip_streams or streams_from) else []
-                pre_rows = c_pre.fetchall() if c_pre is not None else []
+                tip_rows = c_tips.fetchall() if c_tips is not None else []
+                recorded, rows, pre_rows = fetch()
             head = self._head_from(head_row)
-            tips: dict[str, _StreamTip] = {}
+            tips = {r[0]: _StreamTip(r[1], bytes(r[2])) for r in tip_rows}
             prefetched = _prefetched(pre_rows, tips)
-            events: dict[str, list[StoredEvent]] = {}
-            if tip_streams:
-                tips = {r[0]: _StreamTip(r[1], bytes(r[2])) for r in rows}
-            else:
-                events = _by_stream(rows, streams_from, tips)
+            events = _by_stream(rows, streams_from, tips)
 
             def load(more_from: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
                 with conn.cursor(row_factory=tuple_row, binary=True) as c_more:
@@ -417,27 +402,13 @@ class HashChainRecorder(PostgresApplicationRecorder):
             def join(
                 more_ids: Sequence[str], more_from: Mapping[str, int], more_pre: Sequence[str]
             ) -> Joined:
-                # One round trip: the three reads go out together in a pipeline.
+                # The batch's own reads, for the late commands: one round trip.
                 with conn.pipeline():
-                    c_ids = conn.cursor()
-                    c_ids.execute(self._q_select_commands, (list(more_ids),), prepare=False)
-                    c_from = c_pre = None
-                    if more_from:
-                        c_from = conn.cursor(row_factory=tuple_row, binary=True)
-                        c_from.execute(
-                            self._q_select_streams_from,
-                            (list(more_from), list(more_from.values())),
-                            prepare=True,
-                        )
-                    if more_pre:
-                        c_pre = conn.cursor(row_factory=tuple_row, binary=True)
-                        pre_ids = list(dict.fromkeys(more_pre))
-                        c_pre.execute(self._q_prefetch_locked, (pre_ids,), prepare=True)
-                    found_cmds = {r["command_id"]: _row_to_command(r) for r in c_ids.fetchall()}
-                    from_rows = c_from.fetchall() if c_from is not None else []
-                    pre = c_pre.fetchall() if c_pre is not None else []
-                found = _by_stream(from_rows, more_from, tips)
-                return Joined(found_cmds, found, _prefetched(pre, tips))
+                    more, more_rows, more_pre_rows = self._queue_reads(
+                        conn, more_ids, more_from, more_pre
+                    )()
+                found = _by_stream(more_rows, more_from, tips)
+                return Joined(more, found, _prefetched(more_pre_rows, tips))
 
             t1 = time.perf_counter()
             submissions = decide(BatchView(recorded, events, load, join, prefetched))
@@ -483,6 +454,40 @@ class HashChainRecorder(PostgresApplicationRecorder):
         if tiles is not None:  # committed: this is now the tree's state
             self._tiles = tiles
         return submissions, plan.results
+
+    def _queue_reads(
+        self,
+        conn: Connection[Any],
+        command_ids: Sequence[str],
+        streams_from: Mapping[str, int],
+        prefetch: Sequence[str],
+    ) -> Callable[[], tuple[dict[str, RecordedCommand], list[Any], list[Any]]]:
+        """Queue, in the caller's pipeline under the lock, the reads a batch decides on: the
+        command-log entries of ``command_ids``, the events of ``streams_from`` (each from its
+        version on) and the newest snapshot of each ``prefetch`` stream with the events after
+        it. Returns the call that fetches them: the recorded commands, the events rows and the
+        prefetch rows."""
+        c_cmd = conn.cursor()
+        c_cmd.execute(self._q_select_commands, (list(command_ids),), prepare=False)
+        c_rows = c_pre = None
+        if streams_from:
+            c_rows = conn.cursor(row_factory=tuple_row, binary=True)
+            c_rows.execute(
+                self._q_select_streams_from,
+                (list(streams_from), list(streams_from.values())),
+                prepare=True,
+            )
+        if prefetch:
+            c_pre = conn.cursor(row_factory=tuple_row, binary=True)
+            c_pre.execute(self._q_prefetch_locked, (list(dict.fromkeys(prefetch)),), prepare=True)
+
+        def fetch() -> tuple[dict[str, RecordedCommand], list[Any], list[Any]]:
+            recorded = {r["command_id"]: _row_to_command(r) for r in c_cmd.fetchall()}
+            rows = c_rows.fetchall() if c_rows is not None else []
+            pre_rows = c_pre.fetchall() if c_pre is not None else []
+            return recorded, rows, pre_rows
+
+        return fetch
 
     def _append_tiles(
         self, conn: Connection[Any], head_position: int, leaves: Sequence[bytes]
