@@ -5,8 +5,9 @@ One run: a fresh embedded store gets ``accounts`` accounts and ``transfers`` tra
 the read models before it returns). ``ledgerline serve --workers N`` starts on that store; its
 resident set right after it answers is the baseline. One transfer is then written and read
 back, so the in-process projector rebuilds its state (it does on the first event it applies:
-the AML engine replays its journal, about 0.75 KB per monitored transaction within its
-horizon) and that memory is reported on its own, not as growth per account touched. Then,
+the AML engine loads its checkpoint, which the import wrote, into its spill file, and keeps
+at most ``HOT_ACCOUNTS`` accounts' windows in memory) and that memory is reported on its own,
+not as growth per account touched. Then,
 for ``seconds``, a few concurrent clients touch accounts drawn uniformly from the whole id
 range: single transfers
 (``POST /v1/transfers``) and reads of an account, of its transfers and of its balances. The
@@ -47,6 +48,7 @@ from ledgerline.bench_support import (
 )
 from ledgerline.config import load_settings
 from ledgerline.errors import LedgerlineError
+from projections.aml import HOT_ACCOUNTS
 from readmodels.schema import SCHEMA
 
 DEFAULT_ACCOUNTS = 1_000_000
@@ -273,6 +275,26 @@ def _baseline_rss_mb(tree: Tree, samples: int = 5) -> float:
     return max(figures)
 
 
+def _aml_checkpoint(admin_url: str) -> dict[str, Any]:
+    """Where the AML engine's checkpoint stands (the import writes one when it is done)."""
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute(
+            f"SELECT c.position, c.windows, h.position FROM {SCHEMA}.aml_checkpoint c,"
+            ' "ledgerline".chain_head h'
+        ).fetchone()
+        size = conn.execute(
+            f"SELECT pg_total_relation_size('{SCHEMA}.aml_checkpoint_windows')"
+        ).fetchone()
+    if row is None:
+        return {"position": None}
+    return {
+        "position": int(row[0]),
+        "windows": int(row[1]),
+        "log_head": int(row[2]),
+        "windows_table_mb": round(int(size[0]) / 2**20, 1) if size else None,
+    }
+
+
 def _cache_metrics(http: httpx.Client, metrics_token: str | None) -> dict[str, float]:
     """The command processors' caches as ``/metrics`` reports them (summed over workers)."""
     headers = {"Authorization": f"Bearer {metrics_token}"} if metrics_token else {}
@@ -334,6 +356,7 @@ def run(
         token = cli("keys", "create", "--role", "operator", env=env).strip()
         loaded = _load_store(env, data_dir.parent, accounts, transfers)
         admin_url = embedded_url(data_dir)
+        checkpoint = _aml_checkpoint(admin_url)
         pg_tree = Tree(postmaster_pid(data_dir))
         with serving(env, workers) as (server, url):
             serve_tree = Tree(server.pid)
@@ -394,6 +417,7 @@ def run(
         "serve_rss_at_end_mb": round(serve_end, 1),
         "serve_peak_vs_after_start": round(peak / baseline, 2) if baseline else None,
         "serve_rss_under_load": _growth(load.timeline),
+        "aml_engine": {"hot_accounts": HOT_ACCOUNTS, "checkpoint_after_import": checkpoint},
         "cache_max_mb": settings.cache_max_mb,
         "cache_at_end": cache,
         "checks": checks,

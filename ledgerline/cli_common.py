@@ -113,7 +113,9 @@ class Session:
             self.store.recorder, [spec.create(SCHEMA) for spec in PROJECTIONS.values()]
         )
         runner.position = runner._common_position()
-        return runner.catch_up()
+        position = runner.catch_up()
+        runner.rest()  # a checkpoint of what it built (the AML engine's), for the next start
+        return position
 
     def close(self) -> None:
         self.processor.stop()

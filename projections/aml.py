@@ -10,11 +10,17 @@ Definition
     ``aml_inputs``). Alerts the engine raised or updated, sanctions hits, case rows and graph
     deltas are written in the caller's transaction.
 
-    The engine's windows live in memory. The projection keeps ``aml_progress`` (the last
-    position it applied, written with the rows); when that differs from what its engine has
-    consumed (a restart, a rebuild swapped in under it, another Kafka worker sequenced), it
-    rebuilds the engine from the journal (``aml_transactions`` and ``aml_inputs``) first, so
-    every path ends in the same state as one run over the whole log.
+    The engine keeps the windows of the ``hot_accounts`` most recently used accounts in
+    memory and the others in a spill file (:mod:`projections.aml_windows`). The projection
+    keeps ``aml_progress`` (the last position it applied, written with the rows); when that
+    differs from what its engine has consumed (a restart, a rebuild swapped in under it,
+    another Kafka worker sequenced), it rebuilds the engine first: from its checkpoint
+    (``aml_checkpoint``, written with the rows once enough transactions came since the last
+    one, and when the runner is idle) and the journal after it, or from the whole journal
+    (``aml_transactions`` and ``aml_inputs``) when no checkpoint fits, so every path ends in
+    the same state as one run over the whole log. A checkpoint holds pickles: it is used
+    only by the same code that wrote it (``ENGINE_CODE``), and only at or before the
+    position the tables reflect.
 
     Kafka: detection depends on the order across streams, so this projection is ``ordered``:
     the worker hands it what it consumes (:meth:`receive`, into ``aml_inbox``), and applies the
@@ -30,7 +36,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -62,6 +70,7 @@ from domain.aml.model import Txn
 from domain.aml.rates import RateTable
 from domain.aml.reference import profile_of
 from domain.aml.rules import definition_of
+from domain.aml.windows import Windows
 from domain.ledger.events import (
     PendingTransferExpired,
     PendingTransferPosted,
@@ -71,6 +80,7 @@ from domain.ledger.events import (
 from domain.ledger.events import decode_event as decode_ledger
 from eventstore.model import StoredEvent
 from projections.aml_screening import Screener
+from projections.aml_windows import SpillFile
 from readmodels import aml as rm
 from readmodels.schema import SCHEMA, defer_indexes, restore_indexes
 
@@ -80,6 +90,27 @@ LEDGER_PREFIX = "ledger:"
 MAX_USD_MINOR = 2**62  # a ledger amount beyond this (in cents) is not monitorable
 NAME_FIELDS = (("from_name", "src"), ("to_name", "dst"))
 _TX_TOPIC = TransactionRecorded.TOPIC
+# The engine keeps this many accounts' windows in memory; the others wait in a spill file
+# (about 8 KB an account at 20 transactions in its window: some 800 MB at the default).
+HOT_ACCOUNTS = 100_000
+# A checkpoint of the engine is written once it has observed this many transactions since
+# the last one, and at least twice as many as it holds windows (each costs a write of every
+# window: at most half a window a transaction).
+CHECKPOINT_MIN_TXNS = 250_000
+
+
+def _engine_code() -> str:
+    """What a checkpoint is valid for: the engine's code (every module of the domain's AML
+    package) and this projection's (how it feeds the engine). Any change to either makes
+    earlier checkpoints unusable, and the engine is rebuilt from the whole journal."""
+    digest = hashlib.sha256()
+    domain_aml = Path(sys.modules[Engine.__module__].__file__ or "").parent
+    for path in [*sorted(domain_aml.glob("*.py")), Path(__file__)]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+ENGINE_CODE = _engine_code()
 
 
 def _loads(payload: bytes) -> dict[str, Any]:
@@ -95,10 +126,20 @@ class AmlProjection:
     name = NAME
     ordered = True  # the Kafka worker must apply its events in global position order
 
-    def __init__(self, schema: str = SCHEMA, *, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        schema: str = SCHEMA,
+        *,
+        fresh: bool = False,
+        hot_accounts: int = HOT_ACCOUNTS,
+        checkpoint_min_txns: int = CHECKPOINT_MIN_TXNS,
+    ) -> None:
         self.schema = schema
         self.fresh = fresh  # a rebuild into empty tables: defer edges and alerts to finish()
-        self.engine = Engine()
+        self.hot_accounts = hot_accounts
+        self.checkpoint_min_txns = checkpoint_min_txns
+        self.since_checkpoint = 0  # transactions observed since the engine's checkpoint
+        self.engine = self._new_engine()
         self.screener = Screener()
         self.position = 0  # the last position this projection's engine has consumed
         self.warm = fresh  # a fresh rebuild starts from nothing, as the tables do
@@ -146,7 +187,27 @@ class AmlProjection:
             rm.upsert_alerts(cur, self._alerts.values(), self.schema)
             self._alerts = {}
             self._save_progress(cur)
+            due = max(self.checkpoint_min_txns, 2 * len(self.engine.accounts))
+            if self.since_checkpoint >= due:
+                self.checkpoint(cur)
             self.warm = True
+
+    def rest(self, cur: psycopg.Cursor[Any]) -> None:
+        """Nothing new to apply (the runner is idle): write a checkpoint if replaying what
+        came since the last one would cost more than writing one (a transaction replayed
+        costs about what eight windows written do)."""
+        if not self.warm or self.fresh or self.since_checkpoint * 8 < len(self.engine.accounts):
+            return
+        if self.since_checkpoint and self._progress(cur) == self.position:
+            self.checkpoint(cur)
+
+    def checkpoint(self, cur: psycopg.Cursor[Any]) -> None:
+        """Write the engine's checkpoint at this projection's position (in the caller's
+        transaction, with the rows it reflects): a restart then replays only the journal
+        after it."""
+        rest, windows = self.engine.checkpoint()
+        rm.write_checkpoint(cur, self.position, ENGINE_CODE, rest, windows, self.schema)
+        self.since_checkpoint = 0
 
     def finish(self, cur: psycopg.Cursor[Any]) -> None:
         """End of a fresh rebuild: the graph, the alerts and the transfers still pending,
@@ -288,9 +349,11 @@ class AmlProjection:
         if txn.usd >= MAX_USD_MINOR:
             self.unmonitored += 1
             return
+        txn = compact(txn)
         tx_rows.append((*txn_row(txn, origin), extra))
         self._deltas.add(txn)
         self.engine.observe(txn)
+        self.since_checkpoint += 1
 
     def _ledger(
         self, cur: psycopg.Cursor[Any], stored: StoredEvent, tx_rows: list[tuple[Any, ...]]
@@ -470,12 +533,32 @@ class AmlProjection:
             return 0
         return int(row["position"] if isinstance(row, dict) else row[0])
 
+    def _new_engine(self) -> Engine:
+        if self.hot_accounts <= 0:
+            return Engine()
+        return Engine(windows=Windows(SpillFile(), self.hot_accounts))
+
+    def _restored(self, cur: psycopg.Cursor[Any], upto: int) -> tuple[Engine, int]:
+        """The engine of the checkpoint, if one fits (this code, at or before ``upto``), and
+        its position; else a new engine at 0."""
+        found = rm.read_checkpoint(cur, self.schema)
+        if found is None or found[1] != ENGINE_CODE or found[0] > upto or self.hot_accounts <= 0:
+            return self._new_engine(), 0
+        position, _, rest, _ = found
+        store = SpillFile()
+        for chunk in rm.checkpoint_windows(cur, self.schema):
+            store.save(chunk)
+        return Engine.restore(rest, Windows(store, self.hot_accounts)), position
+
     def warm_up(self, cur: psycopg.Cursor[Any], upto: int) -> None:
-        """Rebuild the engine from the journal up to ``upto`` (what the tables reflect)."""
-        engine = Engine()
-        for _, kind, item in rm.journal(cur, upto, self.schema):
+        """Rebuild the engine up to ``upto`` (what the tables reflect): from its checkpoint
+        and the journal after it, or from the whole journal."""
+        engine, after = self._restored(cur, upto)
+        self.since_checkpoint = 0
+        for _, kind, item in rm.journal(cur, upto, self.schema, after=after):
             if kind == "tx":
                 engine.observe(Txn(*_journal_txn(item)))
+                self.since_checkpoint += 1
             elif kind == "rule":
                 engine.set_rule(definition_of(RuleChanged(**_fields(RuleChanged, item))))
             elif kind == "rates":
@@ -540,9 +623,22 @@ def _journal_txn(row: Sequence[Any]) -> tuple[Any, ...]:
     (position, tx_id, ts, src, dst, usd, amount, currency, channel, kind, fc, tc, cond, br) = row[
         :14
     ]
+    i = sys.intern
     return (
-        int(ts), str(tx_id), str(src), str(dst), int(usd), int(amount), str(currency),
-        str(channel), str(kind), str(fc), str(tc), str(cond), str(br), int(position),
+        int(ts), str(tx_id), i(str(src)), i(str(dst)), int(usd), int(amount), i(str(currency)),
+        i(str(channel)), i(str(kind)), i(str(fc)), i(str(tc)), i(str(cond)), i(str(br)),
+        int(position),
+    )  # fmt: skip
+
+
+def compact(t: Txn) -> Txn:
+    """``t`` with its account ids and codes interned: one string object for each, however
+    many transactions the engine's windows hold (half a transaction's memory otherwise)."""
+    i = sys.intern
+    return Txn(
+        t.ts_ns, t.tx_id, i(t.src), i(t.dst), t.usd, t.amount_minor, i(t.currency),
+        i(t.channel), i(t.kind), i(t.from_country), i(t.to_country), i(t.conductor),
+        i(t.branch), t.position,
     )  # fmt: skip
 
 

@@ -77,6 +77,9 @@ class ProjectionRunner:
         # that an idle process should not feel.
         poll_interval_s: float = 300.0,
         coalesce_s: float = 0.02,
+        # After this long without new events, projections that keep a cache may save it
+        # (``rest``): the AML engine writes its checkpoint there.
+        rest_after_s: float = 5.0,
         applies: bool = True,
     ) -> None:
         self._recorder = recorder
@@ -88,6 +91,7 @@ class ProjectionRunner:
         # After a wake-up, wait this long so that the commits arriving meanwhile share one
         # read-model transaction: under load, fewer and larger batches.
         self._coalesce_s = coalesce_s
+        self._rest_after_s = min(rest_after_s, poll_interval_s)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._applied = threading.Condition()
@@ -152,6 +156,24 @@ class ProjectionRunner:
                 # and the failure names the exact position.
                 for event in events:
                     self._apply([event])
+
+    def rest(self) -> None:
+        """Nothing new to apply: let each projection that has a ``rest(cur)`` method save
+        what it keeps in memory (in a transaction of its own). A failure is logged and
+        changes nothing: what a projection saves there is a cache, never a read model."""
+        for projection in self._projections:
+            rest = getattr(projection, "rest", None)
+            if rest is None:
+                continue
+            try:
+                with (
+                    self._datastore.get_connection() as conn,
+                    conn.transaction(),
+                    conn.cursor() as cur,
+                ):
+                    rest(cur)
+            except Exception:
+                log.exception("projection %s could not save its state at rest", projection.name)
 
     def _common_position(self) -> int:
         with self._datastore.get_connection() as conn:
@@ -275,7 +297,11 @@ class ProjectionRunner:
             except BaseException as exc:  # stop, loudly: never skip an event
                 self._fail(exc)
                 return
-            if self._wake.wait(self._poll_interval_s) and self._coalesce_s:
+            woke = self._wake.wait(self._rest_after_s)
+            if not woke:
+                self.rest()
+                woke = self._wake.wait(self._poll_interval_s - self._rest_after_s)
+            if woke and self._coalesce_s:
                 self._stop.wait(self._coalesce_s)
             self._wake.clear()
 

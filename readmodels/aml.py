@@ -136,6 +136,21 @@ MIGRATIONS = (
             _GRANT_DML,
         ),
     ),
+    Migration(
+        301,
+        "aml: the monitoring engine's checkpoint (a cache: unlogged, never compared)",
+        (
+            "CREATE UNLOGGED TABLE {schema}.aml_checkpoint ("
+            " id integer PRIMARY KEY CHECK (id = 1), position bigint NOT NULL,"
+            " code text NOT NULL, engine bytea NOT NULL, windows bigint NOT NULL)",
+            "CREATE UNLOGGED TABLE {schema}.aml_checkpoint_windows ("
+            " account text NOT NULL, state bytea NOT NULL)",
+            "ALTER TABLE {schema}.aml_checkpoint_windows ALTER COLUMN state SET STORAGE EXTERNAL",
+            _GRANT_DML,
+            f"GRANT TRUNCATE ON {{schema}}.aml_checkpoint, {{schema}}.aml_checkpoint_windows"
+            f" TO {APP_ROLE}",
+        ),
+    ),
 )
 register(MIGRATIONS)
 
@@ -429,11 +444,15 @@ BULK_TABLES = ("aml_transactions", "aml_edges", "aml_alerts")
 
 
 def journal(
-    cur: psycopg.Cursor[Any], upto: int, schema: str = SCHEMA, batch: int = 20_000
+    cur: psycopg.Cursor[Any],
+    upto: int,
+    schema: str = SCHEMA,
+    batch: int = 20_000,
+    after: int = 0,
 ) -> Iterator[tuple[int, str, Any]]:
-    """Every engine input up to ``upto`` in position order: ``(position, "tx", row)`` for
-    monitored transactions (``TX_COLUMNS``) and ``(position, kind, payload)`` for reference
-    data, merged."""
+    """Every engine input in ``(after, upto]`` in position order: ``(position, "tx", row)``
+    for monitored transactions (``TX_COLUMNS``) and ``(position, kind, payload)`` for
+    reference data, merged."""
     # Two queries streamed through server-side cursors, ``batch`` rows per fetch, and merged
     # here: memory is two fetches whatever the journal holds (a store with millions of account
     # profiles), and the cost one pass (or one sort) whatever the tables' statistics. Pages of
@@ -448,13 +467,13 @@ def journal(
         txs.itersize = inputs.itersize = batch
         txs.execute(
             f"SELECT {', '.join(TX_COLUMNS)} FROM {schema}.aml_transactions"
-            " WHERE position <= %s ORDER BY position",
-            (upto,),
+            " WHERE position > %s AND position <= %s ORDER BY position",
+            (after, upto),
         )
         inputs.execute(
-            f"SELECT position, kind, payload FROM {schema}.aml_inputs WHERE position <= %s"
-            " ORDER BY position",
-            (upto,),
+            f"SELECT position, kind, payload FROM {schema}.aml_inputs"
+            " WHERE position > %s AND position <= %s ORDER BY position",
+            (after, upto),
         )
         ref = next(inputs, None)
         for tx in txs:
@@ -465,6 +484,54 @@ def journal(
         while ref is not None:
             yield int(ref[0]), str(ref[1]), ref[2]
             ref = next(inputs, None)
+
+
+def write_checkpoint(
+    cur: psycopg.Cursor[Any],
+    position: int,
+    code: str,
+    engine: bytes,
+    windows: Iterable[tuple[str, bytes]],
+    schema: str = SCHEMA,
+) -> int:
+    """Replace the engine's checkpoint (in the caller's transaction); the windows written."""
+    cur.execute(f"TRUNCATE {schema}.aml_checkpoint, {schema}.aml_checkpoint_windows")
+    count = 0
+    with cur.copy(f"COPY {schema}.aml_checkpoint_windows (account, state) FROM STDIN") as cp:
+        for row in windows:
+            cp.write_row(row)
+            count += 1
+    cur.execute(
+        f"INSERT INTO {schema}.aml_checkpoint (id, position, code, engine, windows)"
+        " VALUES (1, %s, %s, %s, %s)",
+        (position, code, engine, count),
+    )
+    return count
+
+
+def read_checkpoint(
+    cur: psycopg.Cursor[Any], schema: str = SCHEMA
+) -> tuple[int, str, bytes, int] | None:
+    """``(position, code, engine, windows)`` of the engine's checkpoint, if there is one."""
+    row = cur.execute(
+        f"SELECT position, code, engine, windows FROM {schema}.aml_checkpoint WHERE id = 1"
+    ).fetchone()
+    if row is None:
+        return None
+    v = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+    return int(v[0]), str(v[1]), bytes(v[2]), int(v[3])
+
+
+def checkpoint_windows(
+    cur: psycopg.Cursor[Any], schema: str = SCHEMA, batch: int = 10_000
+) -> Iterator[list[tuple[str, bytes]]]:
+    """The checkpoint's account windows, ``batch`` at a time (a server-side cursor)."""
+    conn = cur.connection
+    with conn.transaction(), conn.cursor(name="aml_windows", row_factory=tuple_row) as rows:
+        rows.itersize = batch
+        rows.execute(f"SELECT account, state FROM {schema}.aml_checkpoint_windows")
+        while chunk := rows.fetchmany(batch):
+            yield [(str(a), bytes(b)) for a, b in chunk]
 
 
 def sanctions_entries(cur: psycopg.Cursor[Any], schema: str = SCHEMA) -> list[dict[str, Any]]:

@@ -23,12 +23,16 @@ Guarantees
     * Bounded memory: state is trimmed to the horizon (the longest window of the enabled
       rules, at least 35 days) behind each account's newest transaction, and an account
       idle for a whole horizon is forgotten (its last activity time is kept for dormancy).
+      Given a cold store (:class:`~domain.aml.windows.Windows`), only the most recently
+      used accounts' windows stay in memory; the alerts are the same.
+    * Resumable: :meth:`checkpoint` gives the state as bytes (the engine's own, then each
+      account's window), :meth:`restore` takes them back.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from domain.aml import detectors
@@ -39,6 +43,7 @@ from domain.aml.model import CASH, AccountProfile, Txn
 from domain.aml.rates import USD_ONLY, RateTable
 from domain.aml.rules import DAY_S, DEFAULT_RULES, RuleDefinition
 from domain.aml.state import AccountState, add_sorted
+from domain.aml.windows import Windows
 from domain.invariant import invariant
 
 NS_PER_S = 1_000_000_000
@@ -170,10 +175,11 @@ class Engine:
         self,
         rules: Iterable[RuleDefinition] = DEFAULT_RULES.values(),
         rates: RateTable = USD_ONLY,
+        windows: Windows | None = None,
     ) -> None:
         self.rates = rates
         self.profiles: dict[str, AccountProfile] = {}
-        self.accounts: dict[str, AccountState] = {}
+        self.accounts = Windows() if windows is None else windows
         self.last_seen: dict[str, int] = {}  # account -> newest business time, kept forever
         self.stream_start = -1  # the oldest business time monitored (the start of monitoring)
         # rule id -> account -> from when its relationships count as new (see detectors)
@@ -303,6 +309,7 @@ class Engine:
         if dst is not None and ts > dst.last_ts:
             dst.last_ts = ts
             self.last_seen[b] = ts
+        self.accounts.settle()
 
     def _state(self, account: str, ts: int, day: int) -> AccountState:
         state = self.accounts.get(account)
@@ -330,11 +337,12 @@ class Engine:
         if first:
             return
         horizon_days = self.horizon_ns // (DAY_S * NS_PER_S) + 1
+        idle_before = ts - self.horizon_ns
+        last_seen = self.last_seen  # an account's newest time, as its state's last_ts
         for old_day in [d for d in self.touched_days if d < day - horizon_days]:
-            for account in self.touched_days.pop(old_day):
-                state = self.accounts.get(account)
-                if state is not None and state.last_ts < ts - self.horizon_ns:
-                    del self.accounts[account]
+            self.accounts.forget(
+                a for a in self.touched_days.pop(old_day) if last_seen.get(a, -1) < idle_before
+            )
         for cfg in self.cfgs.values():
             detectors.expire(cfg, ts)
         self.alerts.expire(ts)
@@ -346,6 +354,27 @@ class Engine:
 
     def drain(self) -> list[Alert]:
         return self.alerts.drain()
+
+    def checkpoint(self) -> tuple[bytes, Iterator[tuple[str, bytes]]]:
+        """The state in two parts: everything but the account windows, as bytes, and each
+        account's window as bytes (read lazily: consume it before observing more).
+
+        Internal cache formats (``pickle``), as :meth:`to_snapshot`.
+        """
+        windows, self.accounts = self.accounts, Windows()
+        try:
+            rest = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            self.accounts = windows
+        return rest, windows.saved()
+
+    @staticmethod
+    def restore(rest: bytes, windows: Windows) -> Engine:
+        """The engine of a :meth:`checkpoint`, with ``windows`` holding its accounts' windows
+        (saved in their cold store, say, as the checkpoint gave them)."""
+        engine = Engine.from_snapshot(rest)
+        engine.accounts = windows
+        return engine
 
     def to_snapshot(self) -> bytes:
         """The whole state (windows, open alerts, rules, rates, profiles) as bytes.

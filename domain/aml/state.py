@@ -19,11 +19,13 @@ Guarantees
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from functools import partial
 from typing import Any
 
 from domain.aml.model import Txn
 
 _AFTER_ALL = "\U0010ffff"
+_as_txn = partial(tuple.__new__, Txn)  # a plain tuple's fields as a Txn, without a Python frame
 CP_TRIM_EVERY_NS = 7 * 86_400 * 1_000_000_000  # relationships are trimmed once a week
 
 
@@ -81,6 +83,15 @@ class AccountState:
         self.day = -1  # the UTC day of business time the account was last touched on
         self.detector: dict[str, Any] = {}  # per-rule detector state, by rule id
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled with the window's transactions as plain tuples (pickle then stays in C;
+        as named tuples it would call back into Python for each), read back as ``Txn``."""
+        return _restore, (
+            list(map(tuple, self.ins)), list(map(tuple, self.outs)), self.cp_in, self.cp_out,
+            self.last_ts, self.group_ts, self.deg_in0, self.deg_out0, self.prev_last,
+            self.cp_trimmed_ts, self.day, self.detector,
+        )  # fmt: skip
+
     def touch(self, ts: int) -> None:
         """Take the strictly-earlier snapshot when a new business time reaches the account."""
         if ts > self.group_ts:
@@ -107,3 +118,20 @@ class AccountState:
             stale = [cp for cp, (_, last) in cps.items() if last < horizon_lo]
             for cp in stale:
                 del cps[cp]
+
+
+def _restore(
+    ins: list[tuple[Any, ...]],
+    outs: list[tuple[Any, ...]],
+    cp_in: dict[str, list[int]],
+    cp_out: dict[str, list[int]],
+    *numbers_and_detector: Any,
+) -> AccountState:
+    state = AccountState.__new__(AccountState)
+    state.ins, state.outs = list(map(_as_txn, ins)), list(map(_as_txn, outs))
+    state.cp_in, state.cp_out = cp_in, cp_out
+    (
+        state.last_ts, state.group_ts, state.deg_in0, state.deg_out0, state.prev_last,
+        state.cp_trimmed_ts, state.day, state.detector,
+    ) = numbers_and_detector  # fmt: skip
+    return state

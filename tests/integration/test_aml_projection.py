@@ -131,6 +131,61 @@ def test_a_restarted_projection_rebuilds_its_windows_from_the_journal(
     assert {k: _comparable(v) for k, v in alerts(db_url).items()} == offline
 
 
+def _journal_txns(db_url: str, after: int = 0) -> int:
+    with connect_owner(db_url) as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {SCHEMA}.aml_transactions WHERE position > %s", (after,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _warm_up(db_url: str, projection: AmlProjection) -> None:
+    with connect_owner(db_url) as conn, conn.cursor() as cur:
+        projection.warm_up(cur, projection._progress(cur))
+
+
+def test_windows_spilled_to_disk_and_a_restart_from_the_checkpoint_raise_what_the_engine_does(
+    db_url: str, aml_store: tuple[EventStore, CommandProcessor[Any]], sim: Path
+) -> None:
+    store, processor = aml_store
+    records = [json.loads(line) for line in (sim / "transactions.jsonl").open()]
+    processor.execute(rates_command(json.loads((sim / "rates.json").read_text())["rates"]))
+    processor.execute(accounts_command([json.loads(x) for x in (sim / "accounts.jsonl").open()]))
+    third = len(records) // 3
+    for i in range(0, third, 1000):
+        processor.execute(batch_command(records[i : min(i + 1000, third)]))
+    small = {"hot_accounts": 40, "checkpoint_min_txns": 500}
+    first = AmlProjection(**small)
+    project(store, first)  # then thrown away: a restart
+    assert first.engine.accounts.loaded > 0 and first.engine.accounts.evicted > 0
+    with connect_owner(db_url) as conn, conn.cursor() as cur:
+        checkpoint = rm.read_checkpoint(cur)
+    assert checkpoint is not None
+    at, _, _, windows = checkpoint
+    assert 0 < at <= store.recorder.head().position and windows > 40
+
+    for i in range(third, len(records), 1000):
+        processor.execute(batch_command(records[i : i + 1000]))
+    second = AmlProjection(**small)
+    _warm_up(db_url, second)  # from the checkpoint: only the journal after it is replayed
+    assert second.since_checkpoint == _journal_txns(db_url, after=at) < _journal_txns(db_url)
+    runner = project(store, second)
+    assert second.warm and second.position == store.recorder.head().position
+    runner.rest()  # idle: the checkpoint moves up to what the engine has seen
+    with connect_owner(db_url) as conn, conn.cursor() as cur:
+        assert (rm.read_checkpoint(cur) or (0,))[0] == second.position
+    offline = {a["alert_id"]: _comparable(a) for a in aml_offline.detect(sim)}
+    assert {k: _comparable(v) for k, v in alerts(db_url).items()} == offline
+
+    # A checkpoint written by other code is not used: the whole journal is replayed.
+    with connect_owner(db_url) as conn:
+        conn.execute(f"UPDATE {SCHEMA}.aml_checkpoint SET code = 'older code'")
+    third_start = AmlProjection(**small)
+    _warm_up(db_url, third_start)
+    assert third_start.since_checkpoint == _journal_txns(db_url)
+
+
 def test_ledger_transfers_are_monitored_in_usd_when_posted(
     db_url: str, aml_store: tuple[EventStore, CommandProcessor[Any]]
 ) -> None:

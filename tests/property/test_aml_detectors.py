@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from domain.aml.engine import Engine
 from domain.aml.model import CASH, AccountProfile, Txn
 from domain.aml.rules import DEFAULT_RULES, Rule, RuleDefinition
-from tests.unit.domain.aml.builders import DAY, HOUR, T0
+from domain.aml.windows import Windows
+from tests.unit.domain.aml.builders import DAY, HOUR, T0, ColdBytes
 
 ACCOUNTS = ["A", "B", "C", "D", "E", "F"]
 # Thresholds low enough that a handful of random transactions trips every detector.
@@ -62,10 +63,12 @@ PROFILES = [
 
 
 @st.composite
-def streams(draw: st.DrawFn) -> list[Txn]:
-    """Transactions at a few shared timestamps, each with its own fixed log position."""
-    times = sorted(draw(st.lists(st.integers(0, 6 * 24), min_size=1, max_size=6, unique=True)))
-    n = draw(st.integers(1, 20))
+def streams(draw: st.DrawFn, days: int = 6, most: int = 20) -> list[Txn]:
+    """Transactions at a few shared timestamps within ``days``, each with its own fixed log
+    position."""
+    hours = st.integers(0, days * 24)
+    times = sorted(draw(st.lists(hours, min_size=1, max_size=max(6, most // 4), unique=True)))
+    n = draw(st.integers(1, most))
     out: list[Txn] = []
     for i in range(n):
         ts = T0 + draw(st.sampled_from(times)) * HOUR
@@ -100,8 +103,9 @@ def detect(
     rules: Sequence[RuleDefinition] | None = None,
     change_at: int | None = None,
     change: RuleDefinition | None = None,
+    windows: Windows | None = None,
 ) -> list[dict[str, Any]]:
-    engine = Engine(rules or sensitive_rules())
+    engine = Engine(rules or sensitive_rules(), windows=windows)
     for p in PROFILES:
         engine.set_profile(p)
     for i, t in enumerate(txns):
@@ -155,6 +159,20 @@ def test_a_snapshot_resumed_in_another_engine_raises_the_same_alerts(
     after = {a.alert_id: a.to_row() for a in second.drain()}
     resumed = sorted({**before, **after}.values(), key=lambda a: a["alert_id"])
     assert resumed == detect(txns)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(streams(), streams(days=120, most=40)), st.integers(1, 3))
+def test_an_engine_keeping_a_few_accounts_in_memory_raises_the_alerts_of_one_keeping_all(
+    txns: list[Txn], hot_limit: int
+) -> None:
+    windows = Windows(ColdBytes(), hot_limit)
+    assert detect(txns, windows=windows) == detect(txns)
+    assert len(windows.hot) <= hot_limit
+    if txns[-1].ts_ns - txns[0].ts_ns < 35 * DAY:  # nothing forgotten: every state is kept
+        touched = {a for t in txns for a in (t.src, t.dst) if a != CASH}
+        assert len(windows) == len(touched)
+        assert windows.evicted > 0 or len(touched) <= hot_limit
 
 
 @settings(max_examples=60, deadline=None)

@@ -10,6 +10,7 @@ from typing import Any
 from domain.aml.engine import Engine
 from domain.aml.model import CASH, AccountProfile, Txn
 from domain.aml.rules import DEFAULT_RULES, RuleDefinition
+from domain.aml.windows import Windows
 
 NS = 1_000_000_000
 HOUR = 3_600 * NS
@@ -107,18 +108,45 @@ class Run:
         return {t for a in self.of(typology) for t in a["transaction_ids"]}
 
 
+class ColdBytes:
+    """A cold store for account windows in a dict (the projection's is a file)."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, bytes] = {}
+
+    def take(self, account: str) -> bytes | None:
+        return self.saved.pop(account, None)
+
+    def save(self, items: Iterable[tuple[str, bytes]]) -> None:
+        self.saved.update(items)
+
+    def drop(self, accounts: Iterable[str]) -> None:
+        for account in accounts:
+            self.saved.pop(account, None)
+
+    def accounts(self) -> Iterable[str]:
+        return list(self.saved)
+
+    def items(self) -> Iterable[tuple[str, bytes]]:
+        return list(self.saved.items())
+
+    def __len__(self) -> int:
+        return len(self.saved)
+
+
 def run(
     txns: Iterable[Txn],
     rules: Sequence[RuleDefinition] | None = None,
     profiles: Iterable[AccountProfile] = (),
     warm_up_from: int | None = T0 - 60 * DAY,
+    windows: Windows | None = None,
 ) -> Run:
     """Feed ``txns`` (in this order) to a fresh engine; every alert, as rows.
 
     Monitoring is taken to have started 60 days before T0 (a transfer between two unrelated
     accounts at ``warm_up_from``), so warm-ups and baselines are behind the test's story.
     """
-    engine = Engine(rules if rules is not None else DEFAULT_RULES.values())
+    engine = Engine(rules if rules is not None else DEFAULT_RULES.values(), windows=windows)
     for p in profiles:
         engine.set_profile(p)
     if warm_up_from is not None:

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from domain.aml.model import AccountProfile, Txn
+from domain.aml.windows import Windows
 from tests.unit.domain.aml.builders import (
     DAY,
     HOUR,
     NS,
     T0,
+    ColdBytes,
     at,
     deposit,
     only,
@@ -738,6 +740,23 @@ def test_detector_table(case: Case) -> None:
     )
     for typology, subjects in case.expect.items():
         assert result.subjects(typology) == subjects, (typology, result.of(typology))
+
+
+@pytest.mark.parametrize("case", ALL, ids=[c.name for c in ALL])
+def test_detector_table_with_one_account_in_memory_and_the_rest_read_back_as_bytes(
+    case: Case,
+) -> None:
+    windows = Windows(ColdBytes(), hot_limit=1)
+    result = run(
+        case.txns(),
+        only(*case.rules, **case.params),
+        case.profiles,
+        warm_up_from=case.monitored_since,
+        windows=windows,
+    )
+    for typology, subjects in case.expect.items():
+        assert result.subjects(typology) == subjects, (typology, result.of(typology))
+    assert len(windows.hot) <= 1
 
 
 def test_every_detector_has_cases() -> None:

@@ -148,7 +148,8 @@ def test_raised_event_ts_is_the_business_time_of_the_transaction_that_completed_
 
 def _positions(result: Any, alert: dict[str, Any]) -> list[Any]:
     ids = set(alert["transaction_ids"])
-    return [t for st in result.engine.accounts.values() for t in st.ins if t.tx_id in ids]
+    windows = result.engine.accounts
+    return [t for account in windows for t in windows[account].ins if t.tx_id in ids]
 
 
 def test_the_score_is_the_weight_boosted_by_risk_rating_and_alert_history() -> None:
