@@ -90,9 +90,10 @@ LEDGER_PREFIX = "ledger:"
 MAX_USD_MINOR = 2**62  # a ledger amount beyond this (in cents) is not monitorable
 NAME_FIELDS = (("from_name", "src"), ("to_name", "dst"))
 _TX_TOPIC = TransactionRecorded.TOPIC
-# The engine keeps this many accounts' windows in memory; the others wait in a spill file
-# (about 8 KB an account at 20 transactions in its window: some 800 MB at the default).
-HOT_ACCOUNTS = 100_000
+# The engine keeps this many accounts' windows in memory; the others wait in a spill file.
+# A window read back from it holds about 11 KB at 20 transactions (bench memory): some
+# 550 MB at the default, whatever the number of accounts.
+HOT_ACCOUNTS = 50_000
 # A checkpoint of the engine is written once it has observed this many transactions since
 # the last one, and at least twice as many as it holds windows (each costs a write of every
 # window: at most half a window a transaction).
