@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,6 +84,8 @@ from projections.aml_screening import Screener
 from projections.aml_windows import SpillFile
 from readmodels import aml as rm
 from readmodels.schema import SCHEMA, defer_indexes, restore_indexes
+
+log = logging.getLogger(__name__)
 
 NAME = "aml"
 TABLE_KEYS = {**rm.TABLE_KEYS, "aml_progress": ("id",)}
@@ -190,7 +193,7 @@ class AmlProjection:
             self._save_progress(cur)
             due = max(self.checkpoint_min_txns, 2 * len(self.engine.accounts))
             if self.since_checkpoint >= due:
-                self.checkpoint(cur)
+                self._checkpoint_or_log(cur)
             self.warm = True
 
     def rest(self, cur: psycopg.Cursor[Any]) -> None:
@@ -201,6 +204,17 @@ class AmlProjection:
             return
         if self.since_checkpoint and self._progress(cur) == self.position:
             self.checkpoint(cur)
+
+    def _checkpoint_or_log(self, cur: psycopg.Cursor[Any]) -> None:
+        """A checkpoint beside the batch's rows, in a savepoint: it is a cache, so a failure
+        to write it (the disk full, say) is logged and rolled back alone, and tried again
+        after as many transactions again, while the rows commit."""
+        try:
+            with cur.connection.transaction():
+                self.checkpoint(cur)
+        except psycopg.Error:
+            log.exception("could not write the AML engine's checkpoint at %d", self.position)
+            self.since_checkpoint = 0
 
     def checkpoint(self, cur: psycopg.Cursor[Any]) -> None:
         """Write the engine's checkpoint at this projection's position (in the caller's

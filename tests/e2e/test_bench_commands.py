@@ -211,6 +211,13 @@ def test_bench_memory_loads_a_store_drives_serve_and_reports_its_memory_and_its_
         data["peak_rss_mb"]["serve"] / data["serve_rss_after_start_mb"], abs=0.01
     )
     assert data["cache_max_mb"] == 512
+    # The import ends with a checkpoint of the AML engine at the head of the log (serve's
+    # projector starts from it), holding a window for every account with a transfer.
+    aml = data["aml_engine"]
+    assert aml["hot_accounts"] == 50_000
+    checkpoint = aml["checkpoint_after_import"]
+    assert checkpoint["position"] == checkpoint["log_head"] > 2000
+    assert checkpoint["windows"] == 300 and checkpoint["windows_table_mb"] > 0
     # Sampled every half second under load: serve's memory beside the accounts touched so far.
     timeline = data["serve_rss_under_load"]["timeline"]
     assert 2 <= len(timeline) <= 10

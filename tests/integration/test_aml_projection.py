@@ -186,6 +186,24 @@ def test_windows_spilled_to_disk_and_a_restart_from_the_checkpoint_raise_what_th
     assert third_start.since_checkpoint == _journal_txns(db_url)
 
 
+def test_a_checkpoint_that_cannot_be_written_leaves_the_batch_and_its_alerts_committed(
+    db_url: str,
+    aml_store: tuple[EventStore, CommandProcessor[Any]],
+    sim: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store, processor = aml_store
+    ingest(processor, sim)
+    with connect_owner(db_url) as conn:  # the checkpoint's table is gone: every write fails
+        conn.execute(f"DROP TABLE {SCHEMA}.aml_checkpoint_windows")
+    projection = AmlProjection(hot_accounts=40, checkpoint_min_txns=500)
+    project(store, projection)
+    assert projection.position == store.recorder.head().position
+    assert "could not write the AML engine's checkpoint" in caplog.text
+    offline = {a["alert_id"]: _comparable(a) for a in aml_offline.detect(sim)}
+    assert {k: _comparable(v) for k, v in alerts(db_url).items()} == offline
+
+
 def test_ledger_transfers_are_monitored_in_usd_when_posted(
     db_url: str, aml_store: tuple[EventStore, CommandProcessor[Any]]
 ) -> None:
