@@ -95,8 +95,9 @@ NAME_FIELDS = (("from_name", "src"), ("to_name", "dst"))
 _TX_TOPIC = TransactionRecorded.TOPIC
 # The engine keeps this many accounts' windows in memory; the others wait in a spill file.
 # A window read back from it holds about 11 KB at 20 transactions (bench memory): some
-# 550 MB at the default, whatever the number of accounts.
-HOT_ACCOUNTS = 50_000
+# 330 MB at the default, whatever the number of accounts. What grows with the accounts
+# monitored is smaller: about 0.6 KB each (last activity, days touched, the spill index).
+HOT_ACCOUNTS = 30_000
 # A checkpoint of the engine is written once it has observed this many transactions since
 # the last one, and at least twice as many as it holds windows (each costs a write of every
 # window: at most half a window a transaction).

@@ -523,7 +523,7 @@ def read_checkpoint(
 
 
 def checkpoint_windows(
-    cur: psycopg.Cursor[Any], schema: str = SCHEMA, batch: int = 10_000
+    cur: psycopg.Cursor[Any], schema: str = SCHEMA, batch: int = 1_000
 ) -> Iterator[list[tuple[str, bytes]]]:
     """The checkpoint's account windows, ``batch`` at a time (a server-side cursor)."""
     conn = cur.connection

@@ -36,6 +36,9 @@ Detector = Callable[["Engine", "Cfg", Txn, State, State], None]
 MAX_CYCLE_EXPANSIONS = 4_000
 # Rules without a hub_degree parameter leave out accounts with more counterparties than this.
 HUB_DEGREE = 50
+# Each rule's cache of when an account's relationships count as new starts again from empty
+# at this size (it is derived from profiles and the start of monitoring alone).
+NOVELTY_CACHE_MAX = 20_000
 
 
 def _deg0(eng: Engine, account: str, ts: int) -> int:
@@ -56,7 +59,7 @@ def _novel_from(eng: Engine, cfg: Cfg, account: str) -> int:
     as new only after the warm-up. A KYC individual, or an account opened during
     monitoring, has no warm-up. A relationship is new only if it is new for both parties."""
     cache = eng.novelty.get(cfg.rule_id)
-    if cache is None:
+    if cache is None or len(cache) >= NOVELTY_CACHE_MAX:  # a pure function's cache: bounded
         cache = eng.novelty[cfg.rule_id] = {}
     found = cache.get(account)
     if found is not None:

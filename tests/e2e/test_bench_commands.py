@@ -214,7 +214,7 @@ def test_bench_memory_loads_a_store_drives_serve_and_reports_its_memory_and_its_
     # The import ends with a checkpoint of the AML engine at the head of the log (serve's
     # projector starts from it), holding a window for every account with a transfer.
     aml = data["aml_engine"]
-    assert aml["hot_accounts"] == 50_000
+    assert aml["hot_accounts"] == 30_000
     checkpoint = aml["checkpoint_after_import"]
     assert checkpoint["position"] == checkpoint["log_head"] > 2000
     assert checkpoint["windows"] == 300 and checkpoint["windows_table_mb"] > 0

@@ -744,8 +744,11 @@ def test_detector_table(case: Case) -> None:
 
 @pytest.mark.parametrize("case", ALL, ids=[c.name for c in ALL])
 def test_detector_table_with_one_account_in_memory_and_the_rest_read_back_as_bytes(
-    case: Case,
+    case: Case, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from domain.aml import detectors
+
+    monkeypatch.setattr(detectors, "NOVELTY_CACHE_MAX", 2)  # and a cache that keeps restarting
     windows = Windows(ColdBytes(), hot_limit=1)
     result = run(
         case.txns(),
