@@ -197,13 +197,17 @@ class AmlProjection:
                 self._checkpoint_or_log(cur)
             self.warm = True
 
+    def rest_due(self) -> bool:
+        """Whether a checkpoint is worth writing while the runner is idle: when replaying
+        what came since the last one would cost more than writing one (a transaction
+        replayed costs about what eight windows written do)."""
+        since = self.since_checkpoint
+        return self.warm and not self.fresh and since > 0 and since * 8 >= len(self.engine.accounts)
+
     def rest(self, cur: psycopg.Cursor[Any]) -> None:
-        """Nothing new to apply (the runner is idle): write a checkpoint if replaying what
-        came since the last one would cost more than writing one (a transaction replayed
-        costs about what eight windows written do)."""
-        if not self.warm or self.fresh or self.since_checkpoint * 8 < len(self.engine.accounts):
-            return
-        if self.since_checkpoint and self._progress(cur) == self.position:
+        """Nothing new to apply (the runner is idle): write the checkpoint if it is due and
+        the tables are still where this engine is."""
+        if self.rest_due() and self._progress(cur) == self.position:
             self.checkpoint(cur)
 
     def _checkpoint_or_log(self, cur: psycopg.Cursor[Any]) -> None:

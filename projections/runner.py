@@ -158,12 +158,15 @@ class ProjectionRunner:
                     self._apply([event])
 
     def rest(self) -> None:
-        """Nothing new to apply: let each projection that has a ``rest(cur)`` method save
-        what it keeps in memory (in a transaction of its own). A failure is logged and
-        changes nothing: what a projection saves there is a cache, never a read model."""
+        """Nothing new to apply: let each projection that has a ``rest(cur)`` method, and
+        says it has something to save (``rest_due()``), save what it keeps in memory (in a
+        transaction of its own: an idle process with nothing to save opens none). A failure
+        is logged and changes nothing: what a projection saves there is a cache, never a
+        read model."""
         for projection in self._projections:
             rest = getattr(projection, "rest", None)
-            if rest is None:
+            due = getattr(projection, "rest_due", None)
+            if rest is None or due is None or not due():
                 continue
             try:
                 with (

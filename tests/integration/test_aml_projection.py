@@ -167,12 +167,14 @@ def test_windows_spilled_to_disk_and_a_restart_from_the_checkpoint_raise_what_th
 
     for i in range(third, len(records), 1000):
         processor.execute(batch_command(records[i : i + 1000]))
-    second = AmlProjection(**small)
+    second = AmlProjection(hot_accounts=40, checkpoint_min_txns=10**9)  # none with batches
     _warm_up(db_url, second)  # from the checkpoint: only the journal after it is replayed
     assert second.since_checkpoint == _journal_txns(db_url, after=at) < _journal_txns(db_url)
     runner = project(store, second)
     assert second.warm and second.position == store.recorder.head().position
+    assert second.rest_due()
     runner.rest()  # idle: the checkpoint moves up to what the engine has seen
+    assert not second.rest_due()  # and an idle runner has nothing more to write
     with connect_owner(db_url) as conn, conn.cursor() as cur:
         assert (rm.read_checkpoint(cur) or (0,))[0] == second.position
     offline = {a["alert_id"]: _comparable(a) for a in aml_offline.detect(sim)}
