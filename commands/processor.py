@@ -414,7 +414,7 @@ class CommandProcessor(Generic[A]):
         # prefetched (CommandContext.short_streams).
         self._short_streams = tuple(p for ctx in self.contexts for p in ctx.short_streams)
         self._max_batch = max_batch
-        self.cache = cache or AggregateCache()
+        self.cache = cache if cache is not None else AggregateCache()  # an empty one is falsy
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="ledgerline-decider", daemon=True)
         self._started = False
@@ -678,7 +678,9 @@ class CommandProcessor(Generic[A]):
             except Exception:  # snapshots are an optimisation: the next one will do
                 log.exception("writing %d snapshot(s) failed", len(batch))
 
-    def _catch_up(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
+    def _catch_up(self, stream_id: str, events: Sequence[StoredEvent]) -> Aggregate | None:
+        """Bring the cached aggregate up to ``events`` (read from the store); the aggregate,
+        which the cache may already have evicted again to keep to its memory cap."""
         cached = self.cache.get(stream_id) if stream_id in self.cache else None
         base_version = cached.version if cached is not None else 0
         newer = [e for e in events if e.version > base_version]
@@ -688,7 +690,9 @@ class CommandProcessor(Generic[A]):
             cached, newer = None, list(events)
         if newer or stream_id not in self.cache:
             ctx = self.context_of_stream(stream_id)
-            self.cache.put(stream_id, ctx.rebuild(cached, newer))
+            cached = ctx.rebuild(cached, newer)
+            self.cache.put(stream_id, cached)
+        return cached
 
     def _collect(self, uow: UnitOfWork) -> list[NewEvent]:
         events: list[NewEvent] = []
@@ -735,8 +739,9 @@ class _Round:
         # Commands from here on joined the batch under the lock (see _join_late).
         self.declared = len(batch)
 
-    def _ensure_current(self, view: BatchView, stream_id: str) -> None:
-        """A stream the batch did not declare: bring the cache up to date under the lock."""
+    def _ensure_current(self, view: BatchView, stream_id: str) -> Aggregate | None:
+        """A stream the batch did not declare, or one the cache evicted since it was read:
+        read it under the lock (the cache brought up to date too); its aggregate."""
         proc = self.p
         if stream_id not in proc.cache and proc._prefetch is not None:
             # Cold: its newest snapshot and the events after it, rather than the whole
@@ -744,7 +749,7 @@ class _Round:
             proc._install(proc._prefetch([stream_id]))
         cached = proc.cache.get(stream_id) if stream_id in proc.cache else None
         since = cached.version if cached is not None else 1
-        proc._catch_up(stream_id, view.load({stream_id: since})[stream_id])
+        return proc._catch_up(stream_id, view.load({stream_id: since})[stream_id])
 
     def _join_late(self, view: BatchView, current: set[str]) -> None:
         """Commands submitted while this batch waited for the writers' lock join it.
@@ -801,8 +806,8 @@ class _Round:
         current = self._bring_current(view, changed_in_place)
         self._join_late(view, current)
 
-        def ensure_current(stream_id: str) -> None:
-            self._ensure_current(view, stream_id)
+        def ensure_current(stream_id: str) -> Aggregate | None:
+            return self._ensure_current(view, stream_id)
 
         overlay = _Overlay(proc.cache, current, ensure_current)
         submissions: list[Submission] = []
@@ -942,32 +947,43 @@ class _Overlay(Mapping[str, Aggregate | None]):
     """The cache as seen by commands later in the same batch: staged changes on top.
 
     A stream the batch did not declare is brought up to date from the store on first use
-    (``ensure_current``), under the same lock.
+    (``ensure_current``), under the same lock; so is a declared one that the cache evicted
+    after it was read (at its memory cap, settled transfers go first, even one this batch
+    has just read). What a command has seen is held until the batch is decided.
     """
 
     def __init__(
         self,
         cache: AggregateCache,
         current: set[str] | None = None,
-        ensure_current: Callable[[str], None] | None = None,
+        ensure_current: Callable[[str], Aggregate | None] | None = None,
     ) -> None:
         self._cache = cache
         self._current = current if current is not None else set()
         self._ensure_current = ensure_current
         self.staged: dict[str, Aggregate] = {}
+        self._held: dict[str, Aggregate | None] = {}
 
     def stage(self, touched: Mapping[str, Aggregate]) -> None:
         self.staged.update(touched)
 
     def __getitem__(self, stream_id: str) -> Aggregate | None:
-        if stream_id in self.staged:
-            return self.staged[stream_id]
-        if stream_id not in self._current and self._ensure_current is not None:
-            self._ensure_current(stream_id)
+        staged = self.staged.get(stream_id)
+        if staged is not None:
+            return staged
+        held = self._held
+        if stream_id in held:
+            return held[stream_id]
+        cache = self._cache
+        if (stream_id in self._current or self._ensure_current is None) and stream_id in cache:
+            aggregate = cache.get(stream_id)
+        elif self._ensure_current is not None:
+            aggregate = self._ensure_current(stream_id)
             self._current.add(stream_id)
-        if stream_id in self._cache:
-            return self._cache.get(stream_id)
-        raise KeyError(stream_id)
+        else:
+            raise KeyError(stream_id)
+        held[stream_id] = aggregate
+        return aggregate
 
     def get(self, stream_id: str, default: Any = None) -> Any:
         try:

@@ -22,11 +22,13 @@ from commands.context import build_processor
 from commands.ledger import (
     CreateAccount,
     CreateTransfer,
+    CreateTransfers,
     PostPendingTransfer,
     account_command,
     build_context,
     post_command,
     transfer_command,
+    transfers_command,
 )
 from commands.processor import (
     COLD_STREAMS_UNDER_LOCK,
@@ -244,6 +246,60 @@ def test_the_cache_keeps_to_its_memory_and_evicts_settled_transfers_first() -> N
     assert hold.id in cache  # an open hold outlives any number of settled transfers
     assert cache.lookup("account:0")[0] and cache.hits == 1
     assert not cache.lookup("account:999")[0] and cache.misses == 1
+
+
+def test_a_full_cache_evicting_a_stream_the_batch_has_read_does_not_fail_the_batch(
+    store: EventStore,
+) -> None:
+    """At its memory cap, the cache evicts settled transfers first, even ones the batch being
+    decided has just read (``after``, or a transfer whose id comes again): those are read again
+    under the lock, and the batch is decided as with room to spare."""
+    clock = itertools.count(1_700_000_000_000_000_000, 1_000)
+    p = build_processor(store.recorder, [build_context(lambda: next(clock))], snapshot_every=0)
+    p.start()
+    try:
+        for a in (1, 2):
+            assert p.execute(
+                account_command(CreateAccount(id=a, ledger=1, currency="USD", code=1))
+            ).accepted
+        assert p.execute(_transfer(10, 1, 2, "1.00")).accepted
+    finally:
+        p.stop()
+    tight = CommandProcessor(
+        store.recorder,
+        [build_context(lambda: next(clock))],
+        snapshot_every=0,
+        cache=AggregateCache(max_bytes=4_000),  # a few aggregates: the batch overflows it
+    ).start()
+
+    def batch(first: int, count: int, *, after: str = "", again: int = 0) -> Any:
+        transfers = [
+            CreateTransfer(
+                id=i, debit_account_id=1, credit_account_id=2, amount="0.01", ledger=1, code=1
+            )
+            for i in range(first, first + count)
+        ]
+        if again:  # an id already used, with the same fields: it exists
+            transfers.append(
+                CreateTransfer(
+                    id=again,
+                    debit_account_id=1,
+                    credit_account_id=2,
+                    amount="1.00",
+                    ledger=1,
+                    code=1,
+                )
+            )
+        return transfers_command(CreateTransfers(transfers=tuple(transfers), after=after))
+
+    try:
+        assert tight.execute(batch(100, 5)).accepted  # the cache now holds transfer:10 no more
+        out = tight.execute(batch(200, 60, after="transfer:104", again=10))
+        assert out.accepted, out.result
+        assert [r["status"] for r in out.result["results"]] == ["created"] * 60 + ["exists"]
+        assert tight.cache.evictions > 0
+    finally:
+        tight.stop()
 
 
 class _CountingPrefetch:
