@@ -16,7 +16,8 @@ Definition
     differs from what its engine has consumed (a restart, a rebuild swapped in under it,
     another Kafka worker sequenced), it rebuilds the engine first: from its checkpoint
     (``aml_checkpoint``, written with the rows once enough transactions came since the last
-    one, and when the runner is idle) and the journal after it, or from the whole journal
+    one, and when the runner is idle; only the windows changed since the last one when the
+    table holds this engine's) and the journal after it, or from the whole journal
     (``aml_transactions`` and ``aml_inputs``) when no checkpoint fits, so every path ends in
     the same state as one run over the whole log. A checkpoint holds pickles: it is used
     only by the same code that wrote it (``ENGINE_CODE``), and only at or before the
@@ -99,8 +100,8 @@ _TX_TOPIC = TransactionRecorded.TOPIC
 # monitored is smaller: about 0.6 KB each (last activity, days touched, the spill index).
 HOT_ACCOUNTS = 30_000
 # A checkpoint of the engine is written once it has observed this many transactions since
-# the last one, and at least twice as many as it holds windows (each costs a write of every
-# window: at most half a window a transaction).
+# the last one, and at least twice as many as it would write windows (those changed since
+# the last, or all of them: at most half a window written per transaction).
 CHECKPOINT_MIN_TXNS = 250_000
 
 
@@ -144,6 +145,10 @@ class AmlProjection:
         self.hot_accounts = hot_accounts
         self.checkpoint_min_txns = checkpoint_min_txns
         self.since_checkpoint = 0  # transactions observed since the engine's checkpoint
+        # The checkpoint this engine's record of changed windows counts from (None: none,
+        # the next one writes every window), and its last write, until seen committed.
+        self._base: int | None = None
+        self._written: tuple[int, frozenset[str]] | None = None
         self.engine = self._new_engine()
         self.screener = Screener()
         self.position = 0  # the last position this projection's engine has consumed
@@ -192,7 +197,7 @@ class AmlProjection:
             rm.upsert_alerts(cur, self._alerts.values(), self.schema)
             self._alerts = {}
             self._save_progress(cur)
-            due = max(self.checkpoint_min_txns, 2 * len(self.engine.accounts))
+            due = max(self.checkpoint_min_txns, 2 * self.engine.accounts.pending_changes())
             if self.since_checkpoint >= due:
                 self._checkpoint_or_log(cur)
             self.warm = True
@@ -201,8 +206,8 @@ class AmlProjection:
         """Whether a checkpoint is worth writing while the runner is idle: when replaying
         what came since the last one would cost more than writing one (a transaction
         replayed costs about what eight windows written do)."""
-        since = self.since_checkpoint
-        return self.warm and not self.fresh and since > 0 and since * 8 >= len(self.engine.accounts)
+        since, windows = self.since_checkpoint, self.engine.accounts
+        return self.warm and not self.fresh and since > 0 and since * 8 >= windows.pending_changes()
 
     def rest(self, cur: psycopg.Cursor[Any]) -> None:
         """Nothing new to apply (the runner is idle): write the checkpoint if it is due and
@@ -224,9 +229,39 @@ class AmlProjection:
     def checkpoint(self, cur: psycopg.Cursor[Any]) -> None:
         """Write the engine's checkpoint at this projection's position (in the caller's
         transaction, with the rows it reflects): a restart then replays only the journal
-        after it."""
-        rest, windows = self.engine.checkpoint()
-        rm.write_checkpoint(cur, self.position, ENGINE_CODE, rest, windows, self.schema)
+        after it.
+
+        When the table holds this engine's previous checkpoint, only the windows changed
+        since are replaced; otherwise (none yet, another writer's, other code, or more than
+        half the windows changed) every window is written. A write that did not commit (its
+        savepoint or transaction rolled back) is noticed by the next one, which then also
+        writes what it had."""
+        windows = self.engine.accounts
+        found = rm.checkpoint_at(cur, self.schema)
+        changed = windows.take_changes()
+        written, self._written = self._written, None
+        if written is not None:
+            if found == (written[0], ENGINE_CODE) and written[0] != self._base:
+                self._base = written[0]  # it committed: the changes count from it
+            elif changed is not None:
+                changed |= written[1]  # it did not: its changes are still to be written
+        rest = self.engine.checkpoint()
+        if changed is None or found is None or found != (self._base, ENGINE_CODE):
+            self._base, self._written = None, (self.position, frozenset())
+            rm.write_checkpoint(cur, self.position, ENGINE_CODE, rest, windows.saved(), self.schema)
+        else:
+            accounts = sorted(changed)
+            self._written = (self.position, frozenset(accounts))
+            rm.update_checkpoint(
+                cur,
+                self.position,
+                ENGINE_CODE,
+                rest,
+                accounts,
+                windows.saved_of(accounts),
+                len(windows),
+                self.schema,
+            )
         self.since_checkpoint = 0
 
     def finish(self, cur: psycopg.Cursor[Any]) -> None:
@@ -575,6 +610,9 @@ class AmlProjection:
         and the journal after it, or from the whole journal."""
         engine, after = self._restored(cur, upto)
         self.since_checkpoint = 0
+        self._base, self._written = (after or None), None
+        if after:
+            engine.accounts.take_changes()  # from the checkpoint on, changes are recorded
         for _, kind, item in rm.journal(cur, upto, self.schema, after=after):
             if kind == "tx":
                 engine.observe(Txn(*_journal_txn(item)))

@@ -15,7 +15,7 @@ Guarantees
       not the process's resident set).
     * Nothing durable: the engine's durable state is the journal in PostgreSQL; a restarted
       engine is rebuilt from it with a new file.
-    * Load, save and drop cost one system call each (a batch of saves: one write).
+    * Load, peek, save and drop cost one system call each (a batch of saves: one write).
 """
 
 from __future__ import annotations
@@ -45,9 +45,17 @@ class SpillFile:
         where = self._index.pop(account, None)
         if where is None:
             return None
+        self._live -= where & _LENGTH_MASK
+        return self._read(self._fd, account, where)
+
+    def peek(self, account: str) -> bytes | None:
+        where = self._index.get(account)
+        return None if where is None else self._read(self._fd, account, where)
+
+    @staticmethod
+    def _read(fd: int, account: str, where: int) -> bytes:
         length = where & _LENGTH_MASK
-        self._live -= length
-        data = os.pread(self._fd, length, where >> _LENGTH_BITS)
+        data = os.pread(fd, length, where >> _LENGTH_BITS)
         if len(data) != length:
             raise OSError(f"short read of {account}'s window from the spill file")
         return data
@@ -57,9 +65,11 @@ class SpillFile:
 
     def items(self) -> Iterator[tuple[str, bytes]]:
         """Every saved state, in file order (sequential reads), left in place."""
+        return self._in_file_order(self._fd)
+
+    def _in_file_order(self, fd: int) -> Iterator[tuple[str, bytes]]:
         for account, where in sorted(self._index.items(), key=lambda kv: kv[1]):
-            length = where & _LENGTH_MASK
-            yield account, os.pread(self._fd, length, where >> _LENGTH_BITS)
+            yield account, self._read(fd, account, where)
 
     def save(self, items: Iterable[tuple[str, bytes]]) -> None:
         index, offset = self._index, self._end
@@ -102,16 +112,15 @@ class SpillFile:
 
     def _compact(self) -> None:
         """Copy the live states to a new file, in file order (sequential reads)."""
-        old_fd, new = self._fd, tempfile.TemporaryFile()  # noqa: SIM115 - as in __init__
+        live = self._in_file_order(self._fd)  # the old file, read as the new one is written
+        new = tempfile.TemporaryFile()  # noqa: SIM115 - as in __init__
         self._fd, offset = new.fileno(), 0
         pending: list[bytes] = []
         size = 0
-        for account, where in sorted(self._index.items(), key=lambda kv: kv[1]):
-            length = where & _LENGTH_MASK
-            data = os.pread(old_fd, length, where >> _LENGTH_BITS)
-            self._index[account] = (offset + size) << _LENGTH_BITS | length
+        for account, data in live:
+            self._index[account] = (offset + size) << _LENGTH_BITS | len(data)
             pending.append(data)
-            size += length
+            size += len(data)
             if size >= COPY_CHUNK_BYTES:
                 self._write_at(offset, b"".join(pending))
                 offset, size, pending = offset + size, 0, []

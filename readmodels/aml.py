@@ -151,6 +151,14 @@ MIGRATIONS = (
             f" TO {APP_ROLE}",
         ),
     ),
+    Migration(
+        302,
+        "aml: the checkpoint's windows keyed by account (a checkpoint replaces those changed)",
+        (
+            "TRUNCATE {schema}.aml_checkpoint, {schema}.aml_checkpoint_windows",
+            "ALTER TABLE {schema}.aml_checkpoint_windows ADD PRIMARY KEY (account)",
+        ),
+    ),
 )
 register(MIGRATIONS)
 
@@ -507,6 +515,46 @@ def write_checkpoint(
         (position, code, engine, count),
     )
     return count
+
+
+def update_checkpoint(
+    cur: psycopg.Cursor[Any],
+    position: int,
+    code: str,
+    engine: bytes,
+    changed: Sequence[str],
+    windows: Iterable[tuple[str, bytes]],
+    count: int,
+    schema: str = SCHEMA,
+) -> None:
+    """Move the engine's checkpoint to ``position`` (in the caller's transaction): the
+    ``changed`` accounts' rows go, ``windows`` (those of them that still have one) come in,
+    and ``count`` is how many windows the checkpoint then holds."""
+    for i in range(0, len(changed), 10_000):
+        cur.execute(
+            f"DELETE FROM {schema}.aml_checkpoint_windows WHERE account = ANY(%s)",
+            (list(changed[i : i + 10_000]),),
+        )
+    with cur.copy(f"COPY {schema}.aml_checkpoint_windows (account, state) FROM STDIN") as cp:
+        for row in windows:
+            cp.write_row(row)
+    cur.execute(
+        f"UPDATE {schema}.aml_checkpoint SET position = %s, code = %s, engine = %s,"
+        " windows = %s WHERE id = 1",
+        (position, code, engine, count),
+    )
+
+
+def checkpoint_at(cur: psycopg.Cursor[Any], schema: str = SCHEMA) -> tuple[int, str] | None:
+    """``(position, code)`` of the engine's checkpoint, locked until the caller's transaction
+    ends (whoever moves it next sees what this one leaves)."""
+    row = cur.execute(
+        f"SELECT position, code FROM {schema}.aml_checkpoint WHERE id = 1 FOR UPDATE"
+    ).fetchone()
+    if row is None:
+        return None
+    v = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+    return int(v[0]), str(v[1])
 
 
 def read_checkpoint(

@@ -32,7 +32,7 @@ Guarantees
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from domain.aml import detectors
@@ -355,18 +355,19 @@ class Engine:
     def drain(self) -> list[Alert]:
         return self.alerts.drain()
 
-    def checkpoint(self) -> tuple[bytes, Iterator[tuple[str, bytes]]]:
-        """The state in two parts: everything but the account windows, as bytes, and each
-        account's window as bytes (read lazily: consume it before observing more).
+    def checkpoint(self) -> bytes:
+        """Everything but the account windows, as bytes: the windows are saved apart, all of
+        them (``accounts.saved()``) or those changed since the last checkpoint
+        (``accounts.take_changes()`` and ``accounts.saved_of``), and :meth:`restore` puts the
+        two back together.
 
-        Internal cache formats (``pickle``), as :meth:`to_snapshot`.
+        An internal cache format (``pickle``), as :meth:`to_snapshot`.
         """
         windows, self.accounts = self.accounts, Windows()
         try:
-            rest = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+            return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
         finally:
             self.accounts = windows
-        return rest, windows.saved()
 
     @staticmethod
     def restore(rest: bytes, windows: Windows) -> Engine:

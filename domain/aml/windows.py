@@ -16,6 +16,10 @@ Guarantees
       stays the one in the map until :meth:`settle`.
     * An account's state is in one place: in memory, or in the store (taken out of it when
       read back), so the store can say cheaply that an account has no state at all.
+    * Changes are known: once :meth:`take_changes` has been called, every account whose state
+      may have changed since (read, added or forgotten) is remembered, so a checkpoint can
+      write only those. Past half the accounts, the set is dropped ("everything may have
+      changed"): it never grows beyond that.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ class ColdStore(Protocol):
         """Forget whatever is saved for these accounts (some may have nothing saved)."""
         ...
 
+    def peek(self, account: str) -> bytes | None:
+        """The bytes saved for ``account``, left in the store (None: nothing saved)."""
+        ...
+
     def accounts(self) -> Iterable[str]:
         """The accounts it holds a state for."""
         ...
@@ -55,7 +63,7 @@ class ColdStore(Protocol):
 
 
 class Windows:
-    __slots__ = ("cold", "evicted", "hot", "hot_limit", "loaded")
+    __slots__ = ("changed", "cold", "evicted", "hot", "hot_limit", "loaded")
 
     def __init__(self, cold: ColdStore | None = None, hot_limit: int = 0) -> None:
         if cold is not None and hot_limit < 1:
@@ -65,8 +73,12 @@ class Windows:
         self.hot_limit = hot_limit
         self.loaded = 0  # states brought back from the store
         self.evicted = 0  # states written to it
+        # Accounts whose state may have changed since take_changes (None: not known, all may).
+        self.changed: set[str] | None = None
 
     def get(self, account: str) -> AccountState | None:
+        if self.changed is not None:
+            self.changed.add(account)  # a detector may change the state it reads
         state = self.hot.get(account)
         if state is not None:
             if self.cold is not None:
@@ -92,6 +104,8 @@ class Windows:
 
     def __setitem__(self, account: str, state: AccountState) -> None:
         """Add a new account's state (an account with one, hot or cold, is read by get)."""
+        if self.changed is not None:
+            self.changed.add(account)
         self.hot[account] = state
 
     def __len__(self) -> int:
@@ -104,6 +118,9 @@ class Windows:
 
     def forget(self, accounts: Iterable[str]) -> None:
         """Drop the states of these accounts, hot or cold."""
+        accounts = list(accounts)
+        if self.changed is not None:
+            self.changed.update(accounts)
         cold = [a for a in accounts if self.hot.pop(a, None) is None]
         if cold and self.cold is not None:
             self.cold.drop(cold)
@@ -111,6 +128,9 @@ class Windows:
     def settle(self) -> None:
         """Write the coldest states out until the hot set is back within its limit (an
         eighth below it, so that writes come in batches)."""
+        changed = self.changed
+        if changed is not None and len(changed) > 64 and len(changed) > len(self) >> 1:
+            self.changed = None  # a checkpoint then writes everything anyway
         if self.cold is None or len(self.hot) <= self.hot_limit:
             return
         keep = self.hot_limit - self.hot_limit // 8
@@ -127,6 +147,26 @@ class Windows:
             yield account, dumps(state, protocol)
         if self.cold is not None:
             yield from self.cold.items()
+
+    def take_changes(self) -> set[str] | None:
+        """The accounts whose state may have changed since the last call (None: not known;
+        every account may have), and from now on, a new record of them."""
+        changed, self.changed = self.changed, set()
+        return changed
+
+    def pending_changes(self) -> int:
+        """How many states a checkpoint of the changes would write (all when not known)."""
+        return len(self) if self.changed is None else len(self.changed)
+
+    def saved_of(self, accounts: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """The states of those of ``accounts`` that have one, as bytes (nothing moves)."""
+        dumps, protocol, hot, cold = pickle.dumps, pickle.HIGHEST_PROTOCOL, self.hot, self.cold
+        for account in accounts:
+            state = hot.get(account)
+            if state is not None:
+                yield account, dumps(state, protocol)
+            elif cold is not None and (data := cold.peek(account)) is not None:
+                yield account, data
 
     def __getstate__(self) -> tuple[dict[str, AccountState]]:
         """Every state, hot and cold, as one map (an engine snapshot holds no store; the

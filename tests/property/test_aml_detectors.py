@@ -4,7 +4,8 @@ that share a timestamp, resumable from a snapshot, and a rule version applies fr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import pickle
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -173,6 +174,48 @@ def test_an_engine_keeping_a_few_accounts_in_memory_raises_the_alerts_of_one_kee
         touched = {a for t in txns for a in (t.src, t.dst) if a != CASH}
         assert len(windows) == len(touched)
         assert windows.evicted > 0 or len(touched) <= hot_limit
+
+
+def _same_form(items: Iterable[tuple[str, bytes]]) -> dict[str, bytes]:
+    """Pickled windows read and pickled again (one form, whatever the memo's details)."""
+    return {a: pickle.dumps(pickle.loads(b), pickle.HIGHEST_PROTOCOL) for a, b in items}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(streams(), streams(days=120, most=40)), st.integers(1, 3), st.data())
+def test_checkpoints_of_the_changed_windows_add_up_to_a_checkpoint_of_every_window(
+    txns: list[Txn], hot_limit: int, data: st.DataObject
+) -> None:
+    cut = data.draw(st.integers(0, len(txns)))
+    earlier = data.draw(st.sets(st.integers(0, cut), max_size=4))
+    windows = Windows(ColdBytes(), hot_limit)
+    first = Engine(sensitive_rules(), windows=windows)
+    for p in PROFILES:
+        first.set_profile(p)
+    table: dict[str, bytes] = {}  # the checkpoint's windows, as the projection keeps them
+    assert windows.take_changes() is None  # none recorded before a first checkpoint
+
+    def write_changes() -> None:
+        changed = windows.take_changes()
+        assert changed is not None  # a handful of accounts: never more than half changed
+        for account in changed:
+            table.pop(account, None)
+        table.update(windows.saved_of(changed))
+
+    for i, t in enumerate(txns[:cut]):
+        if i in earlier:
+            write_changes()
+        first.observe(t)
+    write_changes()
+    assert _same_form(table.items()) == _same_form(windows.saved())
+    before = {a.alert_id: a.to_row() for a in first.drain()}
+    cold = ColdBytes()
+    cold.save(table.items())
+    second = Engine.restore(first.checkpoint(), Windows(cold, hot_limit))
+    for t in txns[cut:]:
+        second.observe(t)
+    after = {a.alert_id: a.to_row() for a in second.drain()}
+    assert sorted({**before, **after}.values(), key=lambda a: a["alert_id"]) == detect(txns)
 
 
 @settings(max_examples=60, deadline=None)

@@ -13,7 +13,7 @@ from projections.aml_windows import SpillFile
 ACCOUNTS = [f"ledger:{i}" for i in range(8)]
 operations = st.lists(
     st.tuples(
-        st.sampled_from(["save", "take", "drop"]),
+        st.sampled_from(["save", "take", "drop", "peek"]),
         st.sampled_from(ACCOUNTS),
         st.binary(min_size=0, max_size=300),
     ),
@@ -31,6 +31,8 @@ def test_the_spill_file_keeps_what_a_dict_would(ops: list[tuple[str, str, bytes]
             model[account] = data
         elif op == "take":
             assert spill.take(account) == model.pop(account, None)
+        elif op == "peek":
+            assert spill.peek(account) == model.get(account)
         elif op == "drop":
             spill.drop([account])
             model.pop(account, None)

@@ -124,6 +124,9 @@ class ColdBytes:
         for account in accounts:
             self.saved.pop(account, None)
 
+    def peek(self, account: str) -> bytes | None:
+        return self.saved.get(account)
+
     def accounts(self) -> Iterable[str]:
         return list(self.saved)
 
