@@ -958,8 +958,7 @@ def _stack_at(eng: Engine, cfg: Cfg, r: str, ts: int, lo: int) -> None:
                 and mst.cp_in[x.src][0] >= _new_from(eng, cfg, x.src, m, lo)
             ):
                 fed.setdefault(x.src, {}).setdefault(m, []).append(x)
-    senders = {s for s, ms in fed.items() if len(ms) >= 2}
-    fed_middle = {m for m in middle if sum(1 for s in senders if m in fed[s]) >= 2}
+    senders, fed_middle = _dense(fed, middle)
     if len(senders) < layer or len(fed_middle) < layer:
         return
     lower = [x for s in senders for m, xs in fed[s].items() if m in fed_middle for x in xs]
@@ -970,6 +969,20 @@ def _stack_at(eng: Engine, cfg: Cfg, r: str, ts: int, lo: int) -> None:
         senders | middle | final,
         {"senders": len(senders), "middle": len(fed_middle), "receivers": len(final)},
     )
+
+
+def _dense(fed: dict[str, dict[str, list[Txn]]], middle: set[str]) -> tuple[set[str], set[str]]:
+    """The densest part of the lower layer: senders that each fed at least two middle accounts
+    of it, and middle accounts that each at least two of those senders fed (removing one may
+    drop another: repeated until neither changes). Whatever the order the transfers came in,
+    an edge that does not make it part of such a block changes nothing."""
+    senders, fed_middle = set(fed), set(middle)
+    while True:
+        kept = {s for s in senders if sum(1 for m in fed[s] if m in fed_middle) >= 2}
+        kept_middle = {m for m in fed_middle if sum(1 for s in kept if m in fed[s]) >= 2}
+        if kept == senders and kept_middle == fed_middle:
+            return senders, fed_middle
+        senders, fed_middle = kept, kept_middle
 
 
 # ------------------------------------------------------------------ account life
