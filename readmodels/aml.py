@@ -545,29 +545,30 @@ def update_checkpoint(
     )
 
 
+def _checkpoint_row(cur: psycopg.Cursor[Any], sql: str) -> tuple[Any, ...] | None:
+    row = cur.execute(sql).fetchone()
+    if row is None:
+        return None
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
 def checkpoint_at(cur: psycopg.Cursor[Any], schema: str = SCHEMA) -> tuple[int, str] | None:
     """``(position, code)`` of the engine's checkpoint, locked until the caller's transaction
     ends (whoever moves it next sees what this one leaves)."""
-    row = cur.execute(
-        f"SELECT position, code FROM {schema}.aml_checkpoint WHERE id = 1 FOR UPDATE"
-    ).fetchone()
-    if row is None:
-        return None
-    v = tuple(row.values()) if isinstance(row, dict) else tuple(row)
-    return int(v[0]), str(v[1])
+    v = _checkpoint_row(
+        cur, f"SELECT position, code FROM {schema}.aml_checkpoint WHERE id = 1 FOR UPDATE"
+    )
+    return None if v is None else (int(v[0]), str(v[1]))
 
 
 def read_checkpoint(
     cur: psycopg.Cursor[Any], schema: str = SCHEMA
 ) -> tuple[int, str, bytes, int] | None:
     """``(position, code, engine, windows)`` of the engine's checkpoint, if there is one."""
-    row = cur.execute(
-        f"SELECT position, code, engine, windows FROM {schema}.aml_checkpoint WHERE id = 1"
-    ).fetchone()
-    if row is None:
-        return None
-    v = tuple(row.values()) if isinstance(row, dict) else tuple(row)
-    return int(v[0]), str(v[1]), bytes(v[2]), int(v[3])
+    v = _checkpoint_row(
+        cur, f"SELECT position, code, engine, windows FROM {schema}.aml_checkpoint WHERE id = 1"
+    )
+    return None if v is None else (int(v[0]), str(v[1]), bytes(v[2]), int(v[3]))
 
 
 def checkpoint_windows(

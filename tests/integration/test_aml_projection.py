@@ -141,6 +141,13 @@ def _journal_txns(db_url: str, after: int = 0) -> int:
     return int(row[0])
 
 
+def _reference_data_and_records(processor: CommandProcessor[Any], sim: Path) -> list[Any]:
+    """The simulation's rates and accounts, ingested; its transactions, not yet."""
+    processor.execute(rates_command(json.loads((sim / "rates.json").read_text())["rates"]))
+    processor.execute(accounts_command([json.loads(x) for x in (sim / "accounts.jsonl").open()]))
+    return [json.loads(line) for line in (sim / "transactions.jsonl").open()]
+
+
 def _warm_up(db_url: str, projection: AmlProjection) -> None:
     with connect_owner(db_url) as conn, conn.cursor() as cur:
         projection.warm_up(cur, projection._progress(cur))
@@ -150,9 +157,7 @@ def test_windows_spilled_to_disk_and_a_restart_from_the_checkpoint_raise_what_th
     db_url: str, aml_store: tuple[EventStore, CommandProcessor[Any]], sim: Path
 ) -> None:
     store, processor = aml_store
-    records = [json.loads(line) for line in (sim / "transactions.jsonl").open()]
-    processor.execute(rates_command(json.loads((sim / "rates.json").read_text())["rates"]))
-    processor.execute(accounts_command([json.loads(x) for x in (sim / "accounts.jsonl").open()]))
+    records = _reference_data_and_records(processor, sim)
     third = len(records) // 3
     for i in range(0, third, 1000):
         processor.execute(batch_command(records[i : min(i + 1000, third)]))
@@ -223,9 +228,7 @@ def test_a_checkpoint_rewrites_only_the_windows_changed_since_the_last_and_misse
     db_url: str, aml_store: tuple[EventStore, CommandProcessor[Any]], sim: Path
 ) -> None:
     store, processor = aml_store
-    records = [json.loads(line) for line in (sim / "transactions.jsonl").open()]
-    processor.execute(rates_command(json.loads((sim / "rates.json").read_text())["rates"]))
-    processor.execute(accounts_command([json.loads(x) for x in (sim / "accounts.jsonl").open()]))
+    records = _reference_data_and_records(processor, sim)
     half = len(records) // 2
     for i in range(0, half, 1000):
         processor.execute(batch_command(records[i : min(i + 1000, half)]))
