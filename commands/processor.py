@@ -949,7 +949,7 @@ class _Overlay(Mapping[str, Aggregate | None]):
     A stream the batch did not declare is brought up to date from the store on first use
     (``ensure_current``), under the same lock; so is a declared one that the cache evicted
     after it was read (at its memory cap, settled transfers go first, even one this batch
-    has just read). What a command has seen is held until the batch is decided.
+    has just read): its aggregate is then taken from that read, not from the cache.
     """
 
     def __init__(
@@ -962,28 +962,22 @@ class _Overlay(Mapping[str, Aggregate | None]):
         self._current = current if current is not None else set()
         self._ensure_current = ensure_current
         self.staged: dict[str, Aggregate] = {}
-        self._held: dict[str, Aggregate | None] = {}
 
     def stage(self, touched: Mapping[str, Aggregate]) -> None:
         self.staged.update(touched)
 
     def __getitem__(self, stream_id: str) -> Aggregate | None:
-        staged = self.staged.get(stream_id)
-        if staged is not None:
-            return staged
-        held = self._held
-        if stream_id in held:
-            return held[stream_id]
-        cache = self._cache
-        if (stream_id in self._current or self._ensure_current is None) and stream_id in cache:
-            aggregate = cache.get(stream_id)
-        elif self._ensure_current is not None:
-            aggregate = self._ensure_current(stream_id)
+        if stream_id in self.staged:
+            return self.staged[stream_id]
+        ensure_current = self._ensure_current
+        if stream_id not in self._current and ensure_current is not None:
             self._current.add(stream_id)
-        else:
-            raise KeyError(stream_id)
-        held[stream_id] = aggregate
-        return aggregate
+            return ensure_current(stream_id)
+        if stream_id in self._cache:
+            return self._cache.get(stream_id)
+        if ensure_current is not None:  # read under the lock, then evicted: read again
+            return ensure_current(stream_id)
+        raise KeyError(stream_id)
 
     def get(self, stream_id: str, default: Any = None) -> Any:
         try:
