@@ -79,6 +79,12 @@ def ingest(processor: CommandProcessor[Any], directory: Path, batch: int = 1000)
         assert {r["status"] for r in outcome.result["results"]} == {"created"}
 
 
+def execute_in_batches(processor: CommandProcessor[Any], records: list[Any]) -> None:
+    """Monitored transactions, 1,000 to a command, one command at a time."""
+    for i in range(0, len(records), 1000):
+        processor.execute(batch_command(records[i : i + 1000]))
+
+
 def project(store: EventStore, *projections: Any) -> ProjectionRunner:
     runner = ProjectionRunner(store.recorder, list(projections) or [AmlProjection()])
     runner.position = 0
@@ -120,11 +126,9 @@ def test_a_restarted_projection_rebuilds_its_windows_from_the_journal(
     accounts = [json.loads(line) for line in (sim / "accounts.jsonl").open()]
     processor.execute(accounts_command(accounts))
     half = len(records) // 2
-    for i in range(0, half, 1000):
-        processor.execute(batch_command(records[i : min(i + 1000, half)]))
+    execute_in_batches(processor, records[:half])
     project(store)  # this projection object is then thrown away (a restart)
-    for i in range(half, len(records), 1000):
-        processor.execute(batch_command(records[i : i + 1000]))
+    execute_in_batches(processor, records[half:])
     fresh = AmlProjection()
     project(store, fresh)
     assert fresh.warm and fresh.position == store.recorder.head().position
@@ -159,8 +163,7 @@ def test_windows_spilled_to_disk_and_a_restart_from_the_checkpoint_raise_what_th
     store, processor = aml_store
     records = _reference_data_and_records(processor, sim)
     third = len(records) // 3
-    for i in range(0, third, 1000):
-        processor.execute(batch_command(records[i : min(i + 1000, third)]))
+    execute_in_batches(processor, records[:third])
     small = {"hot_accounts": 40, "checkpoint_min_txns": 500}
     first = AmlProjection(**small)
     project(store, first)  # then thrown away: a restart
@@ -171,8 +174,7 @@ def test_windows_spilled_to_disk_and_a_restart_from_the_checkpoint_raise_what_th
     at, _, _, windows = checkpoint
     assert 0 < at <= store.recorder.head().position and windows > 40
 
-    for i in range(third, len(records), 1000):
-        processor.execute(batch_command(records[i : i + 1000]))
+    execute_in_batches(processor, records[third:])
     second = AmlProjection(hot_accounts=40, checkpoint_min_txns=10**9)  # none with batches
     _warm_up(db_url, second)  # from the checkpoint: only the journal after it is replayed
     assert second.since_checkpoint == _journal_txns(db_url, after=at) < _journal_txns(db_url)
@@ -230,8 +232,7 @@ def test_a_checkpoint_rewrites_only_the_windows_changed_since_the_last_and_misse
     store, processor = aml_store
     records = _reference_data_and_records(processor, sim)
     half = len(records) // 2
-    for i in range(0, half, 1000):
-        processor.execute(batch_command(records[i : min(i + 1000, half)]))
+    execute_in_batches(processor, records[:half])
     projection = AmlProjection(hot_accounts=40, checkpoint_min_txns=10**9)  # only when asked
     runner = project(store, projection)
     windows = len(projection.engine.accounts)
@@ -258,8 +259,7 @@ def test_a_checkpoint_rewrites_only_the_windows_changed_since_the_last_and_misse
         )
 
     # Restarted from it, the engine raises what the engine alone does over the whole day.
-    for i in range(at, len(records), 1000):
-        processor.execute(batch_command(records[i : i + 1000]))
+    execute_in_batches(processor, records[at:])
     restarted = AmlProjection(hot_accounts=40, checkpoint_min_txns=10**9)
     _warm_up(db_url, restarted)
     assert restarted.since_checkpoint == 0  # nothing after the checkpoint to replay
